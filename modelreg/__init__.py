@@ -1,0 +1,52 @@
+"""modelreg: a model registry in a directory.
+
+The library never prints; the CLI (``modelreg.cli``) renders what it returns. Names are loaded
+lazily so that importing the CLI does not pay for the whole library.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConflictError",
+    "FileEntry",
+    "IntegrityError",
+    "ModelregError",
+    "NotFoundError",
+    "Ref",
+    "Registry",
+    "UsageError",
+    "Version",
+    "parse_ref",
+]
+
+_LAZY = {
+    "Registry": "registry",
+    "Version": "manifest",
+    "FileEntry": "manifest",
+    "Ref": "names",
+    "parse_ref": "names",
+    "ModelregError": "errors",
+    "UsageError": "errors",
+    "NotFoundError": "errors",
+    "ConflictError": "errors",
+    "IntegrityError": "errors",
+}
+
+if TYPE_CHECKING:
+    from .errors import ConflictError, IntegrityError, ModelregError, NotFoundError, UsageError
+    from .manifest import FileEntry, Version
+    from .names import Ref, parse_ref
+    from .registry import Registry
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'modelreg' has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(f".{module}", __name__), name)

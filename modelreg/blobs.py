@@ -1,0 +1,154 @@
+"""The content-addressed blob store: each file's bytes once, under its SHA-256 digest."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Protocol
+
+from .errors import IntegrityError, NotFoundError, UsageError
+from .fsutil import TMP_SUFFIX, fsync_dir, tmp_name
+from .hashing import copy_and_hash, sha256_file
+
+_HEX_RE = re.compile(r"[0-9a-f]{64}")
+
+
+class BlobStore(Protocol):
+    """What the commands need of a blob store; a remote-backed store adds fetching."""
+
+    def path(self, digest: str) -> Path: ...
+    def exists(self, digest: str) -> bool: ...
+    def put_file(self, src: Path, *, link: bool = False) -> tuple[str, int]: ...
+    def verify(self, digest: str, size: int) -> None: ...
+
+
+def hex_of(digest: str) -> str:
+    algo, _, hexpart = digest.partition(":")
+    if algo != "sha256" or not _HEX_RE.fullmatch(hexpart):
+        raise IntegrityError(f"invalid digest {digest!r}", code="corrupt_manifest")
+    return hexpart
+
+
+class LocalBlobStore:
+    """``blobs/sha256/ab/<hex>``: one read-only file per digest holding the raw bytes."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, digest: str) -> Path:
+        hexpart = hex_of(digest)
+        return self.root / "sha256" / hexpart[:2] / hexpart
+
+    def exists(self, digest: str) -> bool:
+        return self.path(digest).is_file()
+
+    def _publish(self, tmp: Path, digest: str) -> None:
+        dest = self.path(digest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        # Identical bytes under one name: a concurrent writer of the same digest is harmless.
+        os.replace(tmp, dest)
+        fsync_dir(dest.parent)
+
+    def _incoming(self) -> Path:
+        self.root.mkdir(parents=True, exist_ok=True)
+        return tmp_name(self.root / "incoming")
+
+    def put_file(self, src: Path, *, link: bool = False) -> tuple[str, int]:
+        """Store ``src`` (symlinks followed) and return its digest and size; hashing while copying."""
+        if link:
+            return self._put_link(src)
+        with open(src, "rb") as sfh:
+            before = os.fstat(sfh.fileno())
+            if not stat.S_ISREG(before.st_mode):
+                raise UsageError(f"{src}: not a regular file", code="invalid_input")
+            tmp = self._incoming()
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+            try:
+                digest, size = copy_and_hash(sfh.fileno(), fd, before.st_size)
+                after = os.fstat(sfh.fileno())
+                if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or size != before.st_size:
+                    raise UsageError(f"{src}: the file changed while it was being registered; try again")
+                if self.exists(digest):
+                    os.close(fd)
+                    fd = -1
+                    tmp.unlink()
+                    return digest, size
+                os.fsync(fd)
+                os.close(fd)
+                fd = -1
+                self._publish(tmp, digest)
+                return digest, size
+            except BaseException:
+                if fd >= 0:
+                    os.close(fd)
+                tmp.unlink(missing_ok=True)
+                raise
+
+    def _put_link(self, src: Path) -> tuple[str, int]:
+        real = src.resolve()
+        digest, size = sha256_file(real)
+        if self.exists(digest):
+            return digest, size
+        tmp = self._incoming()
+        try:
+            os.link(real, tmp)
+        except OSError as exc:
+            raise UsageError(f"{src}: cannot hard-link into the registry ({exc.strerror}); drop --link") from None
+        self._publish(tmp, digest)
+        return digest, size
+
+    def verify(self, digest: str, size: int | None = None) -> None:
+        """Re-hash one blob; a missing blob is NotFound, different bytes an IntegrityError."""
+        path = self.path(digest)
+        try:
+            actual, actual_size = sha256_file(path)
+        except FileNotFoundError:
+            raise NotFoundError(f"blob {digest} is missing from {self.root}", code="blob_missing") from None
+        if actual != digest or (size is not None and actual_size != size):
+            raise IntegrityError(f"blob {path} does not match its digest {digest}", code="digest_mismatch")
+
+    def copy_out(self, digest: str, size: int, dest_fd: int) -> None:
+        """Copy a blob into an open file, verifying its bytes on the way."""
+        try:
+            sfh = open(self.path(digest), "rb")  # noqa: SIM115 - closed below
+        except FileNotFoundError:
+            raise NotFoundError(f"blob {digest} is missing from {self.root}", code="blob_missing") from None
+        with sfh:
+            actual, actual_size = copy_and_hash(sfh.fileno(), dest_fd, size)
+        if actual != digest or actual_size != size:
+            raise IntegrityError(f"blob {self.path(digest)} does not match its digest {digest}", code="digest_mismatch")
+
+    def put_download(self, digest: str, fetch: Callable[[Path], None]) -> None:
+        """Let ``fetch`` write a blob to a temporary path, verify it, then publish it."""
+        tmp = self._incoming()
+        try:
+            fetch(tmp)
+            actual, _ = sha256_file(tmp)
+            if actual != digest:
+                raise IntegrityError(
+                    f"blob {digest} fetched from the remote does not match its digest (got {actual})",
+                    code="digest_mismatch",
+                )
+            os.chmod(tmp, 0o444)
+            self._publish(tmp, digest)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def iter_digests(self) -> Iterator[tuple[str, Path]]:
+        base = self.root / "sha256"
+        if not base.is_dir():
+            return
+        for shard in sorted(base.iterdir()):
+            if shard.is_dir():
+                for blob in sorted(shard.iterdir()):
+                    if _HEX_RE.fullmatch(blob.name):
+                        yield "sha256:" + blob.name, blob
+
+    def leftovers(self) -> list[Path]:
+        """Temporary files of interrupted writes: harmless, removed by gc."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p for p in self.root.iterdir() if p.name.endswith(TMP_SUFFIX))

@@ -1,0 +1,76 @@
+"""The Typer application, the options every command shares, and shell-completion helpers.
+
+Heavy modules (the registry, rich, YAML) are imported inside the commands, so ``--help`` and a
+``get-production --json`` pay only for what they use.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+
+if TYPE_CHECKING:
+    from ..registry import Registry
+
+app = typer.Typer(
+    name="modelreg",
+    help="A model registry in a directory: numbered immutable versions, stages, lineage and an audit log.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON document on stdout.")]
+RegistryOpt = Annotated[
+    Path | None,
+    typer.Option("--registry", "-R", help="Registry directory (default: $MODELREG_REGISTRY, then walk up from here).",
+                 show_default=False),
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No messages on stderr, only the result.")]
+
+
+def _open(registry: Path | None) -> Registry:
+    from ..registry import Registry
+
+    return Registry.open(registry)
+
+
+def _pairs(values: list[str] | None, what: str) -> dict[str, str]:
+    from ..names import split_pair
+
+    return dict(split_pair(v, what) for v in values or [])
+
+
+def complete_model(incomplete: str) -> list[str]:
+    """Model names from the registry found from here, for shell completion."""
+    try:
+        from ..registry import Registry
+
+        names = Registry.open().model_names()
+    except Exception:  # completion must never fail loudly
+        return []
+    return [n for n in names if n.startswith(incomplete)]
+
+
+def complete_stage(incomplete: str) -> list[str]:
+    try:
+        from ..registry import Registry
+
+        stages = Registry.open().config.stages
+    except Exception:
+        from ..config import DEFAULT_STAGES
+
+        stages = DEFAULT_STAGES
+    return [s for s in stages if s.startswith(incomplete)]
+
+
+def _ref_completion(incomplete: str) -> list[str]:
+    name, sep, _ = incomplete.partition("@")
+    if sep:
+        return [f"{name}@{s}" for s in ["latest", *complete_stage("")]]
+    return complete_model(incomplete)

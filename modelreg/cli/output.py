@@ -1,0 +1,87 @@
+"""Where results and errors go: one JSON document or human text on stdout, messages on stderr.
+
+This module owns the exit-code policy: every command runs inside ``guard``, which turns the
+library's exception types into one line on stderr (plus a JSON error object with ``--json``)
+and the exit code the exception carries.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from ..errors import Interrupted, ModelregError
+
+
+def wants_color(stream: Any) -> bool:
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+@dataclass
+class Output:
+    json_mode: bool = False
+    quiet: bool = False
+
+    @property
+    def rich(self) -> bool:
+        return not self.json_mode and wants_color(sys.stdout)
+
+    def result(self, data: Any, human: Callable[[Output], None]) -> None:
+        """The command's result: ``data`` as JSON, or ``human`` renders it."""
+        if self.json_mode:
+            sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        else:
+            human(self)
+
+    def line(self, text: str = "") -> None:
+        sys.stdout.write(text + "\n")
+
+    def note(self, text: str) -> None:
+        """A message for people (stderr), silenced by -q and --json."""
+        if not self.quiet and not self.json_mode:
+            sys.stderr.write(text + "\n")
+
+    def console(self) -> Any:
+        from rich.console import Console
+
+        return Console(soft_wrap=True)
+
+
+def fail(out: Output, exc: ModelregError) -> NoReturn:
+    sys.stderr.write(f"error: {exc.message}\n")
+    if out.json_mode:
+        sys.stderr.write(json.dumps({"error": {"code": exc.code, "message": exc.message}}) + "\n")
+    sys.stdout.flush()
+    raise SystemExit(exc.exit_code)
+
+
+@contextmanager
+def guard(out: Output) -> Iterator[None]:
+    try:
+        yield
+    except ModelregError as exc:
+        fail(out, exc)
+    except KeyboardInterrupt:
+        fail(out, Interrupted("interrupted; the registry is unchanged or the change is complete"))
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): not an error worth a message.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(0) from None
+    except OSError as exc:
+        name = f" {exc.filename}" if exc.filename else ""
+        fail(out, ModelregError(f"{exc.strerror or exc}{name}", code="os_error"))
+    except (SystemExit, GeneratorExit):
+        raise
+    except Exception as exc:
+        if os.environ.get("MODELREG_DEBUG"):
+            raise
+        fail(out, ModelregError(f"internal error ({type(exc).__name__}: {exc}); this is a bug, please report it "
+                                "(set MODELREG_DEBUG=1 for a traceback)", code="internal"))

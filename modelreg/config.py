@@ -1,0 +1,138 @@
+"""``modelreg.toml``: format version, stages and their rules, remote store, policies."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import UsageError
+from .names import is_valid_stage_name
+
+CONFIG_NAME = "modelreg.toml"
+FORMAT_VERSION = 1
+DEFAULT_STAGES = ("development", "staging", "production", "archived")
+DEFAULT_LOCK_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class RemoteConfig:
+    url: str | None = None
+    endpoint_url: str | None = None
+    region: str | None = None
+    push_on_register: bool = False
+
+
+@dataclass(frozen=True)
+class Config:
+    stages: tuple[str, ...] = DEFAULT_STAGES
+    default_stage: str = "development"
+    exclusive: frozenset[str] = frozenset({"production"})
+    archive_stage: str = "archived"
+    require_reason: frozenset[str] = frozenset()
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    remote: RemoteConfig = field(default_factory=RemoteConfig)
+    format_version: int = FORMAT_VERSION
+
+    def check_stage(self, stage: str) -> str:
+        if stage not in self.stages:
+            raise UsageError(
+                f"unknown stage {stage!r}; stages of this registry: {', '.join(self.stages)}",
+                code="unknown_stage",
+            )
+        return stage
+
+    def remote_url(self) -> str | None:
+        return os.environ.get("MODELREG_REMOTE") or self.remote.url
+
+
+def default_toml() -> dict[str, Any]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "stages": {
+            "names": list(DEFAULT_STAGES),
+            "default": "development",
+            "exclusive": ["production"],
+            "archive": "archived",
+            "require_reason": [],
+        },
+        "locks": {"timeout_seconds": DEFAULT_LOCK_TIMEOUT},
+        "remote": {"push_on_register": False},
+    }
+
+
+def _bad(path: Path, detail: str) -> UsageError:
+    return UsageError(f"{path}: {detail}", code="invalid_config")
+
+
+def _str_list(path: Path, table: dict[str, Any], key: str, default: list[str]) -> list[str]:
+    value = table.get(key, default)
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise _bad(path, f"stages.{key} must be a list of strings")
+    return value
+
+
+def _opt_str(path: Path, table: dict[str, Any], key: str) -> str | None:
+    value = table.get(key)
+    if value is not None and not isinstance(value, str):
+        raise _bad(path, f"remote.{key} must be a string")
+    return value or None
+
+
+def load_config(path: Path) -> Config:
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise _bad(path, f"malformed TOML: {exc}") from None
+    except OSError as exc:
+        raise _bad(path, f"cannot read: {exc.strerror}") from None
+    version = data.get("format_version")
+    if version != FORMAT_VERSION:
+        raise _bad(path, f"format_version {version!r} is not supported (this modelreg reads {FORMAT_VERSION})")
+    stages_t = data.get("stages", {})
+    locks_t = data.get("locks", {})
+    remote_t = data.get("remote", {})
+    if not all(isinstance(t, dict) for t in (stages_t, locks_t, remote_t)):
+        raise _bad(path, "[stages], [locks] and [remote] must be tables")
+    names = _str_list(path, stages_t, "names", list(DEFAULT_STAGES))
+    if not names or len(set(names)) != len(names) or not all(is_valid_stage_name(n) for n in names):
+        raise _bad(path, "stages.names must be distinct lowercase stage names")
+    default = stages_t.get("default", names[0])
+    archive = stages_t.get("archive", "archived" if "archived" in names else names[-1])
+    exclusive = _str_list(path, stages_t, "exclusive", ["production"] if "production" in names else [])
+    require_reason = _str_list(path, stages_t, "require_reason", [])
+    for stage in [default, archive, *exclusive, *require_reason]:
+        if stage not in names:
+            raise _bad(path, f"stage {stage!r} is not one of stages.names ({', '.join(names)})")
+    if archive in exclusive:
+        raise _bad(path, f"the archive stage {archive!r} cannot be exclusive")
+    timeout = locks_t.get("timeout_seconds", DEFAULT_LOCK_TIMEOUT)
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout < 0:
+        raise _bad(path, "locks.timeout_seconds must be a non-negative number")
+    push = remote_t.get("push_on_register", False)
+    if not isinstance(push, bool):
+        raise _bad(path, "remote.push_on_register must be true or false")
+    remote = RemoteConfig(
+        url=_opt_str(path, remote_t, "url"),
+        endpoint_url=_opt_str(path, remote_t, "endpoint_url"),
+        region=_opt_str(path, remote_t, "region"),
+        push_on_register=push,
+    )
+    env_timeout = os.environ.get("MODELREG_LOCK_TIMEOUT")
+    if env_timeout:
+        try:
+            timeout = float(env_timeout)
+        except ValueError:
+            raise UsageError(f"MODELREG_LOCK_TIMEOUT must be a number of seconds, got {env_timeout!r}") from None
+    return Config(
+        stages=tuple(names),
+        default_stage=default,
+        exclusive=frozenset(exclusive),
+        archive_stage=archive,
+        require_reason=frozenset(require_reason),
+        lock_timeout=float(timeout),
+        remote=remote,
+    )

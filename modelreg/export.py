@@ -1,0 +1,133 @@
+"""Writing a version's files to a destination: safe paths only, every byte verified."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+
+from .blobs import LocalBlobStore
+from .errors import IntegrityError, UsageError
+from .fsutil import fsync_dir, tmp_name
+from .hashing import sha256_file
+from .manifest import FileEntry, Version
+
+
+def safe_relpath(path: str) -> PurePosixPath:
+    """A manifest path as a relative path that stays inside its destination, or UsageError."""
+    pure = PurePosixPath(path)
+    if (
+        not path
+        or "\\" in path
+        or "\0" in path
+        or pure.is_absolute()
+        or any(part in ("..", ".", "") for part in path.split("/"))
+    ):
+        raise UsageError(
+            f"refusing file path {path!r}: paths must be relative, without '..', and stay inside the destination",
+            code="unsafe_path",
+        )
+    return pure
+
+
+def _ensure_dir(dest: Path, rel_dir: PurePosixPath) -> Path:
+    """Create rel_dir under dest, refusing to pass through a symlink."""
+    current = dest
+    for part in rel_dir.parts:
+        current = current / part
+        try:
+            st = os.lstat(current)
+        except FileNotFoundError:
+            current.mkdir()
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            raise UsageError(f"refusing to write through symlink {current}", code="unsafe_path")
+        if not stat.S_ISDIR(st.st_mode):
+            raise UsageError(f"{current} exists and is not a directory", code="unsafe_path")
+    return current
+
+
+def check_paths(files: tuple[FileEntry, ...]) -> None:
+    seen: set[str] = set()
+    for entry in files:
+        safe_relpath(entry.path)
+        if entry.path in seen:
+            raise IntegrityError(f"manifest lists {entry.path!r} twice", code="corrupt_manifest")
+        seen.add(entry.path)
+
+
+def write_files(
+    store: LocalBlobStore,
+    version: Version,
+    dest: Path,
+    *,
+    ensure_blob: Callable[[FileEntry], None],
+    link: bool = False,
+) -> list[Path]:
+    """Write every file of ``version`` under ``dest``; a file whose bytes do not verify is removed."""
+    check_paths(version.files)
+    dest.mkdir(parents=True, exist_ok=True)
+    if os.path.islink(dest):
+        raise UsageError(f"refusing to write through symlink {dest}", code="unsafe_path")
+    written: list[Path] = []
+    for entry in version.files:
+        rel = safe_relpath(entry.path)
+        ensure_blob(entry)
+        parent = _ensure_dir(dest, rel.parent)
+        final = parent / rel.name
+        if os.path.islink(final):
+            raise UsageError(f"refusing to write through symlink {final}", code="unsafe_path")
+        tmp = tmp_name(final)
+        try:
+            if link:
+                _link_verified(store, entry, tmp)
+            else:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+                try:
+                    store.copy_out(entry.digest, entry.size, fd)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            os.replace(tmp, final)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        fsync_dir(parent)
+        written.append(final)
+    return written
+
+
+def _link_verified(store: LocalBlobStore, entry: FileEntry, tmp: Path) -> None:
+    blob = store.path(entry.digest)
+    try:
+        os.link(blob, tmp)
+    except OSError:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o444)
+        try:
+            store.copy_out(entry.digest, entry.size, fd)
+        finally:
+            os.close(fd)
+        return
+    digest, size = sha256_file(tmp)
+    if digest != entry.digest or size != entry.size:
+        tmp.unlink(missing_ok=True)
+        raise IntegrityError(f"blob {blob} does not match its digest {entry.digest}", code="digest_mismatch")
+
+
+def cached_copy_ok(version: Version, directory: Path) -> bool:
+    """True when ``directory`` holds exactly the version's files with the right bytes."""
+    for entry in version.files:
+        path = directory / entry.path
+        if path.is_symlink() or not path.is_file():
+            return False
+        if sha256_file(path) != (entry.digest, entry.size):
+            return False
+    return True
+
+
+def replace_dir(tmp_dir: Path, final: Path) -> None:
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp_dir, final)

@@ -1,0 +1,168 @@
+"""The version manifest: what a version holds, its schema, and the digest of its file set."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .errors import UsageError
+from .names import validate_name
+
+MANIFEST_FORMAT = 1
+_DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+class SchemaError(ValueError):
+    """A manifest that does not follow the schema; the caller names the file."""
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    path: str
+    size: int
+    digest: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "size": self.size, "digest": self.digest}
+
+
+def file_set_digest(files: list[FileEntry]) -> str:
+    """SHA-256 over each path, size and file digest in path order: it names the content."""
+    h = hashlib.sha256()
+    for entry in sorted(files, key=lambda f: f.path):
+        h.update(f"{entry.path}\0{entry.size}\0{entry.digest}\n".encode())
+    return "sha256:" + h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Version:
+    name: str
+    version: int
+    digest: str
+    initial_stage: str
+    created_at: str
+    created_by: str
+    files: tuple[FileEntry, ...]
+    description: str = ""
+    metrics: dict[str, int | float] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    lineage: dict[str, Any] = field(default_factory=dict)
+    stage: str = ""  # the current stage, filled in from the model's stage file
+
+    @property
+    def size(self) -> int:
+        return sum(f.size for f in self.files)
+
+    def with_stage(self, stage: str) -> Version:
+        return replace(self, stage=stage)
+
+    def to_manifest(self) -> dict[str, Any]:
+        # Key order is the on-disk order: stable so that git diffs stay small.
+        return {
+            "format_version": MANIFEST_FORMAT,
+            "name": self.name,
+            "version": self.version,
+            "digest": self.digest,
+            "stage": self.initial_stage,
+            "created_at": self.created_at,
+            "created_by": self.created_by,
+            "description": self.description,
+            "tags": dict(self.tags),
+            "metrics": dict(self.metrics),
+            "params": dict(self.params),
+            "lineage": self.lineage,
+            "files": [f.to_dict() for f in self.files],
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "stage": self.stage or self.initial_stage,
+            "digest": self.digest,
+            "size": self.size,
+            "created_at": self.created_at,
+            "created_by": self.created_by,
+            "description": self.description,
+            "metrics": dict(self.metrics),
+            "params": dict(self.params),
+            "tags": dict(self.tags),
+            "lineage": self.lineage,
+            "files": [f.to_dict() for f in self.files],
+        }
+
+
+def _req(data: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
+    if key not in data:
+        raise SchemaError(f"missing key {key!r}")
+    value = data[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise SchemaError(f"key {key!r} has the wrong type ({type(value).__name__})")
+    return value
+
+
+def _str_map(data: dict[str, Any], key: str) -> dict[str, str]:
+    value = data.get(key) or {}
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise SchemaError(f"{key!r} must map strings to strings")
+    return value
+
+
+def parse_manifest(data: Any) -> Version:
+    """Build a Version from a parsed manifest, checking every field's shape."""
+    if not isinstance(data, dict):
+        raise SchemaError("a manifest must be a mapping")
+    if data.get("format_version") != MANIFEST_FORMAT:
+        raise SchemaError(f"unsupported format_version {data.get('format_version')!r}")
+    name = _req(data, "name", str)
+    try:
+        validate_name(name)
+    except UsageError as exc:
+        raise SchemaError(exc.message) from None
+    number = _req(data, "version", int)
+    if number < 1:
+        raise SchemaError("version must be a positive integer")
+    digest = _req(data, "digest", str)
+    if not _DIGEST_RE.fullmatch(digest):
+        raise SchemaError(f"digest {digest!r} is not sha256:<64 hex>")
+    metrics = data.get("metrics") or {}
+    if not isinstance(metrics, dict) or not all(
+        isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) for k, v in metrics.items()
+    ):
+        raise SchemaError("'metrics' must map names to numbers")
+    lineage = data.get("lineage") or {}
+    if not isinstance(lineage, dict):
+        raise SchemaError("'lineage' must be a mapping")
+    raw_files = _req(data, "files", list)
+    files = []
+    for item in raw_files:
+        if not isinstance(item, dict):
+            raise SchemaError("each file must be a mapping of path, size and digest")
+        path, size, fdigest = item.get("path"), item.get("size"), item.get("digest")
+        if not isinstance(path, str) or not path:
+            raise SchemaError("a file entry lacks its path")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise SchemaError(f"file {path!r} has an invalid size")
+        if not isinstance(fdigest, str) or not _DIGEST_RE.fullmatch(fdigest):
+            raise SchemaError(f"file {path!r} has an invalid digest")
+        files.append(FileEntry(path, size, fdigest))
+    description = data.get("description") or ""
+    if not isinstance(description, str):
+        raise SchemaError("'description' must be a string")
+    return Version(
+        name=name,
+        version=number,
+        digest=digest,
+        initial_stage=_req(data, "stage", str),
+        created_at=_req(data, "created_at", str),
+        created_by=_req(data, "created_by", str),
+        files=tuple(files),
+        description=description,
+        metrics=dict(metrics),
+        params=_str_map(data, "params"),
+        tags=_str_map(data, "tags"),
+        lineage=lineage,
+    )

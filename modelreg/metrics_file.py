@@ -1,0 +1,38 @@
+"""``register --metrics-file``: a JSON or YAML mapping of metric names to numbers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .errors import UsageError
+from .names import parse_number, validate_key
+from .yamlio import MAX_MANIFEST_BYTES
+
+
+def read_metrics_file(path: Path) -> dict[str, int | float]:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read metrics file {path}: {exc.strerror}", code="missing_input") from None
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise UsageError(f"metrics file {path} is larger than {MAX_MANIFEST_BYTES} bytes")
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        from . import yamlio
+
+        try:
+            data = yamlio.loads(raw)
+        except Exception:
+            raise UsageError(f"metrics file {path} is neither valid JSON nor valid YAML") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"metrics file {path} must hold a mapping of metric names to numbers")
+    metrics: dict[str, int | float] = {}
+    for key, value in data.items():
+        if not isinstance(key, str):
+            raise UsageError(f"metrics file {path}: metric names must be strings, got {key!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise UsageError(f"metrics file {path}: metric {key!r} must be a number, got {value!r}")
+        metrics[validate_key(key, "metric")] = parse_number(key, str(value))
+    return metrics

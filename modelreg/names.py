@@ -1,0 +1,116 @@
+"""Model names, key=value options and version references (``NAME@REF``)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .errors import UsageError
+
+NAME_RULE = (
+    "a model name uses lowercase letters, digits, '.', '_' and '-', "
+    "starts with a letter or digit and has at most 100 characters"
+)
+_NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")
+_STAGE_RE = re.compile(r"[a-z][a-z0-9_-]{0,39}")
+_KEY_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127}")
+_DIGEST_REF_RE = re.compile(r"sha256:([0-9a-f]{8,64})")
+MIN_DIGEST_PREFIX = 8
+
+
+def validate_name(name: str) -> str:
+    if not _NAME_RE.fullmatch(name):
+        raise UsageError(f"invalid model name {name!r}: {NAME_RULE}", code="invalid_name")
+    return name
+
+
+def is_valid_stage_name(stage: str) -> bool:
+    return bool(_STAGE_RE.fullmatch(stage))
+
+
+def validate_key(key: str, what: str) -> str:
+    if not _KEY_RE.fullmatch(key):
+        raise UsageError(
+            f"invalid {what} key {key!r}: use letters, digits and '_.:/-' (at most 128 characters)",
+            code="invalid_key",
+        )
+    return key
+
+
+def split_pair(text: str, what: str) -> tuple[str, str]:
+    """``k=v`` as given to ``--metric``, ``--param`` and ``--tag``."""
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise UsageError(f"--{what} expects KEY=VALUE, got {text!r}", code="invalid_pair")
+    return validate_key(key.strip(), what), value
+
+
+def parse_number(key: str, value: str) -> int | float:
+    """A metric value: an integer or a finite float; anything else is refused."""
+    text = value.strip()
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        raise UsageError(f"metric {key!r} must be a number, got {value!r}", code="invalid_metric") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise UsageError(f"metric {key!r} must be a finite number, got {value!r}", code="invalid_metric")
+    return number
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A parsed reference: exactly one of version, stage, digest_prefix, or latest."""
+
+    name: str
+    version: int | None = None
+    stage: str | None = None
+    digest_prefix: str | None = None
+    explicit: bool = True
+
+    @property
+    def is_latest(self) -> bool:
+        return self.version is None and self.stage is None and self.digest_prefix is None
+
+    def __str__(self) -> str:
+        if self.version is not None:
+            return f"{self.name}@{self.version}"
+        if self.stage is not None:
+            return f"{self.name}@{self.stage}"
+        if self.digest_prefix is not None:
+            return f"{self.name}@sha256:{self.digest_prefix}"
+        return f"{self.name}@latest"
+
+
+def parse_ref(text: str) -> Ref:
+    """``NAME``, ``NAME@7``, ``NAME@production``, ``NAME@latest`` or ``NAME@sha256:<hex>``."""
+    name, sep, ref = text.partition("@")
+    validate_name(name)
+    if not sep:
+        return Ref(name, explicit=False)
+    if ref == "latest":
+        return Ref(name)
+    if ref.isascii() and ref.isdigit():
+        number = int(ref)
+        if number < 1:
+            raise UsageError(f"invalid version {ref!r} in {text!r}: versions start at 1", code="invalid_ref")
+        return Ref(name, version=number)
+    if ref.startswith("sha256:"):
+        match = _DIGEST_REF_RE.fullmatch(ref.lower())
+        if not match:
+            raise UsageError(
+                f"invalid digest reference {ref!r}: use sha256: and at least "
+                f"{MIN_DIGEST_PREFIX} hex digits",
+                code="invalid_ref",
+            )
+        return Ref(name, digest_prefix=match.group(1))
+    if is_valid_stage_name(ref):
+        return Ref(name, stage=ref)
+    raise UsageError(
+        f"invalid reference {text!r}: after '@' give a version number, a stage, 'latest' "
+        "or a digest prefix (sha256:...)",
+        code="invalid_ref",
+    )
