@@ -101,14 +101,7 @@ def _run(
     cwd: Path | None = None,
     stdin: bytes | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
-    proc = subprocess.run(
-        [str(c) for c in cmd],
-        input=stdin,
-        capture_output=True,
-        env=env,
-        cwd=cwd,
-        check=False,
-    )
+    proc = subprocess.run([str(c) for c in cmd], input=stdin, capture_output=True, env=env, cwd=cwd, check=False)
     if proc.returncode != 0:
         tail = proc.stderr.decode(errors="replace").strip().splitlines()[-5:]
         raise PeerError(f"{' '.join(map(str, cmd))[:200]} exited {proc.returncode}: {tail}")
@@ -209,10 +202,7 @@ def mlflow_setup(venv: Path, workdir: Path, models: int, versions: int) -> Mlflo
         "stage": PROD_STAGE,
     }
     start = time.perf_counter()
-    _run(
-        [_bin(venv, "python"), "-c", _MLFLOW_SETUP, json.dumps(cfg)],
-        env=_mlflow_env(db),
-    )
+    _run([_bin(venv, "python"), "-c", _MLFLOW_SETUP, json.dumps(cfg)], env=_mlflow_env(db))
     return MlflowFixture(venv, db, names, versions, versions, time.perf_counter() - start)
 
 
@@ -232,13 +222,7 @@ def time_mlflow_get_production(fixture: MlflowFixture, name: str, how: str = "al
 
 def time_mlflow_register(fixture: MlflowFixture, name: str) -> float:
     """Wall seconds of one fresh process registering a version (adds one to the store)."""
-    cmd = [
-        _bin(fixture.venv, "python"),
-        "-c",
-        _MLFLOW_REGISTER,
-        name,
-        str(fixture.db.parent),
-    ]
+    cmd = [_bin(fixture.venv, "python"), "-c", _MLFLOW_REGISTER, name, str(fixture.db.parent)]
     return _timed(cmd, _mlflow_env(fixture.db))[0]
 
 
@@ -322,11 +306,7 @@ def _fast_import_stream(names: Sequence[str], versions: int, prod: int) -> bytes
             data(f"Train {name} {v}")
             out.append(f"M 100644 inline models/{name}.txt\n".encode())
             data(f"{name} {v}\n")
-            tag(
-                f"{name}@{gto_version(v)}",
-                mark,
-                f"Registering artifact {name} version {gto_version(v)}",
-            )
+            tag(f"{name}@{gto_version(v)}", mark, f"Registering artifact {name} version {gto_version(v)}")
     for name in names:
         version = gto_version(prod)
         message = f"Assigning stage {GTO_STAGE} to artifact {name} version {version}"
@@ -335,10 +315,10 @@ def _fast_import_stream(names: Sequence[str], versions: int, prod: int) -> bytes
 
 
 def gto_setup(venv: Path, workdir: Path, models: int, versions: int) -> GtoFixture:
-    """A git repo whose tags are the GTO history of `models` x `versions`, latest in prod
+    """A git repo holding the GTO tags of `models` x `versions`, the latest in prod.
 
-    Written with one `git fast-import` instead of thousands of `gto` calls (GTO needs
-    about a second per call); verified by asking GTO itself what it reads back.
+    Written with one `git fast-import` instead of thousands of `gto` calls (half a
+    second or more each); verified by asking GTO itself what it reads back.
     """
     repo = workdir / "gto-repo"
     shutil.rmtree(repo, ignore_errors=True)
@@ -358,10 +338,7 @@ def gto_setup(venv: Path, workdir: Path, models: int, versions: int) -> GtoFixtu
 def _verify_gto(fixture: GtoFixture) -> None:
     out = _run([_bin(fixture.venv, "gto"), "show", "--json"], env=peer_env(), cwd=fixture.repo)
     state = json.loads(out.stdout)
-    want = {
-        "version": gto_version(fixture.versions),
-        "stage": {GTO_STAGE: gto_version(fixture.prod_version)},
-    }
+    want = {"version": gto_version(fixture.versions), "stage": {GTO_STAGE: gto_version(fixture.prod_version)}}
     for name in fixture.names:
         got = state.get(name, {})
         if {k: got.get(k) for k in want} != want:
@@ -389,11 +366,7 @@ def time_gto_register(fixture: GtoFixture, name: str) -> float:
     model_file = fixture.repo / "models" / f"{name}.txt"
     with model_file.open("a") as fh:
         fh.write(f"retrained {time.time_ns()}\n")
-    _run(
-        ["git", "commit", "--quiet", "-am", f"Retrain {name}"],
-        env=env,
-        cwd=fixture.repo,
-    )
+    _run(["git", "commit", "--quiet", "-am", f"Retrain {name}"], env=env, cwd=fixture.repo)
     return _timed([_bin(fixture.venv, "gto"), "register", name], env, cwd=fixture.repo)[0]
 
 

@@ -33,6 +33,15 @@ def encode_line(entry: dict[str, Any]) -> bytes:
     return (json.dumps(entry, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
 
 
+def public_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """An entry as shown to users: the documented fields, then its digest and id where present."""
+    shown = {k: entry.get(k) for k in ENTRY_FIELDS}
+    for extra in ("digest", "id"):
+        if extra in entry:
+            shown[extra] = entry[extra]
+    return shown
+
+
 @dataclass(frozen=True)
 class Problem:
     line: int
@@ -65,8 +74,7 @@ class AuditLog:
         except FileNotFoundError:
             return
         with fh:
-            for number, line in enumerate(fh, start=1):
-                yield number, line
+            yield from enumerate(fh, start=1)
 
     def entries(self, *, model: str | None = None) -> Iterator[dict[str, Any]]:
         """Parsed entries in file order; unparsable lines are skipped here (verify reports them)."""
@@ -111,8 +119,11 @@ class AuditLog:
             for p in prev:
                 if p not in seen:
                     problems.append(
-                        Problem(number, f"follows {str(p)[:19]}…, which is missing or comes later "
-                                        "(an entry was deleted or reordered)")
+                        Problem(
+                            number,
+                            f"follows {str(p)[:19]}…, which is missing or comes later "
+                            "(an entry was deleted or reordered)",
+                        )
                     )
                 referenced.add(p)
             if eid in seen:

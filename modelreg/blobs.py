@@ -45,6 +45,16 @@ class LocalBlobStore:
     def exists(self, digest: str) -> bool:
         return self.path(digest).is_file()
 
+    def _touch(self, digest: str) -> bool:
+        """True if the blob exists; its mtime is refreshed so gc's grace period protects it."""
+        try:
+            os.utime(self.path(digest))
+        except FileNotFoundError:
+            return False
+        except PermissionError:
+            return self.exists(digest)
+        return True
+
     def _publish(self, tmp: Path, digest: str) -> None:
         dest = self.path(digest)
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -71,7 +81,7 @@ class LocalBlobStore:
                 after = os.fstat(sfh.fileno())
                 if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or size != before.st_size:
                     raise UsageError(f"{src}: the file changed while it was being registered; try again")
-                if self.exists(digest):
+                if self._touch(digest):
                     os.close(fd)
                     fd = -1
                     tmp.unlink()
@@ -90,7 +100,7 @@ class LocalBlobStore:
     def _put_link(self, src: Path) -> tuple[str, int]:
         real = src.resolve()
         digest, size = sha256_file(real)
-        if self.exists(digest):
+        if self._touch(digest):
             return digest, size
         tmp = self._incoming()
         try:

@@ -59,7 +59,7 @@ def copy_and_hash(src_fd: int, dst_fd: int, size: int) -> tuple[str, int]:
         h.update(data)
         view = memoryview(data)
         while view:
-            view = view[os.write(dst_fd, view):]
+            view = view[os.write(dst_fd, view) :]
         return "sha256:" + h.hexdigest(), len(data)
     errors: list[BaseException] = []
     copier = threading.Thread(target=_kernel_copy, args=(src_fd, dst_fd, size, errors), daemon=True)

@@ -46,8 +46,9 @@ class Change:
     def from_json(cls, raw: bytes, origin: Path) -> Change:
         try:
             data = json.loads(raw)
-            return cls(model=data["model"], writes=dict(data["writes"]), records=list(data["records"]),
-                       txn=str(data["txn"]))
+            return cls(
+                model=data["model"], writes=dict(data["writes"]), records=list(data["records"]), txn=str(data["txn"])
+            )
         except (ValueError, KeyError, TypeError):
             raise IntegrityError(f"{origin}: unreadable journal of an interrupted change") from None
 

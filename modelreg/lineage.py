@@ -18,9 +18,7 @@ def now_utc() -> str:
 
 def _git(cwd: Path, *args: str) -> str | None:
     try:
-        out = subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10, check=False
-        )
+        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10, check=False)
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
@@ -63,8 +61,11 @@ def ci_run(env: dict[str, str] | None = None) -> dict[str, Any] | None:
         url = f"{server}/{repo}/actions/runs/{run_id}" if repo and run_id else None
         return {"provider": "github-actions", "run_id": run_id, "url": url}
     if env.get("GITLAB_CI") == "true":
-        return {"provider": "gitlab-ci", "run_id": env.get("CI_PIPELINE_ID") or env.get("CI_JOB_ID"),
-                "url": env.get("CI_PIPELINE_URL") or env.get("CI_JOB_URL")}
+        return {
+            "provider": "gitlab-ci",
+            "run_id": env.get("CI_PIPELINE_ID") or env.get("CI_JOB_ID"),
+            "url": env.get("CI_PIPELINE_URL") or env.get("CI_JOB_URL"),
+        }
     return None
 
 

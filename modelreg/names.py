@@ -102,8 +102,7 @@ def parse_ref(text: str) -> Ref:
         match = _DIGEST_REF_RE.fullmatch(ref.lower())
         if not match:
             raise UsageError(
-                f"invalid digest reference {ref!r}: use sha256: and at least "
-                f"{MIN_DIGEST_PREFIX} hex digits",
+                f"invalid digest reference {ref!r}: use sha256: and at least {MIN_DIGEST_PREFIX} hex digits",
                 code="invalid_ref",
             )
         return Ref(name, digest_prefix=match.group(1))

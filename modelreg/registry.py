@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from . import yamlio
-from .audit import LOG_NAME, AuditLog
+from .audit import LOG_NAME, AuditLog, public_entry
 from .blobs import LocalBlobStore
 from .config import CONFIG_NAME, Config, default_toml, load_config
 from .errors import ConflictError, IntegrityError, NotFoundError, UsageError
@@ -203,7 +203,7 @@ class Registry:
     def manifest_path(self, name: str, number: int) -> Path:
         return self.model_dir(name) / "versions" / f"{number}.yaml"
 
-    def _version(self, state: ModelState, number: int) -> Version:
+    def load_version(self, state: ModelState, number: int) -> Version:
         name = state.index.name
         path = self.manifest_path(name, number)
         if number < 1 or number > state.latest:
@@ -229,18 +229,18 @@ class Registry:
     def _resolve_in(self, state: ModelState, ref: Ref) -> Version:
         name = ref.name
         if ref.version is not None:
-            return self._version(state, ref.version)
+            return self.load_version(state, ref.version)
         if ref.stage is not None:
             self.config.check_stage(ref.stage)
             holders = state.holders(ref.stage)
             if not holders:
                 raise NotFoundError(f"no version of {name!r} is in stage {ref.stage!r}", code="no_stage_holder")
-            return self._version(state, holders[-1])
+            return self.load_version(state, holders[-1])
         if ref.digest_prefix is not None:
-            return self._version(state, self._match_digest(state, ref.digest_prefix))
+            return self.load_version(state, self._match_digest(state, ref.digest_prefix))
         if state.latest == 0:
             raise NotFoundError(f"model {name!r} has no versions", code="unknown_version")
-        return self._version(state, state.latest)
+        return self.load_version(state, state.latest)
 
     _DIGEST_LINE = re.compile(rb"^digest: ['\"]?sha256:([0-9a-f]{64})", re.MULTILINE)
 
@@ -268,7 +268,7 @@ class Registry:
 
     def versions(self, name: str) -> list[Version]:
         state = self.state(name)
-        return [self._version(state, n) for n in range(1, state.latest + 1)]
+        return [self.load_version(state, n) for n in range(1, state.latest + 1)]
 
     def summary(self, name: str, state: ModelState | None = None) -> ModelSummary:
         state = state or self.state(name)
@@ -303,7 +303,7 @@ class Registry:
             self.config.check_stage(stage)
         state = self.state(name)
         numbers = state.holders(stage) if stage is not None else range(1, state.latest + 1)
-        result = [self._version(state, n) for n in numbers]
+        result = [self.load_version(state, n) for n in numbers]
         if tags:
             result = [v for v in result if all(v.tags.get(k) == val for k, val in tags.items())]
         return result
@@ -315,12 +315,12 @@ class Registry:
         holders = state.holders(PRODUCTION)
         if not holders:
             raise NotFoundError(f"no version of {name!r} is in production", code="no_production")
-        return self._version(state, holders[-1])
+        return self.load_version(state, holders[-1])
 
     def history(self, name: str, version: int | None = None) -> list[dict[str, Any]]:
         """Audit entries of a model (or one version), oldest first."""
         return [
-            e
+            public_entry(e)
             for e in self.audit.entries(model=name)
             if e.get("model") == name and (version is None or e.get("version") == version)
         ]
@@ -427,9 +427,19 @@ class Registry:
                 state = ModelState(index, StageFile(name))
             number = state.latest + 1
             version = Version(
-                name=name, version=number, digest=file_set_digest(files), initial_stage=stage,
-                created_at=when, created_by=who, files=tuple(files), description=description,
-                metrics=metrics, params=params, tags=tags, lineage=lineage, stage=stage,
+                name=name,
+                version=number,
+                digest=file_set_digest(files),
+                initial_stage=stage,
+                created_at=when,
+                created_by=who,
+                files=tuple(files),
+                description=description,
+                metrics=metrics,
+                params=params,
+                tags=tags,
+                lineage=lineage,
+                stage=stage,
             )
             change = Change(name)
             mdir = self.model_dir(name)
@@ -459,14 +469,23 @@ class Registry:
         for old in holders:
             assignments[old] = archive
             change.records.append(
-                self._record("archive", state.index.name, old, actor=who, from_stage=stage, to_stage=archive,
-                             reason=f"replaced in {stage} by version {by}")
+                self._record(
+                    "archive",
+                    state.index.name,
+                    old,
+                    actor=who,
+                    from_stage=stage,
+                    to_stage=archive,
+                    reason=f"replaced in {stage} by version {by}",
+                )
             )
         change.writes[self._rel(self.model_dir(state.index.name) / "stages.yaml")] = yamlio.dumps(
             StageFile(state.index.name, assignments).to_yaml_data()
         )
 
-    def promote(self, ref: Ref | str, stage: str, *, reason: str | None = None, actor: str | None = None) -> PromoteResult:
+    def promote(
+        self, ref: Ref | str, stage: str, *, reason: str | None = None, actor: str | None = None
+    ) -> PromoteResult:
         from .lineage import author
 
         if isinstance(ref, str):
@@ -498,8 +517,9 @@ class Registry:
                 StageFile(ref.name, assignments).to_yaml_data()
             )
             change.records.append(
-                self._record("promote", ref.name, version.version, actor=who, from_stage=current,
-                             to_stage=stage, reason=reason)
+                self._record(
+                    "promote", ref.name, version.version, actor=who, from_stage=current, to_stage=stage, reason=reason
+                )
             )
             self.journal.commit(change, self._audit_lock)
         return PromoteResult(version.with_stage(stage), True, current, archived)
@@ -554,6 +574,25 @@ class Registry:
             change.records.append(self._record("annotate", target.name, number, actor=who, reason=detail.strip()))
             self.journal.commit(change, self._audit_lock)
         return AnnotateResult(target.name, number, new_desc, new_tags, True)
+
+    def rollback(
+        self, name: str, *, to: int | None = None, reason: str | None = None, actor: str | None = None
+    ) -> PromoteResult:
+        """Put back in production the version that held it before the current one (or ``to``)."""
+        if to is None:
+            current = set(self.state(name).holders(PRODUCTION))
+            previous = [
+                e["version"]
+                for e in self.history(name)
+                if e.get("to_stage") == PRODUCTION and isinstance(e.get("version"), int) and e["version"] not in current
+            ]
+            if not previous:
+                raise NotFoundError(
+                    f"{name!r} has no earlier production version to roll back to", code="no_previous_production"
+                )
+            to = previous[-1]
+        why = reason or "rollback"
+        return self.promote(Ref(name, version=to), PRODUCTION, reason=why, actor=actor)
 
     def recover_all(self) -> list[str]:
         """Finish every interrupted change (verify and gc call this first)."""

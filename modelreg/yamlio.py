@@ -22,20 +22,16 @@ class _StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
     def construct_object(self, node: Any, deep: bool = False) -> Any:
         # A node met twice is an alias: modelreg never writes them.
         if node in self.constructed_objects or node in self.recursive_objects:
-            raise yaml.constructor.ConstructorError(
-                None, None, "aliases and anchors are not allowed", node.start_mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, "aliases and anchors are not allowed", node.start_mark)
         return super().construct_object(node, deep)
 
 
 def loads(text: str | bytes) -> Any:
-    return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a safe loader
+    return yaml.load(text, Loader=_StrictLoader)
 
 
 def dumps(data: Any) -> str:
-    return yaml.dump(
-        data, Dumper=_BaseDumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100
-    )
+    return yaml.dump(data, Dumper=_BaseDumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100)
 
 
 def load_file(path: Path, *, what: str = "manifest") -> Any:

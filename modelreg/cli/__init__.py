@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from . import audit_commands, core_commands, ops_commands  # noqa: F401 - commands register on ``app``
 from .app import app
-from . import core_commands  # noqa: F401,E402 - commands register themselves on ``app``
 
 __all__ = ["app", "main"]
 

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-
 if TYPE_CHECKING:
     from ..registry import Registry
 
@@ -28,8 +27,12 @@ app = typer.Typer(
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON document on stdout.")]
 RegistryOpt = Annotated[
     Path | None,
-    typer.Option("--registry", "-R", help="Registry directory (default: $MODELREG_REGISTRY, then walk up from here).",
-                 show_default=False),
+    typer.Option(
+        "--registry",
+        "-R",
+        help="Registry directory (default: $MODELREG_REGISTRY, then walk up from here).",
+        show_default=False,
+    ),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No messages on stderr, only the result.")]
 

@@ -45,13 +45,21 @@ def register(
         list[str] | None, typer.Option("--dataset", help="Dataset used (path, URL or id; repeatable).")
     ] = None,
     stage: Annotated[
-        str | None, typer.Option("--stage", help="Initial stage (default: the registry's default stage).",
-                                 autocompletion=complete_stage)
+        str | None,
+        typer.Option(
+            "--stage", help="Initial stage (default: the registry's default stage).", autocompletion=complete_stage
+        ),
     ] = None,
-    author: Annotated[str | None, typer.Option("--author", help="Who registers (default: $MODELREG_AUTHOR, git "
-                                                               "user.name, login name).")] = None,
-    link: Annotated[bool, typer.Option("--link", help="Hard-link the files into the blob store instead of "
-                                                      "copying (do not modify them afterwards).")] = False,
+    author: Annotated[
+        str | None,
+        typer.Option("--author", help="Who registers (default: $MODELREG_AUTHOR, git user.name, login name)."),
+    ] = None,
+    link: Annotated[
+        bool,
+        typer.Option(
+            "--link", help="Hard-link the files into the blob store instead of copying (do not modify them afterwards)."
+        ),
+    ] = False,
     push: Annotated[bool, typer.Option("--push", help="Upload the new blobs to the remote store.")] = False,
     registry: RegistryOpt = None,
     json: JsonOpt = False,
@@ -72,8 +80,16 @@ def register(
         params, tags = _pairs(param, "param"), _pairs(tag, "tag")
         reg = _open(registry)
         version, archived = reg.register(
-            name, paths, metrics=metrics, params=params, tags=tags, description=description,
-            datasets=dataset, stage=stage, author=author, link=link,
+            name,
+            paths,
+            metrics=metrics,
+            params=params,
+            tags=tags,
+            description=description,
+            datasets=dataset,
+            stage=stage,
+            author=author,
+            link=link,
         )
         if push or reg.config.remote.push_on_register:
             from ..transfer import push_versions
@@ -81,13 +97,17 @@ def register(
             push_versions(reg, [version], progress=None)
         for old in archived:
             out.note(f"{name}@{old} moved to {reg.config.archive_stage}")
-        out.result(version.to_json(), lambda o: o.line(
-            f"Registered {name}@{version.version} ({version.stage}) {version.digest}"))
+        out.result(
+            version.to_json(),
+            lambda o: o.line(f"Registered {name}@{version.version} ({version.stage}) {version.digest}"),
+        )
 
 
 @app.command()
 def promote(
-    ref: Annotated[str, typer.Argument(help="NAME@VERSION (or any reference) to move.", autocompletion=_ref_completion)],
+    ref: Annotated[
+        str, typer.Argument(help="NAME@VERSION (or any reference) to move.", autocompletion=_ref_completion)
+    ],
     stage: Annotated[str, typer.Argument(help="Target stage.", autocompletion=complete_stage)],
     reason: Annotated[str | None, typer.Option("--reason", help="Why, recorded in the audit log.")] = None,
     registry: RegistryOpt = None,
@@ -102,8 +122,12 @@ def promote(
         v = result.version
         for old in result.archived:
             out.note(f"{v.name}@{old} moved to {reg.config.archive_stage}")
-        data = {**v.to_json(), "changed": result.changed, "from_stage": result.from_stage,
-                "archived": list(result.archived)}
+        data = {
+            **v.to_json(),
+            "changed": result.changed,
+            "from_stage": result.from_stage,
+            "archived": list(result.archived),
+        }
         if result.changed:
             text = f"Promoted {v.name}@{v.version}: {result.from_stage} -> {stage}"
         else:
@@ -113,9 +137,12 @@ def promote(
 
 @app.command("list")
 def list_(
-    name: Annotated[str | None, typer.Argument(help="List this model's versions.", autocompletion=complete_model)] = None,
-    stage: Annotated[str | None, typer.Option("--stage", help="Only what is in this stage.",
-                                              autocompletion=complete_stage)] = None,
+    name: Annotated[
+        str | None, typer.Argument(help="List this model's versions.", autocompletion=complete_model)
+    ] = None,
+    stage: Annotated[
+        str | None, typer.Option("--stage", help="Only what is in this stage.", autocompletion=complete_stage)
+    ] = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", help="Only what carries tag KEY=VALUE.")] = None,
     registry: RegistryOpt = None,
     json: JsonOpt = False,
@@ -132,7 +159,8 @@ def list_(
             out.result(
                 {"models": [m.to_json() for m in models]},
                 lambda o: render.table(
-                    o, ["name", "latest", "stages", "description"],
+                    o,
+                    ["name", "latest", "stages", "description"],
                     [[m.name, m.latest_version, render.stage_summary(m.stages), m.description] for m in models],
                 ),
             )
@@ -141,17 +169,28 @@ def list_(
         out.result(
             {"versions": [v.to_json() for v in versions]},
             lambda o: render.table(
-                o, ["version", "stage", "created", "by", "metrics", "digest"],
-                [[v.version, v.stage, v.created_at, v.created_by,
-                  " ".join(f"{k}={val:g}" for k, val in v.metrics.items()), v.digest[:19]] for v in versions],
+                o,
+                ["version", "stage", "created", "by", "metrics", "digest"],
+                [
+                    [
+                        v.version,
+                        v.stage,
+                        v.created_at,
+                        v.created_by,
+                        " ".join(f"{k}={val:g}" for k, val in v.metrics.items()),
+                        v.digest[:19],
+                    ]
+                    for v in versions
+                ],
             ),
         )
 
 
 @app.command()
 def show(
-    ref: Annotated[str, typer.Argument(help="NAME (the model) or NAME@REF (one version).",
-                                       autocompletion=_ref_completion)],
+    ref: Annotated[
+        str, typer.Argument(help="NAME (the model) or NAME@REF (one version).", autocompletion=_ref_completion)
+    ],
     registry: RegistryOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -172,16 +211,32 @@ def show(
         versions = reg.versions(parsed.name)
 
         def human(o: Output) -> None:
-            render.mapping(o, summary.name, [
-                ("description", summary.description or "-"),
-                ("created", f"{summary.created_at} by {summary.created_by}"),
-                ("latest", summary.latest_version),
-                ("stages", render.stage_summary(summary.stages)),
-                *[(f"tag {k}", val) for k, val in summary.tags.items()],
-            ])
-            render.table(o, ["version", "stage", "created", "metrics", "description"],
-                         [[v.version, v.stage, v.created_at, " ".join(f"{k}={x:g}" for k, x in v.metrics.items()),
-                           v.description] for v in versions], title="versions")
+            render.mapping(
+                o,
+                summary.name,
+                [
+                    ("description", summary.description or "-"),
+                    ("created", f"{summary.created_at} by {summary.created_by}"),
+                    ("latest", summary.latest_version),
+                    ("stages", render.stage_summary(summary.stages)),
+                    *[(f"tag {k}", val) for k, val in summary.tags.items()],
+                ],
+            )
+            render.table(
+                o,
+                ["version", "stage", "created", "metrics", "description"],
+                [
+                    [
+                        v.version,
+                        v.stage,
+                        v.created_at,
+                        " ".join(f"{k}={x:g}" for k, x in v.metrics.items()),
+                        v.description,
+                    ]
+                    for v in versions
+                ],
+                title="versions",
+            )
 
         out.result({**summary.to_json(), "versions": [v.to_json() for v in versions]}, human)
 
@@ -189,8 +244,9 @@ def show(
 @app.command("get-production")
 def get_production(
     name: Annotated[str, typer.Argument(help="Model name.", autocompletion=complete_model)],
-    path: Annotated[bool, typer.Option("--path", help="Print only the local directory holding its verified files.")]
-    = False,
+    path: Annotated[
+        bool, typer.Option("--path", help="Print only the local directory holding its verified files.")
+    ] = False,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write its verified files into DIR.")] = None,
     registry: RegistryOpt = None,
     json: JsonOpt = False,
@@ -224,8 +280,9 @@ def get_production(
 
 @app.command()
 def annotate(
-    target: Annotated[str, typer.Argument(help="NAME (the model) or NAME@REF (one version).",
-                                          autocompletion=_ref_completion)],
+    target: Annotated[
+        str, typer.Argument(help="NAME (the model) or NAME@REF (one version).", autocompletion=_ref_completion)
+    ],
     description: Annotated[str | None, typer.Option("--description", "-d", help="New description.")] = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", "-t", help="Set tag KEY=VALUE (repeatable).")] = None,
     untag: Annotated[list[str] | None, typer.Option("--untag", help="Remove tag KEY (repeatable).")] = None,
@@ -242,7 +299,12 @@ def annotate(
             raise UsageError("nothing to change: give --description, --tag or --untag")
         reg = _open(registry)
         result = reg.annotate(target, description=description, set_tags=_pairs(tag, "tag"), unset_tags=untag)
-        data = {"name": result.name, "version": result.version, "description": result.description,
-                "tags": result.tags, "changed": result.changed}
+        data = {
+            "name": result.name,
+            "version": result.version,
+            "description": result.description,
+            "tags": result.tags,
+            "changed": result.changed,
+        }
         label = result.name if result.version is None else f"{result.name}@{result.version}"
         out.result(data, lambda o: o.line(f"Annotated {label}" if result.changed else f"{label}: nothing changed"))

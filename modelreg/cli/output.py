@@ -83,5 +83,11 @@ def guard(out: Output) -> Iterator[None]:
     except Exception as exc:
         if os.environ.get("MODELREG_DEBUG"):
             raise
-        fail(out, ModelregError(f"internal error ({type(exc).__name__}: {exc}); this is a bug, please report it "
-                                "(set MODELREG_DEBUG=1 for a traceback)", code="internal"))
+        fail(
+            out,
+            ModelregError(
+                f"internal error ({type(exc).__name__}: {exc}); this is a bug, please report it "
+                "(set MODELREG_DEBUG=1 for a traceback)",
+                code="internal",
+            ),
+        )

@@ -61,10 +61,7 @@ def stage_summary(stages: dict[str, Any]) -> str:
     for stage, held in stages.items():
         if held in (None, []):
             continue
-        if isinstance(held, list) and len(held) > 5:
-            shown = f"{held[0]}..{held[-1]} ({len(held)})"
-        else:
-            shown = _fmt(held)
+        shown = f"{held[0]}..{held[-1]} ({len(held)})" if isinstance(held, list) and len(held) > 5 else _fmt(held)
         parts.append(f"{stage}={shown}")
     return " ".join(parts) or "-"
 
@@ -84,8 +81,12 @@ def version_detail(out: Output, v: dict[str, Any], history: list[dict[str, Any]]
     items += [(f"param {k}", val) for k, val in v["params"].items()]
     items += [(f"tag {k}", val) for k, val in v["tags"].items()]
     if git:
-        items.append(("git", f"{git.get('commit', '')[:12]} on {git.get('branch') or '-'}"
-                             f"{' (dirty)' if git.get('dirty') else ''}"))
+        items.append(
+            (
+                "git",
+                f"{git.get('commit', '')[:12]} on {git.get('branch') or '-'}{' (dirty)' if git.get('dirty') else ''}",
+            )
+        )
     if ci:
         items.append(("ci", f"{ci.get('provider')} run {ci.get('run_id')} {ci.get('url') or ''}".rstrip()))
     if lineage.get("datasets"):

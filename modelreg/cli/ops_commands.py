@@ -1,0 +1,139 @@
+"""rollback, gc, push and pull."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+
+from .app import JsonOpt, QuietOpt, RegistryOpt, _open, _ref_completion, app, complete_model
+from .output import Output, guard
+
+
+@app.command()
+def rollback(
+    name: Annotated[str, typer.Argument(help="Model name.", autocompletion=complete_model)],
+    to: Annotated[
+        int | None, typer.Option("--to", min=1, help="Version to put back (default: the previous production version).")
+    ] = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why, recorded in the audit log.")] = None,
+    registry: RegistryOpt = None,
+    json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Put the previous production version back in production."""
+    out = Output(json, quiet)
+    with guard(out):
+        reg = _open(registry)
+        result = reg.rollback(name, to=to, reason=reason)
+        v = result.version
+        for old in result.archived:
+            out.note(f"{name}@{old} moved to {reg.config.archive_stage}")
+        data = {
+            **v.to_json(),
+            "changed": result.changed,
+            "from_stage": result.from_stage,
+            "archived": list(result.archived),
+        }
+        out.result(
+            data,
+            lambda o: o.line(
+                f"{name}@{v.version} is in production" + ("" if result.changed else " already; nothing changed")
+            ),
+        )
+
+
+@app.command()
+def gc(
+    dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="Only report what would be removed.")] = False,
+    grace: Annotated[
+        float,
+        typer.Option(
+            "--grace",
+            min=0,
+            help="Keep unreferenced blobs younger than this many seconds (a register may be about to use them).",
+        ),
+    ] = 3600.0,
+    registry: RegistryOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Remove unreferenced blobs, stale caches and leftovers of interrupted writes."""
+    out = Output(json)
+    with guard(out):
+        from ..gc import collect_garbage
+
+        report = collect_garbage(_open(registry), dry_run=dry_run, grace=grace)
+        verb = "Would remove" if dry_run else "Removed"
+        out.result(
+            report.to_json(),
+            lambda o: o.line(
+                f"{verb} {len(report.blobs_removed)} blobs ({report.bytes_freed} bytes), "
+                f"{len(report.leftovers_removed)} leftovers, {len(report.cache_removed)} cached copies"
+            ),
+        )
+
+
+@contextmanager
+def _progress_bar(out: Output, total: int, label: str) -> Iterator[Callable[[int], None] | None]:
+    """A rich progress bar on a terminal for transfers worth watching; nothing otherwise."""
+    if not out.rich or out.quiet or total < (8 << 20):
+        yield None
+        return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    with Progress(
+        "[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(), transient=True
+    ) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def _transfer(direction: str, target: str | None, registry: RegistryOpt, out: Output) -> None:
+    from .. import transfer
+
+    reg = _open(registry)
+    versions = transfer.select_versions(reg, target)
+    plan = transfer.plan_push if direction == "push" else transfer.plan_pull
+    run = transfer.push_versions if direction == "push" else transfer.pull_versions
+    todo = plan(reg, versions)
+    with _progress_bar(out, sum(f.size for f in todo[0]), direction) as progress:
+        report = run(reg, versions, progress, todo)
+    out.result(
+        report.to_json(),
+        lambda o: o.line(
+            f"{direction.capitalize()}ed {report.transferred} blobs ({report.bytes} bytes) "
+            f"{'to' if direction == 'push' else 'from'} {report.remote}; {report.already_present} already there"
+        ),
+    )
+
+
+@app.command()
+def push(
+    target: Annotated[
+        str | None, typer.Argument(help="NAME or NAME@REF (default: every version).", autocompletion=_ref_completion)
+    ] = None,
+    registry: RegistryOpt = None,
+    json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Upload the blobs the remote store lacks."""
+    out = Output(json, quiet)
+    with guard(out):
+        _transfer("push", target, registry, out)
+
+
+@app.command()
+def pull(
+    target: Annotated[
+        str | None, typer.Argument(help="NAME or NAME@REF (default: every version).", autocompletion=_ref_completion)
+    ] = None,
+    registry: RegistryOpt = None,
+    json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Download the blobs this registry lacks from the remote store, verified."""
+    out = Output(json, quiet)
+    with guard(out):
+        _transfer("pull", target, registry, out)

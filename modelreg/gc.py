@@ -1,0 +1,103 @@
+"""``gc``: remove what nothing refers to — unreferenced blobs, stale caches, interrupted writes.
+
+A register copies its blobs before it takes the model lock, so a blob may be unreferenced for a
+moment. gc therefore only removes unreferenced blobs older than a grace period; a register that
+reuses an existing blob refreshes its mtime.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .fsutil import TMP_SUFFIX
+from .registry import Registry
+
+DEFAULT_GRACE = 3600.0
+
+
+@dataclass
+class GcReport:
+    dry_run: bool
+    blobs_removed: list[str] = field(default_factory=list)
+    bytes_freed: int = 0
+    leftovers_removed: list[str] = field(default_factory=list)
+    cache_removed: list[str] = field(default_factory=list)
+    recovered: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "blobs_removed": self.blobs_removed,
+            "bytes_freed": self.bytes_freed,
+            "leftovers_removed": self.leftovers_removed,
+            "cache_removed": self.cache_removed,
+            "recovered": self.recovered,
+        }
+
+
+def _pid_alive(name: str) -> bool:
+    """Temporary names carry the writer's pid (``.NAME.PID.RAND.mrtmp``)."""
+    parts = name.split(".")
+    try:
+        pid = int(parts[-3])
+    except (IndexError, ValueError):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return pid != os.getpid()
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def collect_garbage(reg: Registry, *, dry_run: bool = False, grace: float = DEFAULT_GRACE) -> GcReport:
+    report = GcReport(dry_run)
+    if not dry_run:
+        report.recovered = reg.recover_all()
+    referenced: set[str] = set()
+    version_digests: set[str] = set()
+    for version in reg.iter_all_versions():
+        referenced.update(f.digest for f in version.files)
+        version_digests.add(version.digest.partition(":")[2])
+    now = time.time()
+    for digest, path in reg.blobs.iter_digests():
+        if digest in referenced:
+            continue
+        st = path.stat()
+        if now - st.st_mtime < grace:
+            continue
+        report.blobs_removed.append(digest)
+        report.bytes_freed += st.st_size
+        if not dry_run:
+            path.unlink(missing_ok=True)
+    for top in (reg.root / "models", reg.blobs.root, reg.state_dir):
+        if not top.is_dir():
+            continue
+        for dirpath, dirnames, filenames in os.walk(top):
+            for fname in [*dirnames, *filenames]:
+                if fname.endswith(TMP_SUFFIX) and not _pid_alive(fname):
+                    path = Path(dirpath) / fname
+                    report.leftovers_removed.append(str(path.relative_to(reg.root)))
+                    if not dry_run:
+                        _remove(path)
+    cache = reg.state_dir / "cache" / "versions"
+    if cache.is_dir():
+        for entry in cache.iterdir():
+            if entry.name not in version_digests and not entry.name.endswith(TMP_SUFFIX):
+                report.cache_removed.append(str(entry.relative_to(reg.root)))
+                if not dry_run:
+                    _remove(entry)
+    return report

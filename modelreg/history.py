@@ -1,0 +1,61 @@
+"""Querying the audit log: by model or version, by time and by action."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from .audit import public_entry
+from .errors import UsageError
+from .names import parse_ref
+from .registry import Registry
+
+_RELATIVE = re.compile(r"(\d+)\s*([smhdw])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_since(text: str, now: datetime | None = None) -> str:
+    """``7d``, ``12h``, ``30m`` or an ISO date/time; returns an RFC 3339 UTC bound for comparison."""
+    now = now or datetime.now(UTC)
+    match = _RELATIVE.fullmatch(text.strip())
+    if match:
+        moment = now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    else:
+        try:
+            moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise UsageError(
+                f"--since {text!r}: give a duration like 7d, 12h, 30m or a date like 2026-01-31[T12:00:00Z]",
+                code="invalid_input",
+            ) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def query(
+    reg: Registry, target: str | None = None, *, since: str | None = None, actions: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """Matching entries in log order (oldest first), without the chain fields."""
+    name = version = None
+    if target is not None:
+        ref = parse_ref(target)
+        name = ref.name
+        reg.state(name)  # unknown model: not found rather than an empty log
+        if ref.explicit:
+            version = reg.resolve(ref).version
+    bound = parse_since(since) if since else None
+    wanted = set(actions or [])
+    result = []
+    for entry in reg.audit.entries(model=name):
+        if name is not None and entry.get("model") != name:
+            continue
+        if version is not None and entry.get("version") != version:
+            continue
+        if bound is not None and str(entry.get("time", "")) < bound:
+            continue
+        if wanted and entry.get("action") not in wanted:
+            continue
+        result.append(public_entry(entry))
+    return result

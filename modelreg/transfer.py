@@ -1,0 +1,118 @@
+"""``push`` and ``pull``: moving blobs between the local store and the remote store.
+
+Objects are named by digest, so an upload is idempotent and two pushes of the same blob race
+harmlessly; only what the other side lacks is transferred, and every byte is verified.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import NotFoundError, UsageError
+from .manifest import FileEntry, Version
+from .names import parse_ref
+from .registry import Registry
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class TransferReport:
+    direction: str
+    remote: str
+    transferred: int = 0
+    bytes: int = 0
+    already_present: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "direction": self.direction,
+            "remote": self.remote,
+            "transferred": self.transferred,
+            "bytes": self.bytes,
+            "already_present": self.already_present,
+        }
+
+
+def select_versions(reg: Registry, target: str | None) -> list[Version]:
+    """Everything when ``target`` is None, all of a model's versions for NAME, one for NAME@REF."""
+    if target is None:
+        return list(reg.iter_all_versions())
+    ref = parse_ref(target)
+    return [reg.resolve(ref)] if ref.explicit else reg.versions(ref.name)
+
+
+def unique_files(versions: Iterable[Version]) -> list[FileEntry]:
+    seen: dict[str, FileEntry] = {}
+    for version in versions:
+        for entry in version.files:
+            seen.setdefault(entry.digest, entry)
+    return list(seen.values())
+
+
+def _require_remote(reg: Registry) -> Any:
+    remote = reg.remote()
+    if remote is None:
+        raise UsageError(
+            "no remote blob store is configured: set [remote] url in modelreg.toml or MODELREG_REMOTE",
+            code="no_remote",
+        )
+    return remote
+
+
+def plan_push(reg: Registry, versions: list[Version]) -> tuple[list[FileEntry], int]:
+    """The files the remote lacks, and how many it already has."""
+    remote = _require_remote(reg)
+    files = unique_files(versions)
+    missing = remote.missing([f.digest for f in files])
+    todo = [f for f in files if f.digest in missing]
+    return todo, len(files) - len(todo)
+
+
+def push_versions(
+    reg: Registry,
+    versions: list[Version],
+    progress: Progress | None = None,
+    todo: tuple[list[FileEntry], int] | None = None,
+) -> TransferReport:
+    remote = _require_remote(reg)
+    files, present = todo if todo is not None else plan_push(reg, versions)
+    report = TransferReport("push", remote.url, already_present=present)
+    for entry in files:
+        if not reg.blobs.exists(entry.digest):
+            raise NotFoundError(
+                f"blob {entry.digest} ({entry.path}) is not in the local store, so it cannot be pushed; "
+                "'modelreg pull' on a machine with the remote, or re-register",
+                code="blob_missing",
+            )
+        reg.blobs.verify(entry.digest, entry.size)  # never spread corrupt bytes
+        if remote.upload(entry.digest, reg.blobs.path(entry.digest), entry.size, progress):
+            report.transferred += 1
+            report.bytes += entry.size
+        else:
+            report.already_present += 1
+    return report
+
+
+def plan_pull(reg: Registry, versions: list[Version]) -> tuple[list[FileEntry], int]:
+    files = unique_files(versions)
+    todo = [f for f in files if not reg.blobs.exists(f.digest)]
+    return todo, len(files) - len(todo)
+
+
+def pull_versions(
+    reg: Registry,
+    versions: list[Version],
+    progress: Progress | None = None,
+    todo: tuple[list[FileEntry], int] | None = None,
+) -> TransferReport:
+    remote = _require_remote(reg)
+    files, present = todo if todo is not None else plan_pull(reg, versions)
+    report = TransferReport("pull", remote.url, already_present=present)
+    for entry in files:
+        reg.blobs.put_download(entry.digest, lambda tmp, e=entry: remote.download(e.digest, tmp, progress))
+        report.transferred += 1
+        report.bytes += entry.size
+    return report

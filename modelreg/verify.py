@@ -1,0 +1,234 @@
+"""``verify``: blobs against digests, manifests against the schema, stages against manifests,
+the audit chain, and the audit log against the versions it describes."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import IntegrityError, ModelregError, NotFoundError
+from .export import check_paths
+from .manifest import Version, file_set_digest
+from .registry import Registry
+from .state import ModelState
+
+ERROR, WARNING = "error", "warning"
+
+
+@dataclass(frozen=True)
+class Finding:
+    severity: str  # "error" fails verify (exit 5); "warning" is harmless and reported
+    kind: str
+    path: str
+    message: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"severity": self.severity, "kind": self.kind, "path": self.path, "message": self.message}
+
+
+@dataclass
+class Report:
+    findings: list[Finding] = field(default_factory=list)
+    models: int = 0
+    versions: int = 0
+    blobs_checked: int = 0
+    audit_entries: int = 0
+    recovered: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not any(f.severity == ERROR for f in self.findings)
+
+    def add(self, severity: str, kind: str, path: Path | str, message: str) -> None:
+        self.findings.append(Finding(severity, kind, str(path), message))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "models": self.models,
+            "versions": self.versions,
+            "blobs_checked": self.blobs_checked,
+            "audit_entries": self.audit_entries,
+            "recovered": self.recovered,
+            "findings": [f.to_json() for f in self.findings],
+        }
+
+
+def verify(reg: Registry, name: str | None = None, *, quick: bool = False) -> Report:
+    report = Report()
+    report.recovered = reg.recover_all()
+    names = [name] if name is not None else reg.model_names()
+    if name is not None:
+        reg.state(name)  # an unknown model is "not found", not a clean report
+    registered = _check_audit(reg, report)
+    checked: dict[str, str | None] = {}
+    for model in names:
+        report.models += 1
+        state = _model_state(reg, model, report)
+        if state is None:
+            continue
+        _check_stages(reg, state, report)
+        for number in range(1, state.latest + 1):
+            version = _load_version(reg, state, number, report)
+            if version is None:
+                continue
+            report.versions += 1
+            if (model, number) not in registered:
+                report.add(
+                    ERROR,
+                    "audit",
+                    reg.audit.path,
+                    f"{model}@{number} has no register entry in the audit log (entries deleted?)",
+                )
+            _check_blobs(reg, version, report, checked, quick)
+        _check_orphans(reg, state, report)
+    _check_leftovers(reg, report)
+    return report
+
+
+def _check_audit(reg: Registry, report: Report) -> set[tuple[str, int]]:
+    chain = reg.audit.check()
+    report.audit_entries = chain.entries
+    for problem in chain.problems:
+        report.add(
+            ERROR, "audit", f"{reg.audit.path}:{problem.line}", f"entry at line {problem.line} {problem.message}"
+        )
+    if chain.torn_tail:
+        report.add(WARNING, "leftover", reg.audit.path, "last line is an interrupted write; the next change repairs it")
+    return {
+        (e["model"], e["version"])
+        for e in reg.audit.entries()
+        if e.get("action") == "register" and isinstance(e.get("version"), int)
+    }
+
+
+def _model_state(reg: Registry, model: str, report: Report) -> ModelState | None:
+    try:
+        return reg.state(model)
+    except ModelregError as exc:
+        report.add(ERROR, "manifest", reg.model_dir(model), exc.message)
+        return None
+
+
+def _check_stages(reg: Registry, state: ModelState, report: Report) -> None:
+    path = reg.model_dir(state.index.name) / "stages.yaml"
+    stages = reg.config.stages
+    for number, stage in state.stages.assignments.items():
+        if number > state.latest:
+            report.add(ERROR, "stages", path, f"assigns version {number}, which does not exist")
+        if stage not in stages:
+            report.add(ERROR, "stages", path, f"version {number} is in unknown stage {stage!r}")
+    for number, stage in state.index.initial_stages.items():
+        if stage not in stages:
+            report.add(
+                ERROR, "manifest", path.with_name("model.yaml"), f"version {number} starts in unknown stage {stage!r}"
+            )
+    if state.index.default_stage not in stages:
+        report.add(
+            ERROR,
+            "manifest",
+            path.with_name("model.yaml"),
+            f"default stage {state.index.default_stage!r} is not configured",
+        )
+    for stage in reg.config.exclusive:
+        holders = state.holders(stage)
+        if len(holders) > 1:
+            report.add(ERROR, "stages", path, f"exclusive stage {stage!r} is held by versions {holders}")
+
+
+def _load_version(reg: Registry, state: ModelState, number: int, report: Report) -> Version | None:
+    path = reg.manifest_path(state.index.name, number)
+    try:
+        version = reg.load_version(state, number)
+    except ModelregError as exc:
+        report.add(ERROR, "manifest", path, exc.message.removeprefix(f"{path}: "))
+        return None
+    if file_set_digest(list(version.files)) != version.digest:
+        report.add(ERROR, "manifest", path, "digest does not match the files it lists (edited?)")
+    if version.initial_stage not in reg.config.stages:
+        report.add(ERROR, "manifest", path, f"initial stage {version.initial_stage!r} is not configured")
+    try:
+        check_paths(version.files)
+    except ModelregError as exc:
+        report.add(ERROR, "manifest", path, exc.message)
+    return version
+
+
+def _check_blobs(reg: Registry, version: Version, report: Report, checked: dict[str, str | None], quick: bool) -> None:
+    for entry in version.files:
+        if entry.digest not in checked:
+            checked[entry.digest] = _blob_problem(reg, entry.digest, entry.size, quick)
+            report.blobs_checked += 1
+        problem = checked[entry.digest]
+        if problem == "missing":
+            if reg.config.remote_url():
+                report.add(
+                    WARNING,
+                    "missing",
+                    reg.blobs.path(entry.digest),
+                    f"blob of {version.name}@{version.version}:{entry.path} is not here; 'modelreg pull' fetches it",
+                )
+            else:
+                report.add(
+                    ERROR,
+                    "missing",
+                    reg.blobs.path(entry.digest),
+                    f"blob of {version.name}@{version.version}:{entry.path} is missing and no remote is configured",
+                )
+        elif problem:
+            report.add(
+                ERROR,
+                "blob",
+                reg.blobs.path(entry.digest),
+                f"{problem} (file {entry.path!r} of {version.name}@{version.version})",
+            )
+
+
+def _blob_problem(reg: Registry, digest: str, size: int, quick: bool) -> str | None:
+    path = reg.blobs.path(digest)
+    try:
+        actual_size = path.stat().st_size
+    except FileNotFoundError:
+        return "missing"
+    if actual_size != size:
+        return f"size is {actual_size}, the manifest says {size}"
+    if quick:
+        return None
+    try:
+        reg.blobs.verify(digest, size)
+    except IntegrityError:
+        return "bytes do not match the digest"
+    except NotFoundError:
+        return "missing"
+    return None
+
+
+def _check_orphans(reg: Registry, state: ModelState, report: Report) -> None:
+    vdir = reg.model_dir(state.index.name) / "versions"
+    if not vdir.is_dir():
+        return
+    for path in vdir.iterdir():
+        stem = path.name.removesuffix(".yaml")
+        if path.name.endswith(".yaml") and stem.isdigit() and int(stem) > state.latest:
+            report.add(
+                WARNING, "leftover", path, "manifest of an unfinished registration; the next register replaces it"
+            )
+
+
+def _check_leftovers(reg: Registry, report: Report) -> None:
+    from .fsutil import TMP_SUFFIX
+
+    for top in (reg.root / "models", reg.blobs.root, reg.state_dir):
+        if not top.is_dir():
+            continue
+        for dirpath, dirnames, filenames in os.walk(top):
+            for fname in [*dirnames, *filenames]:
+                if fname.endswith(TMP_SUFFIX):
+                    report.add(
+                        WARNING,
+                        "leftover",
+                        Path(dirpath) / fname,
+                        "temporary file of an interrupted write; harmless, 'modelreg gc' removes it",
+                    )
