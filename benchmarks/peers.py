@@ -252,7 +252,7 @@ def tree_bytes(root: Path) -> int:
 def mlflow_disk_for_identical(venv: Path, workdir: Path, n: int = 10, size: int = 1 << 20) -> int:
     """Bytes in MLflow's artifact store after `n` registrations of one identical file.
 
-    Counts the artifact store only; the sqlite metadata (a few hundred KB) is left out.
+    Counts the artifact store only; the sqlite metadata (about 1 MB here) is left out.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     payload = workdir / "model.bin"

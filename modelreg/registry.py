@@ -8,20 +8,24 @@ import shutil
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import yamlio
-from .audit import LOG_NAME, AuditLog, public_entry
 from .blobs import LocalBlobStore
 from .config import CONFIG_NAME, Config, default_toml, load_config
 from .errors import ConflictError, IntegrityError, NotFoundError, UsageError
 from .fsutil import atomic_write, tmp_name
-from .journal import Change, Journal, crash_point
-from .locks import hold
 from .manifest import FileEntry, SchemaError, Version, file_set_digest, parse_manifest
 from .names import Ref, parse_number, parse_ref, validate_key, validate_name
 from .state import ModelIndex, ModelState, StageFile
+
+if TYPE_CHECKING:
+    from .audit import AuditLog
+    from .journal import Change, Journal
+
+LOG_NAME = "audit.jsonl"
 
 GITIGNORE = "# modelreg: model bytes live in blobs/ and travel through the remote store\nblobs/\n.modelreg/\n"
 GITATTRIBUTES = "# modelreg: both branches' audit entries survive a merge\naudit.jsonl merge=union\n"
@@ -98,9 +102,19 @@ class Registry:
         self.config = config if config is not None else load_config(root / CONFIG_NAME)
         self.state_dir = root / ".modelreg"
         self.blobs = LocalBlobStore(root / "blobs")
-        self.audit = AuditLog(root / LOG_NAME, self.state_dir / "cache" / "audit-heads.json")
-        self.journal = Journal(root, self.state_dir / "journal", self.audit)
         self._remote: Any = None
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        from .audit import AuditLog
+
+        return AuditLog(self.root / LOG_NAME, self.state_dir / "cache" / "audit-heads.json")
+
+    @cached_property
+    def journal(self) -> Journal:
+        from .journal import Journal
+
+        return Journal(self.root, self.state_dir / "journal", self.audit)
 
     # -- opening -----------------------------------------------------------
     @classmethod
@@ -141,9 +155,13 @@ class Registry:
         return path.relative_to(self.root).as_posix()
 
     def _model_lock(self, name: str) -> AbstractContextManager[None]:
+        from .locks import hold
+
         return hold(self.state_dir / "locks" / f"{name}.lock", self.config.lock_timeout, f"model {name!r}")
 
     def _audit_lock(self) -> AbstractContextManager[None]:
+        from .locks import hold
+
         return hold(self.state_dir / "locks" / "audit.lock", self.config.lock_timeout, "the audit log")
 
     def _record(
@@ -319,6 +337,8 @@ class Registry:
 
     def history(self, name: str, version: int | None = None) -> list[dict[str, Any]]:
         """Audit entries of a model (or one version), oldest first."""
+        from .audit import public_entry
+
         return [
             public_entry(e)
             for e in self.audit.entries(model=name)
@@ -399,6 +419,7 @@ class Registry:
     ) -> tuple[Version, tuple[int, ...]]:
         """Store the files and record a new version; returns it and any versions it archived."""
         from .inputs import collect
+        from .journal import Change, crash_point
         from .lineage import author as find_author
         from .lineage import capture, now_utc
 
@@ -486,6 +507,7 @@ class Registry:
     def promote(
         self, ref: Ref | str, stage: str, *, reason: str | None = None, actor: str | None = None
     ) -> PromoteResult:
+        from .journal import Change
         from .lineage import author
 
         if isinstance(ref, str):
@@ -534,6 +556,7 @@ class Registry:
         actor: str | None = None,
     ) -> AnnotateResult:
         """Change the description and tags of a model (NAME) or a version (NAME@REF)."""
+        from .journal import Change
         from .lineage import author
 
         if isinstance(target, str):

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from . import audit_commands, core_commands, ops_commands  # noqa: F401 - commands register on ``app``
-from .app import app
+import sys
+
+# The import order is the order of commands in --help.
+# isort: off
+from . import core_commands, audit_commands, ops_commands  # noqa: F401 - they declare the commands
+
+# isort: on
+from .app import COMMANDS, build_app
 
 __all__ = ["app", "main"]
 
+app = build_app()
+
 
 def main() -> None:
-    app()
+    """The console script: build only the command being run."""
+    only = sys.argv[1] if len(sys.argv) > 1 and sys.argv[1] in COMMANDS else None
+    build_app(only)()

@@ -7,11 +7,11 @@ from typing import Annotated
 
 import typer
 
-from .app import JsonOpt, QuietOpt, RegistryOpt, _open, _ref_completion, app, complete_model
+from .app import JsonOpt, QuietOpt, RegistryOpt, _open, _ref_completion, command, complete_model
 from .output import Output, guard
 
 
-@app.command()
+@command()
 def log(
     target: Annotated[
         str | None, typer.Argument(help="NAME or NAME@REF to show the history of.", autocompletion=_ref_completion)
@@ -39,7 +39,7 @@ def log(
         out.result({"entries": entries}, lambda o: render.log_table(o, shown))
 
 
-@app.command()
+@command()
 def verify(
     name: Annotated[
         str | None,
@@ -79,7 +79,7 @@ def verify(
             raise SystemExit(5)
 
 
-@app.command()
+@command()
 def export(
     ref: Annotated[str, typer.Argument(help="NAME[@REF] to export (default @latest).", autocompletion=_ref_completion)],
     dest: Annotated[Path, typer.Argument(help="Directory to write the files into.")],
@@ -97,7 +97,7 @@ def export(
         out.result(data, lambda o: o.line(f"Exported {version.name}@{version.version}: {len(written)} files to {dest}"))
 
 
-@app.command()
+@command()
 def diff(
     a: Annotated[str, typer.Argument(help="First version, NAME@REF.", autocompletion=_ref_completion)],
     b: Annotated[str, typer.Argument(help="Second version, NAME@REF (or just REF for the same model).")],

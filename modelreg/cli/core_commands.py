@@ -7,11 +7,11 @@ from typing import Annotated, Any
 
 import typer
 
-from .app import JsonOpt, QuietOpt, RegistryOpt, _open, _pairs, _ref_completion, app, complete_model, complete_stage
+from .app import JsonOpt, QuietOpt, RegistryOpt, _open, _pairs, _ref_completion, command, complete_model, complete_stage
 from .output import Output, guard
 
 
-@app.command()
+@command()
 def init(
     path: Annotated[Path, typer.Argument(help="Directory to create the registry in.")] = Path("."),
     json: JsonOpt = False,
@@ -30,7 +30,7 @@ def init(
         )
 
 
-@app.command()
+@command()
 def register(
     name: Annotated[str, typer.Argument(help="Model name.", autocompletion=complete_model)],
     paths: Annotated[list[Path], typer.Argument(help="Files or directories holding the model.", show_default=False)],
@@ -103,7 +103,7 @@ def register(
         )
 
 
-@app.command()
+@command()
 def promote(
     ref: Annotated[
         str, typer.Argument(help="NAME@VERSION (or any reference) to move.", autocompletion=_ref_completion)
@@ -135,7 +135,7 @@ def promote(
         out.result(data, lambda o: o.line(text))
 
 
-@app.command("list")
+@command("list")
 def list_(
     name: Annotated[
         str | None, typer.Argument(help="List this model's versions.", autocompletion=complete_model)
@@ -186,7 +186,7 @@ def list_(
         )
 
 
-@app.command()
+@command()
 def show(
     ref: Annotated[
         str, typer.Argument(help="NAME (the model) or NAME@REF (one version).", autocompletion=_ref_completion)
@@ -241,7 +241,7 @@ def show(
         out.result({**summary.to_json(), "versions": [v.to_json() for v in versions]}, human)
 
 
-@app.command("get-production")
+@command("get-production")
 def get_production(
     name: Annotated[str, typer.Argument(help="Model name.", autocompletion=complete_model)],
     path: Annotated[
@@ -278,7 +278,7 @@ def get_production(
         out.result(data, human)
 
 
-@app.command()
+@command()
 def annotate(
     target: Annotated[
         str, typer.Argument(help="NAME (the model) or NAME@REF (one version).", autocompletion=_ref_completion)

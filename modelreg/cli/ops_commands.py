@@ -8,11 +8,11 @@ from typing import Annotated
 
 import typer
 
-from .app import JsonOpt, QuietOpt, RegistryOpt, _open, _ref_completion, app, complete_model
+from .app import JsonOpt, QuietOpt, RegistryOpt, _open, _ref_completion, command, complete_model
 from .output import Output, guard
 
 
-@app.command()
+@command()
 def rollback(
     name: Annotated[str, typer.Argument(help="Model name.", autocompletion=complete_model)],
     to: Annotated[
@@ -45,7 +45,7 @@ def rollback(
         )
 
 
-@app.command()
+@command()
 def gc(
     dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="Only report what would be removed.")] = False,
     grace: Annotated[
@@ -109,7 +109,7 @@ def _transfer(direction: str, target: str | None, registry: RegistryOpt, out: Ou
     )
 
 
-@app.command()
+@command()
 def push(
     target: Annotated[
         str | None, typer.Argument(help="NAME or NAME@REF (default: every version).", autocompletion=_ref_completion)
@@ -124,7 +124,7 @@ def push(
         _transfer("push", target, registry, out)
 
 
-@app.command()
+@command()
 def pull(
     target: Annotated[
         str | None, typer.Argument(help="NAME or NAME@REF (default: every version).", autocompletion=_ref_completion)
