@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
+from .fsutil import read_limited
 from .names import is_valid_stage_name
 
 CONFIG_NAME = "modelreg.toml"
@@ -81,14 +81,29 @@ def _opt_str(path: Path, table: dict[str, Any], key: str) -> str | None:
     return value or None
 
 
-def load_config(path: Path) -> Config:
+def _parse_toml(raw: bytes) -> dict[str, Any]:
+    import tomllib
+
     try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
+        return tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(str(exc)) from None
+
+
+def load_config(path: Path, cache_dir: Path | None = None) -> Config:
+    from .parsecache import load_cached
+
+    try:
+        raw = read_limited(path, 1 << 20)
+        data = load_cached(raw, _parse_toml, cache_dir)
+    except ValueError as exc:
         raise _bad(path, f"malformed TOML: {exc}") from None
+    except OverflowError:
+        raise _bad(path, "larger than 1 MiB") from None
     except OSError as exc:
         raise _bad(path, f"cannot read: {exc.strerror}") from None
+    if not isinstance(data, dict):
+        raise _bad(path, "malformed TOML")
     version = data.get("format_version")
     if version != FORMAT_VERSION:
         raise _bad(path, f"format_version {version!r} is not supported (this modelreg reads {FORMAT_VERSION})")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 
 TMP_SUFFIX = ".mrtmp"
@@ -11,7 +10,7 @@ TMP_SUFFIX = ".mrtmp"
 
 def tmp_name(target: Path) -> Path:
     """A unique temporary path beside ``target``; the suffix lets verify and gc recognise leftovers."""
-    return target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}{TMP_SUFFIX}")
+    return target.with_name(f".{target.name}.{os.getpid()}.{os.urandom(4).hex()}{TMP_SUFFIX}")
 
 
 def fsync_dir(path: Path) -> None:

@@ -93,6 +93,8 @@ def collect_garbage(reg: Registry, *, dry_run: bool = False, grace: float = DEFA
                     report.leftovers_removed.append(str(path.relative_to(reg.root)))
                     if not dry_run:
                         _remove(path)
+    if not dry_run:
+        shutil.rmtree(reg.parse_cache, ignore_errors=True)  # rebuilt on demand
     cache = reg.state_dir / "cache" / "versions"
     if cache.is_dir():
         for entry in cache.iterdir():

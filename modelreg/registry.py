@@ -99,8 +99,9 @@ class Registry:
 
     def __init__(self, root: Path, config: Config | None = None) -> None:
         self.root = root
-        self.config = config if config is not None else load_config(root / CONFIG_NAME)
         self.state_dir = root / ".modelreg"
+        self.parse_cache = self.state_dir / "cache" / "parsed"
+        self.config = config if config is not None else load_config(root / CONFIG_NAME, self.parse_cache)
         self.blobs = LocalBlobStore(root / "blobs")
         self._remote: Any = None
 
@@ -192,7 +193,7 @@ class Registry:
 
     # -- reading -----------------------------------------------------------
     def _load(self, path: Path, what: str) -> Any:
-        return yamlio.load_file(path, what=what)
+        return yamlio.load_file(path, what=what, cache_dir=self.parse_cache)
 
     def model_names(self) -> list[str]:
         base = self.root / "models"

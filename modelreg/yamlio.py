@@ -1,41 +1,65 @@
-"""Safe, bounded YAML reading and stable YAML writing (the C implementation when present)."""
+"""Safe, bounded YAML reading and stable YAML writing (the C implementation when present).
+
+PyYAML is imported on first use: a read served by the parse cache never needs it.
+"""
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from .errors import IntegrityError
 from .fsutil import read_limited
 
 MAX_MANIFEST_BYTES = 1 << 20
 
-_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+class YamlError(ValueError):
+    """Malformed YAML, or YAML that uses what modelreg refuses (tags, aliases)."""
 
 
-class _StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
-    """Safe loader that also refuses aliases, so an alias bomb costs nothing."""
+@cache
+def _strict_loader() -> Any:
+    import yaml
 
-    def construct_object(self, node: Any, deep: bool = False) -> Any:
-        # A node met twice is an alias: modelreg never writes them.
-        if node in self.constructed_objects or node in self.recursive_objects:
-            raise yaml.constructor.ConstructorError(None, None, "aliases and anchors are not allowed", node.start_mark)
-        return super().construct_object(node, deep)
+    base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class StrictLoader(base):  # type: ignore[misc, valid-type]
+        """Safe loader that also refuses aliases, so an alias bomb costs nothing."""
+
+        def construct_object(self, node: Any, deep: bool = False) -> Any:
+            # A node met twice is an alias: modelreg never writes them.
+            if node in self.constructed_objects or node in self.recursive_objects:
+                raise yaml.constructor.ConstructorError(
+                    None, None, "aliases and anchors are not allowed", node.start_mark
+                )
+            return super().construct_object(node, deep)
+
+    return StrictLoader
 
 
 def loads(text: str | bytes) -> Any:
-    return yaml.load(text, Loader=_StrictLoader)
+    import yaml
+
+    try:
+        return yaml.load(text, Loader=_strict_loader())
+    except yaml.YAMLError as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise YamlError(detail) from None
 
 
 def dumps(data: Any) -> str:
-    return yaml.dump(data, Dumper=_BaseDumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100)
+    import yaml
+
+    dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump(data, Dumper=dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100)
 
 
-def load_file(path: Path, *, what: str = "manifest") -> Any:
+def load_file(path: Path, *, what: str = "manifest", cache_dir: Path | None = None) -> Any:
     """Parse a registry YAML file; anything unreadable is an integrity failure naming the file."""
+    from .parsecache import load_cached
+
     try:
         raw = read_limited(path, MAX_MANIFEST_BYTES)
     except OverflowError:
@@ -44,7 +68,6 @@ def load_file(path: Path, *, what: str = "manifest") -> Any:
             code="corrupt_manifest",
         ) from None
     try:
-        return loads(raw)
-    except yaml.YAMLError as exc:
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise IntegrityError(f"{path}: malformed {what}: {detail}", code="corrupt_manifest") from None
+        return load_cached(raw, loads, cache_dir)
+    except YamlError as exc:
+        raise IntegrityError(f"{path}: malformed {what}: {exc}", code="corrupt_manifest") from None
