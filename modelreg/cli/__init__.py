@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 # The import order is the order of commands in --help.
@@ -18,5 +19,12 @@ app = build_app()
 
 def main() -> None:
     """The console script: build only the command being run."""
+    if "_MODELREG_COMPLETE" in os.environ:
+        # A shell asking for completions (scripts in completions/): Typer needs its shells loaded.
+        from typer.completion import completion_init
+
+        completion_init()
+        app(prog_name="modelreg")
+        return
     only = sys.argv[1] if len(sys.argv) > 1 and sys.argv[1] in COMMANDS else None
-    build_app(only)()
+    build_app(only)(prog_name="modelreg")

@@ -79,22 +79,25 @@ def _pairs(values: list[str] | None, what: str) -> dict[str, str]:
     return dict(split_pair(v, what) for v in values or [])
 
 
-def complete_model(incomplete: str) -> list[str]:
-    """Model names from the registry found from here, for shell completion."""
-    try:
-        from ..registry import Registry
+def _completion_registry(ctx: typer.Context) -> Registry:
+    from ..registry import Registry
 
-        names = Registry.open().model_names()
+    given = ctx.params.get("registry")
+    return Registry.open(Path(given) if given else None)
+
+
+def complete_model(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Model names from the registry (-R if already typed, else found from here)."""
+    try:
+        names = _completion_registry(ctx).model_names()
     except Exception:  # completion must never fail loudly
         return []
     return [n for n in names if n.startswith(incomplete)]
 
 
-def complete_stage(incomplete: str) -> list[str]:
+def complete_stage(ctx: typer.Context, incomplete: str) -> list[str]:
     try:
-        from ..registry import Registry
-
-        stages = Registry.open().config.stages
+        stages: tuple[str, ...] = _completion_registry(ctx).config.stages
     except Exception:
         from ..config import DEFAULT_STAGES
 
@@ -102,8 +105,8 @@ def complete_stage(incomplete: str) -> list[str]:
     return [s for s in stages if s.startswith(incomplete)]
 
 
-def _ref_completion(incomplete: str) -> list[str]:
+def _ref_completion(ctx: typer.Context, incomplete: str) -> list[str]:
     name, sep, _ = incomplete.partition("@")
     if sep:
-        return [f"{name}@{s}" for s in ["latest", *complete_stage("")]]
-    return complete_model(incomplete)
+        return [f"{name}@{s}" for s in ["latest", *complete_stage(ctx, "")]]
+    return complete_model(ctx, incomplete)

@@ -137,3 +137,23 @@ def pull(
     out = Output(json, quiet)
     with guard(out):
         _transfer("pull", target, registry, out)
+
+
+SHELLS = ("bash", "zsh", "fish")
+
+
+@command()
+def completion(
+    shell: Annotated[str, typer.Argument(help="bash, zsh or fish.")],
+) -> None:
+    """Print the shell completion script (the same as the files in completions/)."""
+    out = Output()
+    with guard(out):
+        from typer._completion_shared import get_completion_script
+
+        if shell not in SHELLS:
+            from ..errors import UsageError
+
+            raise UsageError(f"unknown shell {shell!r}; choose one of: {', '.join(SHELLS)}")
+        script = get_completion_script(prog_name="modelreg", complete_var="_MODELREG_COMPLETE", shell=shell)
+        out.line(script.rstrip("\n"))
