@@ -6,11 +6,15 @@ Heavy modules (the registry, rich, YAML) are imported inside the commands, so ``
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+from typer._click.exceptions import UsageError
+from typer.core import TyperGroup
+from typer.exceptions import Abort
 
 if TYPE_CHECKING:
     from ..registry import Registry
@@ -30,10 +34,44 @@ def command(name: str | None = None) -> Callable[[F], F]:
     return declare
 
 
+class _Group(TyperGroup):
+    """Usage errors (bad flag, missing argument) as one line, and as JSON too under --json."""
+
+    def main(
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        if not standalone_mode:
+            return super().main(argv, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            code = super().main(argv, prog_name, complete_var, False, **extra)
+        except UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                exc.show()
+                raise SystemExit(exc.exit_code) from None
+            from ..errors import UsageError as InvalidUsage
+            from .output import Output, fail
+
+            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+            fail(Output(json_mode="--json" in argv), InvalidUsage(exc.format_message() + hint, code="usage"))
+        except Abort:
+            from ..errors import Interrupted
+            from .output import Output, fail
+
+            fail(Output(json_mode="--json" in argv), Interrupted("interrupted"))
+        raise SystemExit(code if isinstance(code, int) else 0)
+
+
 def build_app(only: str | None = None) -> typer.Typer:
     """The app with every command, or with just ``only``: Typer inspects each command's
     signature when it runs, so a one-command app starts several milliseconds faster."""
     app = typer.Typer(
+        cls=_Group,
         name="modelreg",
         help=HELP,
         no_args_is_help=True,

@@ -260,12 +260,18 @@ def get_production(
         if output is not None:
             reg.export(v, output)
             data["output"] = str(output.resolve())
-        if path or json:
-            # --json always reports where the files are, which means materialising them.
-            if path or output is None:
-                data["path"] = str(reg.materialize(v))
-            else:
-                data["path"] = data["output"]
+        if path:
+            data["path"] = str(reg.materialize(v))
+        elif json:
+            # --json reports where the verified files are; a clone without the blobs and without a
+            # remote still learns which version is in production (path null, and a note).
+            from ..errors import NotFoundError
+
+            try:
+                data["path"] = data.get("output") or str(reg.materialize(v))
+            except NotFoundError as exc:
+                data["path"] = None
+                out.warn(exc.message)
         if path and not json:
             out.line(data["path"])
             return

@@ -49,6 +49,11 @@ class Output:
         if not self.quiet and not self.json_mode:
             sys.stderr.write(text + "\n")
 
+    def warn(self, text: str) -> None:
+        """A warning on stderr, even under --json (stdout stays one document); -q silences it."""
+        if not self.quiet:
+            sys.stderr.write(f"warning: {text}\n")
+
     def console(self) -> Any:
         from rich.console import Console
 
