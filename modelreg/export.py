@@ -68,7 +68,14 @@ def write_files(
 ) -> list[Path]:
     """Write every file of ``version`` under ``dest``; a file whose bytes do not verify is removed."""
     check_paths(version.files)
-    dest.mkdir(parents=True, exist_ok=True)
+    if dest.exists() and not dest.is_dir():
+        raise UsageError(f"destination {dest} exists and is not a directory", code="invalid_destination")
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise UsageError(
+            f"cannot create destination {dest}: a parent is not a directory", code="invalid_destination"
+        ) from None
     if os.path.islink(dest):
         raise UsageError(f"refusing to write through symlink {dest}", code="unsafe_path")
     written: list[Path] = []

@@ -98,11 +98,11 @@ class Registry:
     """A registry directory. Never prints; raises modelreg.errors types."""
 
     def __init__(self, root: Path, config: Config | None = None) -> None:
-        self.root = root
-        self.state_dir = root / ".modelreg"
+        self.root = root.absolute()  # paths handed out stay valid after a chdir
+        self.state_dir = self.root / ".modelreg"
         self.parse_cache = self.state_dir / "cache" / "parsed"
-        self.config = config if config is not None else load_config(root / CONFIG_NAME, self.parse_cache)
-        self.blobs = LocalBlobStore(root / "blobs")
+        self.config = config if config is not None else load_config(self.root / CONFIG_NAME, self.parse_cache)
+        self.blobs = LocalBlobStore(self.root / "blobs")
         self._remote: Any = None
 
     @cached_property
@@ -158,7 +158,8 @@ class Registry:
     def _model_lock(self, name: str) -> AbstractContextManager[None]:
         from .locks import hold
 
-        return hold(self.state_dir / "locks" / f"{name}.lock", self.config.lock_timeout, f"model {name!r}")
+        # Model locks live apart from the audit lock, so a model may be called "audit".
+        return hold(self.state_dir / "locks" / "models" / f"{name}.lock", self.config.lock_timeout, f"model {name!r}")
 
     def _audit_lock(self) -> AbstractContextManager[None]:
         from .locks import hold

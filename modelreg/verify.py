@@ -64,6 +64,7 @@ def verify(reg: Registry, name: str | None = None, *, quick: bool = False) -> Re
         reg.state(name)  # an unknown model is "not found", not a clean report
     registered = _check_audit(reg, report)
     checked: dict[str, str | None] = {}
+    unlogged: list[tuple[str, int]] = []
     for model in names:
         report.models += 1
         state = _model_state(reg, model, report)
@@ -76,14 +77,20 @@ def verify(reg: Registry, name: str | None = None, *, quick: bool = False) -> Re
                 continue
             report.versions += 1
             if (model, number) not in registered:
+                unlogged.append((model, number))
+            _check_blobs(reg, version, report, checked, quick)
+        _check_orphans(reg, state, report)
+    if unlogged:
+        # A register may have completed since the log was read: read it again before accusing.
+        registered = _registered(reg)
+        for model, number in unlogged:
+            if (model, number) not in registered:
                 report.add(
                     ERROR,
                     "audit",
                     reg.audit.path,
                     f"{model}@{number} has no register entry in the audit log (entries deleted?)",
                 )
-            _check_blobs(reg, version, report, checked, quick)
-        _check_orphans(reg, state, report)
     _check_leftovers(reg, report)
     return report
 
@@ -97,6 +104,10 @@ def _check_audit(reg: Registry, report: Report) -> set[tuple[str, int]]:
         )
     if chain.torn_tail:
         report.add(WARNING, "leftover", reg.audit.path, "last line is an interrupted write; the next change repairs it")
+    return _registered(reg)
+
+
+def _registered(reg: Registry) -> set[tuple[str, int]]:
     return {
         (e["model"], e["version"])
         for e in reg.audit.entries()

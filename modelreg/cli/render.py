@@ -21,12 +21,13 @@ def _fmt(value: Any) -> str:
 def table(out: Output, headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> None:
     if out.rich:
         from rich.table import Table
+        from rich.text import Text
 
         tbl = Table(title=title, title_justify="left")
         for header in headers:
             tbl.add_column(header, overflow="fold")  # never truncate: scripts and people copy these
         for row in rows:
-            tbl.add_row(*(_fmt(c) for c in row))
+            tbl.add_row(*(Text(_fmt(c)) for c in row))  # Text: user strings are never markup
         out.console().print(tbl)
         return
     cells = [[_fmt(c) for c in row] for row in rows]
@@ -42,13 +43,14 @@ def mapping(out: Output, title: str, items: Sequence[tuple[str, Any]]) -> None:
     if out.rich:
         from rich.panel import Panel
         from rich.table import Table
+        from rich.text import Text
 
         grid = Table.grid(padding=(0, 2))
         grid.add_column(style="bold")
         grid.add_column(overflow="fold")
         for key, value in items:
-            grid.add_row(key, _fmt(value))
-        out.console().print(Panel(grid, title=title, title_align="left"))
+            grid.add_row(Text(key), Text(_fmt(value)))
+        out.console().print(Panel(grid, title=Text(title), title_align="left"))
         return
     out.line(title)
     width = max((len(k) for k, _ in items), default=0)

@@ -1,0 +1,582 @@
+"""Remote blob stores: where a registry's blobs are shared (a directory or an S3 bucket).
+
+Blobs are content-addressed: the object for ``sha256:<hex>`` lives at
+``<prefix>/sha256/<hex[:2]>/<hex>``, the same layout as the local ``blobs/`` store. Because
+a key names its content, writing the same key twice writes the same bytes, which is what
+makes uploads idempotent and safe to run in parallel without any locking.
+
+boto3 is an optional dependency (``modelreg[s3]``): it is imported only when an ``s3://``
+remote is opened, so directory remotes and the rest of modelreg never pay for it.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import inspect
+import os
+import re
+import secrets
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+from urllib.parse import unquote, urlsplit
+
+from modelreg.errors import (
+    IntegrityError,
+    ModelregError,
+    NotFoundError,
+    RemoteError,
+    UsageError,
+)
+
+__all__ = [
+    "DirectoryRemote",
+    "Progress",
+    "RemoteStore",
+    "S3Remote",
+    "blob_key",
+    "open_remote",
+]
+
+Progress = Callable[[int], None]
+"""Called with the number of bytes moved since the previous call (S3: from transfer threads)."""
+
+_DIGEST_RE = re.compile(r"sha256:([0-9a-f]{64})")
+_URL_SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+_COPY_CHUNK = 1024 * 1024
+
+# S3 client behaviour: an unreachable endpoint must fail in seconds, not minutes.
+S3_CONNECT_TIMEOUT = 2.0
+S3_READ_TIMEOUT = 30.0
+S3_MAX_ATTEMPTS = 3  # total tries, so throttling (503 SlowDown) still gets two retries
+# Multipart: model files are big; 16 MiB parts keep a 100 GB file under S3's 10,000 parts
+# (s3transfer also raises the part size by itself when a file needs it).
+S3_MULTIPART_THRESHOLD = 64 * 1024 * 1024
+S3_MULTIPART_CHUNKSIZE = 16 * 1024 * 1024
+S3_TRANSFER_CONCURRENCY = 8
+# missing(): HEAD each digest of a shard when few are asked, else list the whole shard.
+S3_LIST_SHARD_AT = 3
+S3_LOOKUP_THREADS = 8
+
+_AUTH_CODES = frozenset(
+    {
+        "AccessDenied",
+        "AllAccessDisabled",
+        "ExpiredToken",
+        "Forbidden",
+        "InvalidAccessKeyId",
+        "InvalidClientTokenId",
+        "InvalidToken",
+        "SignatureDoesNotMatch",
+        "TokenRefreshRequired",
+        "Unauthorized",
+        "401",
+        "403",
+    }
+)
+_NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+
+R = TypeVar("R")
+
+
+class RemoteStore(Protocol):
+    """What the rest of modelreg needs from a remote blob store."""
+
+    url: str
+
+    def has(self, digest: str) -> bool:
+        """Whether the blob is on the remote."""
+        ...
+
+    def missing(self, digests: Iterable[str]) -> set[str]:
+        """The digests among ``digests`` that are not on the remote."""
+        ...
+
+    def upload(self, digest: str, src: Path, size: int, progress: Progress | None = None) -> bool:
+        """Store ``src`` as the blob ``digest``; False when it was already there."""
+        ...
+
+    def download(self, digest: str, dest: Path, progress: Progress | None = None) -> None:
+        """Write the blob's raw bytes to ``dest`` (the caller verifies the digest)."""
+        ...
+
+
+def blob_key(digest: str) -> str:
+    """``sha256:<hex>`` -> ``sha256/<hex[:2]>/<hex>``, refusing anything that is not a digest.
+
+    The digest becomes a path or an object key, so it is checked strictly: a manifest that
+    says ``sha256:../../x`` must not turn into a write outside the store.
+    """
+    match = _DIGEST_RE.fullmatch(digest) if isinstance(digest, str) else None
+    if match is None:
+        raise IntegrityError(
+            f"malformed blob digest {digest!r}: expected 'sha256:' and 64 lowercase hex digits",
+            code="invalid_digest",
+        )
+    hex_digest = match.group(1)
+    return f"sha256/{hex_digest[:2]}/{hex_digest}"
+
+
+def open_remote(
+    url: str,
+    *,
+    root: Path,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+) -> RemoteStore:
+    """Open the remote named by ``url``: ``s3://bucket/prefix``, ``file:///dir`` or a path.
+
+    A relative path is taken relative to ``root``, the registry directory, so a
+    ``modelreg.toml`` that says ``url = "../shared-blobs"`` means the same on every clone.
+    """
+    text = url.strip()
+    if not text:
+        raise UsageError("the remote url is empty: set [remote] url in modelreg.toml")
+    if _URL_SCHEME_RE.match(text):
+        parts = urlsplit(text)
+        scheme = parts.scheme.lower()
+        if parts.query or parts.fragment:
+            raise UsageError(f"remote url {url!r} must not have a query or fragment")
+        if scheme == "s3":
+            return S3Remote(
+                bucket=parts.netloc,
+                prefix=parts.path,
+                endpoint_url=endpoint_url,
+                region=region,
+            )
+        if scheme == "file":
+            if parts.netloc not in ("", "localhost"):
+                raise UsageError(
+                    f"remote url {url!r} names host {parts.netloc!r}: "
+                    "a file URL must be absolute, like file:///srv/blobs"
+                )
+            path = unquote(parts.path)
+            if not path:
+                raise UsageError(f"remote url {url!r} has no path")
+            return DirectoryRemote(Path(path))
+        raise UsageError(f"unsupported remote url {url!r}: use s3://bucket/prefix, file:///dir or a directory path")
+    path = Path(text).expanduser()
+    if not path.is_absolute():
+        path = Path(root) / path
+    return DirectoryRemote(path)
+
+
+# -- directory remote -------------------------------------------------------------------------
+
+
+class DirectoryRemote:
+    """Blobs in a directory (a shared disk, an NFS mount, a synced folder)."""
+
+    def __init__(self, path: Path) -> None:
+        # abspath, not resolve(): keep a symlinked mount point as the user wrote it.
+        self.path = Path(os.path.abspath(path))
+        self.url = str(self.path)
+
+    def __repr__(self) -> str:
+        return f"DirectoryRemote({self.url!r})"
+
+    def _blob_path(self, digest: str) -> Path:
+        return self.path / blob_key(digest)
+
+    def has(self, digest: str) -> bool:
+        return self._blob_path(digest).is_file()
+
+    def missing(self, digests: Iterable[str]) -> set[str]:
+        # A directory that does not exist yet simply holds nothing: `push` creates it.
+        return {digest for digest in set(digests) if not self.has(digest)}
+
+    def upload(self, digest: str, src: Path, size: int, progress: Progress | None = None) -> bool:
+        final = self._blob_path(digest)
+        if final.is_file():
+            return False
+        _check_source(src, size)
+        shard = final.parent
+        try:
+            shard.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RemoteError(f"cannot write to remote {self.url}: {exc.strerror or exc}") from exc
+        # A private temp name in the target directory: rename within one filesystem is
+        # atomic, so readers see either no blob or the whole blob, never a partial one.
+        tmp = shard / f".tmp-{final.name[:16]}-{secrets.token_hex(8)}"
+        try:
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o644)
+            except OSError as exc:
+                raise RemoteError(f"cannot write to remote {self.url}: {exc.strerror or exc}") from exc
+            with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
+                copied = _copy(inp, out, progress)
+                out.flush()
+                os.fsync(out.fileno())
+            if copied != size:
+                raise IntegrityError(
+                    f"local blob {digest} changed while it was uploaded ({copied} bytes read, {size} expected)"
+                )
+            return _publish(tmp, final, self.url)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def download(self, digest: str, dest: Path, progress: Progress | None = None) -> None:
+        source = self._blob_path(digest)
+        try:
+            inp = open(source, "rb")  # noqa: SIM115 - closed by the with below
+        except FileNotFoundError:
+            where = self.url if self.path.is_dir() else f"{self.url} (the directory does not exist)"
+            raise NotFoundError(f"blob {digest} is not on the remote {where}", code="blob_missing") from None
+        except OSError as exc:
+            raise RemoteError(f"cannot read remote {self.url}: {exc.strerror or exc}") from exc
+        with inp, open(dest, "wb") as out:
+            _copy(inp, out, progress)
+            out.flush()
+            os.fsync(out.fileno())
+
+
+_O_BINARY: int = getattr(os, "O_BINARY", 0)  # Windows needs it; 0 elsewhere
+
+
+def _check_source(src: Path, size: int) -> None:
+    """Refuse to publish a local blob whose size is not the recorded one."""
+    try:
+        actual = os.stat(src).st_size
+    except FileNotFoundError:
+        raise NotFoundError(f"local blob file {src} does not exist", code="blob_missing") from None
+    if actual != size:
+        raise IntegrityError(f"local blob {src} has {actual} bytes but {size} were recorded: run `modelreg verify`")
+
+
+def _copy(inp: Any, out: Any, progress: Progress | None) -> int:
+    total = 0
+    while chunk := inp.read(_COPY_CHUNK):
+        out.write(chunk)
+        total += len(chunk)
+        if progress is not None:
+            progress(len(chunk))
+    return total
+
+
+def _publish(tmp: Path, final: Path, url: str) -> bool:
+    """Move a finished temp file to its blob name; False when another writer got there first."""
+    try:
+        # link() refuses to overwrite, so exactly one of several racing uploaders reports True.
+        os.link(tmp, final)
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        if exc.errno not in _NO_HARDLINK_ERRNOS:
+            raise RemoteError(f"cannot write to remote {url}: {exc.strerror or exc}") from exc
+        # No hard links on this filesystem (some SMB/FUSE mounts): an atomic replace is
+        # still safe because every writer of this name writes the same bytes.
+        try:
+            os.replace(tmp, final)
+        except OSError as exc2:
+            raise RemoteError(f"cannot write to remote {url}: {exc2.strerror or exc2}") from exc2
+    _fsync_dir(final.parent)
+    return True
+
+
+_NO_HARDLINK_ERRNOS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.EXDEV, errno.ENOSYS})
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the new directory entry durable (a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# -- S3 remote --------------------------------------------------------------------------------
+
+
+class S3Remote:
+    """Blobs in an S3 bucket (AWS or any S3-compatible store reached via ``endpoint_url``).
+
+    Credentials come only from the standard AWS chain (environment, profile files, SSO,
+    instance roles); nothing about them is read from or written to the registry.
+    """
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        multipart_threshold: int = S3_MULTIPART_THRESHOLD,
+        multipart_chunksize: int = S3_MULTIPART_CHUNKSIZE,
+        max_concurrency: int = S3_TRANSFER_CONCURRENCY,
+    ) -> None:
+        if not bucket:
+            raise UsageError("an s3 remote url needs a bucket: s3://bucket/prefix")
+        segments = [part for part in prefix.split("/") if part]
+        if any(part in (".", "..") for part in segments):
+            raise UsageError(f"the s3 prefix {prefix!r} must not contain '.' or '..' segments")
+        self.bucket = bucket
+        self.prefix = "".join(f"{part}/" for part in segments)
+        self.url = f"s3://{bucket}/{self.prefix}".rstrip("/") if self.prefix else f"s3://{bucket}"
+        self.endpoint_url = endpoint_url or None
+        self.region = region or None
+        self.multipart_threshold = multipart_threshold
+        self.multipart_chunksize = multipart_chunksize
+        self.max_concurrency = max_concurrency
+        self._bucket_checked = False
+        self._load_boto3()
+        self._client = self._make_client()
+
+    def __repr__(self) -> str:
+        return f"S3Remote({self.url!r}, endpoint_url={self.endpoint_url!r})"
+
+    # -- setup ---------------------------------------------------------------------------
+
+    def _load_boto3(self) -> None:
+        try:
+            import boto3
+            import boto3.exceptions
+            import boto3.s3.transfer
+            import botocore.config
+            import botocore.exceptions
+        except ImportError:
+            raise UsageError(
+                f"the remote {self.url} is on S3, which needs boto3: pip install 'modelreg[s3]'",
+                code="missing_dependency",
+            ) from None
+        self._boto3 = boto3
+        self._bexc = botocore.exceptions
+        self._config_cls = botocore.config.Config
+        self._transfer_config_cls = boto3.s3.transfer.TransferConfig
+        # Everything boto3/botocore/s3transfer raise for a failed call, caught in one place.
+        self._errors: tuple[type[BaseException], ...] = (
+            botocore.exceptions.BotoCoreError,
+            botocore.exceptions.ClientError,
+            boto3.exceptions.Boto3Error,
+        )
+
+    def _make_client(self) -> Any:
+        options: dict[str, Any] = {
+            "connect_timeout": S3_CONNECT_TIMEOUT,
+            "read_timeout": S3_READ_TIMEOUT,
+            "retries": {"max_attempts": S3_MAX_ATTEMPTS, "mode": "standard"},
+            # Room for the transfer threads plus the missing() lookup pool.
+            "max_pool_connections": S3_TRANSFER_CONCURRENCY + S3_LOOKUP_THREADS + 4,
+            "user_agent_extra": "modelreg",
+        }
+        if self.endpoint_url:
+            # S3-compatible stores (MinIO, SeaweedFS, Ceph...) serve path-style reliably, and
+            # several reject the CRC checksums botocore >= 1.36 sends by default; our own
+            # SHA-256 check on every download is what guarantees integrity anyway.
+            options["s3"] = {"addressing_style": "path"}
+            if "request_checksum_calculation" in getattr(self._config_cls, "OPTION_DEFAULTS", {}):
+                options["request_checksum_calculation"] = "when_required"
+                options["response_checksum_validation"] = "when_required"
+        try:
+            session = self._boto3.session.Session(region_name=self.region)
+            return session.client(
+                "s3",
+                endpoint_url=self.endpoint_url,
+                config=self._config_cls(**options),
+            )
+        except ValueError as exc:  # botocore: "Invalid endpoint: ..."
+            raise UsageError(f"invalid endpoint_url {self.endpoint_url!r} for {self.url}: {exc}") from exc
+        except self._errors as exc:
+            raise self._translate(exc) from exc
+
+    def _transfer_config(self) -> Any:
+        options: dict[str, Any] = {
+            "multipart_threshold": self.multipart_threshold,
+            "multipart_chunksize": self.multipart_chunksize,
+            "max_concurrency": self.max_concurrency,
+        }
+        if "preferred_transfer_client" in inspect.signature(self._transfer_config_cls).parameters:
+            # The classic (pure Python) transfer manager: same behaviour and errors whether
+            # or not the optional awscrt package happens to be installed (boto3 >= 1.32).
+            options["preferred_transfer_client"] = "classic"
+        return self._transfer_config_cls(**options)
+
+    def _key(self, digest: str) -> str:
+        return self.prefix + blob_key(digest)
+
+    # -- errors ----------------------------------------------------------------------------
+
+    def _where(self) -> str:
+        return f"{self.url} (endpoint {self.endpoint_url})" if self.endpoint_url else self.url
+
+    def _translate(self, exc: BaseException, *, digest: str | None = None) -> ModelregError:
+        """Turn a boto3/botocore failure into the modelreg error a user can act on."""
+        bexc = self._bexc
+        # s3transfer wraps client errors (S3UploadFailedError, RetriesExceededError): unwrap.
+        inner: BaseException | None = exc
+        while inner is not None and not isinstance(inner, (bexc.ClientError, bexc.BotoCoreError)):
+            inner = getattr(inner, "last_exception", None) or inner.__cause__ or inner.__context__
+        if inner is not None:
+            exc = inner
+        if isinstance(exc, (bexc.NoCredentialsError, bexc.PartialCredentialsError)):
+            return RemoteError(
+                f"no usable AWS credentials for the remote {self._where()}: set AWS_PROFILE "
+                "or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (the standard AWS chain)",
+                code="remote_auth",
+            )
+        if isinstance(exc, (bexc.CredentialRetrievalError, bexc.TokenRetrievalError)):
+            return RemoteError(
+                f"could not obtain AWS credentials for the remote {self._where()}: {exc}",
+                code="remote_auth",
+            )
+        if isinstance(exc, (bexc.ConnectionError, bexc.HTTPClientError)):
+            return RemoteError(
+                f"cannot reach the remote {self._where()}: {exc}; check the endpoint and the network",
+                code="remote_unavailable",
+            )
+        if isinstance(exc, bexc.ParamValidationError):
+            return UsageError(f"invalid request for the remote {self.url}: {exc}")
+        if isinstance(exc, bexc.ClientError):
+            error = exc.response.get("Error", {}) or {}
+            code = str(error.get("Code", ""))
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            detail = str(error.get("Message") or code or status)
+            if code in _AUTH_CODES or status in (401, 403):
+                return RemoteError(
+                    f"the remote {self._where()} refused the credentials ({code or status}: "
+                    f"{detail}); check AWS_PROFILE / AWS_ACCESS_KEY_ID and the bucket policy",
+                    code="remote_auth",
+                )
+            if code == "NoSuchBucket":
+                return self._no_bucket()
+            if digest is not None and (code in _NOT_FOUND_CODES or status == 404):
+                return NotFoundError(f"blob {digest} is not on the remote {self.url}", code="blob_missing")
+            return RemoteError(
+                f"the remote {self._where()} failed: {code or status}: {detail}",
+                code="remote_error",
+            )
+        return RemoteError(f"the remote {self._where()} failed: {exc}", code="remote_error")
+
+    def _no_bucket(self) -> NotFoundError:
+        return NotFoundError(
+            f"the bucket of the remote {self._where()} does not exist: create it or fix the url",
+            code="bucket_missing",
+        )
+
+    def _ensure_bucket(self) -> None:
+        """A 404 from HEAD object does not say whether the key or the bucket is missing."""
+        if self._bucket_checked:
+            return
+        try:
+            self._client.head_bucket(Bucket=self.bucket)
+        except self._errors as exc:
+            if self._is_404(exc):
+                raise self._no_bucket() from exc
+            raise self._translate(exc) from exc
+        self._bucket_checked = True
+
+    def _is_404(self, exc: BaseException) -> bool:
+        if not isinstance(exc, self._bexc.ClientError):
+            return False
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return code in _NOT_FOUND_CODES or status == 404
+
+    # -- the store ---------------------------------------------------------------------------
+
+    def has(self, digest: str) -> bool:
+        key = self._key(digest)
+        try:
+            self._client.head_object(Bucket=self.bucket, Key=key)
+        except self._errors as exc:
+            if self._is_404(exc):
+                self._ensure_bucket()
+                return False
+            raise self._translate(exc) from exc
+        return True
+
+    def missing(self, digests: Iterable[str]) -> set[str]:
+        wanted = set(digests)
+        by_shard: dict[str, list[str]] = {}
+        for digest in sorted(wanted):
+            by_shard.setdefault(blob_key(digest)[: len("sha256/ab")], []).append(digest)
+        # One listing answers for a whole shard; a HEAD answers for one digest. List the
+        # shards where several digests are asked, HEAD the rest.
+        jobs: list[Callable[[], set[str]]] = []
+        for shard, group in by_shard.items():
+            if len(group) >= S3_LIST_SHARD_AT:
+                jobs.append(functools.partial(self._missing_by_listing, shard, group))
+            else:
+                jobs.extend(functools.partial(self._missing_by_head, digest) for digest in group)
+        found_missing: set[str] = set()
+        for part in _run_parallel(jobs, S3_LOOKUP_THREADS):
+            found_missing |= part
+        return found_missing
+
+    def _missing_by_head(self, digest: str) -> set[str]:
+        return set() if self.has(digest) else {digest}
+
+    def _missing_by_listing(self, shard: str, group: list[str]) -> set[str]:
+        present: set[str] = set()
+        try:
+            paginator = self._client.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=f"{self.prefix}{shard}/"):
+                for item in page.get("Contents", []) or []:
+                    present.add(item["Key"])
+        except self._errors as exc:
+            raise self._translate(exc) from exc
+        return {digest for digest in group if self._key(digest) not in present}
+
+    def upload(self, digest: str, src: Path, size: int, progress: Progress | None = None) -> bool:
+        if self.has(digest):
+            return False
+        _check_source(src, size)
+        # A PUT is atomic on S3: readers see the old state or the whole object. Racing
+        # uploaders of one digest write identical bytes, so the last one winning is harmless.
+        try:
+            self._client.upload_file(
+                str(src),
+                self.bucket,
+                self._key(digest),
+                ExtraArgs={"ContentType": "application/octet-stream"},
+                Callback=progress,
+                Config=self._transfer_config(),
+            )
+        except self._errors as exc:
+            raise self._translate(exc) from exc
+        return True
+
+    def download(self, digest: str, dest: Path, progress: Progress | None = None) -> None:
+        key = self._key(digest)
+        try:
+            # download_file writes to a temp name beside dest and renames it into place.
+            self._client.download_file(
+                self.bucket,
+                key,
+                str(dest),
+                Callback=progress,
+                Config=self._transfer_config(),
+            )
+        except self._errors as exc:
+            if self._is_404(exc):
+                self._ensure_bucket()
+            raise self._translate(exc, digest=digest) from exc
+        # The caller renames dest into blobs/ after verifying; make the bytes durable first.
+        with open(dest, "rb+") as written:
+            os.fsync(written.fileno())
+
+
+def _run_parallel(jobs: list[Callable[[], R]], threads: int) -> list[R]:
+    """Run ``jobs`` in a small pool; the first failure cancels what has not started."""
+    if not jobs:
+        return []
+    if len(jobs) == 1:
+        return [jobs[0]()]
+    with ThreadPoolExecutor(max_workers=min(threads, len(jobs))) as pool:
+        futures: list[Future[R]] = [pool.submit(job) for job in jobs]
+        done, _pending = wait(futures, return_when=FIRST_EXCEPTION)
+        for future in done:
+            error = future.exception()
+            if error is not None:
+                for other in futures:
+                    other.cancel()
+                raise error
+        return [future.result() for future in futures]
