@@ -69,9 +69,9 @@ def test_help_imports_no_registry_code(tmp_path: Path) -> None:
 
 
 def test_only_the_invoked_command_is_built(prod_registry: Path) -> None:
-    from modelreg.cli import COMMANDS, build_app
-
     import typer.main
+
+    from modelreg.cli import COMMANDS, build_app
 
     app = build_app("get-production")
     group = typer.main.get_command(app)
