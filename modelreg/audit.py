@@ -113,8 +113,8 @@ class AuditLog:
             if entry_id(entry) != eid:
                 problems.append(Problem(number, f"was edited: its content no longer matches its id {eid[:19]}"))
             prev = entry.get("prev")
-            if not isinstance(prev, list):
-                problems.append(Problem(number, "has no prev list"))
+            if not isinstance(prev, list) or not all(isinstance(p, str) for p in prev):
+                problems.append(Problem(number, "has no valid prev list (edited)"))
                 prev = []
             for p in prev:
                 if p not in seen:
@@ -143,7 +143,9 @@ class AuditLog:
                 continue
             if isinstance(entry, dict) and isinstance(entry.get("id"), str):
                 ids.append(entry["id"])
-                referenced.update(p for p in entry.get("prev") or [] if isinstance(p, str))
+                prev = entry.get("prev")
+                if isinstance(prev, list):
+                    referenced.update(p for p in prev if isinstance(p, str))
         return _heads_of(ids, referenced)
 
     def _cached_heads(self, st: os.stat_result) -> list[str] | None:

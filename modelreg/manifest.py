@@ -95,6 +95,29 @@ class Version:
         }
 
 
+def _check_plain(value: Any, where: str, depth: int = 0) -> None:
+    """Only what a JSON document can hold: a YAML date, set or binary makes the manifest invalid."""
+    if depth > 50:
+        raise SchemaError(f"{where} is nested too deeply")
+    if value is None or isinstance(value, (str, bool, int)):
+        return
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise SchemaError(f"{where} holds a non-finite number")
+        return
+    if isinstance(value, list):
+        for item in value:
+            _check_plain(item, where, depth + 1)
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise SchemaError(f"{where} has a non-string key {key!r}")
+            _check_plain(item, f"{where}.{key}", depth + 1)
+        return
+    raise SchemaError(f"{where} holds a {type(value).__name__}, which is not a plain value")
+
+
 def _req(data: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
     if key not in data:
         raise SchemaError(f"missing key {key!r}")
@@ -129,6 +152,7 @@ def parse_manifest(data: Any) -> Version:
     if not _DIGEST_RE.fullmatch(digest):
         raise SchemaError(f"digest {digest!r} is not sha256:<64 hex>")
     metrics = data.get("metrics") or {}
+    _check_plain(metrics, "metrics")
     if not isinstance(metrics, dict) or not all(
         isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) for k, v in metrics.items()
     ):
@@ -136,6 +160,7 @@ def parse_manifest(data: Any) -> Version:
     lineage = data.get("lineage") or {}
     if not isinstance(lineage, dict):
         raise SchemaError("'lineage' must be a mapping")
+    _check_plain(lineage, "lineage")
     raw_files = _req(data, "files", list)
     files = []
     for item in raw_files:

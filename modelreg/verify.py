@@ -78,6 +78,14 @@ def verify(reg: Registry, name: str | None = None, *, quick: bool = False) -> Re
             report.versions += 1
             if (model, number) not in registered:
                 unlogged.append((model, number))
+            elif registered[(model, number)] not in (None, version.digest):
+                report.add(
+                    ERROR,
+                    "manifest",
+                    reg.manifest_path(model, number),
+                    f"digest {version.digest[:19]}… differs from the one recorded when {model}@{number} "
+                    f"was registered ({str(registered[(model, number)])[:19]}…): files were swapped",
+                )
             _check_blobs(reg, version, report, checked, quick)
         _check_orphans(reg, state, report)
     if unlogged:
@@ -95,7 +103,7 @@ def verify(reg: Registry, name: str | None = None, *, quick: bool = False) -> Re
     return report
 
 
-def _check_audit(reg: Registry, report: Report) -> set[tuple[str, int]]:
+def _check_audit(reg: Registry, report: Report) -> dict[tuple[str, int], str | None]:
     chain = reg.audit.check()
     report.audit_entries = chain.entries
     for problem in chain.problems:
@@ -107,12 +115,14 @@ def _check_audit(reg: Registry, report: Report) -> set[tuple[str, int]]:
     return _registered(reg)
 
 
-def _registered(reg: Registry) -> set[tuple[str, int]]:
-    return {
-        (e["model"], e["version"])
-        for e in reg.audit.entries()
-        if e.get("action") == "register" and isinstance(e.get("version"), int)
-    }
+def _registered(reg: Registry) -> dict[tuple[str, int], str | None]:
+    """(model, version) -> the digest its register entry recorded."""
+    found: dict[tuple[str, int], str | None] = {}
+    for e in reg.audit.entries():
+        model, version, digest = e.get("model"), e.get("version"), e.get("digest")
+        if e.get("action") == "register" and isinstance(model, str) and isinstance(version, int):
+            found[(model, version)] = digest if isinstance(digest, str) else None
+    return found
 
 
 def _model_state(reg: Registry, model: str, report: Report) -> ModelState | None:

@@ -1,5 +1,8 @@
 """Safe, bounded YAML reading and stable YAML writing (the C implementation when present).
 
+Reading refuses python tags, aliases and files over 1 MiB; the schemas then refuse any value a
+JSON document could not hold, so a standard tag can only ever yield a plain value.
+
 PyYAML is imported on first use: a read served by the parse cache never needs it.
 """
 
@@ -47,6 +50,8 @@ def loads(text: str | bytes) -> Any:
     except yaml.YAMLError as exc:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise YamlError(detail) from None
+    except RecursionError:  # the pure-Python loader on deeply nested input
+        raise YamlError("nested too deeply") from None
 
 
 def dumps(data: Any) -> str:
