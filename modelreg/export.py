@@ -78,16 +78,20 @@ def write_files(
         ) from None
     if os.path.islink(dest):
         raise UsageError(f"refusing to write through symlink {dest}", code="unsafe_path")
-    written: list[Path] = []
+    # All or nothing: fetch every blob first, write every file under a temporary name (verified
+    # while written), and only then rename them into place.
     for entry in version.files:
-        rel = safe_relpath(entry.path)
         ensure_blob(entry)
-        parent = _ensure_dir(dest, rel.parent)
-        final = parent / rel.name
-        if os.path.islink(final):
-            raise UsageError(f"refusing to write through symlink {final}", code="unsafe_path")
-        tmp = tmp_name(final)
-        try:
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for entry in version.files:
+            rel = safe_relpath(entry.path)
+            parent = _ensure_dir(dest, rel.parent)
+            final = parent / rel.name
+            if os.path.islink(final):
+                raise UsageError(f"refusing to write through symlink {final}", code="unsafe_path")
+            tmp = tmp_name(final)
+            staged.append((tmp, final))
             if link:
                 _link_verified(store, entry, tmp)
             else:
@@ -97,13 +101,15 @@ def write_files(
                     os.fsync(fd)
                 finally:
                     os.close(fd)
-            os.replace(tmp, final)
-        except BaseException:
+    except BaseException:
+        for tmp, _ in staged:
             tmp.unlink(missing_ok=True)
-            raise
+        raise
+    for tmp, final in staged:
+        os.replace(tmp, final)
+    for parent in {final.parent for _, final in staged}:
         fsync_dir(parent)
-        written.append(final)
-    return written
+    return [final for _, final in staged]
 
 
 def _link_verified(store: LocalBlobStore, entry: FileEntry, tmp: Path) -> None:

@@ -92,9 +92,18 @@ def register(
             link=link,
         )
         if push or reg.config.remote.push_on_register:
+            from ..errors import ModelregError
             from ..transfer import push_versions
 
-            push_versions(reg, [version], progress=None)
+            try:
+                push_versions(reg, [version], progress=None)
+            except ModelregError as exc:
+                # The version exists: say so, or a retry would register a duplicate.
+                exc.message = (
+                    f"registered {name}@{version.version}, but pushing its files failed: {exc.message}; "
+                    f"run 'modelreg push {name}@{version.version}' to finish"
+                )
+                raise
         for old in archived:
             out.note(f"{name}@{old} moved to {reg.config.archive_stage}")
         out.result(
