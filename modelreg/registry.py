@@ -155,11 +155,14 @@ class Registry:
     def _rel(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
 
+    def model_lock_path(self, name: str) -> Path:
+        # Model locks live apart from the audit lock, so a model may be called "audit".
+        return self.state_dir / "locks" / "models" / f"{validate_name(name)}.lock"
+
     def _model_lock(self, name: str) -> AbstractContextManager[None]:
         from .locks import hold
 
-        # Model locks live apart from the audit lock, so a model may be called "audit".
-        return hold(self.state_dir / "locks" / "models" / f"{name}.lock", self.config.lock_timeout, f"model {name!r}")
+        return hold(self.model_lock_path(name), self.config.lock_timeout, f"model {name!r}")
 
     def _audit_lock(self) -> AbstractContextManager[None]:
         from .locks import hold

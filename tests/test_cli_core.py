@@ -407,7 +407,7 @@ def case_nothing_in_production(c: Ctx) -> Case:
 
 def case_lock_timeout(c: Ctx) -> Case:
     c.seed()
-    lock_path = c.reg / ".modelreg" / "locks" / "m.lock"
+    lock_path = Registry(c.reg).model_lock_path("m")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
 
     @contextlib.contextmanager

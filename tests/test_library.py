@@ -167,7 +167,7 @@ def test_policy_and_lock_refusals(reg_path: Path, tmp_path: Path, quiet: Any, mo
         assert info.value.exit_code == 4
         monkeypatch.setenv("MODELREG_LOCK_TIMEOUT", "0.1")
         reg = Registry.open(reg_path)
-        with FileLock(str(reg_path / ".modelreg" / "locks" / "m.lock")), pytest.raises(LockTimeoutError):
+        with FileLock(str(reg.model_lock_path("m"))), pytest.raises(LockTimeoutError):
             reg.promote("m@1", "staging")
         assert reg.resolve("m@1").stage == "development"
         assert reg.promote("m@1", "staging").changed  # the lock released, it goes through
