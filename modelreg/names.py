@@ -94,7 +94,7 @@ def parse_ref(text: str) -> Ref:
     if ref == "latest":
         return Ref(name)
     if ref.isascii() and ref.isdigit():
-        if len(ref.lstrip("0")) > 12:
+        if len(ref.lstrip("0")) > 15:
             raise UsageError(f"invalid version {ref[:20]!r}…: too large", code="invalid_ref")
         number = int(ref)
         if number < 1:
