@@ -6,8 +6,6 @@ lazily so that importing the CLI does not pay for the whole library.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 __version__ = "0.1.0"
 
 __all__ = [
@@ -36,6 +34,7 @@ _LAZY = {
     "IntegrityError": "errors",
 }
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing here would slow start-up
 if TYPE_CHECKING:
     from .errors import ConflictError, IntegrityError, ModelregError, NotFoundError, UsageError
     from .manifest import FileEntry, Version
@@ -43,7 +42,7 @@ if TYPE_CHECKING:
     from .registry import Registry
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'modelreg' has no attribute {name!r}")

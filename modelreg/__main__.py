@@ -1,3 +1,23 @@
-from modelreg.cli import main
+"""``python -m modelreg`` and the ``modelreg`` console script."""
 
-main()
+import signal
+import sys
+
+
+def main() -> None:
+    # Commands turn Ctrl-C into exit 130 themselves; this covers the moments before one runs
+    # (importing the CLI, Typer reading the command's signature) and after it ends.
+    try:
+        from modelreg.cli import main as cli_main
+
+        cli_main()
+    except KeyboardInterrupt:
+        sys.stderr.write("error: interrupted\n")
+        raise SystemExit(130) from None
+    finally:
+        # The result is decided: a Ctrl-C during interpreter shutdown must not add noise to it.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+if __name__ == "__main__":
+    main()

@@ -622,14 +622,14 @@ class Registry:
         why = reason or "rollback"
         return self.promote(Ref(name, version=to), PRODUCTION, reason=why, actor=actor)
 
+    def recover(self, name: str) -> bool:
+        """Wait for the model's lock and finish an interrupted change of it, if any."""
+        with self._model_lock(name):
+            return self.journal.recover(name, self._audit_lock)
+
     def recover_all(self) -> list[str]:
         """Finish every interrupted change (verify and gc call this first)."""
-        done = []
-        for name in self.journal.pending():
-            with self._model_lock(name):
-                if self.journal.recover(name, self._audit_lock):
-                    done.append(name)
-        return done
+        return [name for name in self.journal.pending() if self.recover(name)]
 
     def iter_all_versions(self) -> Iterator[Version]:
         for name in self.model_names():

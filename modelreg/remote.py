@@ -30,6 +30,7 @@ from modelreg.errors import (
     RemoteError,
     UsageError,
 )
+from modelreg.fsutil import fsync_dir
 
 __all__ = [
     "DirectoryRemote",
@@ -271,25 +272,11 @@ def _publish(tmp: Path, final: Path, url: str) -> bool:
             os.replace(tmp, final)
         except OSError as exc2:
             raise RemoteError(f"cannot write to remote {url}: {exc2.strerror or exc2}") from exc2
-    _fsync_dir(final.parent)
+    fsync_dir(final.parent)
     return True
 
 
 _NO_HARDLINK_ERRNOS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.EXDEV, errno.ENOSYS})
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the new directory entry durable (a no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # -- S3 remote --------------------------------------------------------------------------------

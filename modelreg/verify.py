@@ -89,7 +89,10 @@ def verify(reg: Registry, name: str | None = None, *, quick: bool = False) -> Re
             _check_blobs(reg, version, report, checked, quick)
         _check_orphans(reg, state, report)
     if unlogged:
-        # A register may have completed since the log was read: read it again before accusing.
+        # A register may have completed since the log was read, or be appending its entry now:
+        # wait for each such model's lock (finishing any interrupted change), then read again.
+        for model in sorted({m for m, _ in unlogged}):
+            reg.recover(model)
         registered = _registered(reg)
         for model, number in unlogged:
             if (model, number) not in registered:

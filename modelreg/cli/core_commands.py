@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from .app import JsonOpt, QuietOpt, RegistryOpt, _open, _pairs, _ref_completion, command, complete_model, complete_stage
 from .output import Output, guard
+
+if TYPE_CHECKING:
+    from ..registry import PromoteResult, Registry
 
 
 @command()
@@ -127,21 +130,25 @@ def promote(
     out = Output(json, quiet)
     with guard(out):
         reg = _open(registry)
-        result = reg.promote(ref, stage, reason=reason)
-        v = result.version
-        for old in result.archived:
-            out.note(f"{v.name}@{old} moved to {reg.config.archive_stage}")
-        data = {
-            **v.to_json(),
-            "changed": result.changed,
-            "from_stage": result.from_stage,
-            "archived": list(result.archived),
-        }
-        if result.changed:
-            text = f"Promoted {v.name}@{v.version}: {result.from_stage} -> {stage}"
-        else:
-            text = f"{v.name}@{v.version} is already in {stage}; nothing changed"
-        out.result(data, lambda o: o.line(text))
+        report_promotion(out, reg, reg.promote(ref, stage, reason=reason))
+
+
+def report_promotion(out: Output, reg: Registry, result: PromoteResult) -> None:
+    """What promote and rollback print: the version, whether it moved, what it displaced."""
+    v = result.version
+    for old in result.archived:
+        out.note(f"{v.name}@{old} moved to {reg.config.archive_stage}")
+    data = {
+        **v.to_json(),
+        "changed": result.changed,
+        "from_stage": result.from_stage,
+        "archived": list(result.archived),
+    }
+    if result.changed:
+        text = f"Promoted {v.name}@{v.version}: {result.from_stage} -> {v.stage}"
+    else:
+        text = f"{v.name}@{v.version} is already in {v.stage}; nothing changed"
+    out.result(data, lambda o: o.line(text))
 
 
 @command("list")

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from .app import JsonOpt, QuietOpt, RegistryOpt, _open, _ref_completion, command, complete_model
+from .core_commands import report_promotion
 from .output import Output, guard
 
 
@@ -27,22 +28,7 @@ def rollback(
     out = Output(json, quiet)
     with guard(out):
         reg = _open(registry)
-        result = reg.rollback(name, to=to, reason=reason)
-        v = result.version
-        for old in result.archived:
-            out.note(f"{name}@{old} moved to {reg.config.archive_stage}")
-        data = {
-            **v.to_json(),
-            "changed": result.changed,
-            "from_stage": result.from_stage,
-            "archived": list(result.archived),
-        }
-        out.result(
-            data,
-            lambda o: o.line(
-                f"{name}@{v.version} is in production" + ("" if result.changed else " already; nothing changed")
-            ),
-        )
+        report_promotion(out, reg, reg.rollback(name, to=to, reason=reason))
 
 
 @command()
