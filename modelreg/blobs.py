@@ -75,8 +75,10 @@ class LocalBlobStore:
             if not stat.S_ISREG(before.st_mode):
                 raise UsageError(f"{src}: not a regular file", code="invalid_input")
             tmp = self._incoming()
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+            fd = -1
             try:
+                # Opened inside the try: a Ctrl-C right after the file exists still removes it.
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
                 digest, size = copy_and_hash(sfh.fileno(), fd, before.st_size)
                 after = os.fstat(sfh.fileno())
                 if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or size != before.st_size:

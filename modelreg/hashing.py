@@ -13,6 +13,7 @@ from pathlib import Path
 
 CHUNK = 8 << 20
 SMALL = 4 << 20  # below this a single read, hash and write is faster than a thread
+STEP = 64 << 20  # bytes per kernel copy call: bounds how long a stop request waits
 
 
 def sha256_file(path: Path) -> tuple[str, int]:
@@ -27,20 +28,20 @@ def sha256_file(path: Path) -> tuple[str, int]:
     return "sha256:" + h.hexdigest(), size
 
 
-def _kernel_copy(src_fd: int, dst_fd: int, size: int, errors: list[BaseException]) -> None:
+def _kernel_copy(src_fd: int, dst_fd: int, size: int, errors: list[BaseException], stop: threading.Event) -> None:
     try:
         offset = 0
         use_range = hasattr(os, "copy_file_range")
-        while offset < size:
+        while offset < size and not stop.is_set():
             if use_range:
                 try:
-                    n = os.copy_file_range(src_fd, dst_fd, min(size - offset, 1 << 30), offset, offset)
+                    n = os.copy_file_range(src_fd, dst_fd, min(size - offset, STEP), offset, offset)
                 except OSError:
                     use_range = False  # e.g. a filesystem without support: fall back below
                     continue
             else:
                 os.lseek(dst_fd, offset, os.SEEK_SET)
-                n = os.sendfile(dst_fd, src_fd, offset, min(size - offset, 1 << 30))
+                n = os.sendfile(dst_fd, src_fd, offset, min(size - offset, STEP))
             if n == 0:
                 break
             offset += n
@@ -62,18 +63,24 @@ def copy_and_hash(src_fd: int, dst_fd: int, size: int) -> tuple[str, int]:
             view = view[os.write(dst_fd, view) :]
         return "sha256:" + h.hexdigest(), len(data)
     errors: list[BaseException] = []
-    copier = threading.Thread(target=_kernel_copy, args=(src_fd, dst_fd, size, errors), daemon=True)
+    stop = threading.Event()
+    copier = threading.Thread(target=_kernel_copy, args=(src_fd, dst_fd, size, errors, stop), daemon=True)
     copier.start()
     buf = bytearray(CHUNK)
     view = memoryview(buf)
     read = 0
-    while True:
-        n = os.preadv(src_fd, [buf], read)
-        if not n:
-            break
-        h.update(view[:n])
-        read += n
-    copier.join()
+    try:
+        while True:
+            n = os.preadv(src_fd, [buf], read)
+            if not n:
+                break
+            h.update(view[:n])
+            read += n
+    finally:
+        # On any exit (Ctrl-C included) the copier stops before the caller closes the descriptors.
+        if read < size:
+            stop.set()
+        copier.join()
     if errors:
         raise errors[0]
     return "sha256:" + h.hexdigest(), read
