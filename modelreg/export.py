@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
@@ -138,9 +137,3 @@ def cached_copy_ok(version: Version, directory: Path) -> bool:
         if sha256_file(path) != (entry.digest, entry.size):
             return False
     return True
-
-
-def replace_dir(tmp_dir: Path, final: Path) -> None:
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp_dir, final)

@@ -384,7 +384,7 @@ class Registry:
 
     def materialize(self, version: Version) -> Path:
         """A verified directory of the version's files inside the git-ignored cache."""
-        from .export import cached_copy_ok, check_paths, replace_dir, write_files
+        from .export import cached_copy_ok, check_paths, write_files
 
         check_paths(version.files)
         final = self.state_dir / "cache" / "versions" / version.digest.partition(":")[2]
@@ -394,7 +394,14 @@ class Registry:
         tmp_dir.mkdir(parents=True)
         try:
             write_files(self.blobs, version, tmp_dir, ensure_blob=self.ensure_blob, link=True)
-            replace_dir(tmp_dir, final)
+            try:
+                os.rename(tmp_dir, final)
+            except OSError:
+                # Another process got there first: keep its copy if good, so a reader of the
+                # path never sees it vanish; replace it only if it is damaged.
+                if not cached_copy_ok(version, final):
+                    shutil.rmtree(final, ignore_errors=True)
+                    os.rename(tmp_dir, final)
         finally:
             if tmp_dir.exists():
                 shutil.rmtree(tmp_dir, ignore_errors=True)
