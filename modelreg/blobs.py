@@ -79,7 +79,7 @@ class LocalBlobStore:
             try:
                 # Opened inside the try: a Ctrl-C right after the file exists still removes it.
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
-                digest, size = copy_and_hash(sfh.fileno(), fd, before.st_size)
+                digest, size = copy_and_hash(sfh.fileno(), fd, before.st_size, sync=True)
                 after = os.fstat(sfh.fileno())
                 if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or size != before.st_size:
                     raise UsageError(f"{src}: the file changed while it was being registered; try again")

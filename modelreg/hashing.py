@@ -28,7 +28,9 @@ def sha256_file(path: Path) -> tuple[str, int]:
     return "sha256:" + h.hexdigest(), size
 
 
-def _kernel_copy(src_fd: int, dst_fd: int, size: int, errors: list[BaseException], stop: threading.Event) -> None:
+def _kernel_copy(
+    src_fd: int, dst_fd: int, size: int, errors: list[BaseException], stop: threading.Event, sync: bool
+) -> None:
     try:
         offset = 0
         use_range = hasattr(os, "copy_file_range")
@@ -45,11 +47,14 @@ def _kernel_copy(src_fd: int, dst_fd: int, size: int, errors: list[BaseException
             if n == 0:
                 break
             offset += n
+        if sync and not stop.is_set():
+            # Flush while the other thread still hashes: the caller's own fsync then costs little.
+            os.fsync(dst_fd)
     except BaseException as exc:
         errors.append(exc)
 
 
-def copy_and_hash(src_fd: int, dst_fd: int, size: int) -> tuple[str, int]:
+def copy_and_hash(src_fd: int, dst_fd: int, size: int, *, sync: bool = False) -> tuple[str, int]:
     """Copy ``size`` bytes from the start of src to dst; return the digest and size of what was read.
 
     The hash is taken over the source; the caller rejects the result if the source changed.
@@ -64,7 +69,7 @@ def copy_and_hash(src_fd: int, dst_fd: int, size: int) -> tuple[str, int]:
         return "sha256:" + h.hexdigest(), len(data)
     errors: list[BaseException] = []
     stop = threading.Event()
-    copier = threading.Thread(target=_kernel_copy, args=(src_fd, dst_fd, size, errors, stop), daemon=True)
+    copier = threading.Thread(target=_kernel_copy, args=(src_fd, dst_fd, size, errors, stop, sync), daemon=True)
     copier.start()
     buf = bytearray(CHUNK)
     view = memoryview(buf)

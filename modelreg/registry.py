@@ -196,8 +196,8 @@ class Registry:
         }
 
     # -- reading -----------------------------------------------------------
-    def _load(self, path: Path, what: str) -> Any:
-        return yamlio.load_file(path, what=what, cache_dir=self.parse_cache)
+    def _load(self, path: Path, what: str, *, cached: bool = True) -> Any:
+        return yamlio.load_file(path, what=what, cache_dir=self.parse_cache if cached else None)
 
     def model_names(self) -> list[str]:
         base = self.root / "models"
@@ -226,7 +226,9 @@ class Registry:
     def manifest_path(self, name: str, number: int) -> Path:
         return self.model_dir(name) / "versions" / f"{number}.yaml"
 
-    def load_version(self, state: ModelState, number: int) -> Version:
+    def load_version(self, state: ModelState, number: int, *, cached: bool = True) -> Version:
+        """One version's manifest; bulk readers pass ``cached=False`` so that walking a long
+        history does not fill the parse cache with entries nobody asks for again."""
         name = state.index.name
         path = self.manifest_path(name, number)
         if number < 1 or number > state.latest:
@@ -234,7 +236,7 @@ class Registry:
                 f"model {name!r} has no version {number} (latest is {state.latest})", code="unknown_version"
             )
         try:
-            version = parse_manifest(self._load(path, "manifest"))
+            version = parse_manifest(self._load(path, "manifest", cached=cached))
         except FileNotFoundError:
             raise IntegrityError(f"{path}: manifest of {name}@{number} is missing", code="corrupt_manifest") from None
         except SchemaError as exc:
@@ -291,7 +293,7 @@ class Registry:
 
     def versions(self, name: str) -> list[Version]:
         state = self.state(name)
-        return [self.load_version(state, n) for n in range(1, state.latest + 1)]
+        return [self.load_version(state, n, cached=False) for n in range(1, state.latest + 1)]
 
     def summary(self, name: str, state: ModelState | None = None) -> ModelSummary:
         state = state or self.state(name)
@@ -326,7 +328,7 @@ class Registry:
             self.config.check_stage(stage)
         state = self.state(name)
         numbers = state.holders(stage) if stage is not None else range(1, state.latest + 1)
-        result = [self.load_version(state, n) for n in numbers]
+        result = [self.load_version(state, n, cached=False) for n in numbers]
         if tags:
             result = [v for v in result if all(v.tags.get(k) == val for k, val in tags.items())]
         return result
@@ -382,13 +384,17 @@ class Registry:
 
         return write_files(self.blobs, version, dest, ensure_blob=self.ensure_blob)
 
-    def materialize(self, version: Version) -> Path:
-        """A verified directory of the version's files inside the git-ignored cache."""
+    def materialize(self, version: Version, *, rehash: bool = True) -> Path:
+        """A directory of the version's files inside the git-ignored cache, verified when written.
+
+        With ``rehash`` (the default, for anything that hands the bytes out) an existing copy is
+        hashed again; without it, an existing copy whose file sizes match is taken as it is.
+        """
         from .export import cached_copy_ok, check_paths, write_files
 
         check_paths(version.files)
         final = self.state_dir / "cache" / "versions" / version.digest.partition(":")[2]
-        if final.is_dir() and cached_copy_ok(version, final):
+        if final.is_dir() and cached_copy_ok(version, final, rehash=rehash):
             return final
         tmp_dir = tmp_name(final)
         tmp_dir.mkdir(parents=True)

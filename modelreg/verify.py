@@ -165,7 +165,7 @@ def _check_stages(reg: Registry, state: ModelState, report: Report) -> None:
 def _load_version(reg: Registry, state: ModelState, number: int, report: Report) -> Version | None:
     path = reg.manifest_path(state.index.name, number)
     try:
-        version = reg.load_version(state, number)
+        version = reg.load_version(state, number, cached=False)
     except ModelregError as exc:
         report.add(ERROR, "manifest", path, exc.message.removeprefix(f"{path}: "))
         return None

@@ -284,7 +284,8 @@ def get_production(
             from ..errors import NotFoundError
 
             try:
-                data["path"] = data.get("output") or str(reg.materialize(v))
+                # Metadata only: an existing cached copy is not hashed again (--path does that).
+                data["path"] = data.get("output") or str(reg.materialize(v, rehash=False))
             except NotFoundError as exc:
                 data["path"] = None
                 out.warn(exc.message)
