@@ -214,7 +214,7 @@ def write_history(root: Path, name: str, versions: int) -> float:
             f"name: {name}\n"
             f"version: {n}\n"
             f"digest: {vdigest}\n"
-            "stage: development\n"
+            "initial_stage: development\n"
             f"created_at: '{now}'\n"
             f"created_by: {ACTOR}\n"
             "description: ''\n"

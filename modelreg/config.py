@@ -32,6 +32,7 @@ class Config:
     exclusive: frozenset[str] = frozenset({"production"})
     archive_stage: str = "archived"
     require_reason: frozenset[str] = frozenset()
+    production: str | None = "production"  # the stage get-production and rollback answer for
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
     remote: RemoteConfig = field(default_factory=RemoteConfig)
     format_version: int = FORMAT_VERSION
@@ -43,6 +44,14 @@ class Config:
                 code="unknown_stage",
             )
         return stage
+
+    def production_stage(self) -> str:
+        if self.production is None:
+            raise UsageError(
+                "this registry names no production stage; set [stages] production in modelreg.toml",
+                code="unknown_stage",
+            )
+        return self.production
 
     def remote_url(self) -> str | None:
         return os.environ.get("MODELREG_REMOTE") or self.remote.url
@@ -56,6 +65,7 @@ def default_toml() -> dict[str, Any]:
             "default": "development",
             "exclusive": ["production"],
             "archive": "archived",
+            "production": "production",
             "require_reason": [],
         },
         "locks": {"timeout_seconds": DEFAULT_LOCK_TIMEOUT},
@@ -119,7 +129,14 @@ def load_config(path: Path, cache_dir: Path | None = None) -> Config:
     archive = stages_t.get("archive", "archived" if "archived" in names else names[-1])
     exclusive = _str_list(path, stages_t, "exclusive", ["production"] if "production" in names else [])
     require_reason = _str_list(path, stages_t, "require_reason", [])
-    for stage in [default, archive, *exclusive, *require_reason]:
+    if "latest" in names:
+        raise _bad(path, "'latest' cannot be a stage name: NAME@latest already means the newest version")
+    # Which stage get-production answers for: named, else "production", else the only exclusive one.
+    fallback = "production" if "production" in names else (exclusive[0] if len(exclusive) == 1 else None)
+    production = stages_t.get("production", fallback)
+    if production is not None and not isinstance(production, str):
+        raise _bad(path, "stages.production must be a stage name")
+    for stage in [default, archive, *exclusive, *require_reason, *([production] if production else [])]:
         if stage not in names:
             raise _bad(path, f"stage {stage!r} is not one of stages.names ({', '.join(names)})")
     if archive in exclusive:
@@ -148,6 +165,7 @@ def load_config(path: Path, cache_dir: Path | None = None) -> Config:
         exclusive=frozenset(exclusive),
         archive_stage=archive,
         require_reason=frozenset(require_reason),
+        production=production,
         lock_timeout=float(timeout),
         remote=remote,
     )

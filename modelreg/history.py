@@ -12,6 +12,7 @@ from .names import parse_ref
 from .registry import Registry
 
 _RELATIVE = re.compile(r"(\d+)\s*([smhdw])")
+ACTIONS = ("init", "register", "promote", "archive", "annotate")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
@@ -20,7 +21,10 @@ def parse_since(text: str, now: datetime | None = None) -> str:
     now = now or datetime.now(UTC)
     match = _RELATIVE.fullmatch(text.strip())
     if match:
-        moment = now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        try:
+            moment = now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        except OverflowError:
+            return "0001-01-01T00:00:00.000000Z"  # further back than any entry
     else:
         try:
             moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
@@ -31,7 +35,10 @@ def parse_since(text: str, now: datetime | None = None) -> str:
             ) from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    try:
+        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    except OverflowError:
+        return "0001-01-01T00:00:00.000000Z"
 
 
 def query(
@@ -47,6 +54,9 @@ def query(
             version = reg.resolve(ref).version
     bound = parse_since(since) if since else None
     wanted = set(actions or [])
+    unknown = wanted - set(ACTIONS)
+    if unknown:
+        raise UsageError(f"unknown action {sorted(unknown)[0]!r}; actions: {', '.join(ACTIONS)}", code="invalid_input")
     result = []
     for entry in reg.audit.entries(model=name):
         if name is not None and entry.get("model") != name:

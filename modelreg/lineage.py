@@ -40,12 +40,23 @@ def author(explicit: str | None = None, cwd: Path | None = None) -> str:
         return "unknown"
 
 
-def git_state(cwd: Path) -> dict[str, Any] | None:
-    commit = _git(cwd, "rev-parse", "HEAD")
-    if commit is None:
+def git_state(cwd: Path, registry: Path | None = None) -> dict[str, Any] | None:
+    """Commit, branch and dirty flag of the work tree; the registry's own files (which every
+    change rewrites) do not make it dirty."""
+    found = _git(cwd, "rev-parse", "--show-toplevel", "HEAD")
+    if found is None or len(found.splitlines()) != 2:
         return None
+    top, commit = found.splitlines()
     branch = _git(cwd, "rev-parse", "--abbrev-ref", "HEAD")
-    status = _git(cwd, "status", "--porcelain", "--untracked-files=no")
+    pathspec = [":(top)"]
+    if registry is not None:
+        try:
+            inside = registry.resolve().relative_to(Path(top).resolve()).as_posix()
+        except ValueError:
+            inside = None
+        if inside and inside != ".":
+            pathspec.append(f":(top,exclude){inside}")
+    status = _git(cwd, "status", "--porcelain", "--untracked-files=no", "--", *pathspec)
     return {
         "commit": commit,
         "branch": None if branch in (None, "HEAD") else branch,
@@ -69,9 +80,9 @@ def ci_run(env: dict[str, str] | None = None) -> dict[str, Any] | None:
     return None
 
 
-def capture(*, who: str, when: str, cwd: Path, datasets: list[str]) -> dict[str, Any]:
+def capture(*, who: str, when: str, cwd: Path, datasets: list[str], registry: Path | None = None) -> dict[str, Any]:
     lineage: dict[str, Any] = {"author": who, "created_at": when, "datasets": list(datasets)}
-    git = git_state(cwd)
+    git = git_state(cwd, registry)
     if git is not None:
         lineage["git"] = git
     ci = ci_run()

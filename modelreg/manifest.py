@@ -66,7 +66,7 @@ class Version:
             "name": self.name,
             "version": self.version,
             "digest": self.digest,
-            "stage": self.initial_stage,
+            "initial_stage": self.initial_stage,  # where it started; stages.yaml says where it is
             "created_at": self.created_at,
             "created_by": self.created_by,
             "description": self.description,
@@ -181,7 +181,7 @@ def parse_manifest(data: Any) -> Version:
         name=name,
         version=number,
         digest=digest,
-        initial_stage=_req(data, "stage", str),
+        initial_stage=_req(data, "initial_stage", str),
         created_at=_req(data, "created_at", str),
         created_by=_req(data, "created_by", str),
         files=tuple(files),

@@ -115,3 +115,11 @@ def parse_ref(text: str) -> Ref:
         "or a digest prefix (sha256:...)",
         code="invalid_ref",
     )
+
+
+def parse_ref_of(text: str, model: str, stages: tuple[str, ...]) -> Ref:
+    """``B`` of ``diff A B``: ``NAME@REF``, or a bare REF (a version, ``latest``, a stage or a
+    digest prefix) that names a version of ``model``; anything else is a model name."""
+    if "@" not in text and (text == "latest" or text.isdigit() or text.startswith("sha256:") or text in stages):
+        return parse_ref(f"{model}@{text}")
+    return parse_ref(text)

@@ -29,7 +29,6 @@ LOG_NAME = "audit.jsonl"
 
 GITIGNORE = "# modelreg: model bytes live in blobs/ and travel through the remote store\nblobs/\n.modelreg/\n"
 GITATTRIBUTES = "# modelreg: both branches' audit entries survive a merge\naudit.jsonl merge=union\n"
-PRODUCTION = "production"
 MAX_TEXT = 64 * 1024
 
 
@@ -132,20 +131,23 @@ class Registry:
         import tomli_w
 
         path.mkdir(parents=True, exist_ok=True)
-        for name, text in ((".gitignore", GITIGNORE), (".gitattributes", GITATTRIBUTES)):
-            target = path / name
-            if not target.exists():
-                atomic_write(target, text.encode())
-            elif text.splitlines()[1] not in target.read_text(errors="replace").splitlines():
-                with open(target, "a", encoding="utf-8") as fh:
-                    fh.write("\n" + text)
-        (path / "models").mkdir(exist_ok=True)
-        (path / "models" / ".keep").touch()
         registry = cls(path, Config())
+        # Under the audit lock: of several inits racing on one directory, exactly one creates it.
         with registry._audit_lock():
+            if (path / CONFIG_NAME).is_file():
+                return cls(path), False
+            for name, text in ((".gitignore", GITIGNORE), (".gitattributes", GITATTRIBUTES)):
+                target = path / name
+                if not target.exists():
+                    atomic_write(target, text.encode())
+                elif text.splitlines()[1] not in target.read_text(errors="replace").splitlines():
+                    with open(target, "a", encoding="utf-8") as fh:
+                        fh.write("\n" + text)
+            (path / "models").mkdir(exist_ok=True)
+            (path / "models" / ".keep").touch()
             registry.audit.append([registry._record("init", None, None, actor=actor)])
-        # The config is the marker of a registry: written last, so a killed init is simply redone.
-        atomic_write(path / CONFIG_NAME, tomli_w.dumps(default_toml()).encode())
+            # The config marks a registry: written last, so a killed init is simply done again.
+            atomic_write(path / CONFIG_NAME, tomli_w.dumps(default_toml()).encode())
         return cls(path), True
 
     # -- paths and locks ---------------------------------------------------
@@ -334,12 +336,11 @@ class Registry:
         return result
 
     def get_production(self, name: str) -> Version:
-        if PRODUCTION not in self.config.stages:
-            raise UsageError(f"this registry has no {PRODUCTION!r} stage", code="unknown_stage")
+        production = self.config.production_stage()
         state = self.state(name)
-        holders = state.holders(PRODUCTION)
+        holders = state.holders(production)
         if not holders:
-            raise NotFoundError(f"no version of {name!r} is in production", code="no_production")
+            raise NotFoundError(f"no version of {name!r} is in {production}", code="no_production")
         return self.load_version(state, holders[-1])
 
     def history(self, name: str, version: int | None = None) -> list[dict[str, Any]]:
@@ -447,7 +448,7 @@ class Registry:
         params = {validate_key(k, "param"): str(v) for k, v in (params or {}).items()}
         tags = {validate_key(k, "tag"): str(v) for k, v in (tags or {}).items()}
         _check_text(description, "description")
-        sources = collect(paths)
+        sources = collect(paths, registry=self.root)
         who = find_author(author, cwd)
         files = []
         for rel, src in sources:
@@ -457,7 +458,7 @@ class Registry:
                 on_file(rel, size)
         crash_point("after-blobs")
         when = now_utc()
-        lineage = capture(who=who, when=when, cwd=cwd or Path.cwd(), datasets=datasets or [])
+        lineage = capture(who=who, when=when, cwd=cwd or Path.cwd(), datasets=datasets or [], registry=self.root)
         with self._model_lock(name):
             try:
                 state = self._locked_state(name)
@@ -490,22 +491,24 @@ class Registry:
             change.records.append(
                 self._record("register", name, number, actor=who, to_stage=stage, digest=version.digest)
             )
-            archived: tuple[int, ...] = ()
-            if stage in self.config.exclusive:
-                archived = tuple(state.holders(stage))
-                self._displace(change, state, archived, stage, number, who)
+            # Only a register into an occupied exclusive stage touches the stage file.
+            assignments, archived = self._displace(change, state, stage, number, who)
+            if archived:
+                self._write_stages(change, name, assignments)
             self.journal.commit(change, self._audit_lock)
         return version, archived
 
     def _displace(
-        self, change: Change, state: ModelState, holders: tuple[int, ...], stage: str, by: int, who: str
-    ) -> None:
-        """Move the holders of an exclusive stage to the archive stage, each its own audit entry."""
-        if not holders:
-            return
+        self, change: Change, state: ModelState, stage: str, by: int, who: str
+    ) -> tuple[dict[int, str], tuple[int, ...]]:
+        """If ``stage`` is exclusive, move its holders (other than ``by``) to the archive stage,
+        each with its own audit entry; return the new assignments and the versions moved."""
         assignments = dict(state.stages.assignments)
+        if stage not in self.config.exclusive:
+            return assignments, ()
         archive = self.config.archive_stage
-        for old in holders:
+        moved = tuple(n for n in state.holders(stage) if n != by)
+        for old in moved:
             assignments[old] = archive
             change.records.append(
                 self._record(
@@ -518,8 +521,11 @@ class Registry:
                     reason=f"replaced in {stage} by version {by}",
                 )
             )
-        change.writes[self._rel(self.model_dir(state.index.name) / "stages.yaml")] = yamlio.dumps(
-            StageFile(state.index.name, assignments).to_yaml_data()
+        return assignments, moved
+
+    def _write_stages(self, change: Change, name: str, assignments: dict[int, str]) -> None:
+        change.writes[self._rel(self.model_dir(name) / "stages.yaml")] = yamlio.dumps(
+            StageFile(name, assignments).to_yaml_data()
         )
 
     def promote(
@@ -545,17 +551,9 @@ class Registry:
                     f"this registry's policy requires --reason to move a version to {stage!r}", code="policy"
                 )
             change = Change(ref.name)
-            archived: tuple[int, ...] = ()
-            if stage in self.config.exclusive:
-                archived = tuple(n for n in state.holders(stage) if n != version.version)
-                self._displace(change, state, archived, stage, version.version, who)
-            assignments = dict(state.stages.assignments)
-            for old in archived:
-                assignments[old] = self.config.archive_stage
+            assignments, archived = self._displace(change, state, stage, version.version, who)
             assignments[version.version] = stage
-            change.writes[self._rel(self.model_dir(ref.name) / "stages.yaml")] = yamlio.dumps(
-                StageFile(ref.name, assignments).to_yaml_data()
-            )
+            self._write_stages(change, ref.name, assignments)
             change.records.append(
                 self._record(
                     "promote", ref.name, version.version, actor=who, from_stage=current, to_stage=stage, reason=reason
@@ -621,11 +619,12 @@ class Registry:
     ) -> PromoteResult:
         """Put back in production the version that held it before the current one (or ``to``)."""
         if to is None:
-            current = set(self.state(name).holders(PRODUCTION))
+            production = self.config.production_stage()
+            current = set(self.state(name).holders(production))
             previous = [
                 e["version"]
                 for e in self.history(name)
-                if e.get("to_stage") == PRODUCTION and isinstance(e.get("version"), int) and e["version"] not in current
+                if e.get("to_stage") == production and isinstance(e.get("version"), int) and e["version"] not in current
             ]
             if not previous:
                 raise NotFoundError(
@@ -633,7 +632,7 @@ class Registry:
                 )
             to = previous[-1]
         why = reason or "rollback"
-        return self.promote(Ref(name, version=to), PRODUCTION, reason=why, actor=actor)
+        return self.promote(Ref(name, version=to), self.config.production_stage(), reason=why, actor=actor)
 
     def recover(self, name: str) -> bool:
         """Wait for the model's lock and finish an interrupted change of it, if any."""

@@ -453,7 +453,7 @@ def test_truncated_blob_fails_quick_verify(cli: Any, production: tuple[Path, Pat
         pytest.param(lambda d: d.update(digest="sha256:" + "0" * 64), id="version-digest"),
         pytest.param(lambda d: d["files"][0].update(size=d["files"][0]["size"] + 1), id="file-size"),
         pytest.param(lambda d: d["files"][0].update(digest="sha256:" + "1" * 64), id="file-digest"),
-        pytest.param(lambda d: d.update(stage="limbo"), id="initial-stage"),
+        pytest.param(lambda d: d.update(initial_stage="limbo"), id="initial-stage"),
         pytest.param(lambda d: d.update(version=7), id="version-number"),
         pytest.param(lambda d: d.pop("files"), id="no-files"),
     ],

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from typer._click.exceptions import UsageError
+
+# Typer 0.28 vendors click (pinned in pyproject): its usage errors are caught to format them.
+from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from typer.core import TyperGroup
 from typer.exceptions import Abort
 
@@ -51,7 +53,7 @@ class _Group(TyperGroup):
         try:
             code = super().main(argv, prog_name, complete_var, False, **extra)
         except UsageError as exc:
-            if type(exc).__name__ == "NoArgsIsHelpError":
+            if isinstance(exc, NoArgsIsHelpError):
                 exc.show()
                 raise SystemExit(exc.exit_code) from None
             from ..errors import UsageError as InvalidUsage
@@ -88,8 +90,14 @@ def build_app(only: str | None = None) -> typer.Typer:
     return app
 
 
-def _root() -> None:
-    pass
+def _root(
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No messages on stderr, only results and errors.")
+    ] = False,
+) -> None:
+    from .output import QUIET
+
+    QUIET["all"] = quiet
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON document on stdout.")]

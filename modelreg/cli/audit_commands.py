@@ -76,7 +76,12 @@ def verify(
 
         out.result(report.to_json(), human)
         if not report.ok:
-            raise SystemExit(5)
+            from ..errors import IntegrityError
+
+            errors = sum(1 for f in report.findings if f.severity == "error")
+            raise IntegrityError(
+                f"verify found {errors} integrity problem(s); see the findings above", code="verify_failed"
+            )
 
 
 @command()
@@ -100,7 +105,10 @@ def export(
 @command()
 def diff(
     a: Annotated[str, typer.Argument(help="First version, NAME@REF.", autocompletion=_ref_completion)],
-    b: Annotated[str, typer.Argument(help="Second version, NAME@REF (or just REF for the same model).")],
+    b: Annotated[
+        str,
+        typer.Argument(help="Second version: NAME@REF, or a bare REF (number, latest, stage, digest) of A's model."),
+    ],
     registry: RegistryOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -108,14 +116,12 @@ def diff(
     out = Output(json)
     with guard(out):
         from ..diff import diff_versions
-        from ..names import parse_ref
+        from ..names import parse_ref, parse_ref_of
         from . import render
 
         reg = _open(registry)
         first = parse_ref(a)
-        if "@" not in b and not (reg.root / "models" / b).is_dir():
-            b = f"{first.name}@{b}"
-        va, vb = reg.resolve(first), reg.resolve(b)
+        va, vb = reg.resolve(first), reg.resolve(parse_ref_of(b, first.name, reg.config.stages))
         result = diff_versions(va, vb)
 
         def human(o: Output) -> None:

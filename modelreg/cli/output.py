@@ -15,7 +15,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from ..errors import Interrupted, ModelregError
+from ..errors import Interrupted, ModelregError, UsageError
+
+USER_PATH_ERRORS = (FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError)
+# Set by the root -q/--quiet option: applies to every command.
+QUIET = {"all": False}
 
 
 def wants_color(stream: Any) -> bool:
@@ -29,6 +33,9 @@ def wants_color(stream: Any) -> bool:
 class Output:
     json_mode: bool = False
     quiet: bool = False
+
+    def __post_init__(self) -> None:
+        self.quiet = self.quiet or QUIET["all"]
 
     @property
     def rich(self) -> bool:
@@ -81,8 +88,12 @@ def guard(out: Output) -> Iterator[None]:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise SystemExit(0) from None
     except OSError as exc:
-        name = f" {exc.filename}" if exc.filename else ""
-        fail(out, ModelregError(f"{exc.strerror or exc}{name}", code="os_error"))
+        name = f": {exc.filename!r}" if exc.filename else ""
+        message = f"{exc.strerror or exc}{name}"
+        # A path the user named that is missing, unwritable or of the wrong kind is bad input.
+        if isinstance(exc, USER_PATH_ERRORS):
+            fail(out, UsageError(message, code="invalid_path"))
+        fail(out, ModelregError(message, code="os_error"))
     except (SystemExit, GeneratorExit):
         raise
     except Exception as exc:
