@@ -188,7 +188,8 @@ class AuditLog:
                 heads = [entry["id"]]
                 written.append(entry)
                 chunks.append(encode_line(entry))
-            # One write call: a killed process leaves all of it or none of it.
+            # One write call: a killed process leaves all of it or none of it; a power cut can leave
+            # a torn last line, which verify reports and the next append cuts off.
             os.write(fd, b"".join(chunks))
             os.fsync(fd)
             st = os.fstat(fd)

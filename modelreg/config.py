@@ -158,7 +158,9 @@ def load_config(path: Path, cache_dir: Path | None = None) -> Config:
         try:
             timeout = float(env_timeout)
         except ValueError:
-            raise UsageError(f"MODELREG_LOCK_TIMEOUT must be a number of seconds, got {env_timeout!r}") from None
+            timeout = -1.0
+        if not 0 <= timeout < float("inf"):  # also refuses nan
+            raise UsageError(f"MODELREG_LOCK_TIMEOUT must be a number of seconds >= 0, got {env_timeout!r}")
     return Config(
         stages=tuple(names),
         default_stage=default,

@@ -67,6 +67,9 @@ def write_files(
 ) -> list[Path]:
     """Write every file of ``version`` under ``dest``; a file whose bytes do not verify is removed."""
     check_paths(version.files)
+    # Fetch (and so verify) every blob before creating anything at the destination.
+    for entry in version.files:
+        ensure_blob(entry)
     if dest.exists() and not dest.is_dir():
         raise UsageError(f"destination {dest} exists and is not a directory", code="invalid_destination")
     try:
@@ -77,10 +80,8 @@ def write_files(
         ) from None
     if os.path.islink(dest):
         raise UsageError(f"refusing to write through symlink {dest}", code="unsafe_path")
-    # All or nothing: fetch every blob first, write every file under a temporary name (verified
-    # while written), and only then rename them into place.
-    for entry in version.files:
-        ensure_blob(entry)
+    # All or nothing: every file is written under a temporary name (verified while written), and
+    # only then are they renamed into place.
     staged: list[tuple[Path, Path]] = []
     try:
         for entry in version.files:

@@ -16,6 +16,9 @@ _STAGE_RE = re.compile(r"[a-z][a-z0-9_-]{0,39}")
 _KEY_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127}")
 _DIGEST_REF_RE = re.compile(r"sha256:([0-9a-f]{8,64})")
 MIN_DIGEST_PREFIX = 8
+_INT_RE = re.compile(r"[+-]?[0-9]+")
+_NUMBER_RE = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+MAX_EXACT_INT = 2**53
 
 
 def validate_name(name: str) -> str:
@@ -46,19 +49,23 @@ def split_pair(text: str, what: str) -> tuple[str, str]:
 
 
 def parse_number(key: str, value: str) -> int | float:
-    """A metric value: an integer or a finite float; anything else is refused."""
+    """A metric value as a JSON reader would take it: a decimal integer (exact up to 2**53) or a
+    finite decimal float; ``1_000``, ``0x10``, ``nan`` and ``inf`` are refused."""
     text = value.strip()
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        number = float(text)
-    except ValueError:
-        raise UsageError(f"metric {key!r} must be a number, got {value!r}", code="invalid_metric") from None
-    if number != number or number in (float("inf"), float("-inf")):
+    if not _NUMBER_RE.fullmatch(text):
+        raise UsageError(f"metric {key!r} must be a number, got {value!r}", code="invalid_metric")
+    if _INT_RE.fullmatch(text):
+        number = int(text)
+        if abs(number) > MAX_EXACT_INT:
+            raise UsageError(
+                f"metric {key!r} = {text} is too large to stay exact in JSON (at most 2**53); write it as a float",
+                code="invalid_metric",
+            )
+        return number
+    result = float(text)
+    if result in (float("inf"), float("-inf")):
         raise UsageError(f"metric {key!r} must be a finite number, got {value!r}", code="invalid_metric")
-    return number
+    return result
 
 
 @dataclass(frozen=True)

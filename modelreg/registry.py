@@ -24,6 +24,7 @@ from .state import ModelIndex, ModelState, StageFile
 if TYPE_CHECKING:
     from .audit import AuditLog
     from .journal import Change, Journal
+    from .remote import RemoteStore
 
 LOG_NAME = "audit.jsonl"
 
@@ -69,6 +70,7 @@ class AnnotateResult:
     description: str
     tags: dict[str, str]
     changed: bool
+    missing_tags: tuple[str, ...] = ()  # --untag keys that were not set
 
 
 def find_root(explicit: Path | None = None, start: Path | None = None) -> Path:
@@ -102,7 +104,7 @@ class Registry:
         self.parse_cache = self.state_dir / "cache" / "parsed"
         self.config = config if config is not None else load_config(self.root / CONFIG_NAME, self.parse_cache)
         self.blobs = LocalBlobStore(self.root / "blobs")
-        self._remote: Any = None
+        self._remote: RemoteStore | None = None
 
     @cached_property
     def audit(self) -> AuditLog:
@@ -354,7 +356,7 @@ class Registry:
         ]
 
     # -- blobs and the remote ----------------------------------------------
-    def remote(self) -> Any:
+    def remote(self) -> RemoteStore | None:
         """The configured remote store, or None."""
         if self._remote is None:
             url = self.config.remote_url()
@@ -591,10 +593,11 @@ class Registry:
                 version = None
                 old_desc, old_tags = state.index.description, state.index.tags
             new_desc = old_desc if description is None else description
+            missing = tuple(k for k in unset if k not in old_tags)
             new_tags = {k: v for k, v in {**old_tags, **set_tags}.items() if k not in unset}
             number = version.version if version else None
             if new_desc == old_desc and new_tags == old_tags:
-                return AnnotateResult(target.name, number, new_desc, new_tags, False)
+                return AnnotateResult(target.name, number, new_desc, new_tags, False, missing)
             change = Change(target.name)
             if version is not None:
                 updated = replace(version, description=new_desc, tags=new_tags)
@@ -612,7 +615,7 @@ class Registry:
             )
             change.records.append(self._record("annotate", target.name, number, actor=who, reason=detail.strip()))
             self.journal.commit(change, self._audit_lock)
-        return AnnotateResult(target.name, number, new_desc, new_tags, True)
+        return AnnotateResult(target.name, number, new_desc, new_tags, True, missing)
 
     def rollback(
         self, name: str, *, to: int | None = None, reason: str | None = None, actor: str | None = None

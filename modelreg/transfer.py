@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import NotFoundError, UsageError
 from .manifest import FileEntry, Version
 from .names import parse_ref
 from .registry import Registry
+
+if TYPE_CHECKING:
+    from .remote import RemoteStore
 
 Progress = Callable[[int], None]
 
@@ -52,7 +55,7 @@ def unique_files(versions: Iterable[Version]) -> list[FileEntry]:
     return list(seen.values())
 
 
-def _require_remote(reg: Registry) -> Any:
+def _require_remote(reg: Registry) -> RemoteStore:
     remote = reg.remote()
     if remote is None:
         raise UsageError(

@@ -322,6 +322,8 @@ def annotate(
             raise UsageError("nothing to change: give --description, --tag or --untag")
         reg = _open(registry)
         result = reg.annotate(target, description=description, set_tags=_pairs(tag, "tag"), unset_tags=untag)
+        for key in result.missing_tags:
+            out.warn(f"tag {key!r} was not set")
         data = {
             "name": result.name,
             "version": result.version,
