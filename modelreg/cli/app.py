@@ -156,3 +156,7 @@ def _ref_completion(ctx: typer.Context, incomplete: str) -> list[str]:
     if sep:
         return [f"{name}@{s}" for s in ["latest", *complete_stage(ctx, "")]]
     return complete_model(ctx, incomplete)
+
+
+ModelArg = Annotated[str, typer.Argument(help="Model name.", autocompletion=complete_model)]
+ReasonOpt = Annotated[str | None, typer.Option("--reason", help="Why, recorded in the audit log.")]

@@ -7,7 +7,19 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .app import JsonOpt, QuietOpt, RegistryOpt, _open, _pairs, _ref_completion, command, complete_model, complete_stage
+from .app import (
+    JsonOpt,
+    ModelArg,
+    QuietOpt,
+    ReasonOpt,
+    RegistryOpt,
+    _open,
+    _pairs,
+    _ref_completion,
+    command,
+    complete_model,
+    complete_stage,
+)
 from .output import Output, guard
 
 if TYPE_CHECKING:
@@ -35,7 +47,7 @@ def init(
 
 @command()
 def register(
-    name: Annotated[str, typer.Argument(help="Model name.", autocompletion=complete_model)],
+    name: ModelArg,
     paths: Annotated[list[Path], typer.Argument(help="Files or directories holding the model.", show_default=False)],
     metric: Annotated[list[str] | None, typer.Option("--metric", "-m", help="Metric KEY=NUMBER (repeatable).")] = None,
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Parameter KEY=VALUE (repeatable).")] = None,
@@ -121,7 +133,7 @@ def promote(
         str, typer.Argument(help="NAME@VERSION (or any reference) to move.", autocompletion=_ref_completion)
     ],
     stage: Annotated[str, typer.Argument(help="Target stage.", autocompletion=complete_stage)],
-    reason: Annotated[str | None, typer.Option("--reason", help="Why, recorded in the audit log.")] = None,
+    reason: ReasonOpt = None,
     registry: RegistryOpt = None,
     json: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -259,7 +271,7 @@ def show(
 
 @command("get-production")
 def get_production(
-    name: Annotated[str, typer.Argument(help="Model name.", autocompletion=complete_model)],
+    name: ModelArg,
     path: Annotated[
         bool, typer.Option("--path", help="Print only the local directory holding its verified files.")
     ] = False,

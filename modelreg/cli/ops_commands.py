@@ -8,18 +8,18 @@ from typing import Annotated
 
 import typer
 
-from .app import JsonOpt, QuietOpt, RegistryOpt, _open, _ref_completion, command, complete_model
+from .app import JsonOpt, ModelArg, QuietOpt, ReasonOpt, RegistryOpt, _open, _ref_completion, command
 from .core_commands import report_promotion
 from .output import Output, guard
 
 
 @command()
 def rollback(
-    name: Annotated[str, typer.Argument(help="Model name.", autocompletion=complete_model)],
+    name: ModelArg,
     to: Annotated[
         int | None, typer.Option("--to", min=1, help="Version to put back (default: the previous production version).")
     ] = None,
-    reason: Annotated[str | None, typer.Option("--reason", help="Why, recorded in the audit log.")] = None,
+    reason: ReasonOpt = None,
     registry: RegistryOpt = None,
     json: JsonOpt = False,
     quiet: QuietOpt = False,
