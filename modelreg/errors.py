@@ -61,3 +61,16 @@ class Interrupted(ModelregError):
 
     exit_code = 130
     code = "interrupted"
+
+
+def caused_by_interrupt(exc: BaseException) -> bool:
+    """True if Ctrl-C is behind ``exc``: Python wraps an interrupt inside some machinery (class
+    creation, for one) in another exception."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -58,6 +59,12 @@ def script_cmd(mode: str, *args: Any) -> list[str]:
     return [sys.executable, str(HERE), mode, *map(str, args)]
 
 
+def _default_sigint() -> None:
+    # A test run started in the background inherits an ignored SIGINT, and so would every
+    # child; Python then never installs its Ctrl-C handler. The tests send SIGINT on purpose.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(cmd: list[str], env: dict[str, str | None] | None = None, **kwargs: Any) -> subprocess.Popen[str]:
     return subprocess.Popen(
         cmd,
@@ -66,6 +73,7 @@ def start(cmd: list[str], env: dict[str, str | None] | None = None, **kwargs: An
         stdin=subprocess.DEVNULL,
         text=True,
         env=child_env(env),
+        preexec_fn=_default_sigint,
         **kwargs,
     )
 

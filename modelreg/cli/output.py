@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from ..errors import Interrupted, ModelregError, UsageError
+from ..errors import Interrupted, ModelregError, UsageError, caused_by_interrupt
 
 USER_PATH_ERRORS = (FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError)
 # Set by the root -q/--quiet option: applies to every command.
@@ -97,6 +97,8 @@ def guard(out: Output) -> Iterator[None]:
     except (SystemExit, GeneratorExit):
         raise
     except Exception as exc:
+        if caused_by_interrupt(exc):  # e.g. Ctrl-C while a class body ran: wrapped in RuntimeError
+            fail(out, Interrupted("interrupted; the registry is unchanged or the change is complete"))
         if os.environ.get("MODELREG_DEBUG"):
             raise
         fail(
