@@ -28,7 +28,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -221,3 +221,39 @@ def run() -> Callable[..., subprocess.CompletedProcess[str]]:
         )
 
     return call
+
+
+# -- a real S3 server (SeaweedFS), shared by the remote tests ---------------------------------------
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[Any]:
+    """One SeaweedFS S3 server on loopback for the whole session; skipped where weed cannot run."""
+    try:
+        from tests.s3server import SKIP_REASON, SeaweedS3, weed_binary
+    except ImportError:  # pytest run from inside tests/
+        from s3server import SKIP_REASON, SeaweedS3, weed_binary  # type: ignore[no-redef]
+    if weed_binary() is None:
+        pytest.skip(SKIP_REASON)
+    with SeaweedS3() as server:
+        yield server
+
+
+@pytest.fixture
+def aws_env(s3server: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+    """The standard AWS chain (here and in child processes) sees the test server's key only.
+
+    ``s3server`` is each remote test module's own fixture: the session server with its bucket.
+    """
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    for name, value in s3server.env().items():
+        monkeypatch.setenv(name, value)
+    # No ~/.aws files, no instance-metadata probe (it would leave loopback), no proxy.
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    return s3server

@@ -16,16 +16,16 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 try:
-    from tests.s3server import SKIP_REASON, SeaweedS3, free_port, weed_binary
+    from tests.s3server import SeaweedS3, free_port
 except ImportError:  # tests/ itself on sys.path (pytest's rootdir-less import mode)
-    from s3server import SKIP_REASON, SeaweedS3, free_port, weed_binary  # type: ignore[no-redef]
+    from s3server import SeaweedS3, free_port  # type: ignore[no-redef]
 
 BUCKET = "modelreg-cli-tests"
 MiB = 1024 * 1024
@@ -40,29 +40,10 @@ Proc = Any  # subprocess.CompletedProcess[str] or typer.testing.Result
 
 
 @pytest.fixture(scope="module")
-def s3server() -> Iterator[SeaweedS3]:
-    if weed_binary() is None:
-        pytest.skip(SKIP_REASON)
-    with SeaweedS3() as server:
-        server.create_bucket(BUCKET)
-        yield server
-
-
-@pytest.fixture
-def aws_env(s3server: SeaweedS3, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> SeaweedS3:
-    """The standard AWS chain (here and in child processes) sees the test server's key only."""
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    for name, value in s3server.env().items():
-        monkeypatch.setenv(name, value)
-    # No ~/.aws files, no instance-metadata probe (it would leave loopback), no proxy.
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    return s3server
+def s3server(s3_server: SeaweedS3) -> SeaweedS3:
+    """The session's S3 server, with this module's bucket."""
+    s3_server.create_bucket(BUCKET)
+    return s3_server
 
 
 def _sha(data: bytes) -> str:

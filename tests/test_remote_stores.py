@@ -8,7 +8,7 @@ import secrets
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,9 +17,9 @@ from modelreg.errors import IntegrityError, NotFoundError, RemoteError, UsageErr
 from modelreg.remote import DirectoryRemote, RemoteStore, S3Remote, blob_key, open_remote
 
 try:
-    from tests.s3server import SKIP_REASON, SeaweedS3, free_port, weed_binary
+    from tests.s3server import SeaweedS3, free_port
 except ImportError:  # tests/ itself on sys.path (pytest's rootdir-less import mode)
-    from s3server import SKIP_REASON, SeaweedS3, free_port, weed_binary  # type: ignore[no-redef]
+    from s3server import SeaweedS3, free_port  # type: ignore[no-redef]
 
 BUCKET = "modelreg-tests"
 MiB = 1024 * 1024
@@ -29,29 +29,10 @@ MiB = 1024 * 1024
 
 
 @pytest.fixture(scope="module")
-def s3server() -> Iterator[SeaweedS3]:
-    if weed_binary() is None:
-        pytest.skip(SKIP_REASON)
-    with SeaweedS3() as server:
-        server.create_bucket(BUCKET)
-        yield server
-
-
-@pytest.fixture
-def aws_env(s3server: SeaweedS3, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> SeaweedS3:
-    """The standard AWS chain sees the test server's key and nothing from this machine."""
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    for name, value in s3server.env().items():
-        monkeypatch.setenv(name, value)
-    # No ~/.aws files, no instance-metadata probe (it would leave loopback), no proxy.
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    return s3server
+def s3server(s3_server: SeaweedS3) -> SeaweedS3:
+    """The session's S3 server, with this module's bucket."""
+    s3_server.create_bucket(BUCKET)
+    return s3_server
 
 
 def _unique_prefix() -> str:
