@@ -537,6 +537,10 @@ def test_clone_with_unreachable_remote_writes_nothing(
     assert "cannot reach" in failure(run("get-production", "m", "-R", b, "--path"), 4)
     assert "cannot reach" in failure(run("pull", "-R", b), 4)
     assert local_blob_files(b) == {}
+    # Asking only which version is in production still works: path null and a warning.
+    meta = run("get-production", "m", "-R", b, "--json")
+    assert meta.returncode == 0, meta.stderr
+    assert json.loads(meta.stdout)["path"] is None and "cannot reach" in meta.stderr
 
 
 @pytest.mark.parametrize(

@@ -291,14 +291,14 @@ def get_production(
         if path:
             data["path"] = str(reg.materialize(v))
         elif json:
-            # --json reports where the verified files are; a clone without the blobs and without a
-            # remote still learns which version is in production (path null, and a note).
-            from ..errors import NotFoundError
+            # --json reports where the verified files are; a clone without the blobs, or whose
+            # remote is down, still learns which version is in production (path null, a warning).
+            from ..errors import NotFoundError, RemoteError
 
             try:
                 # Metadata only: an existing cached copy is not hashed again (--path does that).
                 data["path"] = data.get("output") or str(reg.materialize(v, rehash=False))
-            except NotFoundError as exc:
+            except (NotFoundError, RemoteError) as exc:
                 data["path"] = None
                 out.warn(exc.message)
         if path and not json:
