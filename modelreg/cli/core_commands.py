@@ -184,6 +184,8 @@ def list_(
         reg = _open(registry)
         if name is None:
             models = reg.list_models(stage=stage, tags=tags)
+            if not models and stage is None and not tags:
+                out.note("no models yet; add one with: modelreg register NAME PATH...")
             out.result(
                 {"models": [m.to_json() for m in models]},
                 lambda o: render.table(
