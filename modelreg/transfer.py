@@ -65,33 +65,30 @@ def _require_remote(reg: Registry) -> RemoteStore:
     return remote
 
 
-def plan_push(reg: Registry, versions: list[Version]) -> tuple[list[FileEntry], int]:
-    """The files the remote lacks, and how many it already has."""
-    remote = _require_remote(reg)
+Plan = tuple[list[FileEntry], int]  # the files to move, and how many the other side already has
+
+
+def plan_transfer(reg: Registry, direction: str, versions: list[Version]) -> Plan:
+    """What a push (the remote lacks) or a pull (this registry lacks) has to move."""
     files = unique_files(versions)
-    missing = remote.missing([f.digest for f in files])
-    todo = [f for f in files if f.digest in missing]
+    if direction == "push":
+        lacking = _require_remote(reg).missing([f.digest for f in files])
+        todo = [f for f in files if f.digest in lacking]
+    else:
+        todo = [f for f in files if not reg.blobs.exists(f.digest)]
     return todo, len(files) - len(todo)
 
 
-def push_versions(
-    reg: Registry,
-    versions: list[Version],
-    progress: Progress | None = None,
-    todo: tuple[list[FileEntry], int] | None = None,
+def transfer(
+    reg: Registry, direction: str, versions: list[Version], progress: Progress | None = None, plan: Plan | None = None
 ) -> TransferReport:
+    """Push or pull the blobs of ``versions``; ``plan`` is plan_transfer's answer if already known."""
     remote = _require_remote(reg)
-    files, present = todo if todo is not None else plan_push(reg, versions)
-    report = TransferReport("push", remote.url, already_present=present)
+    files, present = plan if plan is not None else plan_transfer(reg, direction, versions)
+    move = _push_one if direction == "push" else _pull_one
+    report = TransferReport(direction, remote.url, already_present=present)
     for entry in files:
-        if not reg.blobs.exists(entry.digest):
-            raise NotFoundError(
-                f"blob {entry.digest} ({entry.path}) is not in the local store, so it cannot be pushed; "
-                "'modelreg pull' on a machine with the remote, or re-register",
-                code="blob_missing",
-            )
-        reg.blobs.verify(entry.digest, entry.size)  # never spread corrupt bytes
-        if remote.upload(entry.digest, reg.blobs.path(entry.digest), entry.size, progress):
+        if move(reg, remote, entry, progress):
             report.transferred += 1
             report.bytes += entry.size
         else:
@@ -99,23 +96,17 @@ def push_versions(
     return report
 
 
-def plan_pull(reg: Registry, versions: list[Version]) -> tuple[list[FileEntry], int]:
-    files = unique_files(versions)
-    todo = [f for f in files if not reg.blobs.exists(f.digest)]
-    return todo, len(files) - len(todo)
+def _push_one(reg: Registry, remote: RemoteStore, entry: FileEntry, progress: Progress | None) -> bool:
+    if not reg.blobs.exists(entry.digest):
+        raise NotFoundError(
+            f"blob {entry.digest} ({entry.path}) is not in the local store, so it cannot be pushed; "
+            "'modelreg pull' on a machine with the remote, or re-register",
+            code="blob_missing",
+        )
+    reg.blobs.verify(entry.digest, entry.size)  # never spread corrupt bytes
+    return remote.upload(entry.digest, reg.blobs.path(entry.digest), entry.size, progress)
 
 
-def pull_versions(
-    reg: Registry,
-    versions: list[Version],
-    progress: Progress | None = None,
-    todo: tuple[list[FileEntry], int] | None = None,
-) -> TransferReport:
-    remote = _require_remote(reg)
-    files, present = todo if todo is not None else plan_pull(reg, versions)
-    report = TransferReport("pull", remote.url, already_present=present)
-    for entry in files:
-        reg.blobs.put_download(entry.digest, lambda tmp, e=entry: remote.download(e.digest, tmp, progress))
-        report.transferred += 1
-        report.bytes += entry.size
-    return report
+def _pull_one(reg: Registry, remote: RemoteStore, entry: FileEntry, progress: Progress | None) -> bool:
+    reg.blobs.put_download(entry.digest, lambda tmp: remote.download(entry.digest, tmp, progress))
+    return True

@@ -108,10 +108,10 @@ def register(
         )
         if push or reg.config.remote.push_on_register:
             from ..errors import ModelregError
-            from ..transfer import push_versions
+            from ..transfer import transfer
 
             try:
-                push_versions(reg, [version], progress=None)
+                transfer(reg, "push", [version])
             except ModelregError as exc:
                 # The version exists: say so, or a retry would register a duplicate.
                 exc.message = (

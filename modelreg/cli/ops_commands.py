@@ -81,11 +81,9 @@ def _transfer(direction: str, target: str | None, registry: RegistryOpt, out: Ou
 
     reg = _open(registry)
     versions = transfer.select_versions(reg, target)
-    plan = transfer.plan_push if direction == "push" else transfer.plan_pull
-    run = transfer.push_versions if direction == "push" else transfer.pull_versions
-    todo = plan(reg, versions)
-    with _progress_bar(out, sum(f.size for f in todo[0]), direction) as progress:
-        report = run(reg, versions, progress, todo)
+    plan = transfer.plan_transfer(reg, direction, versions)
+    with _progress_bar(out, sum(f.size for f in plan[0]), direction) as progress:
+        report = transfer.transfer(reg, direction, versions, progress, plan)
     out.result(
         report.to_json(),
         lambda o: o.line(
