@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,7 @@ class ChainReport:
     heads: list[str]
     problems: list[Problem]
     torn_tail: bool = False
+    parsed: list[dict[str, Any]] = field(default_factory=list)  # every entry that has an id, in order
 
 
 def _heads_of(ids: list[str], referenced: set[str]) -> list[str]:
@@ -93,6 +94,7 @@ class AuditLog:
         """Walk the whole chain: ids match content, every prev points at an earlier entry."""
         seen: set[str] = set()
         order: list[str] = []
+        parsed: list[dict[str, Any]] = []
         referenced: set[str] = set()
         problems: list[Problem] = []
         torn = False
@@ -130,7 +132,8 @@ class AuditLog:
                 problems.append(Problem(number, f"repeats entry {eid[:19]}"))
             seen.add(eid)
             order.append(eid)
-        return ChainReport(len(order), _heads_of(order, referenced), problems, torn)
+            parsed.append(entry)
+        return ChainReport(len(order), _heads_of(order, referenced), problems, torn, parsed)
 
     # -- appending ---------------------------------------------------------
     def _scan_heads(self) -> list[str]:

@@ -4,6 +4,7 @@ the audit chain, and the audit log against the versions it describes."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,7 +94,7 @@ def verify(reg: Registry, name: str | None = None, *, quick: bool = False) -> Re
         # wait for each such model's lock (finishing any interrupted change), then read again.
         for model in sorted({m for m, _ in unlogged}):
             reg.recover(model)
-        registered = _registered(reg)
+        registered = _registered(reg.audit.entries())
         for model, number in unlogged:
             if (model, number) not in registered:
                 report.add(
@@ -115,13 +116,13 @@ def _check_audit(reg: Registry, report: Report) -> dict[tuple[str, int], str | N
         )
     if chain.torn_tail:
         report.add(WARNING, "leftover", reg.audit.path, "last line is an interrupted write; the next change repairs it")
-    return _registered(reg)
+    return _registered(chain.parsed)
 
 
-def _registered(reg: Registry) -> dict[tuple[str, int], str | None]:
+def _registered(entries: Iterable[dict[str, Any]]) -> dict[tuple[str, int], str | None]:
     """(model, version) -> the digest its register entry recorded."""
     found: dict[tuple[str, int], str | None] = {}
-    for e in reg.audit.entries():
+    for e in entries:
         model, version, digest = e.get("model"), e.get("version"), e.get("digest")
         if e.get("action") == "register" and isinstance(model, str) and isinstance(version, int):
             found[(model, version)] = digest if isinstance(digest, str) else None
