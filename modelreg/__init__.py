@@ -23,10 +23,10 @@ __all__ = [
 
 _LAZY = {
     "Registry": "registry",
-    "Version": "manifest",
-    "FileEntry": "manifest",
-    "Ref": "names",
-    "parse_ref": "names",
+    "Version": "records.manifest",
+    "FileEntry": "records.manifest",
+    "Ref": "records.names",
+    "parse_ref": "records.names",
     "ModelregError": "errors",
     "UsageError": "errors",
     "NotFoundError": "errors",
@@ -37,8 +37,8 @@ _LAZY = {
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing here would slow start-up
 if TYPE_CHECKING:
     from .errors import ConflictError, IntegrityError, ModelregError, NotFoundError, UsageError
-    from .manifest import FileEntry, Version
-    from .names import Ref, parse_ref
+    from .records.manifest import FileEntry, Version
+    from .records.names import Ref, parse_ref
     from .registry import Registry
 
 

@@ -198,10 +198,10 @@ def _barrier(barrier: str, args: list[str]) -> None:
     import runpy
 
     # Everything a command imports, before the barrier, so that all processes start it together.
-    import modelreg.audit
+    import modelreg.records.audit
     import modelreg.cli
-    import modelreg.journal
-    import modelreg.locks
+    import modelreg.records.journal
+    import modelreg.base.locks
     import modelreg.registry  # noqa: F401
 
     Path(f"{barrier}.{os.getpid()}.ready").touch()

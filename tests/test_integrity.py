@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from conftest import AUTHOR, snapshot, write_file
 
-from modelreg import yamlio
-from modelreg.manifest import FileEntry, file_set_digest
+from modelreg.records import yamlio
+from modelreg.records.manifest import FileEntry, file_set_digest
 
 ENTRY_KEYS = {"time", "actor", "action", "model", "version", "from_stage", "to_stage", "reason"}
 SUBSECOND_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d+Z$")

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from modelreg import yamlio
+from modelreg.records import yamlio
 from modelreg.errors import UsageError
-from modelreg.manifest import FileEntry, Version, file_set_digest, parse_manifest
-from modelreg.names import parse_ref, validate_name
+from modelreg.records.manifest import FileEntry, Version, file_set_digest, parse_manifest
+from modelreg.records.names import parse_ref, validate_name
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

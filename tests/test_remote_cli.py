@@ -689,8 +689,8 @@ def test_blob_missing_locally_and_on_the_remote_is_not_found(
 def test_multipart_sized_file_round_trips(
     s3_remote: RemoteSide, reg_path: Path, tmp_path: Path, run: Callable[..., Any], cli: Callable[..., Any]
 ) -> None:
-    """Above remote.S3_MULTIPART_THRESHOLD (64 MiB): a multipart upload through `push`."""
-    from modelreg.remote import S3_MULTIPART_CHUNKSIZE, S3_MULTIPART_THRESHOLD
+    """Above the S3 multipart threshold (64 MiB): a multipart upload through `push`."""
+    from modelreg.stores.remotes.s3 import S3_MULTIPART_CHUNKSIZE, S3_MULTIPART_THRESHOLD
 
     size = S3_MULTIPART_THRESHOLD + 6 * MiB + 123
     data = os.urandom(size)

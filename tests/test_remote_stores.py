@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from modelreg.errors import IntegrityError, NotFoundError, RemoteError, UsageError
-from modelreg.remote import DirectoryRemote, RemoteStore, S3Remote, blob_key, open_remote
+from modelreg.stores.remotes import DirectoryRemote, RemoteStore, S3Remote, blob_key, open_remote
 
 try:
     from tests.s3server import SeaweedS3, free_port

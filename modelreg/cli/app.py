@@ -120,7 +120,7 @@ def _open(registry: Path | None) -> Registry:
 
 
 def _pairs(values: list[str] | None, what: str) -> dict[str, str]:
-    from ..names import split_pair
+    from ..records.names import split_pair
 
     return dict(split_pair(v, what) for v in values or [])
 
@@ -145,7 +145,7 @@ def complete_stage(ctx: typer.Context, incomplete: str) -> list[str]:
     try:
         stages: tuple[str, ...] = _completion_registry(ctx).config.stages
     except Exception:
-        from ..config import DEFAULT_STAGES
+        from ..records.config import DEFAULT_STAGES
 
         stages = DEFAULT_STAGES
     return [s for s in stages if s.startswith(incomplete)]

@@ -28,7 +28,7 @@ def log(
     """The audit trail: who changed what, when, from which stage to which."""
     out = Output(json)
     with guard(out):
-        from ..history import query
+        from ..ops.history import query
         from . import render
 
         entries = query(_open(registry), target, since=since, actions=action)
@@ -54,7 +54,7 @@ def verify(
     """Check blobs, manifests, stage files and the audit chain (exit 5 on any integrity failure)."""
     out = Output(json)
     with guard(out):
-        from ..verify import verify as run_verify
+        from ..ops.verify import verify as run_verify
         from . import render
 
         report = run_verify(_open(registry), name, quick=quick)
@@ -115,8 +115,8 @@ def diff(
     """What changed between two versions: files, metrics, params and tags."""
     out = Output(json)
     with guard(out):
-        from ..diff import diff_versions
-        from ..names import parse_ref, parse_ref_of
+        from ..ops.diff import diff_versions
+        from ..records.names import parse_ref, parse_ref_of
         from . import render
 
         reg = _open(registry)

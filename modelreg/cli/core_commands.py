@@ -83,12 +83,12 @@ def register(
     """Record a new version of NAME from files or directories."""
     out = Output(json, quiet)
     with guard(out):
-        from ..names import validate_name
+        from ..records.names import validate_name
 
         validate_name(name)
         metrics: dict[str, Any] = {}
         if metrics_file is not None:
-            from ..metrics_file import read_metrics_file
+            from ..ops.metrics_file import read_metrics_file
 
             metrics.update(read_metrics_file(metrics_file))
         metrics.update(_pairs(metric, "metric"))
@@ -108,7 +108,7 @@ def register(
         )
         if push or reg.config.remote.push_on_register:
             from ..errors import ModelregError
-            from ..transfer import transfer
+            from ..ops.transfer import transfer
 
             try:
                 transfer(reg, "push", [version])
@@ -227,7 +227,7 @@ def show(
     """One model with its versions, or one version in full with its stage history."""
     out = Output(json)
     with guard(out):
-        from ..names import parse_ref
+        from ..records.names import parse_ref
         from . import render
 
         parsed = parse_ref(ref)

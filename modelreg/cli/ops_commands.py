@@ -48,7 +48,7 @@ def gc(
     """Remove unreferenced blobs, stale caches and leftovers of interrupted writes."""
     out = Output(json)
     with guard(out):
-        from ..gc import collect_garbage
+        from ..ops.gc import collect_garbage
 
         report = collect_garbage(_open(registry), dry_run=dry_run, grace=grace)
         verb = "Would remove" if dry_run else "Removed"
@@ -77,7 +77,7 @@ def _progress_bar(out: Output, total: int, label: str) -> Iterator[Callable[[int
 
 
 def _transfer(direction: str, target: str | None, registry: RegistryOpt, out: Output) -> None:
-    from .. import transfer
+    from ..ops import transfer
 
     reg = _open(registry)
     versions = transfer.select_versions(reg, target)

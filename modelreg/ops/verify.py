@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import IntegrityError, ModelregError, NotFoundError
-from .export import check_paths
-from .manifest import Version, file_set_digest
-from .registry import Registry
-from .state import ModelState
+from modelreg.errors import IntegrityError, ModelregError, NotFoundError
+from modelreg.records.filepaths import check_paths
+from modelreg.records.manifest import Version, file_set_digest
+from modelreg.records.state import ModelState
+from modelreg.repo import Repo
 
 ERROR, WARNING = "error", "warning"
 
@@ -57,7 +57,7 @@ class Report:
         }
 
 
-def verify(reg: Registry, name: str | None = None, *, quick: bool = False) -> Report:
+def verify(reg: Repo, name: str | None = None, *, quick: bool = False) -> Report:
     report = Report()
     report.recovered = reg.recover_all()
     names = [name] if name is not None else reg.model_names()
@@ -107,7 +107,7 @@ def verify(reg: Registry, name: str | None = None, *, quick: bool = False) -> Re
     return report
 
 
-def _check_audit(reg: Registry, report: Report) -> dict[tuple[str, int], str | None]:
+def _check_audit(reg: Repo, report: Report) -> dict[tuple[str, int], str | None]:
     chain = reg.audit.check()
     report.audit_entries = chain.entries
     for problem in chain.problems:
@@ -129,7 +129,7 @@ def _registered(entries: Iterable[dict[str, Any]]) -> dict[tuple[str, int], str 
     return found
 
 
-def _model_state(reg: Registry, model: str, report: Report) -> ModelState | None:
+def _model_state(reg: Repo, model: str, report: Report) -> ModelState | None:
     try:
         return reg.state(model)
     except ModelregError as exc:
@@ -137,7 +137,7 @@ def _model_state(reg: Registry, model: str, report: Report) -> ModelState | None
         return None
 
 
-def _check_stages(reg: Registry, state: ModelState, report: Report) -> None:
+def _check_stages(reg: Repo, state: ModelState, report: Report) -> None:
     path = reg.model_dir(state.index.name) / "stages.yaml"
     stages = reg.config.stages
     for number, stage in state.stages.assignments.items():
@@ -163,7 +163,7 @@ def _check_stages(reg: Registry, state: ModelState, report: Report) -> None:
             report.add(ERROR, "stages", path, f"exclusive stage {stage!r} is held by versions {holders}")
 
 
-def _load_version(reg: Registry, state: ModelState, number: int, report: Report) -> Version | None:
+def _load_version(reg: Repo, state: ModelState, number: int, report: Report) -> Version | None:
     path = reg.manifest_path(state.index.name, number)
     try:
         version = reg.load_version(state, number, cached=False)
@@ -181,7 +181,7 @@ def _load_version(reg: Registry, state: ModelState, number: int, report: Report)
     return version
 
 
-def _check_blobs(reg: Registry, version: Version, report: Report, checked: dict[str, str | None], quick: bool) -> None:
+def _check_blobs(reg: Repo, version: Version, report: Report, checked: dict[str, str | None], quick: bool) -> None:
     for entry in version.files:
         if entry.digest not in checked:
             checked[entry.digest] = _blob_problem(reg, entry.digest, entry.size, quick)
@@ -211,7 +211,7 @@ def _check_blobs(reg: Registry, version: Version, report: Report, checked: dict[
             )
 
 
-def _blob_problem(reg: Registry, digest: str, size: int, quick: bool) -> str | None:
+def _blob_problem(reg: Repo, digest: str, size: int, quick: bool) -> str | None:
     path = reg.blobs.path(digest)
     try:
         actual_size = path.stat().st_size
@@ -230,7 +230,7 @@ def _blob_problem(reg: Registry, digest: str, size: int, quick: bool) -> str | N
     return None
 
 
-def _check_orphans(reg: Registry, state: ModelState, report: Report) -> None:
+def _check_orphans(reg: Repo, state: ModelState, report: Report) -> None:
     vdir = reg.model_dir(state.index.name) / "versions"
     if not vdir.is_dir():
         return
@@ -242,8 +242,8 @@ def _check_orphans(reg: Registry, state: ModelState, report: Report) -> None:
             )
 
 
-def _check_leftovers(reg: Registry, report: Report) -> None:
-    from .fsutil import TMP_SUFFIX
+def _check_leftovers(reg: Repo, report: Report) -> None:
+    from modelreg.base.fs import TMP_SUFFIX
 
     for top in (reg.root / "models", reg.blobs.root, reg.state_dir):
         if not top.is_dir():

@@ -12,8 +12,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from .errors import IntegrityError
-from .fsutil import read_limited
+from modelreg.base.fs import read_limited
+from modelreg.errors import IntegrityError
 
 MAX_MANIFEST_BYTES = 1 << 20
 
@@ -63,7 +63,7 @@ def dumps(data: Any) -> str:
 
 def load_file(path: Path, *, what: str = "manifest", cache_dir: Path | None = None) -> Any:
     """Parse a registry YAML file; anything unreadable is an integrity failure naming the file."""
-    from .parsecache import load_cached
+    from modelreg.records.parsecache import load_cached
 
     try:
         raw = read_limited(path, MAX_MANIFEST_BYTES)

@@ -1,9 +1,4 @@
-"""Remote blob stores: where a registry's blobs are shared (a directory or an S3 bucket).
-
-Blobs are content-addressed: the object for ``sha256:<hex>`` lives at
-``<prefix>/sha256/<hex[:2]>/<hex>``, the same layout as the local ``blobs/`` store. Because
-a key names its content, writing the same key twice writes the same bytes, which is what
-makes uploads idempotent and safe to run in parallel without any locking.
+"""A remote blob store in an S3 bucket (AWS or any S3-compatible store).
 
 boto3 is an optional dependency (``modelreg[s3]``): it is imported only when an ``s3://``
 remote is opened, so directory remotes and the rest of modelreg never pay for it.
@@ -11,42 +6,17 @@ remote is opened, so directory remotes and the rest of modelreg never pay for it
 
 from __future__ import annotations
 
-import errno
 import functools
 import inspect
 import os
-import re
-import secrets
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
-from urllib.parse import unquote, urlsplit
+from typing import Any, TypeVar
 
-from modelreg.errors import (
-    IntegrityError,
-    ModelregError,
-    NotFoundError,
-    RemoteError,
-    UsageError,
-)
-from modelreg.fsutil import fsync_dir
+from modelreg.errors import ModelregError, NotFoundError, RemoteError, UsageError
 
-__all__ = [
-    "DirectoryRemote",
-    "Progress",
-    "RemoteStore",
-    "S3Remote",
-    "blob_key",
-    "open_remote",
-]
-
-Progress = Callable[[int], None]
-"""Called with the number of bytes moved since the previous call (S3: from transfer threads)."""
-
-_DIGEST_RE = re.compile(r"sha256:([0-9a-f]{64})")
-_URL_SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
-_COPY_CHUNK = 1024 * 1024
+from .base import Progress, blob_key, check_source
 
 # S3 client behaviour: an unreachable endpoint must fail in seconds, not minutes.
 S3_CONNECT_TIMEOUT = 2.0
@@ -80,206 +50,6 @@ _AUTH_CODES = frozenset(
 _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 
 R = TypeVar("R")
-
-
-class RemoteStore(Protocol):
-    """What the rest of modelreg needs from a remote blob store."""
-
-    url: str
-
-    def has(self, digest: str) -> bool:
-        """Whether the blob is on the remote."""
-        ...
-
-    def missing(self, digests: Iterable[str]) -> set[str]:
-        """The digests among ``digests`` that are not on the remote."""
-        ...
-
-    def upload(self, digest: str, src: Path, size: int, progress: Progress | None = None) -> bool:
-        """Store ``src`` as the blob ``digest``; False when it was already there."""
-        ...
-
-    def download(self, digest: str, dest: Path, progress: Progress | None = None) -> None:
-        """Write the blob's raw bytes to ``dest`` (the caller verifies the digest)."""
-        ...
-
-
-def blob_key(digest: str) -> str:
-    """``sha256:<hex>`` -> ``sha256/<hex[:2]>/<hex>``, refusing anything that is not a digest.
-
-    The digest becomes a path or an object key, so it is checked strictly: a manifest that
-    says ``sha256:../../x`` must not turn into a write outside the store.
-    """
-    match = _DIGEST_RE.fullmatch(digest) if isinstance(digest, str) else None
-    if match is None:
-        raise IntegrityError(
-            f"malformed blob digest {digest!r}: expected 'sha256:' and 64 lowercase hex digits",
-            code="invalid_digest",
-        )
-    hex_digest = match.group(1)
-    return f"sha256/{hex_digest[:2]}/{hex_digest}"
-
-
-def open_remote(
-    url: str,
-    *,
-    root: Path,
-    endpoint_url: str | None = None,
-    region: str | None = None,
-) -> RemoteStore:
-    """Open the remote named by ``url``: ``s3://bucket/prefix``, ``file:///dir`` or a path.
-
-    A relative path is taken relative to ``root``, the registry directory, so a
-    ``modelreg.toml`` that says ``url = "../shared-blobs"`` means the same on every clone.
-    """
-    text = url.strip()
-    if not text:
-        raise UsageError("the remote url is empty: set [remote] url in modelreg.toml")
-    if _URL_SCHEME_RE.match(text):
-        parts = urlsplit(text)
-        scheme = parts.scheme.lower()
-        if parts.query or parts.fragment:
-            raise UsageError(f"remote url {url!r} must not have a query or fragment")
-        if scheme == "s3":
-            return S3Remote(
-                bucket=parts.netloc,
-                prefix=parts.path,
-                endpoint_url=endpoint_url,
-                region=region,
-            )
-        if scheme == "file":
-            if parts.netloc not in ("", "localhost"):
-                raise UsageError(
-                    f"remote url {url!r} names host {parts.netloc!r}: "
-                    "a file URL must be absolute, like file:///srv/blobs"
-                )
-            path = unquote(parts.path)
-            if not path:
-                raise UsageError(f"remote url {url!r} has no path")
-            return DirectoryRemote(Path(path))
-        raise UsageError(f"unsupported remote url {url!r}: use s3://bucket/prefix, file:///dir or a directory path")
-    path = Path(text).expanduser()
-    if not path.is_absolute():
-        path = Path(root) / path
-    return DirectoryRemote(path)
-
-
-# -- directory remote -------------------------------------------------------------------------
-
-
-class DirectoryRemote:
-    """Blobs in a directory (a shared disk, an NFS mount, a synced folder)."""
-
-    def __init__(self, path: Path) -> None:
-        # abspath, not resolve(): keep a symlinked mount point as the user wrote it.
-        self.path = Path(os.path.abspath(path))
-        self.url = str(self.path)
-
-    def __repr__(self) -> str:
-        return f"DirectoryRemote({self.url!r})"
-
-    def _blob_path(self, digest: str) -> Path:
-        return self.path / blob_key(digest)
-
-    def has(self, digest: str) -> bool:
-        return self._blob_path(digest).is_file()
-
-    def missing(self, digests: Iterable[str]) -> set[str]:
-        # A directory that does not exist yet simply holds nothing: `push` creates it.
-        return {digest for digest in set(digests) if not self.has(digest)}
-
-    def upload(self, digest: str, src: Path, size: int, progress: Progress | None = None) -> bool:
-        final = self._blob_path(digest)
-        if final.is_file():
-            return False
-        _check_source(src, size)
-        shard = final.parent
-        try:
-            shard.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise RemoteError(f"cannot write to remote {self.url}: {exc.strerror or exc}") from exc
-        # A private temp name in the target directory: rename within one filesystem is
-        # atomic, so readers see either no blob or the whole blob, never a partial one.
-        tmp = shard / f".tmp-{final.name[:16]}-{secrets.token_hex(8)}"
-        try:
-            try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o644)
-            except OSError as exc:
-                raise RemoteError(f"cannot write to remote {self.url}: {exc.strerror or exc}") from exc
-            with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
-                copied = _copy(inp, out, progress)
-                out.flush()
-                os.fsync(out.fileno())
-            if copied != size:
-                raise IntegrityError(
-                    f"local blob {digest} changed while it was uploaded ({copied} bytes read, {size} expected)"
-                )
-            return _publish(tmp, final, self.url)
-        finally:
-            tmp.unlink(missing_ok=True)
-
-    def download(self, digest: str, dest: Path, progress: Progress | None = None) -> None:
-        source = self._blob_path(digest)
-        try:
-            inp = open(source, "rb")  # noqa: SIM115 - closed by the with below
-        except FileNotFoundError:
-            where = self.url if self.path.is_dir() else f"{self.url} (the directory does not exist)"
-            raise NotFoundError(f"blob {digest} is not on the remote {where}", code="blob_missing") from None
-        except OSError as exc:
-            raise RemoteError(f"cannot read remote {self.url}: {exc.strerror or exc}") from exc
-        with inp, open(dest, "wb") as out:
-            _copy(inp, out, progress)
-            out.flush()
-            os.fsync(out.fileno())
-
-
-_O_BINARY: int = getattr(os, "O_BINARY", 0)  # Windows needs it; 0 elsewhere
-
-
-def _check_source(src: Path, size: int) -> None:
-    """Refuse to publish a local blob whose size is not the recorded one."""
-    try:
-        actual = os.stat(src).st_size
-    except FileNotFoundError:
-        raise NotFoundError(f"local blob file {src} does not exist", code="blob_missing") from None
-    if actual != size:
-        raise IntegrityError(f"local blob {src} has {actual} bytes but {size} were recorded: run `modelreg verify`")
-
-
-def _copy(inp: Any, out: Any, progress: Progress | None) -> int:
-    total = 0
-    while chunk := inp.read(_COPY_CHUNK):
-        out.write(chunk)
-        total += len(chunk)
-        if progress is not None:
-            progress(len(chunk))
-    return total
-
-
-def _publish(tmp: Path, final: Path, url: str) -> bool:
-    """Move a finished temp file to its blob name; False when another writer got there first."""
-    try:
-        # link() refuses to overwrite, so exactly one of several racing uploaders reports True.
-        os.link(tmp, final)
-    except FileExistsError:
-        return False
-    except OSError as exc:
-        if exc.errno not in _NO_HARDLINK_ERRNOS:
-            raise RemoteError(f"cannot write to remote {url}: {exc.strerror or exc}") from exc
-        # No hard links on this filesystem (some SMB/FUSE mounts): an atomic replace is
-        # still safe because every writer of this name writes the same bytes.
-        try:
-            os.replace(tmp, final)
-        except OSError as exc2:
-            raise RemoteError(f"cannot write to remote {url}: {exc2.strerror or exc2}") from exc2
-    fsync_dir(final.parent)
-    return True
-
-
-_NO_HARDLINK_ERRNOS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.EXDEV, errno.ENOSYS})
-
-
-# -- S3 remote --------------------------------------------------------------------------------
 
 
 class S3Remote:
@@ -515,7 +285,7 @@ class S3Remote:
     def upload(self, digest: str, src: Path, size: int, progress: Progress | None = None) -> bool:
         if self.has(digest):
             return False
-        _check_source(src, size)
+        check_source(src, size)
         # A PUT is atomic on S3: readers see the old state or the whole object. Racing
         # uploaders of one digest write identical bytes, so the last one winning is harmless.
         try:

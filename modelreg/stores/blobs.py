@@ -9,9 +9,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
-from .errors import IntegrityError, NotFoundError, UsageError
-from .fsutil import TMP_SUFFIX, fsync_dir, tmp_name
-from .hashing import copy_and_hash, sha256_file
+from modelreg.base.fs import TMP_SUFFIX, fsync_dir, tmp_name
+from modelreg.errors import IntegrityError, NotFoundError, UsageError
+from modelreg.stores.hashing import copy_and_hash, sha256_file
 
 _HEX_RE = re.compile(r"[0-9a-f]{64}")
 

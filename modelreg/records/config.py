@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
-from .fsutil import read_limited
-from .names import is_valid_stage_name
+from modelreg.base.fs import read_limited
+from modelreg.errors import UsageError
+from modelreg.records.names import is_valid_stage_name
 
 CONFIG_NAME = "modelreg.toml"
 FORMAT_VERSION = 1
@@ -101,7 +101,7 @@ def _parse_toml(raw: bytes) -> dict[str, Any]:
 
 
 def load_config(path: Path, cache_dir: Path | None = None) -> Config:
-    from .parsecache import load_cached
+    from modelreg.records.parsecache import load_cached
 
     try:
         raw = read_limited(path, 1 << 20)

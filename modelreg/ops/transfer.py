@@ -10,13 +10,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import NotFoundError, UsageError
-from .manifest import FileEntry, Version
-from .names import parse_ref
-from .registry import Registry
+from modelreg.errors import NotFoundError, UsageError
+from modelreg.records.manifest import FileEntry, Version
+from modelreg.records.names import parse_ref
+from modelreg.repo import Repo
+
+from .resolve import resolve
 
 if TYPE_CHECKING:
-    from .remote import RemoteStore
+    from modelreg.stores.remotes import RemoteStore
 
 Progress = Callable[[int], None]
 
@@ -39,12 +41,12 @@ class TransferReport:
         }
 
 
-def select_versions(reg: Registry, target: str | None) -> list[Version]:
+def select_versions(reg: Repo, target: str | None) -> list[Version]:
     """Everything when ``target`` is None, all of a model's versions for NAME, one for NAME@REF."""
     if target is None:
         return list(reg.iter_all_versions())
     ref = parse_ref(target)
-    return [reg.resolve(ref)] if ref.explicit else reg.versions(ref.name)
+    return [resolve(reg, ref)] if ref.explicit else reg.versions(ref.name)
 
 
 def unique_files(versions: Iterable[Version]) -> list[FileEntry]:
@@ -55,7 +57,7 @@ def unique_files(versions: Iterable[Version]) -> list[FileEntry]:
     return list(seen.values())
 
 
-def _require_remote(reg: Registry) -> RemoteStore:
+def _require_remote(reg: Repo) -> RemoteStore:
     remote = reg.remote()
     if remote is None:
         raise UsageError(
@@ -68,7 +70,7 @@ def _require_remote(reg: Registry) -> RemoteStore:
 Plan = tuple[list[FileEntry], int]  # the files to move, and how many the other side already has
 
 
-def plan_transfer(reg: Registry, direction: str, versions: list[Version]) -> Plan:
+def plan_transfer(reg: Repo, direction: str, versions: list[Version]) -> Plan:
     """What a push (the remote lacks) or a pull (this registry lacks) has to move."""
     files = unique_files(versions)
     if direction == "push":
@@ -80,7 +82,7 @@ def plan_transfer(reg: Registry, direction: str, versions: list[Version]) -> Pla
 
 
 def transfer(
-    reg: Registry, direction: str, versions: list[Version], progress: Progress | None = None, plan: Plan | None = None
+    reg: Repo, direction: str, versions: list[Version], progress: Progress | None = None, plan: Plan | None = None
 ) -> TransferReport:
     """Push or pull the blobs of ``versions``; ``plan`` is plan_transfer's answer if already known."""
     remote = _require_remote(reg)
@@ -96,7 +98,7 @@ def transfer(
     return report
 
 
-def _push_one(reg: Registry, remote: RemoteStore, entry: FileEntry, progress: Progress | None) -> bool:
+def _push_one(reg: Repo, remote: RemoteStore, entry: FileEntry, progress: Progress | None) -> bool:
     if not reg.blobs.exists(entry.digest):
         raise NotFoundError(
             f"blob {entry.digest} ({entry.path}) is not in the local store, so it cannot be pushed; "
@@ -107,6 +109,6 @@ def _push_one(reg: Registry, remote: RemoteStore, entry: FileEntry, progress: Pr
     return remote.upload(entry.digest, reg.blobs.path(entry.digest), entry.size, progress)
 
 
-def _pull_one(reg: Registry, remote: RemoteStore, entry: FileEntry, progress: Progress | None) -> bool:
+def _pull_one(reg: Repo, remote: RemoteStore, entry: FileEntry, progress: Progress | None) -> bool:
     reg.blobs.put_download(entry.digest, lambda tmp: remote.download(entry.digest, tmp, progress))
     return True

@@ -6,10 +6,12 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .audit import public_entry
-from .errors import UsageError
-from .names import parse_ref
-from .registry import Registry
+from modelreg.errors import UsageError
+from modelreg.records.audit import public_entry
+from modelreg.records.names import parse_ref
+from modelreg.repo import Repo
+
+from .resolve import resolve
 
 _RELATIVE = re.compile(r"(\d+)\s*([smhdw])")
 ACTIONS = ("init", "register", "promote", "archive", "annotate")
@@ -42,23 +44,23 @@ def parse_since(text: str, now: datetime | None = None) -> str:
 
 
 def query(
-    reg: Registry, target: str | None = None, *, since: str | None = None, actions: list[str] | None = None
+    repo: Repo, target: str | None = None, *, since: str | None = None, actions: list[str] | None = None
 ) -> list[dict[str, Any]]:
     """Matching entries in log order (oldest first), without the chain fields."""
     name = version = None
     if target is not None:
         ref = parse_ref(target)
         name = ref.name
-        reg.state(name)  # unknown model: not found rather than an empty log
+        repo.state(name)  # unknown model: not found rather than an empty log
         if ref.explicit:
-            version = reg.resolve(ref).version
+            version = resolve(repo, ref).version
     bound = parse_since(since) if since else None
     wanted = set(actions or [])
     unknown = wanted - set(ACTIONS)
     if unknown:
         raise UsageError(f"unknown action {sorted(unknown)[0]!r}; actions: {', '.join(ACTIONS)}", code="invalid_input")
     result = []
-    for entry in reg.audit.entries(model=name):
+    for entry in repo.audit.entries(model=name):
         if name is not None and entry.get("model") != name:
             continue
         if version is not None and entry.get("version") != version:
@@ -69,3 +71,12 @@ def query(
             continue
         result.append(public_entry(entry))
     return result
+
+
+def history(repo: Repo, name: str, version: int | None = None) -> list[dict[str, Any]]:
+    """Audit entries of a model (or one version), oldest first."""
+    return [
+        public_entry(e)
+        for e in repo.audit.entries(model=name)
+        if e.get("model") == name and (version is None or e.get("version") == version)
+    ]

@@ -15,7 +15,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-from .fsutil import atomic_write
+from modelreg.base.fs import atomic_write
 
 
 def load_cached(raw: bytes, parse: Callable[[bytes], Any], cache_dir: Path | None) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .manifest import Version
+from modelreg.records.manifest import Version
 
 
 def _changed(a: dict[str, Any], b: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .fsutil import atomic_write
+from modelreg.base.fs import atomic_write
 
 LOG_NAME = "audit.jsonl"
 ENTRY_FIELDS = ("time", "actor", "action", "model", "version", "from_stage", "to_stage", "reason")

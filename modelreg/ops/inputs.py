@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from .errors import UsageError
+from modelreg.errors import UsageError
 
 MAX_FILES = 100_000
 

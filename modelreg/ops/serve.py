@@ -1,34 +1,24 @@
-"""Writing a version's files to a destination: safe paths only, every byte verified."""
+"""Handing out a version's files: into a destination (``export``, ``--output``) or the served
+copy in the cache (``--path``); safe paths only, every byte verified."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
-from .blobs import LocalBlobStore
-from .errors import IntegrityError, UsageError
-from .fsutil import fsync_dir, tmp_name
-from .hashing import sha256_file
-from .manifest import FileEntry, Version
+from modelreg.base.fs import fsync_dir, tmp_name
+from modelreg.errors import IntegrityError, UsageError
+from modelreg.records.filepaths import check_paths, safe_relpath
+from modelreg.records.manifest import FileEntry, Version
+from modelreg.stores.blobs import LocalBlobStore
+from modelreg.stores.hashing import sha256_file
 
-
-def safe_relpath(path: str) -> PurePosixPath:
-    """A manifest path as a relative path that stays inside its destination, or UsageError."""
-    pure = PurePosixPath(path)
-    if (
-        not path
-        or "\\" in path
-        or "\0" in path
-        or pure.is_absolute()
-        or any(part in ("..", ".", "") for part in path.split("/"))
-    ):
-        raise UsageError(
-            f"refusing file path {path!r}: paths must be relative, without '..', and stay inside the destination",
-            code="unsafe_path",
-        )
-    return pure
+if TYPE_CHECKING:
+    from modelreg.repo import Repo
 
 
 def _ensure_dir(dest: Path, rel_dir: PurePosixPath) -> Path:
@@ -46,15 +36,6 @@ def _ensure_dir(dest: Path, rel_dir: PurePosixPath) -> Path:
         if not stat.S_ISDIR(st.st_mode):
             raise UsageError(f"{current} exists and is not a directory", code="unsafe_path")
     return current
-
-
-def check_paths(files: tuple[FileEntry, ...]) -> None:
-    seen: set[str] = set()
-    for entry in files:
-        safe_relpath(entry.path)
-        if entry.path in seen:
-            raise IntegrityError(f"manifest lists {entry.path!r} twice", code="corrupt_manifest")
-        seen.add(entry.path)
 
 
 def write_files(
@@ -141,3 +122,35 @@ def cached_copy_ok(version: Version, directory: Path, *, rehash: bool = True) ->
         elif path.stat().st_size != entry.size:
             return False
     return True
+
+
+def export(repo: Repo, version: Version, dest: Path) -> list[Path]:
+    return write_files(repo.blobs, version, dest, ensure_blob=repo.ensure_blob)
+
+
+def materialize(repo: Repo, version: Version, *, rehash: bool = True) -> Path:
+    """A directory of the version's files inside the git-ignored cache, verified when written.
+
+    With ``rehash`` (the default, for anything that hands the bytes out) an existing copy is
+    hashed again; without it, an existing copy whose file sizes match is taken as it is.
+    """
+    check_paths(version.files)
+    final = repo.state_dir / "cache" / "versions" / version.digest.partition(":")[2]
+    if final.is_dir() and cached_copy_ok(version, final, rehash=rehash):
+        return final
+    tmp_dir = tmp_name(final)
+    tmp_dir.mkdir(parents=True)
+    try:
+        write_files(repo.blobs, version, tmp_dir, ensure_blob=repo.ensure_blob, link=True)
+        try:
+            os.rename(tmp_dir, final)
+        except OSError:
+            # Another process got there first: keep its copy if good, so a reader of the
+            # path never sees it vanish; replace it only if it is damaged.
+            if not cached_copy_ok(version, final):
+                shutil.rmtree(final, ignore_errors=True)
+                os.rename(tmp_dir, final)
+    finally:
+        if tmp_dir.exists():
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+    return final

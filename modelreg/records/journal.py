@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .audit import AuditLog
-from .errors import IntegrityError
-from .fsutil import atomic_write
+from modelreg.base.fs import atomic_write
+from modelreg.errors import IntegrityError
+from modelreg.records.audit import AuditLog
 
 CRASH_ENV = "MODELREG_TEST_CRASH_AT"
 

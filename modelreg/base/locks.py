@@ -8,7 +8,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from .errors import LockTimeoutError
+from modelreg.errors import LockTimeoutError
 
 
 @contextmanager

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .manifest import SchemaError
+from modelreg.records.manifest import SchemaError
 
 STATE_FORMAT = 1
 

@@ -7,8 +7,8 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .errors import UsageError
-from .names import validate_name
+from modelreg.errors import UsageError
+from modelreg.records.names import validate_name
 
 MANIFEST_FORMAT = 1
 _DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .fsutil import TMP_SUFFIX
-from .registry import Registry
+from modelreg.base.fs import TMP_SUFFIX
+from modelreg.repo import Repo
 
 DEFAULT_GRACE = 3600.0
 
@@ -63,7 +63,7 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def collect_garbage(reg: Registry, *, dry_run: bool = False, grace: float = DEFAULT_GRACE) -> GcReport:
+def collect_garbage(reg: Repo, *, dry_run: bool = False, grace: float = DEFAULT_GRACE) -> GcReport:
     report = GcReport(dry_run)
     if not dry_run:
         report.recovered = reg.recover_all()

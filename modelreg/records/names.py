@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .errors import UsageError
+from modelreg.errors import UsageError
 
 NAME_RULE = (
     "a model name uses lowercase letters, digits, '.', '_' and '-', "

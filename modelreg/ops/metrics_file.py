@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .errors import UsageError
-from .names import parse_number, validate_key
-from .yamlio import MAX_MANIFEST_BYTES
+from modelreg.errors import UsageError
+from modelreg.records.names import parse_number, validate_key
+from modelreg.records.yamlio import MAX_MANIFEST_BYTES
 
 
 def read_metrics_file(path: Path) -> dict[str, int | float]:
@@ -20,7 +20,7 @@ def read_metrics_file(path: Path) -> dict[str, int | float]:
     try:
         data = json.loads(raw)
     except ValueError:
-        from . import yamlio
+        from modelreg.records import yamlio
 
         try:
             data = yamlio.loads(raw)

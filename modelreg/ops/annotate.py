@@ -1,0 +1,73 @@
+"""``annotate``: the description and tags of a model or a version, its only mutable parts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from modelreg.records import yamlio
+from modelreg.records.journal import Change
+from modelreg.records.names import Ref, parse_ref, validate_key
+from modelreg.repo import Repo
+
+from .changes import check_text, record
+
+
+@dataclass(frozen=True)
+class AnnotateResult:
+    name: str
+    version: int | None
+    description: str
+    tags: dict[str, str]
+    changed: bool
+    missing_tags: tuple[str, ...] = ()  # --untag keys that were not set
+
+
+def annotate(
+    repo: Repo,
+    target: Ref | str,
+    *,
+    description: str | None = None,
+    set_tags: dict[str, str] | None = None,
+    unset_tags: list[str] | None = None,
+    actor: str | None = None,
+) -> AnnotateResult:
+    """Change the description and tags of a model (NAME) or a version (NAME@REF)."""
+    from .lineage import author
+    from .resolve import resolve_in
+
+    if isinstance(target, str):
+        target = parse_ref(target)
+    if description is not None:
+        check_text(description, "description")
+    set_tags = {validate_key(k, "tag"): v for k, v in (set_tags or {}).items()}
+    unset = [validate_key(k, "tag") for k in (unset_tags or [])]
+    who = author(actor)
+    name = target.name
+    with repo.model_lock(name):
+        state = repo.locked_state(name)
+        if target.explicit:
+            version = resolve_in(repo, state, target)
+            old_desc, old_tags = version.description, version.tags
+        else:
+            version = None
+            old_desc, old_tags = state.index.description, state.index.tags
+        new_desc = old_desc if description is None else description
+        missing = tuple(k for k in unset if k not in old_tags)
+        new_tags = {k: v for k, v in {**old_tags, **set_tags}.items() if k not in unset}
+        number = version.version if version else None
+        if new_desc == old_desc and new_tags == old_tags:
+            return AnnotateResult(name, number, new_desc, new_tags, False, missing)
+        change = Change(name)
+        if version is not None:
+            updated = replace(version, description=new_desc, tags=new_tags)
+            change.writes[repo.rel(repo.manifest_path(name, version.version))] = yamlio.dumps(updated.to_manifest())
+        else:
+            index = replace(state.index, description=new_desc, tags=new_tags)
+            change.writes[repo.rel(repo.model_dir(name) / "model.yaml")] = yamlio.dumps(index.to_yaml_data())
+        changed_keys = sorted(k for k in {*old_tags, *new_tags} if old_tags.get(k) != new_tags.get(k))
+        detail = ("description" if new_desc != old_desc else "") + (
+            (" tags " + ",".join(changed_keys)) if changed_keys else ""
+        )
+        change.records.append(record("annotate", name, number, actor=who, reason=detail.strip()))
+        repo.commit(change)
+    return AnnotateResult(name, number, new_desc, new_tags, True, missing)

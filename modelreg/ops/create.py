@@ -1,0 +1,44 @@
+"""``init``: create a registry directory (on an existing one, change nothing)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from modelreg.base.fs import atomic_write
+from modelreg.errors import UsageError
+from modelreg.records.config import CONFIG_NAME, Config, default_toml
+from modelreg.repo import Repo
+
+from .changes import record
+
+GITIGNORE = "# modelreg: model bytes live in blobs/ and travel through the remote store\nblobs/\n.modelreg/\n"
+GITATTRIBUTES = "# modelreg: both branches' audit entries survive a merge\naudit.jsonl merge=union\n"
+
+
+def create(path: Path, *, actor: str | None = None) -> bool:
+    """Create a registry at ``path``; True if it was created, False if one was already there."""
+    if (path / CONFIG_NAME).is_file():
+        return False
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{path} exists and is not a directory", code="invalid_input")
+    import tomli_w
+
+    path.mkdir(parents=True, exist_ok=True)
+    repo = Repo(path, Config())
+    # Under the audit lock: of several inits racing on one directory, exactly one creates it.
+    with repo.audit_lock():
+        if (path / CONFIG_NAME).is_file():
+            return False
+        for name, text in ((".gitignore", GITIGNORE), (".gitattributes", GITATTRIBUTES)):
+            target = path / name
+            if not target.exists():
+                atomic_write(target, text.encode())
+            elif text.splitlines()[1] not in target.read_text(errors="replace").splitlines():
+                with open(target, "a", encoding="utf-8") as fh:
+                    fh.write("\n" + text)
+        (path / "models").mkdir(exist_ok=True)
+        (path / "models" / ".keep").touch()
+        repo.audit.append([record("init", None, None, actor=actor)])
+        # The config marks a registry: written last, so a killed init is simply done again.
+        atomic_write(path / CONFIG_NAME, tomli_w.dumps(default_toml()).encode())
+    return True

@@ -1,0 +1,101 @@
+"""``register``: store a model's files and record them as the model's next version."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from modelreg.errors import NotFoundError, UsageError
+from modelreg.records import yamlio
+from modelreg.records.journal import Change, crash_point
+from modelreg.records.manifest import FileEntry, Version, file_set_digest
+from modelreg.records.names import parse_number, validate_key, validate_name
+from modelreg.records.state import ModelIndex, ModelState, StageFile
+from modelreg.repo import Repo
+
+from .changes import check_text, record
+from .promote import displace, write_stages
+
+
+def register(
+    repo: Repo,
+    name: str,
+    paths: list[Path],
+    *,
+    metrics: dict[str, Any] | None = None,
+    params: dict[str, str] | None = None,
+    tags: dict[str, str] | None = None,
+    description: str = "",
+    datasets: list[str] | None = None,
+    stage: str | None = None,
+    author: str | None = None,
+    link: bool = False,
+    cwd: Path | None = None,
+    on_file: Callable[[str, int], None] | None = None,
+) -> tuple[Version, tuple[int, ...]]:
+    """Store the files and record a new version; returns it and any versions it archived."""
+    from .inputs import collect
+    from .lineage import author as find_author
+    from .lineage import capture, now_utc
+
+    validate_name(name)
+    config = repo.config
+    stage = config.check_stage(stage) if stage else config.default_stage
+    metrics = {validate_key(k, "metric"): _number(k, v) for k, v in (metrics or {}).items()}
+    params = {validate_key(k, "param"): str(v) for k, v in (params or {}).items()}
+    tags = {validate_key(k, "tag"): str(v) for k, v in (tags or {}).items()}
+    check_text(description, "description")
+    sources = collect(paths, registry=repo.root)
+    who = find_author(author, cwd)
+    files = []
+    for rel, src in sources:
+        digest, size = repo.blobs.put_file(src, link=link)
+        files.append(FileEntry(rel, size, digest))
+        if on_file:
+            on_file(rel, size)
+    crash_point("after-blobs")
+    when = now_utc()
+    lineage = capture(who=who, when=when, cwd=cwd or Path.cwd(), datasets=datasets or [], registry=repo.root)
+    with repo.model_lock(name):
+        try:
+            state = repo.locked_state(name)
+        except NotFoundError:
+            state = ModelState(ModelIndex(name, when, who, config.default_stage), StageFile(name))
+        number = state.latest + 1
+        version = Version(
+            name=name,
+            version=number,
+            digest=file_set_digest(files),
+            initial_stage=stage,
+            created_at=when,
+            created_by=who,
+            files=tuple(files),
+            description=description,
+            metrics=metrics,
+            params=params,
+            tags=tags,
+            lineage=lineage,
+            stage=stage,
+        )
+        change = Change(name)
+        # The manifest first: the version is visible only once model.yaml counts it.
+        change.writes[repo.rel(repo.manifest_path(name, number))] = yamlio.dumps(version.to_manifest())
+        change.writes[repo.rel(repo.model_dir(name) / "model.yaml")] = yamlio.dumps(
+            state.index.with_version(number, stage).to_yaml_data()
+        )
+        change.records.append(record("register", name, number, actor=who, to_stage=stage, digest=version.digest))
+        # Only a register into an occupied exclusive stage touches the stage file.
+        assignments, archived = displace(repo, change, state, stage, number, who)
+        if archived:
+            write_stages(repo, change, name, assignments)
+        repo.commit(change)
+    return version, archived
+
+
+def _number(key: str, value: Any) -> int | float:
+    if isinstance(value, bool):
+        raise UsageError(f"metric {key!r} must be a number, got {value!r}", code="invalid_metric")
+    if isinstance(value, (int, float)):
+        return parse_number(key, repr(value))
+    return parse_number(key, str(value))

@@ -1,0 +1,178 @@
+"""The registry directory as the operations see it: where each record lives, its configuration,
+its locks, reading its records, and committing a change through the journal.
+
+A ``Repo`` changes nothing by itself: the verbs in ``modelreg.ops`` build a change and hand it to
+``commit``, which journals it and applies it under the locks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelreg.errors import IntegrityError, NotFoundError
+from modelreg.records import yamlio
+from modelreg.records.config import CONFIG_NAME, Config, load_config
+from modelreg.records.manifest import FileEntry, SchemaError, Version, parse_manifest
+from modelreg.records.names import validate_name
+from modelreg.records.state import ModelIndex, ModelState, StageFile
+from modelreg.stores.blobs import LocalBlobStore
+
+if TYPE_CHECKING:
+    from modelreg.records.audit import AuditLog
+    from modelreg.records.journal import Change, Journal
+    from modelreg.stores.remotes import RemoteStore
+
+LOG_NAME = "audit.jsonl"
+
+
+class Repo:
+    """A registry directory. Never prints; raises modelreg.errors types."""
+
+    def __init__(self, root: Path, config: Config | None = None) -> None:
+        self.root = root.absolute()  # paths handed out stay valid after a chdir
+        self.state_dir = self.root / ".modelreg"
+        self.parse_cache = self.state_dir / "cache" / "parsed"
+        self.config = config if config is not None else load_config(self.root / CONFIG_NAME, self.parse_cache)
+        self.blobs = LocalBlobStore(self.root / "blobs")
+        self._remote: RemoteStore | None = None
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        from modelreg.records.audit import AuditLog
+
+        return AuditLog(self.root / LOG_NAME, self.state_dir / "cache" / "audit-heads.json")
+
+    @cached_property
+    def journal(self) -> Journal:
+        from modelreg.records.journal import Journal
+
+        return Journal(self.root, self.state_dir / "journal", self.audit)
+
+    # -- where things live -------------------------------------------------
+    def model_dir(self, name: str) -> Path:
+        return self.root / "models" / validate_name(name)
+
+    def manifest_path(self, name: str, number: int) -> Path:
+        return self.model_dir(name) / "versions" / f"{number}.yaml"
+
+    def rel(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    def model_lock_path(self, name: str) -> Path:
+        # Model locks live apart from the audit lock, so a model may be called "audit".
+        return self.state_dir / "locks" / "models" / f"{validate_name(name)}.lock"
+
+    def model_lock(self, name: str) -> AbstractContextManager[None]:
+        from modelreg.base.locks import hold
+
+        return hold(self.model_lock_path(name), self.config.lock_timeout, f"model {name!r}")
+
+    def audit_lock(self) -> AbstractContextManager[None]:
+        from modelreg.base.locks import hold
+
+        return hold(self.state_dir / "locks" / "audit.lock", self.config.lock_timeout, "the audit log")
+
+    # -- reading -----------------------------------------------------------
+    def load(self, path: Path, what: str, *, cached: bool = True) -> Any:
+        return yamlio.load_file(path, what=what, cache_dir=self.parse_cache if cached else None)
+
+    def model_names(self) -> list[str]:
+        base = self.root / "models"
+        if not base.is_dir():
+            return []
+        return sorted(p.name for p in base.iterdir() if (p / "model.yaml").is_file())
+
+    def state(self, name: str) -> ModelState:
+        mdir = self.model_dir(name)
+        try:
+            raw_index = self.load(mdir / "model.yaml", "model file")
+        except FileNotFoundError:
+            raise NotFoundError(f"unknown model {name!r}; see: modelreg list", code="unknown_model") from None
+        try:
+            index = ModelIndex.parse(raw_index)
+        except SchemaError as exc:
+            raise IntegrityError(f"{mdir / 'model.yaml'}: {exc}", code="corrupt_manifest") from None
+        try:
+            stages = StageFile.parse(self.load(mdir / "stages.yaml", "stage file"))
+        except FileNotFoundError:
+            stages = StageFile(name)
+        except SchemaError as exc:
+            raise IntegrityError(f"{mdir / 'stages.yaml'}: {exc}", code="corrupt_manifest") from None
+        return ModelState(index, stages)
+
+    def load_version(self, state: ModelState, number: int, *, cached: bool = True) -> Version:
+        """One version's manifest; bulk readers pass ``cached=False`` so that walking a long
+        history does not fill the parse cache with entries nobody asks for again."""
+        name = state.index.name
+        path = self.manifest_path(name, number)
+        if number < 1 or number > state.latest:
+            raise NotFoundError(
+                f"model {name!r} has no version {number} (latest is {state.latest})", code="unknown_version"
+            )
+        try:
+            version = parse_manifest(self.load(path, "manifest", cached=cached))
+        except FileNotFoundError:
+            raise IntegrityError(f"{path}: manifest of {name}@{number} is missing", code="corrupt_manifest") from None
+        except SchemaError as exc:
+            raise IntegrityError(f"{path}: {exc}", code="corrupt_manifest") from None
+        if version.name != name or version.version != number:
+            raise IntegrityError(f"{path}: manifest names {version.name}@{version.version}", code="corrupt_manifest")
+        return version.with_stage(state.stage_of(number))
+
+    def versions(self, name: str) -> list[Version]:
+        state = self.state(name)
+        return [self.load_version(state, n, cached=False) for n in range(1, state.latest + 1)]
+
+    def iter_all_versions(self) -> Iterator[Version]:
+        for name in self.model_names():
+            yield from self.versions(name)
+
+    # -- blobs and the remote ----------------------------------------------
+    def remote(self) -> RemoteStore | None:
+        """The configured remote store, or None."""
+        if self._remote is None:
+            url = self.config.remote_url()
+            if not url:
+                return None
+            from modelreg.stores.remotes import open_remote
+
+            self._remote = open_remote(
+                url, root=self.root, endpoint_url=self.config.remote.endpoint_url, region=self.config.remote.region
+            )
+        return self._remote
+
+    def ensure_blob(self, entry: FileEntry) -> None:
+        """Make a blob present locally, fetching it from the remote (verified) when missing."""
+        if self.blobs.exists(entry.digest):
+            return
+        remote = self.remote()
+        if remote is None:
+            raise NotFoundError(
+                f"blob {entry.digest} of {entry.path!r} is not in this registry and no remote is configured; "
+                "run 'modelreg pull' where a remote is set, or 'modelreg push' from the machine that has it",
+                code="blob_missing",
+            )
+        self.blobs.put_download(entry.digest, lambda tmp: remote.download(entry.digest, tmp))
+
+    # -- changing ----------------------------------------------------------
+    def locked_state(self, name: str) -> ModelState:
+        """Under the model lock: finish any interrupted change, then read the state."""
+        self.journal.recover(name, self.audit_lock)
+        return self.state(name)
+
+    def commit(self, change: Change) -> list[dict[str, Any]]:
+        """Journal the change, then apply it. The caller holds the model's lock."""
+        return self.journal.commit(change, self.audit_lock)
+
+    def recover(self, name: str) -> bool:
+        """Wait for the model's lock and finish an interrupted change of it, if any."""
+        with self.model_lock(name):
+            return self.journal.recover(name, self.audit_lock)
+
+    def recover_all(self) -> list[str]:
+        """Finish every interrupted change (verify and gc call this first)."""
+        return [name for name in self.journal.pending() if self.recover(name)]
