@@ -148,6 +148,4 @@ class Registry(Repo):
         """Change the description and tags of a model (NAME) or a version (NAME@REF)."""
         from .ops.annotate import annotate
 
-        return annotate(
-            self, target, description=description, set_tags=set_tags, unset_tags=unset_tags, actor=actor
-        )
+        return annotate(self, target, description=description, set_tags=set_tags, unset_tags=unset_tags, actor=actor)

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
-# The import order is the order of commands in --help.
-# isort: off
-from . import core_commands, audit_commands, ops_commands  # noqa: F401 - they declare the commands
+from .group import COMMANDS, build_app
 
-# isort: on
-from .app import COMMANDS, build_app
+if TYPE_CHECKING:
+    import typer
 
-__all__ = ["app", "main"]
-
-app = build_app()
+__all__ = ["COMMANDS", "app", "build_app", "main"]
 
 
 def main() -> None:
@@ -24,7 +21,14 @@ def main() -> None:
         from typer.completion import completion_init
 
         completion_init()
-        app(prog_name="modelreg")
+        build_app()(prog_name="modelreg")
         return
     only = sys.argv[1] if len(sys.argv) > 1 and sys.argv[1] in COMMANDS else None
     build_app(only)(prog_name="modelreg")
+
+
+def __getattr__(name: str) -> typer.Typer:
+    # The whole app (every command module imported) only for those who ask: tests, docs.
+    if name == "app":
+        return build_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -60,7 +60,6 @@ def blob_key(digest: str) -> str:
     return f"sha256/{hex_digest[:2]}/{hex_digest}"
 
 
-
 def check_source(src: Path, size: int) -> None:
     """Refuse to publish a local blob whose size is not the recorded one."""
     try:
@@ -69,4 +68,3 @@ def check_source(src: Path, size: int) -> None:
         raise NotFoundError(f"local blob file {src} does not exist", code="blob_missing") from None
     if actual != size:
         raise IntegrityError(f"local blob {src} has {actual} bytes but {size} were recorded: run `modelreg verify`")
-

@@ -117,4 +117,3 @@ def _publish(tmp: Path, final: Path, url: str) -> bool:
 
 
 _NO_HARDLINK_ERRNOS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.EXDEV, errno.ENOSYS})
-

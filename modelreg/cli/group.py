@@ -1,15 +1,17 @@
-"""The Typer application, the options every command shares, and shell-completion helpers.
+"""The Typer application: which commands exist, and building only the one that runs.
 
-Heavy modules (the registry, rich, YAML) are imported inside the commands, so ``--help`` and a
-``get-production --json`` pay only for what they use.
+Each command lives in a module of ``modelreg.cli.commands``; ``COMMANDS`` names it, in --help
+order, so a run imports just its command's module. Heavy modules (the registry, rich, YAML) are
+imported inside the commands, so ``--help`` and a ``get-production --json`` pay only for what
+they use.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from importlib import import_module
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -18,11 +20,28 @@ from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from typer.core import TyperGroup
 from typer.exceptions import Abort
 
-if TYPE_CHECKING:
-    from ..registry import Registry
-
 HELP = "A model registry in a directory: numbered immutable versions, stages, lineage and an audit log."
-COMMANDS: dict[str, Callable[..., None]] = {}
+
+# Every command, in --help order, with the module of modelreg.cli.commands that declares it.
+COMMANDS: dict[str, str] = {
+    "init": "setup",
+    "register": "versions",
+    "promote": "stages",
+    "list": "versions",
+    "show": "versions",
+    "get-production": "serving",
+    "annotate": "versions",
+    "log": "audit",
+    "verify": "audit",
+    "export": "serving",
+    "diff": "versions",
+    "rollback": "stages",
+    "gc": "storage",
+    "push": "storage",
+    "pull": "storage",
+    "completion": "setup",
+}
+_DECLARED: dict[str, Callable[..., None]] = {}
 F = TypeVar("F", bound=Callable[..., None])
 
 
@@ -30,7 +49,7 @@ def command(name: str | None = None) -> Callable[[F], F]:
     """Declare a command; build_app turns the declarations into a Typer app."""
 
     def declare(func: F) -> F:
-        COMMANDS[name or func.__name__.replace("_", "-")] = func
+        _DECLARED[name or func.__name__.removesuffix("_").replace("_", "-")] = func
         return func
 
     return declare
@@ -84,9 +103,10 @@ def build_app(only: str | None = None) -> typer.Typer:
     )
     # A callback keeps the app a group even with one command, so usage reads "modelreg CMD".
     app.callback()(_root)
-    for name, func in COMMANDS.items():
+    for name, module in COMMANDS.items():
         if only is None or name == only:
-            app.command(name)(func)
+            import_module(f"{__package__}.commands.{module}")
+            app.command(name)(_DECLARED[name])
     return app
 
 
@@ -98,65 +118,3 @@ def _root(
     from .output import QUIET
 
     QUIET["all"] = quiet
-
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON document on stdout.")]
-RegistryOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--registry",
-        "-R",
-        help="Registry directory (default: $MODELREG_REGISTRY, then walk up from here).",
-        show_default=False,
-    ),
-]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No messages on stderr, only the result.")]
-
-
-def _open(registry: Path | None) -> Registry:
-    from ..registry import Registry
-
-    return Registry.open(registry)
-
-
-def _pairs(values: list[str] | None, what: str) -> dict[str, str]:
-    from ..records.names import split_pair
-
-    return dict(split_pair(v, what) for v in values or [])
-
-
-def _completion_registry(ctx: typer.Context) -> Registry:
-    from ..registry import Registry
-
-    given = ctx.params.get("registry")
-    return Registry.open(Path(given) if given else None)
-
-
-def complete_model(ctx: typer.Context, incomplete: str) -> list[str]:
-    """Model names from the registry (-R if already typed, else found from here)."""
-    try:
-        names = _completion_registry(ctx).model_names()
-    except Exception:  # completion must never fail loudly
-        return []
-    return [n for n in names if n.startswith(incomplete)]
-
-
-def complete_stage(ctx: typer.Context, incomplete: str) -> list[str]:
-    try:
-        stages: tuple[str, ...] = _completion_registry(ctx).config.stages
-    except Exception:
-        from ..records.config import DEFAULT_STAGES
-
-        stages = DEFAULT_STAGES
-    return [s for s in stages if s.startswith(incomplete)]
-
-
-def _ref_completion(ctx: typer.Context, incomplete: str) -> list[str]:
-    name, sep, _ = incomplete.partition("@")
-    if sep:
-        return [f"{name}@{s}" for s in ["latest", *complete_stage(ctx, "")]]
-    return complete_model(ctx, incomplete)
-
-
-ModelArg = Annotated[str, typer.Argument(help="Model name.", autocompletion=complete_model)]
-ReasonOpt = Annotated[str | None, typer.Option("--reason", help="Why, recorded in the audit log.")]

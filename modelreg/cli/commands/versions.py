@@ -1,48 +1,25 @@
-"""init, register, promote, list, show, get-production and annotate."""
+"""register, list, show, annotate and diff: recording versions and reading them."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
-from .app import (
+from ..group import command
+from ..options import (
     JsonOpt,
     ModelArg,
     QuietOpt,
-    ReasonOpt,
     RegistryOpt,
-    _open,
-    _pairs,
-    _ref_completion,
-    command,
     complete_model,
+    complete_ref,
     complete_stage,
+    open_registry,
+    pairs,
 )
-from .output import Output, guard
-
-if TYPE_CHECKING:
-    from ..registry import PromoteResult, Registry
-
-
-@command()
-def init(
-    path: Annotated[Path, typer.Argument(help="Directory to create the registry in.")] = Path("."),
-    json: JsonOpt = False,
-    quiet: QuietOpt = False,
-) -> None:
-    """Create a registry (running it again on a registry changes nothing)."""
-    out = Output(json, quiet)
-    with guard(out):
-        from ..registry import Registry
-
-        registry, created = Registry.init(path)
-        root = str(registry.root.resolve())
-        out.result(
-            {"path": root, "created": created, "changed": created},
-            lambda o: o.line(f"{'Created' if created else 'Already a'} registry at {root}"),
-        )
+from ..output import Output, guard
 
 
 @command()
@@ -83,17 +60,17 @@ def register(
     """Record a new version of NAME from files or directories."""
     out = Output(json, quiet)
     with guard(out):
-        from ..records.names import validate_name
+        from ...records.names import validate_name
 
         validate_name(name)
         metrics: dict[str, Any] = {}
         if metrics_file is not None:
-            from ..ops.metrics_file import read_metrics_file
+            from ...ops.metrics_file import read_metrics_file
 
             metrics.update(read_metrics_file(metrics_file))
-        metrics.update(_pairs(metric, "metric"))
-        params, tags = _pairs(param, "param"), _pairs(tag, "tag")
-        reg = _open(registry)
+        metrics.update(pairs(metric, "metric"))
+        params, tags = pairs(param, "param"), pairs(tag, "tag")
+        reg = open_registry(registry)
         version, archived = reg.register(
             name,
             paths,
@@ -107,8 +84,8 @@ def register(
             link=link,
         )
         if push or reg.config.remote.push_on_register:
-            from ..errors import ModelregError
-            from ..ops.transfer import transfer
+            from ...errors import ModelregError
+            from ...ops.transfer import transfer
 
             try:
                 transfer(reg, "push", [version])
@@ -127,42 +104,6 @@ def register(
         )
 
 
-@command()
-def promote(
-    ref: Annotated[
-        str, typer.Argument(help="NAME@VERSION (or any reference) to move.", autocompletion=_ref_completion)
-    ],
-    stage: Annotated[str, typer.Argument(help="Target stage.", autocompletion=complete_stage)],
-    reason: ReasonOpt = None,
-    registry: RegistryOpt = None,
-    json: JsonOpt = False,
-    quiet: QuietOpt = False,
-) -> None:
-    """Move a version to a stage; an exclusive stage's previous holder is archived."""
-    out = Output(json, quiet)
-    with guard(out):
-        reg = _open(registry)
-        report_promotion(out, reg, reg.promote(ref, stage, reason=reason))
-
-
-def report_promotion(out: Output, reg: Registry, result: PromoteResult) -> None:
-    """What promote and rollback print: the version, whether it moved, what it displaced."""
-    v = result.version
-    for old in result.archived:
-        out.note(f"{v.name}@{old} moved to {reg.config.archive_stage}")
-    data = {
-        **v.to_json(),
-        "changed": result.changed,
-        "from_stage": result.from_stage,
-        "archived": list(result.archived),
-    }
-    if result.changed:
-        text = f"Promoted {v.name}@{v.version}: {result.from_stage} -> {v.stage}"
-    else:
-        text = f"{v.name}@{v.version} is already in {v.stage}; nothing changed"
-    out.result(data, lambda o: o.line(text))
-
-
 @command("list")
 def list_(
     name: Annotated[
@@ -178,10 +119,10 @@ def list_(
     """Every model with its latest version and stages, or one model's versions."""
     out = Output(json)
     with guard(out):
-        from . import render
+        from .. import render
 
-        tags = _pairs(tag, "tag")
-        reg = _open(registry)
+        tags = pairs(tag, "tag")
+        reg = open_registry(registry)
         if name is None:
             models = reg.list_models(stage=stage, tags=tags)
             if not models and stage is None and not tags:
@@ -219,7 +160,7 @@ def list_(
 @command()
 def show(
     ref: Annotated[
-        str, typer.Argument(help="NAME (the model) or NAME@REF (one version).", autocompletion=_ref_completion)
+        str, typer.Argument(help="NAME (the model) or NAME@REF (one version).", autocompletion=complete_ref)
     ],
     registry: RegistryOpt = None,
     json: JsonOpt = False,
@@ -227,11 +168,11 @@ def show(
     """One model with its versions, or one version in full with its stage history."""
     out = Output(json)
     with guard(out):
-        from ..records.names import parse_ref
-        from . import render
+        from ...records.names import parse_ref
+        from .. import render
 
         parsed = parse_ref(ref)
-        reg = _open(registry)
+        reg = open_registry(registry)
         if parsed.explicit:
             v = reg.resolve(parsed)
             history = reg.history(v.name, v.version)
@@ -271,54 +212,10 @@ def show(
         out.result({**summary.to_json(), "versions": [v.to_json() for v in versions]}, human)
 
 
-@command("get-production")
-def get_production(
-    name: ModelArg,
-    path: Annotated[
-        bool, typer.Option("--path", help="Print only the local directory holding its verified files.")
-    ] = False,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write its verified files into DIR.")] = None,
-    registry: RegistryOpt = None,
-    json: JsonOpt = False,
-) -> None:
-    """The version in production (exit 3 when there is none)."""
-    out = Output(json)
-    with guard(out):
-        reg = _open(registry)
-        v = reg.get_production(name)
-        data = v.to_json()
-        if output is not None:
-            reg.export(v, output)
-            data["output"] = str(output.resolve())
-        if path:
-            data["path"] = str(reg.materialize(v))
-        elif json:
-            # --json reports where the verified files are; a clone without the blobs, or whose
-            # remote is down, still learns which version is in production (path null, a warning).
-            from ..errors import NotFoundError, RemoteError
-
-            try:
-                # Metadata only: an existing cached copy is not hashed again (--path does that).
-                data["path"] = data.get("output") or str(reg.materialize(v, rehash=False))
-            except (NotFoundError, RemoteError) as exc:
-                data["path"] = None
-                out.warn(exc.message)
-        if path and not json:
-            out.line(data["path"])
-            return
-
-        def human(o: Output) -> None:
-            from . import render
-
-            render.version_detail(o, data)
-
-        out.result(data, human)
-
-
 @command()
 def annotate(
     target: Annotated[
-        str, typer.Argument(help="NAME (the model) or NAME@REF (one version).", autocompletion=_ref_completion)
+        str, typer.Argument(help="NAME (the model) or NAME@REF (one version).", autocompletion=complete_ref)
     ],
     description: Annotated[str | None, typer.Option("--description", "-d", help="New description.")] = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", "-t", help="Set tag KEY=VALUE (repeatable).")] = None,
@@ -331,11 +228,11 @@ def annotate(
     out = Output(json, quiet)
     with guard(out):
         if description is None and not tag and not untag:
-            from ..errors import UsageError
+            from ...errors import UsageError
 
             raise UsageError("nothing to change: give --description, --tag or --untag")
-        reg = _open(registry)
-        result = reg.annotate(target, description=description, set_tags=_pairs(tag, "tag"), unset_tags=untag)
+        reg = open_registry(registry)
+        result = reg.annotate(target, description=description, set_tags=pairs(tag, "tag"), unset_tags=untag)
         for key in result.missing_tags:
             out.warn(f"tag {key!r} was not set")
         data = {
@@ -347,3 +244,47 @@ def annotate(
         }
         label = result.name if result.version is None else f"{result.name}@{result.version}"
         out.result(data, lambda o: o.line(f"Annotated {label}" if result.changed else f"{label}: nothing changed"))
+
+
+@command()
+def diff(
+    a: Annotated[str, typer.Argument(help="First version, NAME@REF.", autocompletion=complete_ref)],
+    b: Annotated[
+        str,
+        typer.Argument(help="Second version: NAME@REF, or a bare REF (number, latest, stage, digest) of A's model."),
+    ],
+    registry: RegistryOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """What changed between two versions: files, metrics, params and tags."""
+    out = Output(json)
+    with guard(out):
+        from ...ops.diff import diff_versions
+        from ...records.names import parse_ref, parse_ref_of
+        from .. import render
+
+        reg = open_registry(registry)
+        first = parse_ref(a)
+        va, vb = reg.resolve(first), reg.resolve(parse_ref_of(b, first.name, reg.config.stages))
+        result = diff_versions(va, vb)
+
+        def human(o: Output) -> None:
+            o.line(
+                f"{va.name}@{va.version} -> {vb.name}@{vb.version}"
+                + (" (same content)" if result["same_content"] else "")
+            )
+            files = result["files"]
+            rows = [["+", f["path"], f["size"]] for f in files["added"]]
+            rows += [["-", f["path"], f["size"]] for f in files["removed"]]
+            rows += [["~", f["path"], f"{f['a']['size']} -> {f['b']['size']}"] for f in files["changed"]]
+            if rows:
+                render.table(o, ["", "file", "size"], rows, title="files")
+            mrows = [[k, m["a"], m["b"], m["delta"]] for k, m in result["metrics"].items()]
+            if mrows:
+                render.table(o, ["metric", "a", "b", "delta"], mrows, title="metrics")
+            for section in ("params", "tags"):
+                crow = [[k, c["a"], c["b"]] for k, c in result[section].items()]
+                if crow:
+                    render.table(o, [section[:-1], "a", "b"], crow, title=section)
+
+        out.result(result, human)

@@ -1,4 +1,4 @@
-"""rollback, gc, push and pull."""
+"""gc, push and pull: the blob store and the remote."""
 
 from __future__ import annotations
 
@@ -8,27 +8,15 @@ from typing import Annotated
 
 import typer
 
-from .app import JsonOpt, ModelArg, QuietOpt, ReasonOpt, RegistryOpt, _open, _ref_completion, command
-from .core_commands import report_promotion
-from .output import Output, guard
-
-
-@command()
-def rollback(
-    name: ModelArg,
-    to: Annotated[
-        int | None, typer.Option("--to", min=1, help="Version to put back (default: the previous production version).")
-    ] = None,
-    reason: ReasonOpt = None,
-    registry: RegistryOpt = None,
-    json: JsonOpt = False,
-    quiet: QuietOpt = False,
-) -> None:
-    """Put the previous production version back in production."""
-    out = Output(json, quiet)
-    with guard(out):
-        reg = _open(registry)
-        report_promotion(out, reg, reg.rollback(name, to=to, reason=reason))
+from ..group import command
+from ..options import (
+    JsonOpt,
+    QuietOpt,
+    RegistryOpt,
+    complete_ref,
+    open_registry,
+)
+from ..output import Output, guard
 
 
 @command()
@@ -48,9 +36,9 @@ def gc(
     """Remove unreferenced blobs, stale caches and leftovers of interrupted writes."""
     out = Output(json)
     with guard(out):
-        from ..ops.gc import collect_garbage
+        from ...ops.gc import collect_garbage
 
-        report = collect_garbage(_open(registry), dry_run=dry_run, grace=grace)
+        report = collect_garbage(open_registry(registry), dry_run=dry_run, grace=grace)
         verb = "Would remove" if dry_run else "Removed"
         out.result(
             report.to_json(),
@@ -77,9 +65,9 @@ def _progress_bar(out: Output, total: int, label: str) -> Iterator[Callable[[int
 
 
 def _transfer(direction: str, target: str | None, registry: RegistryOpt, out: Output) -> None:
-    from ..ops import transfer
+    from ...ops import transfer
 
-    reg = _open(registry)
+    reg = open_registry(registry)
     versions = transfer.select_versions(reg, target)
     plan = transfer.plan_transfer(reg, direction, versions)
     with _progress_bar(out, sum(f.size for f in plan[0]), direction) as progress:
@@ -96,7 +84,7 @@ def _transfer(direction: str, target: str | None, registry: RegistryOpt, out: Ou
 @command()
 def push(
     target: Annotated[
-        str | None, typer.Argument(help="NAME or NAME@REF (default: every version).", autocompletion=_ref_completion)
+        str | None, typer.Argument(help="NAME or NAME@REF (default: every version).", autocompletion=complete_ref)
     ] = None,
     registry: RegistryOpt = None,
     json: JsonOpt = False,
@@ -111,7 +99,7 @@ def push(
 @command()
 def pull(
     target: Annotated[
-        str | None, typer.Argument(help="NAME or NAME@REF (default: every version).", autocompletion=_ref_completion)
+        str | None, typer.Argument(help="NAME or NAME@REF (default: every version).", autocompletion=complete_ref)
     ] = None,
     registry: RegistryOpt = None,
     json: JsonOpt = False,
@@ -121,23 +109,3 @@ def pull(
     out = Output(json, quiet)
     with guard(out):
         _transfer("pull", target, registry, out)
-
-
-SHELLS = ("bash", "zsh", "fish")
-
-
-@command()
-def completion(
-    shell: Annotated[str, typer.Argument(help="bash, zsh or fish.")],
-) -> None:
-    """Print the shell completion script (the same as the files in completions/)."""
-    out = Output()
-    with guard(out):
-        from typer._completion_shared import get_completion_script
-
-        if shell not in SHELLS:
-            from ..errors import UsageError
-
-            raise UsageError(f"unknown shell {shell!r}; choose one of: {', '.join(SHELLS)}")
-        script = get_completion_script(prog_name="modelreg", complete_var="_MODELREG_COMPLETE", shell=shell)
-        out.line(script.rstrip("\n"))
