@@ -101,6 +101,7 @@ class Registry(Repo):
         link: bool = False,
         cwd: Path | None = None,
         on_file: Callable[[str, int], None] | None = None,
+        push: bool | None = None,
     ) -> tuple[Version, tuple[int, ...]]:
         """Store the files and record a new version; returns it and any versions it archived."""
         from .ops.register import register
@@ -119,6 +120,7 @@ class Registry(Repo):
             link=link,
             cwd=cwd,
             on_file=on_file,
+            push=push,
         )
 
     def promote(

@@ -18,7 +18,7 @@ def main() -> None:
     """The console script: build only the command being run."""
     if "_MODELREG_COMPLETE" in os.environ:
         # A shell asking for completions (scripts in completions/): Typer needs its shells loaded.
-        from typer.completion import completion_init
+        from typer.completion import completion_init  # type: ignore[attr-defined]  # not re-exported
 
         completion_init()
         build_app()(prog_name="modelreg")

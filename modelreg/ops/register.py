@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from modelreg.errors import NotFoundError, UsageError
+from modelreg.errors import ModelregError, NotFoundError, UsageError
 from modelreg.records import yamlio
 from modelreg.records.journal import Change, crash_point
 from modelreg.records.manifest import FileEntry, Version, file_set_digest
@@ -33,8 +33,13 @@ def register(
     link: bool = False,
     cwd: Path | None = None,
     on_file: Callable[[str, int], None] | None = None,
+    push: bool | None = None,
 ) -> tuple[Version, tuple[int, ...]]:
-    """Store the files and record a new version; returns it and any versions it archived."""
+    """Store the files and record a new version; returns it and any versions it archived.
+
+    ``push`` uploads the new blobs to the remote store afterwards (None: as the registry's
+    ``push_on_register`` says); a failed push leaves the version registered and says so.
+    """
     from .inputs import collect
     from .lineage import author as find_author
     from .lineage import capture, now_utc
@@ -57,7 +62,7 @@ def register(
     crash_point("after-blobs")
     when = now_utc()
     lineage = capture(who=who, when=when, cwd=cwd or Path.cwd(), datasets=datasets or [], registry=repo.root)
-    with repo.model_lock(name):
+    with repo.model_lock(name, new=True):
         try:
             state = repo.locked_state(name)
         except NotFoundError:
@@ -90,7 +95,23 @@ def register(
         if archived:
             write_stages(repo, change, name, assignments)
         repo.commit(change)
+    if push or (push is None and config.remote.push_on_register):
+        _push(repo, version)
     return version, archived
+
+
+def _push(repo: Repo, version: Version) -> None:
+    from .transfer import transfer
+
+    try:
+        transfer(repo, "push", [version])
+    except ModelregError as exc:
+        # The version exists: say so, or a retry would register a duplicate.
+        ref = f"{version.name}@{version.version}"
+        raise type(exc)(
+            f"registered {ref}, but pushing its files failed: {exc.message}; run 'modelreg push {ref}' to finish",
+            code=exc.code,
+        ) from exc
 
 
 def _number(key: str, value: Any) -> int | float:

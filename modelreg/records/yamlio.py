@@ -28,7 +28,7 @@ def _strict_loader() -> Any:
 
     base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-    class StrictLoader(base):  # type: ignore[misc, valid-type]
+    class StrictLoader(base):  # type: ignore[misc]
         """Safe loader that also refuses aliases, so an alias bomb costs nothing."""
 
         def construct_object(self, node: Any, deep: bool = False) -> Any:

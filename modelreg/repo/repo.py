@@ -66,9 +66,13 @@ class Repo:
         # Model locks live apart from the audit lock, so a model may be called "audit".
         return self.state_dir / "locks" / "models" / f"{validate_name(name)}.lock"
 
-    def model_lock(self, name: str) -> AbstractContextManager[None]:
+    def model_lock(self, name: str, *, new: bool = False) -> AbstractContextManager[None]:
+        """The lock of one model; only a register (``new``) may take it before the model exists,
+        so a typo in a name leaves no lock file behind."""
         from modelreg.base.locks import hold
 
+        if not new and not (self.model_dir(name) / "model.yaml").is_file():
+            raise NotFoundError(f"unknown model {name!r}; see: modelreg list", code="unknown_model")
         return hold(self.model_lock_path(name), self.config.lock_timeout, f"model {name!r}")
 
     def audit_lock(self) -> AbstractContextManager[None]:
@@ -170,7 +174,7 @@ class Repo:
 
     def recover(self, name: str) -> bool:
         """Wait for the model's lock and finish an interrupted change of it, if any."""
-        with self.model_lock(name):
+        with self.model_lock(name, new=True):
             return self.journal.recover(name, self.audit_lock)
 
     def recover_all(self) -> list[str]:

@@ -82,20 +82,8 @@ def register(
             stage=stage,
             author=author,
             link=link,
+            push=True if push else None,
         )
-        if push or reg.config.remote.push_on_register:
-            from ...errors import ModelregError
-            from ...ops.transfer import transfer
-
-            try:
-                transfer(reg, "push", [version])
-            except ModelregError as exc:
-                # The version exists: say so, or a retry would register a duplicate.
-                exc.message = (
-                    f"registered {name}@{version.version}, but pushing its files failed: {exc.message}; "
-                    f"run 'modelreg push {name}@{version.version}' to finish"
-                )
-                raise
         for old in archived:
             out.note(f"{name}@{old} moved to {reg.config.archive_stage}")
         out.result(

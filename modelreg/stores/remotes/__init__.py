@@ -55,12 +55,12 @@ def open_remote(
                     f"remote url {url!r} names host {parts.netloc!r}: "
                     "a file URL must be absolute, like file:///srv/blobs"
                 )
-            path = unquote(parts.path)
-            if not path:
+            local = unquote(parts.path)
+            if not local:
                 raise UsageError(f"remote url {url!r} has no path")
             from .directory import DirectoryRemote
 
-            return DirectoryRemote(Path(path))
+            return DirectoryRemote(Path(local))
         raise UsageError(f"unsupported remote url {url!r}: use s3://bucket/prefix, file:///dir or a directory path")
     from .directory import DirectoryRemote
 

@@ -14,9 +14,10 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, TypeVar
 
-from modelreg.errors import ModelregError, NotFoundError, RemoteError, UsageError
+from modelreg.errors import ModelregError, UsageError
 
 from .base import Progress, blob_key, check_source
+from .s3_errors import is_404, no_bucket, translate
 
 # S3 client behaviour: an unreachable endpoint must fail in seconds, not minutes.
 S3_CONNECT_TIMEOUT = 2.0
@@ -31,23 +32,6 @@ S3_TRANSFER_CONCURRENCY = 8
 S3_LIST_SHARD_AT = 3
 S3_LOOKUP_THREADS = 8
 
-_AUTH_CODES = frozenset(
-    {
-        "AccessDenied",
-        "AllAccessDisabled",
-        "ExpiredToken",
-        "Forbidden",
-        "InvalidAccessKeyId",
-        "InvalidClientTokenId",
-        "InvalidToken",
-        "SignatureDoesNotMatch",
-        "TokenRefreshRequired",
-        "Unauthorized",
-        "401",
-        "403",
-    }
-)
-_NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 
 R = TypeVar("R")
 
@@ -165,58 +149,10 @@ class S3Remote:
         return f"{self.url} (endpoint {self.endpoint_url})" if self.endpoint_url else self.url
 
     def _translate(self, exc: BaseException, *, digest: str | None = None) -> ModelregError:
-        """Turn a boto3/botocore failure into the modelreg error a user can act on."""
-        bexc = self._bexc
-        # s3transfer wraps client errors (S3UploadFailedError, RetriesExceededError): unwrap.
-        inner: BaseException | None = exc
-        while inner is not None and not isinstance(inner, (bexc.ClientError, bexc.BotoCoreError)):
-            inner = getattr(inner, "last_exception", None) or inner.__cause__ or inner.__context__
-        if inner is not None:
-            exc = inner
-        if isinstance(exc, (bexc.NoCredentialsError, bexc.PartialCredentialsError)):
-            return RemoteError(
-                f"no usable AWS credentials for the remote {self._where()}: set AWS_PROFILE "
-                "or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (the standard AWS chain)",
-                code="remote_auth",
-            )
-        if isinstance(exc, (bexc.CredentialRetrievalError, bexc.TokenRetrievalError)):
-            return RemoteError(
-                f"could not obtain AWS credentials for the remote {self._where()}: {exc}",
-                code="remote_auth",
-            )
-        if isinstance(exc, (bexc.ConnectionError, bexc.HTTPClientError)):
-            return RemoteError(
-                f"cannot reach the remote {self._where()}: {exc}; check the endpoint and the network",
-                code="remote_unavailable",
-            )
-        if isinstance(exc, bexc.ParamValidationError):
-            return UsageError(f"invalid request for the remote {self.url}: {exc}")
-        if isinstance(exc, bexc.ClientError):
-            error = exc.response.get("Error", {}) or {}
-            code = str(error.get("Code", ""))
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            detail = str(error.get("Message") or code or status)
-            if code in _AUTH_CODES or status in (401, 403):
-                return RemoteError(
-                    f"the remote {self._where()} refused the credentials ({code or status}: "
-                    f"{detail}); check AWS_PROFILE / AWS_ACCESS_KEY_ID and the bucket policy",
-                    code="remote_auth",
-                )
-            if code == "NoSuchBucket":
-                return self._no_bucket()
-            if digest is not None and (code in _NOT_FOUND_CODES or status == 404):
-                return NotFoundError(f"blob {digest} is not on the remote {self.url}", code="blob_missing")
-            return RemoteError(
-                f"the remote {self._where()} failed: {code or status}: {detail}",
-                code="remote_error",
-            )
-        return RemoteError(f"the remote {self._where()} failed: {exc}", code="remote_error")
+        return translate(self._bexc, exc, where=self._where(), url=self.url, digest=digest)
 
-    def _no_bucket(self) -> NotFoundError:
-        return NotFoundError(
-            f"the bucket of the remote {self._where()} does not exist: create it or fix the url",
-            code="bucket_missing",
-        )
+    def _is_404(self, exc: BaseException) -> bool:
+        return is_404(self._bexc, exc)
 
     def _ensure_bucket(self) -> None:
         """A 404 from HEAD object does not say whether the key or the bucket is missing."""
@@ -226,16 +162,9 @@ class S3Remote:
             self._client.head_bucket(Bucket=self.bucket)
         except self._errors as exc:
             if self._is_404(exc):
-                raise self._no_bucket() from exc
+                raise no_bucket(self._where()) from exc
             raise self._translate(exc) from exc
         self._bucket_checked = True
-
-    def _is_404(self, exc: BaseException) -> bool:
-        if not isinstance(exc, self._bexc.ClientError):
-            return False
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        return code in _NOT_FOUND_CODES or status == 404
 
     # -- the store ---------------------------------------------------------------------------
 
