@@ -208,3 +208,29 @@ def test_dedup_through_the_library(reg_path: Path, tmp_path: Path) -> None:
     blobs = [p for p in (reg_path / "blobs").rglob("*") if p.is_file()]
     assert len(blobs) == 1 and blobs[0].read_bytes() == data
     assert reg.blobs.exists(sha(data)) and reg.blobs.path(sha(data)) == blobs[0]
+
+
+@pytest.mark.parametrize("change", ["annotate", "promote"])
+def test_a_change_to_an_unknown_model_leaves_no_lock_file(tmp_path: Path, change: str) -> None:
+    reg, _ = Registry.init(tmp_path / "reg")
+    with pytest.raises(NotFoundError):
+        if change == "annotate":
+            reg.annotate("ghost", description="x")
+        else:
+            reg.promote("ghost@1", "production")
+    assert not reg.model_lock_path("ghost").exists()
+
+
+def test_a_failed_push_after_register_names_the_registered_version(tmp_path: Path) -> None:
+    reg_dir = tmp_path / "reg"
+    reg, _ = Registry.init(reg_dir)
+    remote = tmp_path / "remote-file"
+    remote.write_text("a file where the remote directory should be")
+    with open(reg_dir / "modelreg.toml", "a") as fh:
+        fh.write(f'url = "{remote}"\n')
+    reg = Registry.open(reg_dir)
+    with pytest.raises(ModelregError) as caught:
+        reg.register("m", [write_file(tmp_path / "w.bin", b"weights")], push=True)
+    assert "registered m@1" in caught.value.message
+    assert "modelreg push m@1" in caught.value.message
+    assert reg.resolve("m@1").version == 1
