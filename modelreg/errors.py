@@ -49,6 +49,12 @@ class RemoteError(ConflictError):
     code = "remote_unavailable"
 
 
+class StorageError(ConflictError):
+    """The environment refuses a write: a full disk, a read-only registry or cache (exit 4)."""
+
+    code = "storage"
+
+
 class IntegrityError(ModelregError):
     """Digest mismatch, broken audit chain or corrupt manifest (exit 5)."""
 

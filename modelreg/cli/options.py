@@ -9,6 +9,7 @@ import typer
 
 if TYPE_CHECKING:
     from ..registry import Registry
+    from .output import Output
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON document on stdout.")]
@@ -24,10 +25,13 @@ RegistryOpt = Annotated[
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No messages on stderr, only the result.")]
 
 
-def open_registry(registry: Path | None) -> Registry:
+def open_registry(registry: Path | None, out: Output) -> Registry:
+    """The registry the command works on; its warnings reach stderr when the command ends."""
     from ..registry import Registry
 
-    return Registry.open(registry)
+    reg = Registry.open(registry)
+    out.attach(reg.root, reg.warnings)
+    return reg
 
 
 def pairs(values: list[str] | None, what: str) -> dict[str, str]:

@@ -7,16 +7,20 @@ and the exit code the exception carries.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NoReturn
 
-from ..errors import Interrupted, ModelregError, UsageError, caused_by_interrupt
+from ..errors import Interrupted, ModelregError, StorageError, UsageError, caused_by_interrupt
 
+# The environment's refusals (a full disk, a read-only filesystem), not bugs: exit 4.
+REFUSALS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 USER_PATH_ERRORS = (FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError)
 # Set by the root -q/--quiet option: applies to every command.
 QUIET = {"all": False}
@@ -36,6 +40,20 @@ class Output:
 
     def __post_init__(self) -> None:
         self.quiet = self.quiet or QUIET["all"]
+        self._pending: list[list[str]] = []
+        self.registry_root: Path | None = None
+
+    def attach(self, root: Path, warnings: list[str]) -> None:
+        """The registry the command opened: what the library appends to ``warnings`` is printed
+        when the command ends, and a refused write under ``root`` is the environment's refusal."""
+        self.registry_root = root
+        self._pending.append(warnings)
+
+    def flush_warnings(self) -> None:
+        for sink in self._pending:
+            for text in sink:
+                self.warn(text)
+            sink.clear()
 
     @property
     def rich(self) -> bool:
@@ -67,7 +85,26 @@ class Output:
         return Console(soft_wrap=True)
 
 
+def _os_error(out: Output, exc: OSError) -> ModelregError:
+    name = f": {exc.filename!r}" if exc.filename else ""
+    message = f"{exc.strerror or exc}{name}"
+    if exc.errno in REFUSALS:
+        return StorageError(message)
+    inside = out.registry_root is not None and exc.filename and _is_under(str(exc.filename), out.registry_root)
+    if isinstance(exc, PermissionError) and inside:
+        return StorageError(f"{message} (the registry cannot be written here)")
+    # A path the user named that is missing, unwritable, too long or of the wrong kind is bad input.
+    if isinstance(exc, USER_PATH_ERRORS) or exc.errno == errno.ENAMETOOLONG:
+        return UsageError(message, code="invalid_path")
+    return ModelregError(message, code="os_error")
+
+
+def _is_under(path: str, root: Path) -> bool:
+    return os.path.abspath(path).startswith(str(root) + os.sep)
+
+
 def fail(out: Output, exc: ModelregError) -> NoReturn:
+    out.flush_warnings()
     sys.stderr.write(f"error: {exc.message}\n")
     if out.json_mode:
         sys.stderr.write(json.dumps({"error": {"code": exc.code, "message": exc.message}}) + "\n")
@@ -79,6 +116,7 @@ def fail(out: Output, exc: ModelregError) -> NoReturn:
 def guard(out: Output) -> Iterator[None]:
     try:
         yield
+        out.flush_warnings()
     except ModelregError as exc:
         fail(out, exc)
     except KeyboardInterrupt:
@@ -88,12 +126,7 @@ def guard(out: Output) -> Iterator[None]:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise SystemExit(0) from None
     except OSError as exc:
-        name = f": {exc.filename!r}" if exc.filename else ""
-        message = f"{exc.strerror or exc}{name}"
-        # A path the user named that is missing, unwritable or of the wrong kind is bad input.
-        if isinstance(exc, USER_PATH_ERRORS):
-            fail(out, UsageError(message, code="invalid_path"))
-        fail(out, ModelregError(message, code="os_error"))
+        fail(out, _os_error(out, exc))
     except (SystemExit, GeneratorExit):
         raise
     except Exception as exc:

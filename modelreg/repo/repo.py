@@ -39,6 +39,8 @@ class Repo:
         self.config = config if config is not None else load_config(self.root / CONFIG_NAME, self.parse_cache)
         self.blobs = LocalBlobStore(self.root / "blobs")
         self._remote: RemoteStore | None = None
+        # What a person should know about a command that still succeeded (the CLI prints these).
+        self.warnings: list[str] = []
 
     @cached_property
     def audit(self) -> AuditLog:

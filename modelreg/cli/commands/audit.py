@@ -37,7 +37,7 @@ def log(
         from ...ops.history import query
         from .. import render
 
-        entries = query(open_registry(registry), target, since=since, actions=action)
+        entries = query(open_registry(registry, out), target, since=since, actions=action)
         if limit is not None:
             entries = entries[-limit:]
         # A person at a terminal wants the newest first; files and scripts get log order.
@@ -63,7 +63,7 @@ def verify(
         from ...ops.verify import verify as run_verify
         from .. import render
 
-        report = run_verify(open_registry(registry), name, quick=quick)
+        report = run_verify(open_registry(registry, out), name, quick=quick)
 
         def human(o: Output) -> None:
             for model in report.recovered:

@@ -32,7 +32,7 @@ def get_production(
     """The version in production (exit 3 when there is none)."""
     out = Output(json)
     with guard(out):
-        reg = open_registry(registry)
+        reg = open_registry(registry, out)
         v = reg.get_production(name)
         data = v.to_json()
         if output is not None:
@@ -74,7 +74,7 @@ def export(
     """Write a version's files into DIR, each verified against its digest."""
     out = Output(json, quiet)
     with guard(out):
-        reg = open_registry(registry)
+        reg = open_registry(registry, out)
         version = reg.resolve(ref)
         written = reg.export(version, dest)
         data = {**version.to_json(), "output": str(dest.resolve())}

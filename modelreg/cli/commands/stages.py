@@ -36,7 +36,7 @@ def promote(
     """Move a version to a stage; an exclusive stage's previous holder is archived."""
     out = Output(json, quiet)
     with guard(out):
-        reg = open_registry(registry)
+        reg = open_registry(registry, out)
         report_promotion(out, reg, reg.promote(ref, stage, reason=reason))
 
 
@@ -72,5 +72,5 @@ def rollback(
     """Put the previous production version back in production."""
     out = Output(json, quiet)
     with guard(out):
-        reg = open_registry(registry)
+        reg = open_registry(registry, out)
         report_promotion(out, reg, reg.rollback(name, to=to, reason=reason))

@@ -38,7 +38,7 @@ def gc(
     with guard(out):
         from ...ops.gc import collect_garbage
 
-        report = collect_garbage(open_registry(registry), dry_run=dry_run, grace=grace)
+        report = collect_garbage(open_registry(registry, out), dry_run=dry_run, grace=grace)
         verb = "Would remove" if dry_run else "Removed"
         out.result(
             report.to_json(),
@@ -67,7 +67,7 @@ def _progress_bar(out: Output, total: int, label: str) -> Iterator[Callable[[int
 def _transfer(direction: str, target: str | None, registry: RegistryOpt, out: Output) -> None:
     from ...ops import transfer
 
-    reg = open_registry(registry)
+    reg = open_registry(registry, out)
     versions = transfer.select_versions(reg, target)
     plan = transfer.plan_transfer(reg, direction, versions)
     with _progress_bar(out, sum(f.size for f in plan[0]), direction) as progress:

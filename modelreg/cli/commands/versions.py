@@ -70,7 +70,7 @@ def register(
             metrics.update(read_metrics_file(metrics_file))
         metrics.update(pairs(metric, "metric"))
         params, tags = pairs(param, "param"), pairs(tag, "tag")
-        reg = open_registry(registry)
+        reg = open_registry(registry, out)
         version, archived = reg.register(
             name,
             paths,
@@ -110,7 +110,7 @@ def list_(
         from .. import render
 
         tags = pairs(tag, "tag")
-        reg = open_registry(registry)
+        reg = open_registry(registry, out)
         if name is None:
             models = reg.list_models(stage=stage, tags=tags)
             if not models and stage is None and not tags:
@@ -160,7 +160,7 @@ def show(
         from .. import render
 
         parsed = parse_ref(ref)
-        reg = open_registry(registry)
+        reg = open_registry(registry, out)
         if parsed.explicit:
             v = reg.resolve(parsed)
             history = reg.history(v.name, v.version)
@@ -219,7 +219,7 @@ def annotate(
             from ...errors import UsageError
 
             raise UsageError("nothing to change: give --description, --tag or --untag")
-        reg = open_registry(registry)
+        reg = open_registry(registry, out)
         result = reg.annotate(target, description=description, set_tags=pairs(tag, "tag"), unset_tags=untag)
         for key in result.missing_tags:
             out.warn(f"tag {key!r} was not set")
@@ -251,7 +251,7 @@ def diff(
         from ...records.names import parse_ref, parse_ref_of
         from .. import render
 
-        reg = open_registry(registry)
+        reg = open_registry(registry, out)
         first = parse_ref(a)
         va, vb = reg.resolve(first), reg.resolve(parse_ref_of(b, first.name, reg.config.stages))
         result = diff_versions(va, vb)
