@@ -50,7 +50,13 @@ def mr(
             full_env.pop(key, None)
         else:
             full_env[key] = value
-    command = [*prefix, sys.executable, "-m", "modelreg", *(os.fspath(a) if isinstance(a, Path) else str(a) for a in args)]
+    command = [
+        *prefix,
+        sys.executable,
+        "-m",
+        "modelreg",
+        *(os.fspath(a) if isinstance(a, Path) else str(a) for a in args),
+    ]
     return subprocess.run(
         command,
         cwd=cwd,
@@ -234,8 +240,12 @@ def tmpfs(path: Path, size: str) -> Iterator[Path]:
 
     _require_root()
     path.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(path)],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
     try:

@@ -18,7 +18,6 @@ from guarantee_helpers import verify_ok as verify_passes
 from procs import Cli, check_consistent
 
 
-
 def _register(reg: Path, make_file: Any, name: str, content: str) -> dict[str, Any]:
     src = make_file(f"in/{content}.bin", content)
     return doc(mr("register", "-R", reg, name, src, "--json"))
