@@ -306,3 +306,39 @@ def fill(path: Path, *, leave: int = 0) -> None:
                 fh.flush()
             except OSError:
                 break
+
+
+# -- remotes and clones -----------------------------------------------------------------------
+
+TRACKED = ("modelreg.toml", ".gitignore", ".gitattributes", "audit.jsonl", "models")
+
+
+def set_remote(reg: Path, url: str, *, endpoint: str | None = None, region: str | None = None) -> None:
+    """Rewrite the ``[remote]`` table (the last one ``init`` writes) of ``reg/modelreg.toml``."""
+    toml = reg / "modelreg.toml"
+    head, sep, _ = toml.read_text(encoding="utf-8").partition("[remote]")
+    assert sep, "modelreg.toml has no [remote] table"
+    lines = [f"url = {json.dumps(url)}"]
+    if endpoint:
+        lines.append(f"endpoint_url = {json.dumps(endpoint)}")
+    if region:
+        lines.append(f"region = {json.dumps(region)}")
+    lines.append("push_on_register = false")
+    toml.write_text(head + "[remote]\n" + "\n".join(lines) + "\n", encoding="utf-8")
+
+
+def clone_tracked(src: Path, dest: Path) -> Path:
+    """What a teammate gets from git: the tracked files only (no blobs/, no .modelreg/)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in TRACKED:
+        if (src / name).is_dir():
+            shutil.copytree(src / name, dest / name)
+        elif (src / name).exists():
+            shutil.copy2(src / name, dest / name)
+    return dest
+
+
+def remote_object(remote_dir: Path, digest: str) -> Path:
+    """Where a directory remote keeps a blob: ``<dir>/sha256/ab/<hex>``."""
+    hex_digest = digest.removeprefix("sha256:")
+    return remote_dir / "sha256" / hex_digest[:2] / hex_digest
