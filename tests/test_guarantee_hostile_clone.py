@@ -176,6 +176,19 @@ def test_a_planted_parse_cache_entry_cannot_change_a_manifest(tmp_path: Path, ma
     assert doc(mr("get-production", "m", "-R", victim, "--json"))["metrics"] == {"acc": 0.5}
 
 
+@pytest.mark.xfail(strict=True, reason="issue 10: hostile clone: planted marshal bytes make a good config unreadable")
+def test_planted_marshal_bytes_cannot_make_a_good_file_unreadable(tmp_path: Path, make_file: Any) -> None:
+    """marshal is not for untrusted bytes: a planted entry (here a code object) for the bytes
+    of a good modelreg.toml must not change the outcome of reading it."""
+
+    def plant(root: Path) -> list[str]:
+        return _plant_parsed(root, (root / "modelreg.toml").read_bytes(), compile("1 + 1", "planted", "eval"))
+
+    victim = _hostile_clone(tmp_path, make_file, plant)
+    listed = doc(mr("list", "-R", victim, "--json"))
+    assert [m["name"] for m in listed["models"]] == ["m"]
+
+
 @pytest.mark.xfail(strict=True, reason="issue 10: hostile clone: a planted same-size cached copy is served as the path")
 def test_a_planted_cached_copy_is_never_reported_as_the_versions_files(tmp_path: Path, make_file: Any) -> None:
     real = "the real weights\n" * 64
