@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelreg.errors import NotFoundError, UsageError
 from modelreg.records.manifest import FileEntry, Version
-from modelreg.records.names import parse_ref
+from modelreg.records.refs import parse_ref
 from modelreg.repo import Repo
 
 from .resolve import resolve

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from modelreg.records.aliases import AliasFile
 from modelreg.records.manifest import SchemaError
 
 STATE_FORMAT = 1
@@ -114,6 +115,7 @@ class StageFile:
 class ModelState:
     index: ModelIndex
     stages: StageFile
+    aliases: AliasFile = field(default_factory=lambda: AliasFile(""))
 
     @property
     def latest(self) -> int:
