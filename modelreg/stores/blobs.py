@@ -133,21 +133,37 @@ class LocalBlobStore:
         if actual != digest or actual_size != size:
             raise IntegrityError(f"blob {self.path(digest)} does not match its digest {digest}", code="digest_mismatch")
 
-    def put_download(self, digest: str, fetch: Callable[[Path], None]) -> None:
-        """Let ``fetch`` write a blob to a temporary path, verify it, then publish it."""
-        tmp = self._incoming()
+    def put_download(self, digest: str, size: int, fetch: Callable[[Path], None]) -> None:
+        """Let ``fetch`` write a blob to a path in a private incoming directory, verify it, publish it.
+
+        The directory (``blobs/.incoming/<pid>.<random>.mrtmp``) holds whatever the fetch writes,
+        the temporary names of a transfer library included, and is removed when the download
+        ends, however it ends; after a kill -9 its dead pid makes it a leftover for verify and gc.
+        Bytes that do not hash to ``digest`` are an IntegrityError ``digest_mismatch``; bytes that
+        do but are not ``size`` long mean the manifest is wrong (``size_mismatch``).
+        """
+        import shutil
+
+        hexpart = hex_of(digest)
+        work = self._download_dir()
         try:
+            tmp = work / hexpart
             fetch(tmp)
-            actual, _ = sha256_file(tmp)
+            actual, actual_size = sha256_file(tmp)
             if actual != digest:
                 raise IntegrityError(
                     f"blob {digest} fetched from the remote does not match its digest (got {actual})",
                     code="digest_mismatch",
                 )
+            if actual_size != size:
+                raise IntegrityError(
+                    f"blob {digest} has {actual_size} bytes but its manifest records {size}: the manifest is wrong",
+                    code="size_mismatch",
+                )
             os.chmod(tmp, 0o444)
             self._publish(tmp, digest)
         finally:
-            tmp.unlink(missing_ok=True)
+            shutil.rmtree(work, ignore_errors=True)
 
     def iter_digests(self) -> Iterator[tuple[str, Path]]:
         base = self.root / "sha256"
@@ -160,7 +176,68 @@ class LocalBlobStore:
                         yield "sha256:" + blob.name, blob
 
     def leftovers(self) -> list[Path]:
-        """Temporary files of interrupted writes: harmless, removed by gc."""
+        """Temporary files of interrupted writes, and the incoming directories of downloads whose
+        process is gone (``.incoming/<pid>.<random>.mrtmp``): harmless, removed by gc."""
         if not self.root.is_dir():
             return []
-        return sorted(p for p in self.root.iterdir() if p.name.endswith(TMP_SUFFIX))
+        found = [p for p in self.root.iterdir() if p.name.endswith(TMP_SUFFIX)]
+        incoming = self.root / INCOMING
+        if incoming.is_dir() and not incoming.is_symlink():
+            found.extend(p for p in incoming.iterdir() if p.name.endswith(TMP_SUFFIX) and not _writer_alive(p.name))
+        return sorted(found)
+
+    # -- downloads, and blobs found corrupt -----------------------------------------------------
+
+    def _download_dir(self) -> Path:
+        base = _own_dir(self.root / INCOMING)
+        work = base / f"{os.getpid()}.{os.urandom(4).hex()}{TMP_SUFFIX}"
+        work.mkdir(mode=0o700)
+        return work
+
+    def quarantine(self, digest: str) -> Path | None:
+        """Move a blob whose bytes do not match its name to ``blobs/quarantine/<hex>.<time>.<random>``
+        (kept, never deleted), so that the next pull or fetch gets a good copy; None if it is gone."""
+        import time
+
+        hexpart = hex_of(digest)
+        qdir = _own_dir(self.root / QUARANTINE)
+        target = qdir / f"{hexpart}.{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.{os.urandom(4).hex()}"
+        try:
+            os.rename(self.path(digest), target)
+        except FileNotFoundError:
+            return None
+        fsync_dir(qdir)
+        return target
+
+
+INCOMING = ".incoming"
+"""``blobs/.incoming/``: one directory per download in flight, named after its process."""
+QUARANTINE = "quarantine"
+"""``blobs/quarantine/``: local blobs found corrupt, kept for inspection (gc never removes them)."""
+
+
+def _writer_alive(name: str) -> bool:
+    """Whether the process named in ``<pid>.<random>.mrtmp`` may still be downloading."""
+    try:
+        pid = int(name.split(".")[0])
+    except ValueError:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _own_dir(path: Path) -> Path:
+    """A directory of the store, created if needed; never a symlink out of it."""
+    path.mkdir(parents=True, exist_ok=True)
+    if path.is_symlink():
+        raise IntegrityError(
+            f"{path} is a symbolic link: remove it, modelreg recreates the directory", code="unsafe_path"
+        )
+    return path
