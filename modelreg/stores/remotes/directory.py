@@ -145,11 +145,15 @@ class DirectoryRemote:
             if exc.errno == errno.ELOOP:
                 raise not_a_blob(digest, "a symbolic link", self.url) from None
             raise self._read_error(exc) from exc
-        with os.fdopen(fd, "rb") as inp:
+        try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
                 raise not_a_blob(digest, _kind(st.st_mode), self.url)
             os.set_blocking(fd, True)
+        except BaseException:
+            os.close(fd)
+            raise
+        with os.fdopen(fd, "rb") as inp:
             if st.st_size > size:
                 raise larger_than_recorded(digest, self.url, st.st_size, size)
             with open(dest, "xb") as out:

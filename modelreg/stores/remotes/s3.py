@@ -268,12 +268,11 @@ class S3Remote:
             )
         except self._errors as exc:
             raise self._translate(exc, digest=digest) from exc
-        if etag:
-            self._read[digest] = etag
+        self._read[digest] = etag or ""  # a store without ETags: quarantine unconditionally
 
     def quarantine(self, digest: str) -> str | None:
         etag = self._read.pop(digest, None)
-        return None if etag is None else self._move_aside(digest, etag)
+        return None if etag is None else self._move_aside(digest, etag or None)
 
     def _move_aside(self, digest: str, etag: str | None) -> str | None:
         """Copy the object (if it is still the one with ``etag``) under quarantine/, then delete it."""
