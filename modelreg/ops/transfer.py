@@ -15,8 +15,6 @@ again. A fetch whose bytes do not match moves the remote object to the remote's 
 from __future__ import annotations
 
 import contextlib
-import errno
-import hashlib
 import os
 import stat
 from collections.abc import Callable, Iterable
@@ -24,11 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelreg.base.fs import atomic_write
-from modelreg.errors import IntegrityError, NotFoundError, UsageError
+from modelreg.base.fs import atomic_write, open_regular, read_limited
+from modelreg.errors import IntegrityError, NotFoundError, StorageError, UsageError
 from modelreg.records.manifest import FileEntry, Version
 from modelreg.records.names import parse_ref
 from modelreg.repo import Repo
+from modelreg.stores.hashing import sha256_fd
 
 from .resolve import resolve
 
@@ -143,7 +142,6 @@ def _pull_one(reg: Repo, remote: RemoteStore, entry: FileEntry, progress: Progre
 # -- is a local blob what its name says? ---------------------------------------------------------
 
 ABSENT, SOUND, CORRUPT = "absent", "sound", "corrupt"
-_O_PROBE = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | os.O_CLOEXEC
 _STAMP_LIMIT = 512
 
 
@@ -165,23 +163,17 @@ def local_blob_state(reg: Repo, digest: str) -> str:
     since it was last found sound, or that was never checked here."""
     path = reg.blobs.path(digest)
     try:
-        fd = os.open(path, _O_PROBE)  # never through a symlink, never blocking on a FIFO
+        fd = open_regular(path)  # never through a symlink, never blocking on a FIFO
     except (FileNotFoundError, NotADirectoryError):
         return ABSENT
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            return CORRUPT
-        raise
+    except IntegrityError:
+        return CORRUPT  # a symlink, a FIFO, a directory... where a blob file should be
     try:
         before = os.fstat(fd)
-        if not stat.S_ISREG(before.st_mode):
-            return CORRUPT
         stamp = _stamp_path(reg, digest)
         if _read_stamp(stamp) == _fingerprint(digest, before):
             return SOUND
-        os.set_blocking(fd, True)
-        with os.fdopen(os.dup(fd), "rb") as fh:
-            actual = "sha256:" + hashlib.file_digest(fh, "sha256").hexdigest()
+        actual, _ = sha256_fd(fd)
         if actual != digest:
             return CORRUPT
         if _fingerprint(digest, os.fstat(fd)) == _fingerprint(digest, before):
@@ -206,24 +198,16 @@ def _fingerprint(digest: str, st: os.stat_result) -> str:
 
 
 def _stamp_path(reg: Repo, digest: str) -> Path:
-    return reg.state_dir / "cache" / "verified-blobs" / digest.partition(":")[2]
+    return reg.tree.inside(reg.state_dir / "cache" / "verified-blobs" / digest.partition(":")[2])
 
 
 def _read_stamp(path: Path) -> str | None:
     try:
-        fd = os.open(path, _O_PROBE)
-    except OSError:
+        return read_limited(path, _STAMP_LIMIT).decode("ascii", "replace")
+    except (OSError, OverflowError, IntegrityError):
         return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        return os.read(fd, _STAMP_LIMIT).decode("ascii", "replace")
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
 
 
 def _write_stamp(path: Path, text: str) -> None:
-    with contextlib.suppress(OSError):  # a cache: the blob is hashed again next time
+    with contextlib.suppress(OSError, StorageError):  # a cache: the blob is hashed again next time
         atomic_write(path, text.encode("ascii"), durable=False)

@@ -21,6 +21,10 @@ _NUMBER_RE = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 MAX_EXACT_INT = 2**53
 
 
+def is_valid_name(name: str) -> bool:
+    return bool(_NAME_RE.fullmatch(name))
+
+
 def validate_name(name: str) -> str:
     if not _NAME_RE.fullmatch(name):
         raise UsageError(f"invalid model name {name!r}: {NAME_RULE}", code="invalid_name")
