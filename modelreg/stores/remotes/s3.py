@@ -7,7 +7,6 @@ remote is opened, so directory remotes and the rest of modelreg never pay for it
 from __future__ import annotations
 
 import functools
-import inspect
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -23,21 +22,20 @@ from .base import (
     quarantine_key,
     quarantined_prefix,
 )
+from .s3_client import (
+    S3_LIST_SHARD_AT,
+    S3_LOOKUP_THREADS,
+    S3_MULTIPART_CHUNKSIZE,
+    S3_MULTIPART_THRESHOLD,
+    S3_TRANSFER_CONCURRENCY,
+    load_boto3,
+    make_client,
+    transfer_config,
+)
 from .s3_errors import is_404, is_412, no_bucket, translate
 from .s3_reads import read_object, run_parallel
 
-# S3 client behaviour: an unreachable endpoint must fail in seconds, not minutes.
-S3_CONNECT_TIMEOUT = 2.0
-S3_READ_TIMEOUT = 30.0
-S3_MAX_ATTEMPTS = 3  # total tries, so throttling (503 SlowDown) still gets two retries
-# Multipart: model files are big; 16 MiB parts keep a 100 GB file under S3's 10,000 parts
-# (s3transfer also raises the part size by itself when a file needs it).
-S3_MULTIPART_THRESHOLD = 64 * 1024 * 1024
-S3_MULTIPART_CHUNKSIZE = 16 * 1024 * 1024
-S3_TRANSFER_CONCURRENCY = 8
-# missing(): HEAD each digest of a shard when few are asked, else list the whole shard.
-S3_LIST_SHARD_AT = 3
-S3_LOOKUP_THREADS = 8
+__all__ = ["S3_MULTIPART_CHUNKSIZE", "S3_MULTIPART_THRESHOLD", "S3Remote"]
 
 
 class S3Remote:
@@ -73,77 +71,22 @@ class S3Remote:
         self.max_concurrency = max_concurrency
         self._bucket_checked = False
         self._read: dict[str, str] = {}  # digest -> ETag of the object the last download read
-        self._load_boto3()
-        self._client = self._make_client()
-
-    def __repr__(self) -> str:
-        return f"S3Remote({self.url!r}, endpoint_url={self.endpoint_url!r})"
-
-    # -- setup ---------------------------------------------------------------------------
-
-    def _load_boto3(self) -> None:
-        try:
-            import boto3
-            import boto3.exceptions
-            import boto3.s3.transfer
-            import botocore.config
-            import botocore.exceptions
-        except ImportError:
-            raise UsageError(
-                f"the remote {self.url} is on S3, which needs boto3: pip install 'modelreg[s3]'",
-                code="missing_dependency",
-            ) from None
-        self._boto3 = boto3
-        self._bexc = botocore.exceptions
-        self._config_cls = botocore.config.Config
-        self._transfer_config_cls = boto3.s3.transfer.TransferConfig
+        self._boto = load_boto3(self.url)
+        self._bexc = self._boto.bexc
         # Everything boto3/botocore/s3transfer raise for a failed call, caught in one place.
-        self._errors: tuple[type[BaseException], ...] = (
-            botocore.exceptions.BotoCoreError,
-            botocore.exceptions.ClientError,
-            boto3.exceptions.Boto3Error,
-        )
-
-    def _make_client(self) -> Any:
-        options: dict[str, Any] = {
-            "connect_timeout": S3_CONNECT_TIMEOUT,
-            "read_timeout": S3_READ_TIMEOUT,
-            "retries": {"max_attempts": S3_MAX_ATTEMPTS, "mode": "standard"},
-            # Room for the transfer threads plus the missing() lookup pool.
-            "max_pool_connections": S3_TRANSFER_CONCURRENCY + S3_LOOKUP_THREADS + 4,
-            "user_agent_extra": "modelreg",
-        }
-        if self.endpoint_url:
-            # S3-compatible stores (MinIO, SeaweedFS, Ceph...) serve path-style reliably, and
-            # several reject the CRC checksums botocore >= 1.36 sends by default; our own
-            # SHA-256 check on every download is what guarantees integrity anyway.
-            options["s3"] = {"addressing_style": "path"}
-            if "request_checksum_calculation" in getattr(self._config_cls, "OPTION_DEFAULTS", {}):
-                options["request_checksum_calculation"] = "when_required"
-                options["response_checksum_validation"] = "when_required"
+        self._errors = self._boto.errors
         try:
-            session = self._boto3.session.Session(region_name=self.region)
-            return session.client(
-                "s3",
-                endpoint_url=self.endpoint_url,
-                config=self._config_cls(**options),
-            )
+            self._client = make_client(self._boto, self.endpoint_url, self.region)
         except ValueError as exc:  # botocore: "Invalid endpoint: ..."
             raise UsageError(f"invalid endpoint_url {self.endpoint_url!r} for {self.url}: {exc}") from exc
         except self._errors as exc:
             raise self._translate(exc) from exc
 
+    def __repr__(self) -> str:
+        return f"S3Remote({self.url!r}, endpoint_url={self.endpoint_url!r})"
+
     def _transfer_config(self) -> Any:
-        options: dict[str, Any] = {
-            "multipart_threshold": self.multipart_threshold,
-            "multipart_chunksize": self.multipart_chunksize,
-            "max_concurrency": self.max_concurrency,
-        }
-        if "preferred_transfer_client" in inspect.signature(self._transfer_config_cls).parameters:
-            # The classic (pure Python) transfer manager: same behaviour and errors whether
-            # or not the optional awscrt package happens to be installed (boto3 >= 1.32).
-            options["preferred_transfer_client"] = "classic"
-        return self._transfer_config_cls(**options)
+        return transfer_config(self._boto, self.multipart_threshold, self.multipart_chunksize, self.max_concurrency)
 
     def _key(self, digest: str) -> str:
         return self.prefix + blob_key(digest)
