@@ -117,7 +117,6 @@ def test_overlong_reason_and_description_are_refused(reg_path: Path, make_file: 
     assert {p: p.read_bytes() for p in (reg_path / "models").rglob("*.yaml")} == tracked
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: audit tail: entries have no size cap (a 1 MiB+ annotate entry)")
 def test_an_entry_over_the_size_cap_is_refused(reg_path: Path, make_file: Any) -> None:
     """An annotation whose audit entry would exceed the cap (here: over 1 MiB of tag names in
     its reason) is refused up front with exit 2, the cap in the message; nothing is written."""

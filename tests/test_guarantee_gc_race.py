@@ -104,7 +104,6 @@ def _assert_nothing_lost(reg: Path, registered: int, lost: list[str]) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue 10: gc vs register: --link of old files loses blobs at default grace")
 def test_gc_at_default_grace_never_removes_the_blobs_of_a_linked_register(reg_path: Path, tmp_path: Path) -> None:
     """``register --link`` of files written two hours ago: their blobs carry the files' old
     mtime, so a concurrent ``gc`` (default grace, one hour) must not take them for garbage."""
@@ -113,7 +112,6 @@ def test_gc_at_default_grace_never_removes_the_blobs_of_a_linked_register(reg_pa
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue 10: gc vs register: gc --grace 0 removes a copied blob in flight")
 def test_gc_grace_zero_never_removes_the_blobs_of_a_register_in_flight(reg_path: Path, tmp_path: Path) -> None:
     """``gc --grace 0`` may remove every unreferenced blob, but not one a register that is in
     progress has just stored and is about to reference."""

@@ -70,7 +70,6 @@ COMMANDS = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: stale journal replayed over files from git pull")
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 @pytest.mark.parametrize("change", ["promote", "register"])
 def test_a_stale_journal_is_not_replayed_over_a_git_pull(

@@ -185,7 +185,6 @@ def _servable(reg: Path, tmp_path: Path, expected: dict[str, bytes]) -> None:
     assert files_under(tmp_path / "exported") == expected
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: accepted means servable: a 240-byte file name cannot be served")
 def test_a_240_byte_file_name_is_refused_or_served(reg_path: Path, tmp_path: Path, make_file: Any) -> None:
     name = "w" * 236 + ".bin"
     src = make_file(tmp_path / "in" / name, "weights\n")
@@ -210,7 +209,6 @@ def _readable(reg: Path) -> None:
     ok(mr("get-production", "m", "-R", reg, "--json"))
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: accepted means servable: 10,000 files brick the model")
 def test_ten_thousand_files_are_refused_or_readable(reg_path: Path, tmp_path: Path) -> None:
     src = tmp_path / "shards"
     src.mkdir()
@@ -220,7 +218,6 @@ def test_ten_thousand_files_are_refused_or_readable(reg_path: Path, tmp_path: Pa
         _readable(reg_path)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: accepted means servable: 9,000 tags brick the model")
 def test_nine_thousand_tags_are_refused_or_readable(reg_path: Path, make_file: Any) -> None:
     tags: list[str] = []
     for i in range(9_000):
@@ -275,7 +272,6 @@ def test_a_bad_model_directory_name_is_a_finding_of_verify(reg_path: Path, make_
     assert json.loads(proc.stdout)["models"] >= 1, "the good model was not checked"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: exit codes: a full disk exits 1")
 @pytest.mark.parametrize("how", ["file-larger-than-the-disk", "disk-already-full"])
 def test_a_full_disk_exits_4_naming_the_path(how: str, tmp_path: Path, make_file: Any) -> None:
     with tmpfs(tmp_path / "disk", "4m") as mnt:
@@ -297,7 +293,6 @@ def test_a_full_disk_exits_4_naming_the_path(how: str, tmp_path: Path, make_file
 TOO_LONG = "x" * 300
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: exit codes: a file name too long exits 1")
 @pytest.mark.parametrize("where", ["register-input", "export-destination", "init-path", "registry-option"])
 def test_a_file_name_too_long_exits_2(where: str, reg_path: Path, tmp_path: Path, make_file: Any) -> None:
     ok(mr("register", "-R", reg_path, "m", make_file("w.bin", "w\n")))

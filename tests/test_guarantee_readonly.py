@@ -113,9 +113,6 @@ def test_get_production_json_reports_the_version_on_a_read_only_registry(read_on
         assert files_under(where) == read_only.expected
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 10: read-only registry: get-production --path exits 1 (EROFS) or 2 (EACCES)"
-)
 def test_get_production_path_serves_from_the_user_cache_or_exits_4(read_only: ReadOnly) -> None:
     proc = read_only.run("get-production", "m", "--path")
     no_bug(proc)

@@ -108,7 +108,6 @@ def _require_reason(reg: Path, stage: str) -> None:
 # -- register and its policies ------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: remote/policy: register --stage production skips require_reason")
 def test_register_into_a_stage_that_requires_a_reason_is_refused(reg_path: Path, make_file: Any) -> None:
     _require_reason(reg_path, "production")
     ok(mr("register", "-R", reg_path, "m", make_file("a.bin", "a\n")))

@@ -71,7 +71,6 @@ except PermissionError:
 """
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: served copies: a --link input rewritten in place corrupts the blob")
 def test_rewriting_a_linked_input_in_place_cannot_damage_the_version(reg_path: Path, make_file: Any) -> None:
     """A training job (an ordinary process: no capabilities, so file permissions apply to it)
     rewrites its output file after ``register --link``. Either register refused the link, or the

@@ -19,7 +19,6 @@ def _snapshot(tree_snapshot: Any, root: Path) -> dict[str, Any]:
     return tree_snapshot(root, ignore=(".modelreg",))
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: symlinks: register writes through a symlinked models/NAME")
 def test_register_never_writes_through_a_symlinked_model_directory(
     reg_path: Path, tmp_path: Path, make_file: Any, tree_snapshot: Any
 ) -> None:
@@ -31,7 +30,6 @@ def test_register_never_writes_through_a_symlinked_model_directory(
     assert files_under(outside) == {}, f"register wrote outside the registry: {sorted(files_under(outside))}"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: symlinks: changes land in another registry via models/NAME")
 @pytest.mark.parametrize(
     "change",
     [("promote", "m@1", "production"), ("annotate", "m", "--description", "x"), ("annotate", "m@1", "--tag", "k=v")],
@@ -71,7 +69,6 @@ def test_gc_never_deletes_another_registrys_blobs_through_a_symlinked_blob_store
     verify_ok(other)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: symlinks: register stores blobs through a symlinked blobs/")
 def test_register_never_writes_through_a_symlinked_blob_store(reg_path: Path, tmp_path: Path, make_file: Any) -> None:
     outside = tmp_path / "elsewhere"
     outside.mkdir()

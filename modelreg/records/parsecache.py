@@ -21,6 +21,7 @@ from typing import Any
 
 from modelreg.base.fs import atomic_write
 from modelreg.base.machine import seal, unseal
+from modelreg.errors import StorageError
 
 _PURPOSE = b"modelreg parse cache v1"
 
@@ -38,7 +39,7 @@ def load_cached(raw: bytes, parse: Callable[[bytes], Any], cache_dir: Path | Non
                 return marshal.loads(data[len(digest) :])
     value = parse(raw)
     # Only plain values are cached (a hand-written YAML timestamp, say, is parsed each time).
-    with suppress(OSError, ValueError):
+    with suppress(OSError, ValueError, StorageError):  # a read-only registry is read the slow way
         sealed = seal(digest + marshal.dumps(value), _PURPOSE)
         if sealed is not None:
             atomic_write(entry, sealed, durable=False)
