@@ -79,9 +79,10 @@ class Registry(Repo):
 
         return export(self, version, dest)
 
-    def materialize(self, version: Version, *, rehash: bool = True) -> Path:
-        """A directory of the version's files inside the git-ignored cache, verified."""
-        from .ops.serve import materialize
+    def materialize(self, version: Version, *, rehash: bool = False) -> Path:
+        """A directory of the version's files inside the git-ignored cache, verified when built
+        and rebuilt when it changed since (``rehash`` re-reads an unchanged copy too)."""
+        from .ops.served_copy import materialize
 
         return materialize(self, version, rehash=rehash)
 

@@ -192,7 +192,6 @@ def test_a_240_byte_file_name_is_refused_or_served(reg_path: Path, tmp_path: Pat
         _servable(reg_path, tmp_path, {name: b"weights\n"})
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: accepted means servable: a backslash in a file name cannot be served")
 def test_a_backslash_in_a_file_name_is_refused_or_served(reg_path: Path, tmp_path: Path, make_file: Any) -> None:
     name = "weights\\v1.bin"
     src = make_file(tmp_path / "in" / name, "weights\n")

@@ -173,11 +173,11 @@ class LocalBlobStore:
             shutil.rmtree(work, ignore_errors=True)
 
     def iter_digests(self) -> Iterator[tuple[str, Path]]:
-        base = self.root / "sha256"
+        base = self.tree.inside(self.root / "sha256" / "00" / "x").parent.parent
         if not base.is_dir():
             return
         for shard in sorted(base.iterdir()):
-            if shard.is_dir():
+            if shard.is_dir() and not shard.is_symlink():
                 for blob in sorted(shard.iterdir()):
                     if _HEX_RE.fullmatch(blob.name):
                         yield "sha256:" + blob.name, blob

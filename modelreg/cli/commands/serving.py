@@ -41,14 +41,14 @@ def get_production(
         if path:
             data["path"] = str(reg.materialize(v))
         elif json:
-            # --json reports where the verified files are; a clone without the blobs, or whose
-            # remote is down, still learns which version is in production (path null, a warning).
-            from ...errors import NotFoundError, RemoteError
+            # --json reports where the verified files are; a clone without the blobs, a remote
+            # that is down or a registry that cannot be written still learn which version it is
+            # (path null, a warning).
+            from ...errors import NotFoundError, RemoteError, StorageError
 
             try:
-                # Metadata only: an existing cached copy is not hashed again (--path does that).
-                data["path"] = data.get("output") or str(reg.materialize(v, rehash=False))
-            except (NotFoundError, RemoteError) as exc:
+                data["path"] = data.get("output") or str(reg.materialize(v))
+            except (NotFoundError, RemoteError, StorageError) as exc:
                 data["path"] = None
                 out.warn(exc.message)
         if path and not json:
