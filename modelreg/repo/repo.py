@@ -198,7 +198,9 @@ class Repo:
                 "run 'modelreg pull' where a remote is set, or 'modelreg push' from the machine that has it",
                 code="blob_missing",
             )
-        self.blobs.put_download(entry.digest, lambda tmp: remote.download(entry.digest, tmp))
+        from modelreg.stores.remotes.fetch import fetch_blob
+
+        fetch_blob(remote, self.blobs, entry.digest, entry.size)
 
     # -- changing ----------------------------------------------------------
     def locked_state(self, name: str) -> ModelState:
