@@ -12,10 +12,12 @@ from typing import Any
 from modelreg.errors import IntegrityError, ModelregError, NotFoundError
 from modelreg.records.filepaths import check_paths
 from modelreg.records.manifest import Version, file_set_digest
+from modelreg.records.names import NAME_RULE, is_valid_name
 from modelreg.records.state import ModelState
 from modelreg.repo import Repo
 
 ERROR, WARNING = "error", "warning"
+MAX_RUNS = 20  # runs of missing manifests reported one by one
 
 
 @dataclass(frozen=True)
@@ -60,54 +62,62 @@ class Report:
 def verify(reg: Repo, name: str | None = None, *, quick: bool = False) -> Report:
     report = Report()
     report.recovered = reg.recover_all()
-    names = [name] if name is not None else reg.model_names()
     if name is not None:
         reg.state(name)  # an unknown model is "not found", not a clean report
-    registered = _check_audit(reg, report)
+    # The log first, the files after: a change writes its files before its entries, so every
+    # entry read describes files that are there; files newer than the log are waited for below.
+    by_model = _entries_by_model(_check_audit(reg, report))
+    names = [name] if name is not None else _model_names(reg, report)
     checked: dict[str, str | None] = {}
-    unlogged: list[tuple[str, int]] = []
+    suspects: dict[str, tuple[set[int], list[Finding]]] = {}
     for model in names:
         report.models += 1
         state = _model_state(reg, model, report)
         if state is None:
             continue
         _check_stages(reg, state, report)
+        present = _manifest_numbers(reg, model)
+        _report_missing_manifests(reg, state, present, report)
+        registered = _registered(by_model.get(model, []))
+        loaded: set[int] = set()
         for number in range(1, state.latest + 1):
+            if number not in present:
+                continue
             version = _load_version(reg, state, number, report)
             if version is None:
                 continue
             report.versions += 1
-            if (model, number) not in registered:
-                unlogged.append((model, number))
-            elif registered[(model, number)] not in (None, version.digest):
+            loaded.add(number)
+            if registered.get(number) not in (None, version.digest):
                 report.add(
                     ERROR,
                     "manifest",
                     reg.manifest_path(model, number),
                     f"digest {version.digest[:19]}… differs from the one recorded when {model}@{number} "
-                    f"was registered ({str(registered[(model, number)])[:19]}…): files were swapped",
+                    f"was registered ({str(registered[number])[:19]}…): files were swapped",
                 )
             _check_blobs(reg, version, report, checked, quick)
-        _check_orphans(reg, state, report)
-    if unlogged:
-        # A register may have completed since the log was read, or be appending its entry now:
-        # wait for each such model's lock (finishing any interrupted change), then read again.
-        for model in sorted({m for m, _ in unlogged}):
-            reg.recover(model)
-        registered = _registered(reg.audit.entries())
-        for model, number in unlogged:
-            if (model, number) not in registered:
-                report.add(
-                    ERROR,
-                    "audit",
-                    reg.audit.path,
-                    f"{model}@{number} has no register entry in the audit log (entries deleted?)",
-                )
+        _check_orphans(reg, state, present, report)
+        findings = _history_findings(reg, state, by_model.get(model, []), loaded)
+        if findings:
+            suspects[model] = (loaded, findings)
+    for model, (loaded, findings) in sorted(suspects.items()):
+        # A change may have written its files since the log was read and be appending its
+        # entries now: under the model's lock (finishing an interrupted change), read both again.
+        with reg.model_lock(model, new=True):
+            reg.journal.recover(model, reg.audit_lock)
+            entries = list(reg.audit.entries(model=model))
+            state = _model_state(reg, model, Report())
+        if state is not None:
+            findings = _history_findings(reg, state, entries, loaded)
+        report.findings.extend(findings)
+    if name is None:
+        _check_vanished_models(reg, by_model, names, report)
     _check_leftovers(reg, report)
     return report
 
 
-def _check_audit(reg: Repo, report: Report) -> dict[tuple[str, int], str | None]:
+def _check_audit(reg: Repo, report: Report) -> list[dict[str, Any]]:
     chain = reg.audit.check()
     report.audit_entries = chain.entries
     for problem in chain.problems:
@@ -116,25 +126,180 @@ def _check_audit(reg: Repo, report: Report) -> dict[tuple[str, int], str | None]
         )
     if chain.torn_tail:
         report.add(WARNING, "leftover", reg.audit.path, "last line is an interrupted write; the next change repairs it")
-    return _registered(chain.parsed)
+    if chain.unterminated:
+        report.add(WARNING, "leftover", reg.audit.path, "last entry lacks its final newline; the next change adds it")
+    return chain.parsed
 
 
-def _registered(entries: Iterable[dict[str, Any]]) -> dict[tuple[str, int], str | None]:
-    """(model, version) -> the digest its register entry recorded."""
-    found: dict[tuple[str, int], str | None] = {}
+def _entries_by_model(entries: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for entry in entries:
+        model = entry.get("model")
+        if isinstance(model, str):
+            grouped.setdefault(model, []).append(entry)
+    return grouped
+
+
+def _registered(entries: Iterable[dict[str, Any]]) -> dict[int, str | None]:
+    """version -> the digest its register entry recorded (entries of one model)."""
+    found: dict[int, str | None] = {}
     for e in entries:
-        model, version, digest = e.get("model"), e.get("version"), e.get("digest")
-        if e.get("action") == "register" and isinstance(model, str) and isinstance(version, int):
-            found[(model, version)] = digest if isinstance(digest, str) else None
+        version, digest = e.get("version"), e.get("digest")
+        if e.get("action") == "register" and isinstance(version, int):
+            found[version] = digest if isinstance(digest, str) else None
     return found
+
+
+# -- the history is the truth ------------------------------------------------------------------
+
+
+def replay(entries: Iterable[dict[str, Any]]) -> dict[int, str]:
+    """Replay one model's entries in log order: version -> the stage the history puts it in."""
+    stages: dict[int, str] = {}
+    for entry in entries:
+        replay_entry(stages, entry)
+    return stages
+
+
+def replay_entry(stages: dict[int, str], entry: dict[str, Any]) -> None:
+    """What one entry does to its model's stages: ``register`` puts the version in its
+    ``to_stage``, ``promote`` and ``archive`` move it there; any other action (``init``,
+    ``annotate``, one this version does not know) moves nothing."""
+    action, version, to_stage = entry.get("action"), entry.get("version"), entry.get("to_stage")
+    if action not in ("register", "promote", "archive") or not isinstance(to_stage, str):
+        return
+    if isinstance(version, int) and not isinstance(version, bool):
+        stages[version] = to_stage
+
+
+def _history_findings(reg: Repo, state: ModelState, entries: list[dict[str, Any]], loaded: set[int]) -> list[Finding]:
+    """Where the files and the model's history disagree: a version without its register entry,
+    a version the history knows and the files do not, a stage the history does not tell."""
+    model = state.index.name
+    mdir = reg.model_dir(model)
+    registered = _registered(entries)
+    found = [
+        Finding(
+            ERROR,
+            "audit",
+            str(reg.audit.path),
+            f"{model}@{n} has no register entry in the audit log (entries deleted?)",
+        )
+        for n in sorted(loaded)
+        if n not in registered
+    ]
+    for number, history in sorted(replay(entries).items()):
+        if number > state.latest:
+            found.append(
+                Finding(
+                    ERROR,
+                    "history",
+                    str(mdir / "model.yaml"),
+                    f"the audit log records {model}@{number}, but the model's latest version is {state.latest} "
+                    "(version files deleted?)",
+                )
+            )
+            continue
+        said = state.stage_of(number)
+        if said == history:
+            continue
+        from_index = number not in state.stages.assignments and number in state.index.initial_stages
+        found.append(
+            Finding(
+                ERROR,
+                "history",
+                str(mdir / ("model.yaml" if from_index else "stages.yaml")),
+                f"{model}@{number} is in {said!r} by the files, but the audit history puts it in {history!r} "
+                "(a stage file edited, or an entry deleted or added?)",
+            )
+        )
+    return found
+
+
+def _model_names(reg: Repo, report: Report) -> list[str]:
+    """The models to check; a directory under models/ that holds a model file under a name no
+    model can have is a finding (it can be neither read nor written)."""
+    base = reg.root / "models"
+    if base.is_dir():
+        for path in sorted(base.iterdir()):
+            if not is_valid_name(path.name) and (path / "model.yaml").is_file():
+                report.add(
+                    ERROR,
+                    "manifest",
+                    path,
+                    f"directory name {path.name[:120]!r} is not a model name ({NAME_RULE}); rename or remove it",
+                )
+    return [n for n in reg.model_names() if is_valid_name(n)]
+
+
+def _check_vanished_models(
+    reg: Repo, by_model: dict[str, list[dict[str, Any]]], names: list[str], report: Report
+) -> None:
+    """A model the history registered whose files are gone."""
+    known = set(names)
+    for model, entries in sorted(by_model.items()):
+        if model in known or not any(e.get("action") == "register" for e in entries):
+            continue
+        path = reg.root / "models" / model
+        if not is_valid_name(model) and path.exists():
+            continue  # reported as a bad directory name
+        report.add(
+            ERROR,
+            "history",
+            path,
+            f"the audit log records model {model[:120]!r}, which is not in the registry (deleted?)",
+        )
 
 
 def _model_state(reg: Repo, model: str, report: Report) -> ModelState | None:
     try:
         return reg.state(model)
     except ModelregError as exc:
-        report.add(ERROR, "manifest", reg.model_dir(model), exc.message)
+        # The message names the file at fault (model.yaml or stages.yaml): report it as the path.
+        path, sep, rest = exc.message.partition(": ")
+        if sep and path.startswith(f"{reg.model_dir(model)}{os.sep}"):
+            report.add(ERROR, "manifest", path, rest)
+        else:
+            report.add(ERROR, "manifest", reg.model_dir(model), exc.message)
         return None
+
+
+def _manifest_numbers(reg: Repo, model: str) -> set[int]:
+    """Version numbers with a manifest file (listed once: a crafted latest_version costs nothing)."""
+    try:
+        names = os.listdir(reg.model_dir(model) / "versions")
+    except (FileNotFoundError, NotADirectoryError):
+        return set()
+    numbers = (n.removesuffix(".yaml") for n in names if n.endswith(".yaml"))
+    return {int(n) for n in numbers if n.isascii() and n.isdigit() and len(n) <= 9}
+
+
+def _report_missing_manifests(reg: Repo, state: ModelState, present: set[int], report: Report) -> None:
+    """One finding per run of versions without a manifest, at most MAX_RUNS of them."""
+    model, runs, start = state.index.name, [], None
+    for number in range(1, state.latest + 2):
+        if number <= state.latest and number not in present:
+            start = number if start is None else start
+        elif start is not None:
+            runs.append((start, number - 1))
+            start = None
+    for first, last in runs[:MAX_RUNS]:
+        if first == last:
+            report.add(ERROR, "manifest", reg.manifest_path(model, first), f"manifest of {model}@{first} is missing")
+        else:
+            report.add(
+                ERROR,
+                "manifest",
+                reg.model_dir(model) / "versions",
+                f"manifests of {model}@{first} to {model}@{last} are missing ({last - first + 1} versions)",
+            )
+    if len(runs) > MAX_RUNS:
+        report.add(
+            ERROR,
+            "manifest",
+            reg.model_dir(model) / "versions",
+            f"and {len(runs) - MAX_RUNS} more runs of missing manifests",
+        )
 
 
 def _check_stages(reg: Repo, state: ModelState, report: Report) -> None:
@@ -230,16 +395,14 @@ def _blob_problem(reg: Repo, digest: str, size: int, quick: bool) -> str | None:
     return None
 
 
-def _check_orphans(reg: Repo, state: ModelState, report: Report) -> None:
-    vdir = reg.model_dir(state.index.name) / "versions"
-    if not vdir.is_dir():
-        return
-    for path in vdir.iterdir():
-        stem = path.name.removesuffix(".yaml")
-        if path.name.endswith(".yaml") and stem.isdigit() and int(stem) > state.latest:
-            report.add(
-                WARNING, "leftover", path, "manifest of an unfinished registration; the next register replaces it"
-            )
+def _check_orphans(reg: Repo, state: ModelState, present: set[int], report: Report) -> None:
+    for number in sorted(n for n in present if n > state.latest):
+        report.add(
+            WARNING,
+            "leftover",
+            reg.manifest_path(state.index.name, number),
+            "manifest of an unfinished registration; the next register replaces it",
+        )
 
 
 def _check_leftovers(reg: Repo, report: Report) -> None:

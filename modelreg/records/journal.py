@@ -69,6 +69,7 @@ class Journal:
 
     def commit(self, change: Change, audit_lock: Any) -> list[dict[str, Any]]:
         """Record the change durably, then apply it. Caller holds the model's lock."""
+        self.audit.check_size(change.records)  # an oversized entry is refused before anything is written
         jpath = self.path_for(change.model)
         atomic_write(jpath, change.to_json())
         crash_point("after-journal")
