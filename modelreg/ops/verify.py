@@ -17,7 +17,7 @@ from modelreg.records.state import ModelState
 from modelreg.repo import Repo
 
 ERROR, WARNING = "error", "warning"
-MAX_RUNS = 20  # runs of missing manifests reported one by one
+MAX_MISSING = 20  # missing manifests reported one by one
 
 
 @dataclass(frozen=True)
@@ -275,31 +275,15 @@ def _manifest_numbers(reg: Repo, model: str) -> set[int]:
 
 
 def _report_missing_manifests(reg: Repo, state: ModelState, present: set[int], report: Report) -> None:
-    """One finding per run of versions without a manifest, at most MAX_RUNS of them."""
-    model, runs, start = state.index.name, [], None
-    for number in range(1, state.latest + 2):
-        if number <= state.latest and number not in present:
-            start = number if start is None else start
-        elif start is not None:
-            runs.append((start, number - 1))
-            start = None
-    for first, last in runs[:MAX_RUNS]:
-        if first == last:
-            report.add(ERROR, "manifest", reg.manifest_path(model, first), f"manifest of {model}@{first} is missing")
-        else:
-            report.add(
-                ERROR,
-                "manifest",
-                reg.model_dir(model) / "versions",
-                f"manifests of {model}@{first} to {model}@{last} are missing ({last - first + 1} versions)",
-            )
-    if len(runs) > MAX_RUNS:
-        report.add(
-            ERROR,
-            "manifest",
-            reg.model_dir(model) / "versions",
-            f"and {len(runs) - MAX_RUNS} more runs of missing manifests",
-        )
+    """A finding per missing manifest, or one for them all when there are more than MAX_MISSING."""
+    model = state.index.name
+    missing = [n for n in range(1, state.latest + 1) if n not in present]
+    if len(missing) > MAX_MISSING:
+        where, text = reg.model_dir(model) / "versions", f"{model}@{missing[0]} to {model}@{missing[-1]}"
+        report.add(ERROR, "manifest", where, f"manifests of {len(missing)} versions are missing ({text})")
+        return
+    for n in missing:
+        report.add(ERROR, "manifest", reg.manifest_path(model, n), f"manifest of {model}@{n} is missing")
 
 
 def _check_stages(reg: Repo, state: ModelState, report: Report) -> None:
