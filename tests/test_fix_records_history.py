@@ -199,3 +199,32 @@ def test_verify_waits_for_a_change_in_flight_before_reporting_a_stage(run: Any, 
     _stages(reg_path).write_text(_stages(reg_path).read_text().replace("3: production", "3: archived"))
     code, report = _verify(run, reg_path)
     assert code == 5 and "m@3" in _errors(report)[0]["message"]
+
+
+def test_a_read_only_registry_still_gets_its_history_checked(run: Any, reg_path: Path, tmp_path: Path) -> None:
+    """A serving container's read-only mount: verify cannot take a lock there, and still reports a
+    stage file that disagrees with the history (exit 5), not a refused write (exit 4)."""
+    import os
+    import shutil
+
+    import pytest
+
+    if os.geteuid() != 0:
+        pytest.skip("bind mounts need root")
+    _setup(run, reg_path, tmp_path)
+    _stages(reg_path).write_text(_stages(reg_path).read_text().replace("2: staging", "2: production"))
+    shutil.rmtree(reg_path / ".modelreg")  # no lock directory: taking a lock would have to create one
+    view = tmp_path / "ro"
+    view.mkdir()
+    if subprocess.run(["mount", "--bind", str(reg_path), str(view)], capture_output=True).returncode != 0:
+        pytest.skip("cannot bind-mount here")
+    try:
+        remount = subprocess.run(["mount", "-o", "remount,bind,ro", str(view)], capture_output=True)
+        if remount.returncode != 0:
+            pytest.skip("cannot remount read-only here")
+        code, report = _verify(run, view)
+        assert code == 5, report
+        assert {f["path"] for f in _errors(report)} == {str(view / "models" / "m" / "stages.yaml")}, report
+        assert any("m@2" in f["message"] and "history" in f["message"] for f in _errors(report)), report
+    finally:
+        subprocess.run(["umount", "-l", str(view)], capture_output=True, check=False)

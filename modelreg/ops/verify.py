@@ -3,6 +3,7 @@ the audit chain, and the audit log against the versions it describes."""
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -104,10 +105,15 @@ def verify(reg: Repo, name: str | None = None, *, quick: bool = False) -> Report
     for model, (loaded, findings) in sorted(suspects.items()):
         # A change may have written its files since the log was read and be appending its
         # entries now: under the model's lock (finishing an interrupted change), read both again.
-        with reg.model_lock(model, new=True):
-            reg.journal.recover(model, reg.audit_lock)
-            entries = list(reg.audit.entries(model=model))
-            state = _model_state(reg, model, Report())
+        try:
+            with reg.model_lock(model, new=True):
+                reg.journal.recover(model, reg.audit_lock)
+                entries, state = list(reg.audit.entries(model=model)), _model_state(reg, model, Report())
+        except OSError as exc:
+            if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+                raise
+            # A registry this process cannot write (a read-only mount) has no change in flight here.
+            entries, state = list(reg.audit.entries(model=model)), _model_state(reg, model, Report())
         if state is not None:
             findings = _history_findings(reg, state, entries, loaded)
         report.findings.extend(findings)

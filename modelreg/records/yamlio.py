@@ -22,6 +22,9 @@ MAX_MANIFEST_BYTES = 1 << 20
 # No number in a registry file needs more (sizes are below 2**63, versions below 10**7); a longer
 # literal costs quadratic time to convert (a base-60 one) or cannot be printed as JSON again.
 MAX_INT_CHARS = 100
+# What loads() accepts, as a name for the parse cache: bump it when the rules change, so that a
+# value parsed under older, looser rules (a duplicate key, say) is never served from the cache.
+RULES = "yaml-rules-2"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _INT_TAG = "tag:yaml.org,2002:int"
 
@@ -119,6 +122,6 @@ def load_file(path: Path, *, what: str = "manifest", cache_dir: Path | None = No
             code="corrupt_manifest",
         ) from None
     try:
-        return load_cached(raw, loads, cache_dir)
+        return load_cached(raw, loads, cache_dir / RULES if cache_dir is not None else None)
     except YamlError as exc:
         raise IntegrityError(f"{path}: malformed {what}: {exc}", code="corrupt_manifest") from None
