@@ -58,6 +58,7 @@ MACHINE_ENV = (
     "CI_JOB_URL",
     "GIT_DIR",
     "GIT_WORK_TREE",
+    "MODELREG_TRUST",
 )
 
 
@@ -69,6 +70,10 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("MODELREG_AUTHOR", AUTHOR)
     # git must not find a repository above the test directory (the lineage would change).
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    # This machine's key, trust records and user cache: per test, never the real home's.
+    home = tmp_path.parent / f"{tmp_path.name}-home"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
     monkeypatch.chdir(tmp_path)
 
 

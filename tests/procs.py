@@ -197,11 +197,12 @@ def _ready() -> None:
 def _barrier(barrier: str, args: list[str]) -> None:
     import runpy
 
+    import modelreg.base.locks
+    import modelreg.cli
+
     # Everything a command imports, before the barrier, so that all processes start it together.
     import modelreg.records.audit
-    import modelreg.cli
     import modelreg.records.journal
-    import modelreg.base.locks
     import modelreg.registry  # noqa: F401
 
     Path(f"{barrier}.{os.getpid()}.ready").touch()

@@ -69,7 +69,7 @@ def wait_for_incoming(reg: Path, proc: subprocess.Popen[str], timeout: float = 3
     """Wait until the register is copying the file into the blob store; return the temp file."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = [p for p in (reg / "blobs").glob(".incoming.*.mrtmp")] if (reg / "blobs").is_dir() else []
+        found = list((reg / "blobs").rglob("*.mrtmp")) if (reg / "blobs").is_dir() else []
         if found:
             return found[0]
         assert proc.poll() is None, f"register ended before it copied anything: {proc.communicate()}"

@@ -123,20 +123,23 @@ def test_the_python_parser_is_used_where_the_c_one_is_missing(tmp_path: Path) ->
 
 def test_a_value_cached_under_the_old_rules_is_not_served(run: Any, reg_path: Path, tmp_path: Path) -> None:
     """The parse cache keys a parsed value by the file's bytes: a duplicate-key stage file parsed
-    (and cached) by an earlier version that accepted it must not be served once the rules refuse it."""
-    import hashlib
-    import marshal
+    (and cached, sealed by this machine) by an earlier version that accepted it must not be served
+    once the rules refuse it."""
     import shutil
+
+    import yaml
+
+    from modelreg.records.parsecache import load_cached
 
     _register(run, reg_path, tmp_path)
     assert run("promote", "-R", reg_path, "m@1", "production").returncode == 0
     stages = reg_path / "models" / "m" / "stages.yaml"
     stages.write_text(stages.read_text().replace("  1: production\n", "  1: archived\n  1: production\n"))
-    raw = stages.read_bytes()
-    shutil.rmtree(reg_path / ".modelreg" / "cache", ignore_errors=True)
-    key = hashlib.blake2b(raw, digest_size=16).hexdigest()  # the cache entry an earlier version wrote
-    entry = reg_path / ".modelreg" / "cache" / "parsed" / key[:2] / key
-    entry.parent.mkdir(parents=True)
-    entry.write_bytes(marshal.dumps({"format_version": 1, "name": "m", "versions": {1: "production"}}))
+    cache = reg_path / ".modelreg" / "cache" / "parsed"
+    shutil.rmtree(cache, ignore_errors=True)
+    # What an earlier version did with this file: PyYAML's safe loader (the last key wins), cached.
+    earlier = load_cached(stages.read_bytes(), lambda raw: yaml.load(raw, Loader=yaml.SafeLoader), cache)
+    assert earlier["versions"] == {1: "production"}
+    assert load_cached(stages.read_bytes(), lambda raw: None, cache) == earlier  # the entry is served
     proc = run("list", "m", "-R", reg_path)
     assert proc.returncode == 5 and "stages.yaml" in proc.stderr, proc.stdout + proc.stderr

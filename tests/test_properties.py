@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from modelreg.records import yamlio
 from modelreg.errors import UsageError
+from modelreg.records import yamlio
 from modelreg.records.manifest import FileEntry, Version, file_set_digest, parse_manifest
 from modelreg.records.names import parse_ref, validate_name
 

@@ -1,16 +1,128 @@
-"""Crash-safe file primitives: every write goes to a temporary file, is flushed and renamed."""
+"""File primitives every layer shares.
+
+- Crash safety: every write goes to a temporary file, is flushed and renamed into place.
+- No escape: a registry may arrive from someone else, so nothing inside it is read or written
+  through a symbolic link (``Tree``, ``open_regular``), and nothing is read past a bound.
+- The environment's refusals (a full disk, a read-only filesystem) become ``StorageError``
+  naming the path, not a crash.
+"""
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from pathlib import Path
 
+from modelreg.errors import IntegrityError, StorageError
+
 TMP_SUFFIX = ".mrtmp"
+# Short and independent of the target's name, so that any name the filesystem holds can be
+# written through a temporary: ``.mr.<pid>.<random>.mrtmp``.
+_TMP_PREFIX = ".mr."
+REFUSED = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
 
 
 def tmp_name(target: Path) -> Path:
-    """A unique temporary path beside ``target``; the suffix lets verify and gc recognise leftovers."""
-    return target.with_name(f".{target.name}.{os.getpid()}.{os.urandom(4).hex()}{TMP_SUFFIX}")
+    """A unique temporary path beside ``target``; the suffix lets verify and gc recognise leftovers,
+    and the pid in it tells them whether its writer still runs."""
+    return target.with_name(f"{_TMP_PREFIX}{os.getpid()}.{os.urandom(4).hex()}{TMP_SUFFIX}")
+
+
+def tmp_owner(name: str) -> int | None:
+    """The pid of the process that made temporary name ``name`` (None if it is not one)."""
+    if not name.endswith(TMP_SUFFIX):
+        return None
+    parts = name.split(".")
+    try:
+        return int(parts[-3])
+    except (IndexError, ValueError):
+        return None
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def refused(exc: OSError, path: Path | str) -> StorageError:
+    """A write the environment refused, as the error a user sees (exit 4)."""
+    return StorageError(f"cannot write {path}: {exc.strerror or exc}")
+
+
+class Tree:
+    """A directory whose subdirectories are never followed through a symlink (a registry)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._checked: set[str] = set()  # directories found free of links by this object
+
+    def inside(self, path: Path) -> Path:
+        """``path`` (under the root) after checking that no directory between them is a symlink.
+
+        The last component is not checked: opening it with ``open_regular`` (O_NOFOLLOW) or
+        replacing it with ``atomic_write`` (a rename) never follows a link there.
+        """
+        parent = path.parent
+        if str(parent) in self._checked:
+            return path
+        current = self.root
+        for part in parent.relative_to(self.root).parts:
+            current = current / part
+            if str(current) in self._checked:
+                continue
+            try:
+                st = os.lstat(current)
+            except FileNotFoundError:
+                return path  # created later by a write that goes through this check again
+            if stat.S_ISLNK(st.st_mode):
+                raise IntegrityError(
+                    f"{current} is a symbolic link: modelreg never follows links inside a registry "
+                    "(make it a real directory)",
+                    code="symlink_in_registry",
+                )
+            if not stat.S_ISDIR(st.st_mode):
+                raise IntegrityError(f"{current} should be a directory", code="corrupt_registry")
+            self._checked.add(str(current))
+        return path
+
+
+def open_regular(path: Path, *, limit: int | None = None) -> int:
+    """Open a file for reading without following a symlink at its name and without blocking on
+    a FIFO or a device: anything but a regular file is refused. Returns the descriptor."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise IntegrityError(
+                f"{path} is a symbolic link: modelreg never follows links inside a registry",
+                code="symlink_in_registry",
+            ) from None
+        raise
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise IntegrityError(f"{path} is not a regular file", code="corrupt_registry")
+    if limit is not None and st.st_size > limit:
+        os.close(fd)
+        raise OverflowError(st.st_size)
+    os.set_blocking(fd, True)
+    return fd
+
+
+def read_limited(path: Path, limit: int) -> bytes:
+    """Read a small regular file, refusing one larger than ``limit`` bytes before reading it."""
+    fd = open_regular(path, limit=limit)
+    with os.fdopen(fd, "rb") as fh:
+        data = fh.read(limit + 1)
+    if len(data) > limit:  # grew while being read
+        raise OverflowError(len(data))
+    return data
 
 
 def fsync_dir(path: Path) -> None:
@@ -27,35 +139,38 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def write_all(fd: int, data: bytes | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
-    """Replace ``path`` with ``data`` so that a reader or a crash sees the old or the new file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tmp_name(path)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    """Replace ``path`` with ``data`` so that a reader or a crash sees the old or the new file.
+
+    A full disk or an unwritable directory is a ``StorageError`` naming ``path``; nothing of the
+    temporary file is left.
+    """
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        if durable:
-            os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        tmp.unlink(missing_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = tmp_name(path)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except OSError as exc:
+        if exc.errno in REFUSED:
+            raise refused(exc, path) from None
         raise
-    os.close(fd)
     try:
+        try:
+            write_all(fd, data)
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno in REFUSED:
+            raise refused(exc, path) from None
         raise
     if durable:
         fsync_dir(path.parent)
-
-
-def read_limited(path: Path, limit: int) -> bytes:
-    """Read a small file, refusing one larger than ``limit`` bytes before reading it."""
-    with open(path, "rb") as fh:
-        size = os.fstat(fh.fileno()).st_size
-        if size > limit:
-            raise OverflowError(size)
-        return fh.read(limit + 1)

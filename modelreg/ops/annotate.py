@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from modelreg.records import yamlio
 from modelreg.records.journal import Change
 from modelreg.records.names import Ref, parse_ref, validate_key
 from modelreg.repo import Repo
 
-from .changes import check_text, record
+from .changes import check_text, record, write_yaml
 
 
 @dataclass(frozen=True)
@@ -60,10 +59,10 @@ def annotate(
         change = Change(name)
         if version is not None:
             updated = replace(version, description=new_desc, tags=new_tags)
-            change.writes[repo.rel(repo.manifest_path(name, version.version))] = yamlio.dumps(updated.to_manifest())
+            write_yaml(repo, change, repo.manifest_path(name, version.version), updated.to_manifest())
         else:
             index = replace(state.index, description=new_desc, tags=new_tags)
-            change.writes[repo.rel(repo.model_dir(name) / "model.yaml")] = yamlio.dumps(index.to_yaml_data())
+            write_yaml(repo, change, repo.model_dir(name) / "model.yaml", index.to_yaml_data())
         changed_keys = sorted(k for k in {*old_tags, *new_tags} if old_tags.get(k) != new_tags.get(k))
         detail = ("description" if new_desc != old_desc else "") + (
             (" tags " + ",".join(changed_keys)) if changed_keys else ""

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from modelreg.errors import UsageError
+from modelreg.records import yamlio
+
+if TYPE_CHECKING:
+    from modelreg.records.journal import Change
+    from modelreg.repo import Repo
 
 MAX_TEXT = 64 * 1024
 
@@ -39,3 +45,23 @@ def record(
 def check_text(text: str, what: str) -> None:
     if len(text) > MAX_TEXT:
         raise UsageError(f"{what} is longer than {MAX_TEXT} characters", code="invalid_input")
+
+
+def check_size(data: Any, what: str) -> str:
+    """``data`` as YAML, refused (exit 2) if it could not be read back: what is accepted must
+    stay servable."""
+    text = yamlio.dumps(data)
+    size = len(text.encode())
+    if size > yamlio.MAX_MANIFEST_BYTES:
+        raise UsageError(
+            f"{what} would be {size:,} bytes, over the {yamlio.MAX_MANIFEST_BYTES:,} bytes a registry file may "
+            "hold: give fewer files (pack them into an archive), fewer or shorter tags and params",
+            code="too_large",
+        )
+    return text
+
+
+def write_yaml(repo: Repo, change: Change, path: Path, data: Any) -> None:
+    """Add the write of a registry YAML file to ``change``, refusing one too big to read back."""
+    rel = repo.rel(path)
+    change.writes[rel] = check_size(data, rel)

@@ -1,8 +1,11 @@
 """``gc``: remove what nothing refers to — unreferenced blobs, stale caches, interrupted writes.
 
-A register copies its blobs before it takes the model lock, so a blob may be unreferenced for a
-moment. gc therefore only removes unreferenced blobs older than a grace period; a register that
-reuses an existing blob refreshes its mtime.
+A register stores its blobs before it records the version, so a blob may be unreferenced for a
+moment. Every change that may reference blobs holds the registry's blob lock shared from before
+it stores or reuses a blob until its version is recorded; gc holds it alone while it decides
+and removes. So gc never removes what a version references or what a change in progress is
+about to reference, whatever ``--grace`` says; the grace only keeps young unreferenced blobs
+(a register that failed and will be retried).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelreg.base.fs import TMP_SUFFIX
+from modelreg.base.fs import TMP_SUFFIX, pid_alive, tmp_owner
 from modelreg.repo import Repo
 
 DEFAULT_GRACE = 3600.0
@@ -41,19 +44,9 @@ class GcReport:
 
 
 def _pid_alive(name: str) -> bool:
-    """Temporary names carry the writer's pid (``.NAME.PID.RAND.mrtmp``)."""
-    parts = name.split(".")
-    try:
-        pid = int(parts[-3])
-    except (IndexError, ValueError):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return pid != os.getpid()
+    """Temporary names carry the writer's pid."""
+    pid = tmp_owner(name)
+    return pid is not None and pid != os.getpid() and pid_alive(pid)
 
 
 def _remove(path: Path) -> None:
@@ -64,6 +57,11 @@ def _remove(path: Path) -> None:
 
 
 def collect_garbage(reg: Repo, *, dry_run: bool = False, grace: float = DEFAULT_GRACE) -> GcReport:
+    with reg.blob_lock(exclusive=True):
+        return _collect(reg, dry_run, grace)
+
+
+def _collect(reg: Repo, dry_run: bool, grace: float) -> GcReport:
     report = GcReport(dry_run)
     if not dry_run:
         report.recovered = reg.recover_all()

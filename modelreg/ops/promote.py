@@ -9,14 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from modelreg.errors import ConflictError, NotFoundError
-from modelreg.records import yamlio
 from modelreg.records.journal import Change
 from modelreg.records.manifest import Version
 from modelreg.records.names import Ref, parse_ref
 from modelreg.records.state import ModelState, StageFile
 from modelreg.repo import Repo
 
-from .changes import check_text, record
+from .changes import check_text, record, write_yaml
 
 
 @dataclass(frozen=True)
@@ -109,6 +108,4 @@ def displace(
 
 
 def write_stages(repo: Repo, change: Change, name: str, assignments: dict[int, str]) -> None:
-    change.writes[repo.rel(repo.model_dir(name) / "stages.yaml")] = yamlio.dumps(
-        StageFile(name, assignments).to_yaml_data()
-    )
+    write_yaml(repo, change, repo.model_dir(name) / "stages.yaml", StageFile(name, assignments).to_yaml_data())

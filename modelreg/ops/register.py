@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from modelreg.errors import ModelregError, NotFoundError, UsageError
-from modelreg.records import yamlio
+from modelreg.errors import ConflictError, ModelregError, NotFoundError, UsageError
 from modelreg.records.journal import Change, crash_point
 from modelreg.records.manifest import FileEntry, Version, file_set_digest
 from modelreg.records.names import parse_number, validate_key, validate_name
 from modelreg.records.state import ModelIndex, ModelState, StageFile
 from modelreg.repo import Repo
 
-from .changes import check_text, record
+from .changes import check_text, record, write_yaml
 from .promote import displace, write_stages
+
+_WIDEST_VERSION = 9_999_999  # for the size check made before the number is known
 
 
 def register(
@@ -29,6 +31,7 @@ def register(
     description: str = "",
     datasets: list[str] | None = None,
     stage: str | None = None,
+    reason: str | None = None,
     author: str | None = None,
     link: bool = False,
     cwd: Path | None = None,
@@ -47,56 +50,76 @@ def register(
     validate_name(name)
     config = repo.config
     stage = config.check_stage(stage) if stage else config.default_stage
-    metrics = {validate_key(k, "metric"): _number(k, v) for k, v in (metrics or {}).items()}
-    params = {validate_key(k, "param"): str(v) for k, v in (params or {}).items()}
-    tags = {validate_key(k, "tag"): str(v) for k, v in (tags or {}).items()}
+    if stage in config.require_reason and not reason:
+        raise ConflictError(f"this registry's policy requires --reason to register into {stage!r}", code="policy")
+    if reason is not None:
+        check_text(reason, "reason")
+    draft = Version(
+        name=name,
+        version=0,  # allocated under the model lock
+        digest="",
+        initial_stage=stage,
+        created_at="",
+        created_by=find_author(author, cwd),
+        files=(),
+        description=description,
+        metrics={validate_key(k, "metric"): _number(k, v) for k, v in (metrics or {}).items()},
+        params={validate_key(k, "param"): str(v) for k, v in (params or {}).items()},
+        tags={validate_key(k, "tag"): str(v) for k, v in (tags or {}).items()},
+        stage=stage,
+    )
     check_text(description, "description")
     sources = collect(paths, registry=repo.root)
-    who = find_author(author, cwd)
-    files = []
-    for rel, src in sources:
-        digest, size = repo.blobs.put_file(src, link=link)
-        files.append(FileEntry(rel, size, digest))
-        if on_file:
-            on_file(rel, size)
-    crash_point("after-blobs")
     when = now_utc()
-    lineage = capture(who=who, when=when, cwd=cwd or Path.cwd(), datasets=datasets or [], registry=repo.root)
+    lineage = capture(
+        who=draft.created_by, when=when, cwd=cwd or Path.cwd(), datasets=datasets or [], registry=repo.root
+    )
+    # Refuse a manifest too big to read back before storing a byte (the digests' length is fixed).
+    unknown = "sha256:" + "0" * 64
+    planned = [FileEntry(rel, src.stat().st_size, unknown) for rel, src in sources]
+    draft = replace(
+        draft, digest=unknown, created_at=when, files=tuple(planned), lineage=lineage, version=_WIDEST_VERSION
+    )
+    # From the first stored blob until the version is recorded, gc waits (see ops/gc.py).
+    with repo.blob_lock():
+        files = []
+        for rel, src in sources:
+            digest, size = repo.blobs.put_file(src, link=link)
+            files.append(FileEntry(rel, size, digest))
+            if on_file:
+                on_file(rel, size)
+        crash_point("after-blobs")
+        draft = replace(draft, digest=file_set_digest(files), files=tuple(files))
+        version, archived = _record(repo, draft, reason)
+    if push or (push is None and config.remote.push_on_register):
+        _push(repo, version)
+    return version, archived
+
+
+def _record(repo: Repo, draft: Version, reason: str | None) -> tuple[Version, tuple[int, ...]]:
+    """Under the model lock: allocate the next number and commit the new version."""
+    name, stage, who = draft.name, draft.initial_stage, draft.created_by
     with repo.model_lock(name, new=True):
         try:
             state = repo.locked_state(name)
         except NotFoundError:
-            state = ModelState(ModelIndex(name, when, who, config.default_stage), StageFile(name))
+            state = ModelState(ModelIndex(name, draft.created_at, who, repo.config.default_stage), StageFile(name))
         number = state.latest + 1
-        version = Version(
-            name=name,
-            version=number,
-            digest=file_set_digest(files),
-            initial_stage=stage,
-            created_at=when,
-            created_by=who,
-            files=tuple(files),
-            description=description,
-            metrics=metrics,
-            params=params,
-            tags=tags,
-            lineage=lineage,
-            stage=stage,
-        )
+        version = replace(draft, version=number)
         change = Change(name)
         # The manifest first: the version is visible only once model.yaml counts it.
-        change.writes[repo.rel(repo.manifest_path(name, number))] = yamlio.dumps(version.to_manifest())
-        change.writes[repo.rel(repo.model_dir(name) / "model.yaml")] = yamlio.dumps(
-            state.index.with_version(number, stage).to_yaml_data()
+        write_yaml(repo, change, repo.manifest_path(name, number), version.to_manifest())
+        write_yaml(
+            repo, change, repo.model_dir(name) / "model.yaml", state.index.with_version(number, stage).to_yaml_data()
         )
-        change.records.append(record("register", name, number, actor=who, to_stage=stage, digest=version.digest))
+        change.records.append(
+            record("register", name, number, actor=who, to_stage=stage, reason=reason, digest=version.digest)
+        )
         # Only a register into an occupied exclusive stage touches the stage file.
         assignments, archived = displace(repo, change, state, stage, number, who)
         if archived:
             write_stages(repo, change, name, assignments)
         repo.commit(change)
-    if push or (push is None and config.remote.push_on_register):
-        _push(repo, version)
     return version, archived
 
 

@@ -3,14 +3,13 @@ the audit chain, and the audit log against the versions it describes."""
 
 from __future__ import annotations
 
-import errno
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelreg.errors import IntegrityError, ModelregError, NotFoundError
+from modelreg.errors import IntegrityError, ModelregError, NotFoundError, StorageError
 from modelreg.records.filepaths import check_paths
 from modelreg.records.manifest import Version, file_set_digest
 from modelreg.records.names import NAME_RULE, is_valid_name
@@ -107,13 +106,11 @@ def verify(reg: Repo, name: str | None = None, *, quick: bool = False) -> Report
         # entries now: under the model's lock (finishing an interrupted change), read both again.
         try:
             with reg.model_lock(model, new=True):
-                reg.journal.recover(model, reg.audit_lock)
-                entries, state = list(reg.audit.entries(model=model)), _model_state(reg, model, Report())
-        except OSError as exc:
-            if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
-                raise
-            # A registry this process cannot write (a read-only mount) has no change in flight here.
-            entries, state = list(reg.audit.entries(model=model)), _model_state(reg, model, Report())
+                entries, state = _read_again(reg, model, locked=True)
+        except (StorageError, PermissionError):
+            # The lock cannot be taken in a registry this process cannot write (a read-only
+            # mount): read again without it (a change through another, writable mount is not waited for).
+            entries, state = _read_again(reg, model, locked=False)
         if state is not None:
             findings = _history_findings(reg, state, entries, loaded)
         report.findings.extend(findings)
@@ -121,6 +118,14 @@ def verify(reg: Repo, name: str | None = None, *, quick: bool = False) -> Report
         _check_vanished_models(reg, by_model, names, report)
     _check_leftovers(reg, report)
     return report
+
+
+def _read_again(reg: Repo, model: str, *, locked: bool) -> tuple[list[dict[str, Any]], ModelState | None]:
+    try:
+        state = reg.locked_state(model) if locked else reg.state(model)  # locked: finishes a change
+    except ModelregError:
+        return [], None
+    return list(reg.audit.entries(model=model)), state
 
 
 def _check_audit(reg: Repo, report: Report) -> list[dict[str, Any]]:

@@ -29,14 +29,14 @@ MAX_VERSION = 1_000_000
 MAX_FILE_SIZE = 2**63
 
 
+def is_valid_name(name: str) -> bool:
+    return bool(_NAME_RE.fullmatch(name))
+
+
 def validate_name(name: str) -> str:
     if not _NAME_RE.fullmatch(name):
         raise UsageError(f"invalid model name {name!r}: {NAME_RULE}", code="invalid_name")
     return name
-
-
-def is_valid_name(name: str) -> bool:
-    return bool(_NAME_RE.fullmatch(name))
 
 
 def is_valid_stage_name(stage: str) -> bool:

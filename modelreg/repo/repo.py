@@ -7,17 +7,19 @@ A ``Repo`` changes nothing by itself: the verbs in ``modelreg.ops`` build a chan
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modelreg.base.fs import Tree
 from modelreg.errors import IntegrityError, NotFoundError
 from modelreg.records import yamlio
 from modelreg.records.config import CONFIG_NAME, Config, load_config
 from modelreg.records.manifest import FileEntry, SchemaError, Version, parse_manifest
-from modelreg.records.names import validate_name
+from modelreg.records.names import is_valid_name, validate_name
 from modelreg.records.state import ModelIndex, ModelState, StageFile
 from modelreg.stores.blobs import LocalBlobStore
 
@@ -34,10 +36,12 @@ class Repo:
 
     def __init__(self, root: Path, config: Config | None = None) -> None:
         self.root = root.absolute()  # paths handed out stay valid after a chdir
+        self.tree = Tree(self.root)  # nothing inside is followed through a symlink
         self.state_dir = self.root / ".modelreg"
         self.parse_cache = self.state_dir / "cache" / "parsed"
+        self.tree.inside(self.parse_cache / "entry")
         self.config = config if config is not None else load_config(self.root / CONFIG_NAME, self.parse_cache)
-        self.blobs = LocalBlobStore(self.root / "blobs")
+        self.blobs = LocalBlobStore(self.root / "blobs", self.tree)
         self._remote: RemoteStore | None = None
         # What a person should know about a command that still succeeded (the CLI prints these).
         self.warnings: list[str] = []
@@ -52,7 +56,7 @@ class Repo:
     def journal(self) -> Journal:
         from modelreg.records.journal import Journal
 
-        return Journal(self.root, self.state_dir / "journal", self.audit)
+        return Journal(self.tree, self.state_dir / "journal", self.audit)
 
     # -- where things live -------------------------------------------------
     def model_dir(self, name: str) -> Path:
@@ -75,22 +79,40 @@ class Repo:
 
         if not new and not (self.model_dir(name) / "model.yaml").is_file():
             raise NotFoundError(f"unknown model {name!r}; see: modelreg list", code="unknown_model")
-        return hold(self.model_lock_path(name), self.config.lock_timeout, f"model {name!r}")
+        return hold(self.tree.inside(self.model_lock_path(name)), self.config.lock_timeout, f"model {name!r}")
 
     def audit_lock(self) -> AbstractContextManager[None]:
         from modelreg.base.locks import hold
 
-        return hold(self.state_dir / "locks" / "audit.lock", self.config.lock_timeout, "the audit log")
+        lock = self.tree.inside(self.state_dir / "locks" / "audit.lock")
+        return hold(lock, self.config.lock_timeout, "the audit log")
+
+    def blob_lock(self, *, exclusive: bool = False) -> AbstractContextManager[None]:
+        """Shared by every change that may reference blobs (from storing them to recording the
+        version); exclusive for gc, which therefore never removes what is about to be referenced."""
+        from modelreg.base.locks import hold_exclusive, hold_shared
+
+        lock = self.tree.inside(self.state_dir / "locks" / "blobs.lock")
+        hold = hold_exclusive if exclusive else hold_shared
+        return hold(lock, self.config.lock_timeout, "the blob store (gc)" if not exclusive else "the blob store")
 
     # -- reading -----------------------------------------------------------
     def load(self, path: Path, what: str, *, cached: bool = True) -> Any:
-        return yamlio.load_file(path, what=what, cache_dir=self.parse_cache if cached else None)
+        return yamlio.load_file(self.tree.inside(path), what=what, cache_dir=self.parse_cache if cached else None)
 
     def model_names(self) -> list[str]:
-        base = self.root / "models"
-        if not base.is_dir():
+        """The models: directories of ``models/`` with a valid name and a model file (verify
+        reports the other entries)."""
+        base = self.tree.inside(self.root / "models" / "x").parent
+        try:
+            entries = list(os.scandir(base))
+        except (FileNotFoundError, NotADirectoryError):
             return []
-        return sorted(p.name for p in base.iterdir() if (p / "model.yaml").is_file())
+        return sorted(
+            e.name
+            for e in entries
+            if is_valid_name(e.name) and e.is_dir(follow_symlinks=False) and os.path.isfile(Path(e.path) / "model.yaml")
+        )
 
     def state(self, name: str) -> ModelState:
         mdir = self.model_dir(name)
@@ -167,8 +189,19 @@ class Repo:
     # -- changing ----------------------------------------------------------
     def locked_state(self, name: str) -> ModelState:
         """Under the model lock: finish any interrupted change, then read the state."""
-        self.journal.recover(name, self.audit_lock)
+        self._recover_locked(name)
         return self.state(name)
+
+    def _recover_locked(self, name: str) -> bool:
+        from modelreg.records.journal import SetAside
+
+        result = self.journal.recover(name, self.audit_lock)
+        if isinstance(result, SetAside):
+            self.warnings.append(
+                f"an interrupted change of {name!r} was not applied: {result.reason}; it is kept in {result.path}"
+            )
+            return False
+        return result
 
     def commit(self, change: Change) -> list[dict[str, Any]]:
         """Journal the change, then apply it. The caller holds the model's lock."""
@@ -177,7 +210,7 @@ class Repo:
     def recover(self, name: str) -> bool:
         """Wait for the model's lock and finish an interrupted change of it, if any."""
         with self.model_lock(name, new=True):
-            return self.journal.recover(name, self.audit_lock)
+            return self._recover_locked(name)
 
     def recover_all(self) -> list[str]:
         """Finish every interrupted change (verify and gc call this first)."""

@@ -9,9 +9,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
-from modelreg.base.fs import TMP_SUFFIX, fsync_dir, tmp_name
+from modelreg.base.fs import REFUSED, TMP_SUFFIX, Tree, fsync_dir, open_regular, refused, tmp_name
 from modelreg.errors import IntegrityError, NotFoundError, UsageError
-from modelreg.stores.hashing import copy_and_hash, sha256_file
+from modelreg.stores.hashing import copy_and_hash, sha256_fd, sha256_file
 
 _HEX_RE = re.compile(r"[0-9a-f]{64}")
 
@@ -35,15 +35,19 @@ def hex_of(digest: str) -> str:
 class LocalBlobStore:
     """``blobs/sha256/ab/<hex>``: one read-only file per digest holding the raw bytes."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, tree: Tree | None = None) -> None:
         self.root = root
+        self.tree = tree or Tree(root.parent)
 
     def path(self, digest: str) -> Path:
         hexpart = hex_of(digest)
-        return self.root / "sha256" / hexpart[:2] / hexpart
+        return self.tree.inside(self.root / "sha256" / hexpart[:2] / hexpart)
 
     def exists(self, digest: str) -> bool:
-        return self.path(digest).is_file()
+        try:
+            return stat.S_ISREG(os.lstat(self.path(digest)).st_mode)
+        except FileNotFoundError:
+            return False
 
     def _touch(self, digest: str) -> bool:
         """True if the blob exists; its mtime is refreshed so gc's grace period protects it."""
@@ -67,9 +71,12 @@ class LocalBlobStore:
         return tmp_name(self.root / "incoming")
 
     def put_file(self, src: Path, *, link: bool = False) -> tuple[str, int]:
-        """Store ``src`` (symlinks followed) and return its digest and size; hashing while copying."""
-        if link:
-            return self._put_link(src)
+        """Store ``src`` (symlinks followed) and return its digest and size; hashing while copying.
+
+        ``link`` asks for a copy-on-write clone (btrfs, XFS, ZFS), which costs no copy and shares
+        no inode: rewriting ``src`` later cannot touch the stored bytes. Where the filesystem has
+        no clones it is a plain copy. A hard link is never made.
+        """
         with open(src, "rb") as sfh:
             before = os.fstat(sfh.fileno())
             if not stat.S_ISREG(before.st_mode):
@@ -78,11 +85,16 @@ class LocalBlobStore:
             fd = -1
             try:
                 # Opened inside the try: a Ctrl-C right after the file exists still removes it.
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
-                digest, size = copy_and_hash(sfh.fileno(), fd, before.st_size, sync=True)
-                after = os.fstat(sfh.fileno())
-                if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or size != before.st_size:
-                    raise UsageError(f"{src}: the file changed while it was being registered; try again")
+                fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o444)
+                if link and _clone(sfh.fileno(), fd):
+                    digest, size = sha256_fd(fd)  # the clone's own bytes: what is stored
+                else:
+                    digest, size = copy_and_hash(sfh.fileno(), fd, before.st_size, sync=True)
+                    after = os.fstat(sfh.fileno())
+                    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or (
+                        size != before.st_size
+                    ):
+                        raise UsageError(f"{src}: the file changed while it was being registered; try again")
                 if self._touch(digest):
                     os.close(fd)
                     fd = -1
@@ -93,43 +105,38 @@ class LocalBlobStore:
                 fd = -1
                 self._publish(tmp, digest)
                 return digest, size
-            except BaseException:
+            except BaseException as exc:
                 if fd >= 0:
                     os.close(fd)
                 tmp.unlink(missing_ok=True)
+                if isinstance(exc, OSError) and exc.errno in REFUSED:
+                    raise refused(exc, self.root) from None
                 raise
-
-    def _put_link(self, src: Path) -> tuple[str, int]:
-        real = src.resolve()
-        digest, size = sha256_file(real)
-        if self._touch(digest):
-            return digest, size
-        tmp = self._incoming()
-        try:
-            os.link(real, tmp)
-        except OSError as exc:
-            raise UsageError(f"{src}: cannot hard-link into the registry ({exc.strerror}); drop --link") from None
-        self._publish(tmp, digest)
-        return digest, size
 
     def verify(self, digest: str, size: int | None = None) -> None:
         """Re-hash one blob; a missing blob is NotFound, different bytes an IntegrityError."""
         path = self.path(digest)
         try:
-            actual, actual_size = sha256_file(path)
+            fd = open_regular(path)
         except FileNotFoundError:
             raise NotFoundError(f"blob {digest} is missing from {self.root}", code="blob_missing") from None
+        try:
+            actual, actual_size = sha256_fd(fd, None if size is None else size + 1)
+        finally:
+            os.close(fd)
         if actual != digest or (size is not None and actual_size != size):
             raise IntegrityError(f"blob {path} does not match its digest {digest}", code="digest_mismatch")
 
     def copy_out(self, digest: str, size: int, dest_fd: int) -> None:
         """Copy a blob into an open file, verifying its bytes on the way."""
         try:
-            sfh = open(self.path(digest), "rb")  # noqa: SIM115 - closed below
+            fd = open_regular(self.path(digest))
         except FileNotFoundError:
             raise NotFoundError(f"blob {digest} is missing from {self.root}", code="blob_missing") from None
-        with sfh:
-            actual, actual_size = copy_and_hash(sfh.fileno(), dest_fd, size)
+        try:
+            actual, actual_size = copy_and_hash(fd, dest_fd, size)
+        finally:
+            os.close(fd)
         if actual != digest or actual_size != size:
             raise IntegrityError(f"blob {self.path(digest)} does not match its digest {digest}", code="digest_mismatch")
 
@@ -164,3 +171,17 @@ class LocalBlobStore:
         if not self.root.is_dir():
             return []
         return sorted(p for p in self.root.iterdir() if p.name.endswith(TMP_SUFFIX))
+
+
+_FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
+
+
+def _clone(src_fd: int, dst_fd: int) -> bool:
+    """A copy-on-write clone of src into dst where the filesystem supports it."""
+    try:
+        import fcntl
+
+        fcntl.ioctl(dst_fd, _FICLONE, src_fd)
+    except (OSError, ImportError, AttributeError):
+        return False
+    return True

@@ -16,16 +16,27 @@ SMALL = 4 << 20  # below this a single read, hash and write is faster than a thr
 STEP = 64 << 20  # bytes per kernel copy call: bounds how long a stop request waits
 
 
-def sha256_file(path: Path) -> tuple[str, int]:
+def sha256_fd(fd: int, limit: int | None = None) -> tuple[str, int]:
+    """Digest and size of an open file from its start; reading stops after ``limit`` bytes."""
     h = hashlib.sha256()
     size = 0
     buf = bytearray(CHUNK)
     view = memoryview(buf)
-    with open(path, "rb", buffering=0) as fh:
-        while n := fh.readinto(buf):
-            h.update(view[:n])
-            size += n
+    while limit is None or size < limit:
+        n = os.preadv(fd, [buf if limit is None or limit - size >= CHUNK else view[: limit - size]], size)
+        if not n:
+            break
+        h.update(view[:n])
+        size += n
     return "sha256:" + h.hexdigest(), size
+
+
+def sha256_file(path: Path, limit: int | None = None) -> tuple[str, int]:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return sha256_fd(fd, limit)
+    finally:
+        os.close(fd)
 
 
 def _kernel_copy(
@@ -75,7 +86,7 @@ def copy_and_hash(src_fd: int, dst_fd: int, size: int, *, sync: bool = False) ->
     view = memoryview(buf)
     read = 0
     try:
-        while True:
+        while read <= size:  # one byte past ``size`` is enough to see that the source is longer
             n = os.preadv(src_fd, [buf], read)
             if not n:
                 break

@@ -1,0 +1,92 @@
+"""What belongs to this machine and user, never to a registry: the config and cache directories,
+and a secret key that marks the files this machine wrote itself.
+
+Everything under a registry may have come from someone else through git, ``.modelreg/``
+included. A journal, a parse-cache entry or a served-copy stamp is trusted only if it carries a
+MAC under this key, which never leaves the user's config directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from functools import cache
+from pathlib import Path
+
+KEY_BYTES = 32
+MAC_BYTES = 32
+
+
+def config_dir() -> Path:
+    """``$XDG_CONFIG_HOME/modelreg``, else ``~/.config/modelreg``."""
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "modelreg"
+
+
+def cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/modelreg``, else ``~/.cache/modelreg``: served copies of registries
+    that cannot be written."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "modelreg"
+
+
+@cache
+def _key(where: Path) -> bytes | None:
+    path = where / "machine.key"
+    try:
+        key = path.read_bytes()
+        if len(key) == KEY_BYTES:
+            return key
+    except OSError:
+        pass
+    try:
+        where.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = where / f".machine.key.{os.getpid()}.{os.urandom(4).hex()}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, os.urandom(KEY_BYTES))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        # link() refuses to replace: of two processes creating the key, both end with the winner's.
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+        key = path.read_bytes()
+    except OSError:
+        return None  # an unwritable home: nothing is trusted, everything is read the slow way
+    return key if len(key) == KEY_BYTES else None
+
+
+def machine_key() -> bytes | None:
+    """This user's secret key, created on first use; None when it cannot be kept."""
+    return _key(config_dir())
+
+
+def mac(data: bytes, purpose: bytes) -> bytes | None:
+    """A MAC of ``data`` for one ``purpose`` (so a MAC of one kind never passes for another)."""
+    key = machine_key()
+    if key is None:
+        return None
+    return hmac.new(key, purpose + b"\0" + data, hashlib.sha256).digest()
+
+
+def seal(data: bytes, purpose: bytes) -> bytes | None:
+    """``data`` prefixed with its MAC, or None when this machine has no key."""
+    tag = mac(data, purpose)
+    return None if tag is None else tag + data
+
+
+def unseal(sealed: bytes, purpose: bytes) -> bytes | None:
+    """The data of a ``seal`` made on this machine for ``purpose``, or None for anything else."""
+    if len(sealed) < MAC_BYTES:
+        return None
+    tag, data = sealed[:MAC_BYTES], sealed[MAC_BYTES:]
+    expected = mac(data, purpose)
+    if expected is None or not hmac.compare_digest(tag, expected):
+        return None
+    return data
