@@ -219,3 +219,37 @@ def test_an_entry_over_64_kib_is_refused_before_anything_is_written(
     assert json.loads(result.stderr.splitlines()[-1])["error"]["code"] == "entry_too_large"
     _ok(run("promote", "-R", reg_path, "m@2", "staging", "--reason", "r" * 30_000))  # under the cap: fine
     assert max(len(line) for line in _log(reg_path).splitlines(keepends=True)) <= 64 * 1024
+
+
+# -- what is at the log's path -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo"])
+def test_a_log_that_is_a_link_or_a_fifo_is_never_followed(run: Any, reg_path: Path, tmp_path: Path, kind: str) -> None:
+    """A clone can carry ``audit.jsonl`` as a symlink (git stores links): a change must not
+    append outside the registry, and no reader may hang on a FIFO. Exit 5, nothing written."""
+    from conftest import snapshot
+
+    _history(run, reg_path, tmp_path)
+    outside = tmp_path / "outside.txt"
+    outside.write_bytes(_log(reg_path))
+    (reg_path / "audit.jsonl").unlink()
+    if kind == "symlink":
+        (reg_path / "audit.jsonl").symlink_to(outside)
+    else:
+        os.mkfifo(reg_path / "audit.jsonl")
+    skipped = (".modelreg", "audit.jsonl")  # (a snapshot would block reading the FIFO)
+    before, outside_before = snapshot(reg_path, ignore=skipped), outside.read_bytes()
+    for args in (("promote", "m@2", "production"), ("log",), ("verify", "--json")):
+        proc = subprocess.run(
+            [sys.executable, "-m", "modelreg", *args, "-R", str(reg_path)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert proc.returncode == 5, f"{args}: exit {proc.returncode}: {proc.stderr}"
+        assert "audit.jsonl" in proc.stderr + proc.stdout and "Traceback" not in proc.stderr
+    assert outside.read_bytes() == outside_before, "an entry was appended outside the registry"
+    assert snapshot(reg_path, ignore=skipped) == before
+    assert not list((reg_path / ".modelreg").rglob("journal/*.json"))

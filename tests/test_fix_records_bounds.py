@@ -129,3 +129,17 @@ def test_a_bad_model_directory_name_is_a_finding_of_verify(
     assert report["models"] == 1 and report["versions"] == 1, "the good model is still checked"
     errors = [f for f in report["findings"] if f["severity"] == "error"]
     assert [f["path"] for f in errors] == [str(reg_path / "models" / bad)], errors
+
+
+def test_a_symlinked_model_directory_is_a_finding_of_verify(run: Any, reg_path: Path, tmp_path: Path) -> None:
+    """A clone can carry models/NAME as a link to another registry's model: never followed, so
+    not a model of this registry, and verify says so instead of passing it over in silence."""
+    other = tmp_path / "other"
+    _ok(run("init", other))
+    _ok(run("register", "-R", other, "x", write_file(tmp_path / "x.bin", "x\n")))
+    (reg_path / "models" / "x").symlink_to(other / "models" / "x")
+    proc = run("verify", "-R", reg_path, "--json")
+    assert proc.returncode == 5, proc.stdout + proc.stderr
+    errors = [f for f in json.loads(proc.stdout)["findings"] if f["severity"] == "error"]
+    assert [f["path"] for f in errors] == [str(reg_path / "models" / "x")], errors
+    assert "symbolic link" in errors[0]["message"]

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.errors import IntegrityError, ModelregError, NotFoundError, StorageError
+from modelreg.records.audit import replay
 from modelreg.records.filepaths import check_paths
 from modelreg.records.manifest import Version, file_set_digest
 from modelreg.records.names import NAME_RULE, is_valid_name
@@ -66,7 +67,8 @@ def verify(reg: Repo, name: str | None = None, *, quick: bool = False) -> Report
         reg.state(name)  # an unknown model is "not found", not a clean report
     # The log first, the files after: a change writes its files before its entries, so every
     # entry read describes files that are there; files newer than the log are waited for below.
-    by_model = _entries_by_model(_check_audit(reg, report))
+    parsed = _check_audit(reg, report)
+    by_model = _entries_by_model(parsed or [])
     names = [name] if name is not None else _model_names(reg, report)
     checked: dict[str, str | None] = {}
     suspects: dict[str, tuple[set[int], list[Finding]]] = {}
@@ -78,46 +80,60 @@ def verify(reg: Repo, name: str | None = None, *, quick: bool = False) -> Report
         _check_stages(reg, state, report)
         present = _manifest_numbers(reg, model)
         _report_missing_manifests(reg, state, present, report)
-        registered = _registered(by_model.get(model, []))
-        loaded: set[int] = set()
-        for number in range(1, state.latest + 1):
-            if number not in present:
-                continue
-            version = _load_version(reg, state, number, report)
-            if version is None:
-                continue
-            report.versions += 1
-            loaded.add(number)
-            if registered.get(number) not in (None, version.digest):
-                report.add(
-                    ERROR,
-                    "manifest",
-                    reg.manifest_path(model, number),
-                    f"digest {version.digest[:19]}… differs from the one recorded when {model}@{number} "
-                    f"was registered ({str(registered[number])[:19]}…): files were swapped",
-                )
-            _check_blobs(reg, version, report, checked, quick)
+        loaded = _check_versions(reg, state, present, _registered(by_model.get(model, [])), report, checked, quick)
         _check_orphans(reg, state, present, report)
-        findings = _history_findings(reg, state, by_model.get(model, []), loaded)
+        findings = _history_findings(reg, state, by_model.get(model, []), loaded) if parsed is not None else []
         if findings:
             suspects[model] = (loaded, findings)
     for model, (loaded, findings) in sorted(suspects.items()):
-        # A change may have written its files since the log was read and be appending its
-        # entries now: under the model's lock (finishing an interrupted change), read both again.
-        try:
-            with reg.model_lock(model, new=True):
-                entries, state = _read_again(reg, model, locked=True)
-        except (StorageError, PermissionError):
-            # The lock cannot be taken in a registry this process cannot write (a read-only
-            # mount): read again without it (a change through another, writable mount is not waited for).
-            entries, state = _read_again(reg, model, locked=False)
-        if state is not None:
-            findings = _history_findings(reg, state, entries, loaded)
-        report.findings.extend(findings)
-    if name is None:
+        report.findings.extend(_settled(reg, model, loaded, findings))
+    if name is None and parsed is not None:
         _check_vanished_models(reg, by_model, names, report)
     _check_leftovers(reg, report)
     return report
+
+
+def _check_versions(
+    reg: Repo,
+    state: ModelState,
+    present: set[int],
+    registered: dict[int, str | None],
+    report: Report,
+    checked: dict[str, str | None],
+    quick: bool,
+) -> set[int]:
+    """Check every version that has a manifest; return the numbers of those that loaded."""
+    loaded: set[int] = set()
+    for number in sorted(n for n in present if n <= state.latest):
+        version = _load_version(reg, state, number, report)
+        if version is None:
+            continue
+        report.versions += 1
+        loaded.add(number)
+        if registered.get(number) not in (None, version.digest):
+            report.add(
+                ERROR,
+                "manifest",
+                reg.manifest_path(state.index.name, number),
+                f"digest {version.digest[:19]}… differs from the one recorded when {version.name}@{number} "
+                f"was registered ({str(registered[number])[:19]}…): files were swapped",
+            )
+        _check_blobs(reg, version, report, checked, quick)
+    return loaded
+
+
+def _settled(reg: Repo, model: str, loaded: set[int], findings: list[Finding]) -> list[Finding]:
+    """The history findings of ``model`` once no change of it is in flight: a change may have
+    written its files since the log was read and be appending its entries now, so under the
+    model's lock (finishing an interrupted change) both are read again."""
+    try:
+        with reg.model_lock(model, new=True):
+            entries, state = _read_again(reg, model, locked=True)
+    except (StorageError, PermissionError):
+        # No lock in a registry this process cannot write (a read-only mount): read again
+        # without it (a change through another, writable mount is not waited for).
+        entries, state = _read_again(reg, model, locked=False)
+    return findings if state is None else _history_findings(reg, state, entries, loaded)
 
 
 def _read_again(reg: Repo, model: str, *, locked: bool) -> tuple[list[dict[str, Any]], ModelState | None]:
@@ -128,8 +144,13 @@ def _read_again(reg: Repo, model: str, *, locked: bool) -> tuple[list[dict[str, 
     return list(reg.audit.entries(model=model)), state
 
 
-def _check_audit(reg: Repo, report: Report) -> list[dict[str, Any]]:
-    chain = reg.audit.check()
+def _check_audit(reg: Repo, report: Report) -> list[dict[str, Any]] | None:
+    """The entries of the audit chain, its problems reported; None when the log cannot be read."""
+    try:
+        chain = reg.audit.check()
+    except IntegrityError as exc:  # a link or a FIFO in place of the log: nothing to compare with
+        report.add(ERROR, "audit", reg.audit.path, exc.message.removeprefix(f"{reg.audit.path} "))
+        return None
     report.audit_entries = chain.entries
     for problem in chain.problems:
         report.add(
@@ -162,25 +183,6 @@ def _registered(entries: Iterable[dict[str, Any]]) -> dict[int, str | None]:
 
 
 # -- the history is the truth ------------------------------------------------------------------
-
-
-def replay(entries: Iterable[dict[str, Any]]) -> dict[int, str]:
-    """Replay one model's entries in log order: version -> the stage the history puts it in."""
-    stages: dict[int, str] = {}
-    for entry in entries:
-        replay_entry(stages, entry)
-    return stages
-
-
-def replay_entry(stages: dict[int, str], entry: dict[str, Any]) -> None:
-    """What one entry does to its model's stages: ``register`` puts the version in its
-    ``to_stage``, ``promote`` and ``archive`` move it there; any other action (``init``,
-    ``annotate``, one this version does not know) moves nothing."""
-    action, version, to_stage = entry.get("action"), entry.get("version"), entry.get("to_stage")
-    if action not in ("register", "promote", "archive") or not isinstance(to_stage, str):
-        return
-    if isinstance(version, int) and not isinstance(version, bool):
-        stages[version] = to_stage
 
 
 def _history_findings(reg: Repo, state: ModelState, entries: list[dict[str, Any]], loaded: set[int]) -> list[Finding]:
@@ -228,18 +230,16 @@ def _history_findings(reg: Repo, state: ModelState, entries: list[dict[str, Any]
 
 
 def _model_names(reg: Repo, report: Report) -> list[str]:
-    """The models to check; a directory under models/ that holds a model file under a name no
-    model can have is a finding (it can be neither read nor written)."""
+    """The models to check. What under models/ cannot be a model is a finding: a symlink (never
+    followed) and a directory with a model file under a name no model can have."""
     base = reg.root / "models"
-    if base.is_dir():
-        for path in sorted(base.iterdir()):
-            if not is_valid_name(path.name) and (path / "model.yaml").is_file():
-                report.add(
-                    ERROR,
-                    "manifest",
-                    path,
-                    f"directory name {path.name[:120]!r} is not a model name ({NAME_RULE}); rename or remove it",
-                )
+    for path in sorted(base.iterdir()) if base.is_dir() and not base.is_symlink() else []:
+        if path.is_symlink():
+            problem = "is a symbolic link: modelreg never follows links inside a registry (make it a real directory)"
+            report.add(ERROR, "manifest", path, problem)
+        elif not is_valid_name(path.name) and (path / "model.yaml").is_file():
+            problem = f"directory name {path.name[:120]!r} is not a model name ({NAME_RULE}); rename or remove it"
+            report.add(ERROR, "manifest", path, problem)
     return [n for n in reg.model_names() if is_valid_name(n)]
 
 

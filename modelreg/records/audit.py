@@ -9,6 +9,8 @@ the next append lists both branch heads and joins them. See docs/audit-log.md.
 No complete entry is ever lost: before appending, an unterminated last line is either a whole
 entry (it gets its newline) or the rest of an interrupted write (only the bytes after the last
 newline are cut); a write that fails part-way is undone, so the log holds what it held before.
+The log is never opened through a symlink or as anything but a regular file. ``replay`` tells
+what a model's entries say about the stage of each of its versions.
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ import errno
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+import stat
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from modelreg.base.fs import atomic_write
-from modelreg.errors import StorageError, UsageError
+from modelreg.base.fs import atomic_write, open_regular, read_limited
+from modelreg.errors import IntegrityError, StorageError, UsageError
 
 LOG_NAME = "audit.jsonl"
 ENTRY_FIELDS = ("time", "actor", "action", "model", "version", "from_stage", "to_stage", "reason")
@@ -33,6 +36,7 @@ MAX_ENTRY_BYTES = 64 * 1024
 # Lines longer than this are never held in memory: no entry modelreg wrote is anywhere near it.
 MAX_LINE_BYTES = 8 << 20
 _BLOCK = 1 << 16
+MAX_CACHE_BYTES = 1 << 16
 # The environment refusing the write (a full disk, a quota, a read-only mount, a file-size limit).
 _REFUSED = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG})
 _PLACEHOLDER_ID = "sha256:" + "0" * 64
@@ -90,6 +94,26 @@ def complete_entry(raw: bytes) -> dict[str, Any] | None:
     return None
 
 
+def replay(entries: Iterable[dict[str, Any]]) -> dict[int, str]:
+    """Replay one model's entries in log order: version -> the stage its history puts it in
+    (verify compares this with the stage files)."""
+    stages: dict[int, str] = {}
+    for entry in entries:
+        replay_entry(stages, entry)
+    return stages
+
+
+def replay_entry(stages: dict[int, str], entry: dict[str, Any]) -> None:
+    """What one entry does to its model's stages: ``register`` puts the version in its
+    ``to_stage``, ``promote`` and ``archive`` move it there; any other action (``init``,
+    ``annotate``, one this version does not know) moves nothing."""
+    action, version, to_stage = entry.get("action"), entry.get("version"), entry.get("to_stage")
+    if action not in ("register", "promote", "archive") or not isinstance(to_stage, str):
+        return
+    if isinstance(version, int) and not isinstance(version, bool):
+        stages[version] = to_stage
+
+
 @dataclass(frozen=True)
 class Problem:
     line: int
@@ -139,7 +163,21 @@ def _write_all(fd: int, data: bytes) -> None:
 class AuditLog:
     """Appends are serialised by the caller (the registry's audit lock)."""
 
-    check_size = staticmethod(check_size)  # for a change to refuse an oversized entry up front
+    def check_append(self, records: list[dict[str, Any]]) -> None:
+        """What an append would refuse, checked before a change writes anything: an entry over
+        the size cap (exit 2), a log that is a symlink or not a regular file (exit 5)."""
+        check_size(records)
+        try:
+            mode = os.lstat(self.path).st_mode
+        except FileNotFoundError:
+            return
+        if stat.S_ISLNK(mode):
+            raise IntegrityError(
+                f"{self.path} is a symbolic link: modelreg never follows links inside a registry",
+                code="symlink_in_registry",
+            )
+        if not stat.S_ISREG(mode):
+            raise IntegrityError(f"{self.path} is not a regular file", code="corrupt_registry")
 
     def __init__(self, path: Path, cache_path: Path) -> None:
         self.path = path
@@ -148,10 +186,10 @@ class AuditLog:
     # -- reading -----------------------------------------------------------
     def _numbered(self) -> Iterator[tuple[int, bytes | None, bool]]:
         try:
-            fh = open(self.path, "rb")  # noqa: SIM115 - closed by the with below
+            fd = open_regular(self.path)  # never a link out of the registry, never a FIFO
         except FileNotFoundError:
             return
-        with fh:
+        with os.fdopen(fd, "rb") as fh:
             yield from _lines(fh)
 
     def iter_raw(self) -> Iterator[tuple[int, bytes]]:
@@ -240,8 +278,8 @@ class AuditLog:
 
     def _cached_heads(self, st: os.stat_result) -> list[str] | None:
         try:
-            cache = json.loads(self.cache_path.read_bytes())
-        except (OSError, ValueError):
+            cache = json.loads(read_limited(self.cache_path, MAX_CACHE_BYTES))
+        except (OSError, ValueError, OverflowError, IntegrityError):  # only a cache: scan the log instead
             return None
         if isinstance(cache, dict) and cache.get("stat") == [st.st_ino, st.st_size, st.st_mtime_ns]:
             heads = cache.get("heads")
@@ -281,16 +319,31 @@ class AuditLog:
             )
         return exc
 
+    def _open_for_append(self) -> int:
+        """The log opened to append, refusing a symlink (a write would land outside the registry)
+        and anything but a regular file."""
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise IntegrityError(
+                    f"{self.path} is a symbolic link: modelreg never follows links inside a registry",
+                    code="symlink_in_registry",
+                ) from None
+            raise self._refused(exc) from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise IntegrityError(f"{self.path} is not a regular file", code="corrupt_registry")
+        os.set_blocking(fd, True)
+        return fd
+
     def append(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Link and append records (each a dict of ENTRY_FIELDS and extras); return the entries.
 
         All or nothing: a write that fails part-way (a full disk) is cut off again, and a full
         disk, a quota or a read-only log raise StorageError naming the log."""
         check_size(records)
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise self._refused(exc) from None
+        fd = self._open_for_append()
         try:
             st = os.fstat(fd)
             size = st.st_size
