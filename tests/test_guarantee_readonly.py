@@ -98,9 +98,6 @@ def test_every_read_answers_on_a_read_only_registry(read_only: ReadOnly, tmp_pat
     assert files_under(tmp_path / "deploy") == read_only.expected
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 10: read-only registry: get-production --json exits 1 (EROFS) or 2 (EACCES)"
-)
 def test_get_production_json_reports_the_version_on_a_read_only_registry(read_only: ReadOnly) -> None:
     proc = read_only.run("get-production", "m", "--json")
     found = doc(proc)
@@ -124,7 +121,6 @@ def test_get_production_path_serves_from_the_user_cache_or_exits_4(read_only: Re
         assert str(read_only.root) in clean_error(proc, (4,))
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: read-only registry: writes exit 1 (EROFS) or 2 (EACCES), not 4")
 def test_every_write_exits_4_on_a_read_only_registry(read_only: ReadOnly, tmp_path: Path, make_file: Any) -> None:
     src = make_file(tmp_path / "new.bin", "new weights\n")
     before = files_under(read_only.root)

@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
 from guarantee_helpers import (
     blob_path,
     clean_error,
@@ -36,7 +35,6 @@ def _model(root: Path, make_file: Any, seed: str, names: tuple[str, ...]) -> dic
     return files_under(root)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: served copies: --path files are hard links into the blob store")
 def test_writing_into_the_served_directory_cannot_damage_the_version(reg_path: Path, make_file: Any) -> None:
     files = _model(reg_path.parent / "train", make_file, "v1", ("model.bin", "conf/params.json"))
     version = doc(mr("register", "-R", reg_path, "m", reg_path.parent / "train", "--json"))
@@ -94,7 +92,6 @@ def test_rewriting_a_linked_input_in_place_cannot_damage_the_version(reg_path: P
     assert doc(mr("show", "m@1", "-R", reg_path, "--json"))["files"] == version["files"]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: output dirs: --output DIR keeps another version's files mixed in")
 def test_get_production_output_never_mixes_two_versions(reg_path: Path, make_file: Any) -> None:
     v1 = _model(reg_path.parent / "t1", make_file, "v1", ("a.bin", "b.bin"))
     v2 = _model(reg_path.parent / "t2", make_file, "v2", ("a.bin", "c.bin"))
@@ -126,7 +123,6 @@ def test_get_production_output_twice_into_the_same_directory_succeeds(reg_path: 
         assert files_under(deploy) == v1
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: output dirs: export overwrites an unrelated file silently")
 def test_export_never_overwrites_an_unrelated_file(reg_path: Path, make_file: Any) -> None:
     make_file(reg_path.parent / "t1" / "notes.txt", "the model's notes\n")
     make_file(reg_path.parent / "t1" / "model.bin", "model bytes\n" * 50)

@@ -50,7 +50,6 @@ def test_changes_never_land_in_another_registry_through_models_name(
     assert _snapshot(tree_snapshot, other) == other_before, "a change in one registry rewrote another's files"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: symlinks: gc deletes another registry's blobs via blobs/")
 def test_gc_never_deletes_another_registrys_blobs_through_a_symlinked_blob_store(
     tmp_path: Path, make_file: Any
 ) -> None:

@@ -57,6 +57,8 @@ def _remove(path: Path) -> None:
 
 
 def collect_garbage(reg: Repo, *, dry_run: bool = False, grace: float = DEFAULT_GRACE) -> GcReport:
+    if dry_run:
+        return _collect(reg, dry_run, grace)  # decides nothing, so it waits for nobody
     with reg.blob_lock(exclusive=True):
         return _collect(reg, dry_run, grace)
 
@@ -82,7 +84,7 @@ def _collect(reg: Repo, dry_run: bool, grace: float) -> GcReport:
         if not dry_run:
             path.unlink(missing_ok=True)
     for top in (reg.root / "models", reg.blobs.root, reg.state_dir):
-        if not top.is_dir():
+        if not reg.tree.inside(top / "x").parent.is_dir():
             continue
         for dirpath, dirnames, filenames in os.walk(top):
             for fname in [*dirnames, *filenames]:
@@ -96,7 +98,7 @@ def _collect(reg: Repo, dry_run: bool, grace: float) -> GcReport:
     cache = reg.state_dir / "cache" / "versions"
     if cache.is_dir():
         for entry in cache.iterdir():
-            if entry.name not in version_digests and not entry.name.endswith(TMP_SUFFIX):
+            if entry.name.removesuffix(".stamp") not in version_digests and not entry.name.endswith(TMP_SUFFIX):
                 report.cache_removed.append(str(entry.relative_to(reg.root)))
                 if not dry_run:
                     _remove(entry)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from modelreg.errors import UsageError
+from modelreg.records.filepaths import check_storable
 
 MAX_FILES = 100_000
 
@@ -23,6 +24,7 @@ def collect(paths: list[Path], *, registry: Path | None = None) -> list[tuple[st
     found: dict[str, Path] = {}
 
     def add(rel: str, src: Path) -> None:
+        check_storable(rel)
         if rel in found:
             raise UsageError(
                 f"two inputs give the same path {rel!r} ({str(found[rel])!r} and {str(src)!r}); rename one",

@@ -1,24 +1,41 @@
-"""Handing out a version's files: into a destination (``export``, ``--output``) or the served
-copy in the cache (``--path``); safe paths only, every byte verified."""
+"""Handing out a version's files into a destination the user names (``export``, ``--output``):
+safe paths only, every byte verified, all or nothing, and never a mix of two versions.
+
+The registry remembers what it wrote into each destination (``.modelreg/outputs/``: each file's
+inode, size, mtime and ctime, under this machine's MAC), and nothing is added to the
+destination itself. Writing another version there replaces the files it wrote that are still as
+it left them; any other file (the user's own, or one edited since) is never overwritten or left
+beside the new version's files: the command refuses (exit 4) and the destination stays as it was.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
-import shutil
 import stat
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from modelreg.base.fs import fsync_dir, tmp_name
-from modelreg.errors import IntegrityError, UsageError
+from modelreg.base.fs import atomic_write, fsync_dir, tmp_name
+from modelreg.base.machine import seal, unseal
+from modelreg.errors import ConflictError, StorageError, UsageError
 from modelreg.records.filepaths import check_paths, safe_relpath
 from modelreg.records.manifest import FileEntry, Version
-from modelreg.stores.blobs import LocalBlobStore
 from modelreg.stores.hashing import sha256_file
 
 if TYPE_CHECKING:
     from modelreg.repo import Repo
+    from modelreg.stores.blobs import LocalBlobStore
+
+_PURPOSE = b"modelreg output record v1"
+
+
+def export(repo: Repo, version: Version, dest: Path) -> list[Path]:
+    records = repo.tree.inside(repo.state_dir / "outputs" / "x").parent
+    return write_files(repo.blobs, version, dest, ensure_blob=repo.ensure_blob, records=records)
 
 
 def _ensure_dir(dest: Path, rel_dir: PurePosixPath) -> Path:
@@ -38,29 +55,114 @@ def _ensure_dir(dest: Path, rel_dir: PurePosixPath) -> Path:
     return current
 
 
+def _record_path(records: Path, dest: Path) -> Path:
+    key = hashlib.blake2b(str(dest.resolve()).encode(), digest_size=16).hexdigest()
+    return records / f"{key}.json"
+
+
+def _file_stat(path: Path) -> list[int] | None:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns] if stat.S_ISREG(st.st_mode) else None
+
+
+def _written_before(records: Path | None, dest: Path) -> dict[str, list[int]]:
+    """The files an earlier write left in ``dest``, as they were then (only this machine's record)."""
+    if records is None:
+        return {}
+    try:
+        data = unseal(_record_path(records, dest).read_bytes(), _PURPOSE)
+        files = json.loads(data)["files"] if data is not None else {}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return files if isinstance(files, dict) else {}
+
+
+def _remember(records: Path | None, dest: Path, files: list[Path]) -> None:
+    if records is None:
+        return
+    body = {"dest": str(dest.resolve()), "files": {f.relative_to(dest).as_posix(): _file_stat(f) for f in files}}
+    sealed = seal(json.dumps(body, sort_keys=True).encode(), _PURPOSE)
+    if sealed is not None:
+        with suppress(StorageError):  # a read-only registry: the next write compares bytes instead
+            atomic_write(_record_path(records, dest), sealed, durable=False)
+
+
+def _refuse_links(dest: Path, rel: PurePosixPath) -> None:
+    """A destination's symlink where a version's file or directory goes is never written through."""
+    current = dest
+    for part in rel.parts:
+        current = current / part
+        if os.path.islink(current):
+            raise UsageError(f"refusing to write through symlink {current}", code="unsafe_path")
+        if not current.is_dir():
+            return
+
+
+def _existing_files(dest: Path) -> set[str]:
+    found = set()
+    for dirpath, dirnames, filenames in os.walk(dest):
+        base = Path(dirpath).relative_to(dest)
+        for name in [*filenames, *(d for d in dirnames if os.path.islink(Path(dirpath) / d))]:
+            found.add((base / name).as_posix())
+    return found
+
+
+def _plan(version: Version, dest: Path, records: Path | None) -> set[str]:
+    """The files of an earlier write to remove; refuse when a file is not ours to replace."""
+    ours = {
+        path
+        for path, stamp in _written_before(records, dest).items()
+        if stamp is not None and _file_stat(dest / path) == stamp
+    }
+    wanted = {entry.path: entry for entry in version.files}
+    for path in wanted:
+        _refuse_links(dest, PurePosixPath(path))
+    foreign = [p for p in sorted(_existing_files(dest)) if p not in ours and not _already(dest / p, wanted.get(p))]
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise ConflictError(
+            f"{dest} holds files that modelreg did not write there or that changed since ({shown}); they "
+            "would be overwritten or mixed with this version's files: choose an empty directory or remove them",
+            code="destination_not_empty",
+        )
+    return ours - set(wanted)
+
+
+def _already(path: Path, entry: FileEntry | None) -> bool:
+    """Whether ``path`` already holds exactly ``entry``'s bytes."""
+    if entry is None or os.path.islink(path) or not path.is_file():
+        return False
+    return sha256_file(path, entry.size + 1) == (entry.digest, entry.size)
+
+
 def write_files(
     store: LocalBlobStore,
     version: Version,
     dest: Path,
     *,
     ensure_blob: Callable[[FileEntry], None],
-    link: bool = False,
+    records: Path | None = None,
 ) -> list[Path]:
-    """Write every file of ``version`` under ``dest``; a file whose bytes do not verify is removed."""
+    """Write every file of ``version`` under ``dest``; a file whose bytes do not verify is removed.
+    What was written is remembered in ``records`` (a directory) for the next write into ``dest``."""
     check_paths(version.files)
     # Fetch (and so verify) every blob before creating anything at the destination.
     for entry in version.files:
         ensure_blob(entry)
     if dest.exists() and not dest.is_dir():
         raise UsageError(f"destination {dest} exists and is not a directory", code="invalid_destination")
+    if os.path.islink(dest):
+        raise UsageError(f"refusing to write through symlink {dest}", code="unsafe_path")
+    stale = _plan(version, dest, records) if dest.is_dir() else set()
     try:
         dest.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
         raise UsageError(
             f"cannot create destination {dest}: a parent is not a directory", code="invalid_destination"
         ) from None
-    if os.path.islink(dest):
-        raise UsageError(f"refusing to write through symlink {dest}", code="unsafe_path")
     # All or nothing: every file is written under a temporary name (verified while written), and
     # only then are they renamed into place.
     staged: list[tuple[Path, Path]] = []
@@ -73,84 +175,37 @@ def write_files(
                 raise UsageError(f"refusing to write through symlink {final}", code="unsafe_path")
             tmp = tmp_name(final)
             staged.append((tmp, final))
-            if link:
-                _link_verified(store, entry, tmp)
-            else:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-                try:
-                    store.copy_out(entry.digest, entry.size, fd)
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            try:
+                store.copy_out(entry.digest, entry.size, fd)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
     except BaseException:
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)
         raise
     for tmp, final in staged:
         os.replace(tmp, final)
+    for path in sorted(stale):
+        _remove_stale(dest, path)
     for parent in {final.parent for _, final in staged}:
         fsync_dir(parent)
-    return [final for _, final in staged]
+    written = [final for _, final in staged]
+    _remember(records, dest, written)
+    return written
 
 
-def _link_verified(store: LocalBlobStore, entry: FileEntry, tmp: Path) -> None:
-    blob = store.path(entry.digest)
-    try:
-        os.link(blob, tmp)
-    except OSError:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o444)
-        try:
-            store.copy_out(entry.digest, entry.size, fd)
-        finally:
-            os.close(fd)
+def _remove_stale(dest: Path, rel: str) -> None:
+    """Remove a file an earlier version left, and the directories that held only it."""
+    target = dest / rel
+    if os.path.islink(target) or not target.is_file():
         return
-    digest, size = sha256_file(tmp)
-    if digest != entry.digest or size != entry.size:
-        tmp.unlink(missing_ok=True)
-        raise IntegrityError(f"blob {blob} does not match its digest {entry.digest}", code="digest_mismatch")
-
-
-def cached_copy_ok(version: Version, directory: Path, *, rehash: bool = True) -> bool:
-    """True when ``directory`` holds the version's files with the right sizes (and bytes)."""
-    for entry in version.files:
-        path = directory / entry.path
-        if path.is_symlink() or not path.is_file():
-            return False
-        if rehash:
-            if sha256_file(path) != (entry.digest, entry.size):
-                return False
-        elif path.stat().st_size != entry.size:
-            return False
-    return True
-
-
-def export(repo: Repo, version: Version, dest: Path) -> list[Path]:
-    return write_files(repo.blobs, version, dest, ensure_blob=repo.ensure_blob)
-
-
-def materialize(repo: Repo, version: Version, *, rehash: bool = True) -> Path:
-    """A directory of the version's files inside the git-ignored cache, verified when written.
-
-    With ``rehash`` (the default, for anything that hands the bytes out) an existing copy is
-    hashed again; without it, an existing copy whose file sizes match is taken as it is.
-    """
-    check_paths(version.files)
-    final = repo.state_dir / "cache" / "versions" / version.digest.partition(":")[2]
-    if final.is_dir() and cached_copy_ok(version, final, rehash=rehash):
-        return final
-    tmp_dir = tmp_name(final)
-    tmp_dir.mkdir(parents=True)
-    try:
-        write_files(repo.blobs, version, tmp_dir, ensure_blob=repo.ensure_blob, link=True)
+    target.unlink()
+    parent = target.parent
+    while parent != dest:
         try:
-            os.rename(tmp_dir, final)
+            parent.rmdir()
         except OSError:
-            # Another process got there first: keep its copy if good, so a reader of the
-            # path never sees it vanish; replace it only if it is damaged.
-            if not cached_copy_ok(version, final):
-                shutil.rmtree(final, ignore_errors=True)
-                os.rename(tmp_dir, final)
-    finally:
-        if tmp_dir.exists():
-            shutil.rmtree(tmp_dir, ignore_errors=True)
-    return final
+            return
+        parent = parent.parent

@@ -32,3 +32,29 @@ def check_paths(files: tuple[FileEntry, ...]) -> None:
         if entry.path in seen:
             raise IntegrityError(f"manifest lists {entry.path!r} twice", code="corrupt_manifest")
         seen.add(entry.path)
+
+
+MAX_NAME_BYTES = 255  # one path component, as Linux and macOS hold it
+MAX_PATH_BYTES = 1024
+
+
+def check_storable(path: str) -> str:
+    """Refuse (exit 2) a path a version could never hand out again: the rules of ``safe_relpath``
+    (no backslash, no ``..``) and the length a filesystem holds."""
+    try:
+        safe_relpath(path)
+    except UsageError:
+        raise UsageError(
+            f"cannot register a file as {path!r}: a stored path is relative, '/'-separated, without '..' "
+            "and without backslashes (rename the file)",
+            code="unsafe_path",
+        ) from None
+    encoded = path.encode("utf-8", "surrogateescape")
+    longest = max(len(part.encode("utf-8", "surrogateescape")) for part in path.split("/"))
+    if longest > MAX_NAME_BYTES or len(encoded) > MAX_PATH_BYTES:
+        raise UsageError(
+            f"cannot register {path[:60]!r}…: names are at most {MAX_NAME_BYTES} bytes and paths "
+            f"{MAX_PATH_BYTES} bytes",
+            code="name_too_long",
+        )
+    return path

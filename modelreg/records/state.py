@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from modelreg.errors import ConflictError
+from modelreg.records.aliases import AliasFile
 from modelreg.records.manifest import SchemaError
 from modelreg.records.names import MAX_VERSION
 
@@ -126,6 +127,7 @@ class StageFile:
 class ModelState:
     index: ModelIndex
     stages: StageFile
+    aliases: AliasFile = field(default_factory=lambda: AliasFile(""))
 
     @property
     def latest(self) -> int:

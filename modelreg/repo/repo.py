@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from modelreg.base.fs import Tree
 from modelreg.errors import IntegrityError, NotFoundError
 from modelreg.records import yamlio
+from modelreg.records.aliases import AliasFile
 from modelreg.records.config import CONFIG_NAME, Config, load_config
 from modelreg.records.manifest import FileEntry, SchemaError, Version, parse_manifest
 from modelreg.records.names import is_valid_name, validate_name
@@ -25,6 +26,7 @@ from modelreg.stores.blobs import LocalBlobStore
 
 if TYPE_CHECKING:
     from modelreg.records.audit import AuditLog
+    from modelreg.records.history_view import HistoryView
     from modelreg.records.journal import Change, Journal
     from modelreg.stores.remotes import RemoteStore
 
@@ -51,6 +53,12 @@ class Repo:
         from modelreg.records.audit import AuditLog
 
         return AuditLog(self.root / LOG_NAME, self.state_dir / "cache" / "audit-heads.json")
+
+    @cached_property
+    def history_view(self) -> HistoryView:
+        from modelreg.records.history_view import HistoryView
+
+        return HistoryView(self.root / LOG_NAME, self.state_dir / "cache" / "history", self.tree)
 
     @cached_property
     def journal(self) -> Journal:
@@ -130,7 +138,13 @@ class Repo:
             stages = StageFile(name)
         except SchemaError as exc:
             raise IntegrityError(f"{mdir / 'stages.yaml'}: {exc}", code="corrupt_manifest") from None
-        return ModelState(index, stages)
+        try:
+            aliases = AliasFile.parse(self.load(mdir / "aliases.yaml", "alias file"))
+        except FileNotFoundError:
+            aliases = AliasFile(name)
+        except SchemaError as exc:
+            raise IntegrityError(f"{mdir / 'aliases.yaml'}: {exc}", code="corrupt_manifest") from None
+        return ModelState(index, stages, aliases)
 
     def load_version(self, state: ModelState, number: int, *, cached: bool = True) -> Version:
         """One version's manifest; bulk readers pass ``cached=False`` so that walking a long
@@ -149,7 +163,7 @@ class Repo:
             raise IntegrityError(f"{path}: {exc}", code="corrupt_manifest") from None
         if version.name != name or version.version != number:
             raise IntegrityError(f"{path}: manifest names {version.name}@{version.version}", code="corrupt_manifest")
-        return version.with_stage(state.stage_of(number))
+        return version.with_stage(state.stage_of(number), state.aliases.of(number))
 
     def versions(self, name: str) -> list[Version]:
         state = self.state(name)
@@ -184,7 +198,9 @@ class Repo:
                 "run 'modelreg pull' where a remote is set, or 'modelreg push' from the machine that has it",
                 code="blob_missing",
             )
-        self.blobs.put_download(entry.digest, lambda tmp: remote.download(entry.digest, tmp))
+        from modelreg.stores.remotes.fetch import fetch_blob
+
+        fetch_blob(remote, self.blobs, entry.digest, entry.size)
 
     # -- changing ----------------------------------------------------------
     def locked_state(self, name: str) -> ModelState:

@@ -1,0 +1,155 @@
+"""The served copy (``get --path``): a version's files in the git-ignored cache, built once.
+
+The files are copies, never links into the blob store, so a process that writes into them
+cannot damage a version. Each copy is verified while it is written, and then stamped: the
+stamp records every file's inode, size, mtime and ctime (as git's index does) and carries this
+machine's MAC. A later call whose files still match the stamp is answered without reading a
+byte; a changed, unstamped or planted copy is rebuilt from the store.
+
+A registry that cannot be written (a read-only mount in a serving container) gets its served
+copies in the user's cache directory instead, keyed by the version's digest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+from contextlib import suppress
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelreg.base.fs import REFUSED, atomic_write, tmp_name
+from modelreg.base.machine import cache_dir, seal, unseal
+from modelreg.errors import StorageError
+from modelreg.records.filepaths import check_paths
+from modelreg.records.manifest import Version
+from modelreg.stores.hashing import sha256_file
+
+from .serve import write_files
+
+if TYPE_CHECKING:
+    from modelreg.repo import Repo
+
+_PURPOSE = b"modelreg served copy v1"
+
+
+def materialize(repo: Repo, version: Version, *, rehash: bool = False) -> Path:
+    """The directory holding the version's verified files (built if missing or changed).
+
+    ``rehash`` also re-reads an unchanged copy's bytes (the stamp makes that unnecessary unless
+    someone suspects the disk itself).
+    """
+    check_paths(version.files)
+    name = version.digest.partition(":")[2]
+    try:
+        return _served(repo, version, repo.tree.inside(repo.state_dir / "cache" / "versions" / name), rehash)
+    except StorageError:
+        if not _cannot_write(repo.state_dir):
+            raise
+    return _served(repo, version, cache_dir() / "versions" / name, rehash)
+
+
+def _cannot_write(path: Path) -> bool:
+    probe = path if path.exists() else path.parent
+    return not os.access(probe, os.W_OK) or _read_only_fs(probe)
+
+
+def _read_only_fs(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def _served(repo: Repo, version: Version, final: Path, rehash: bool) -> Path:
+    if _stamp_matches(version, final) and (not rehash or _bytes_match(version, final)):
+        return final
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp_dir = tmp_name(final)
+        tmp_dir.mkdir()
+    except OSError as exc:
+        if exc.errno in REFUSED:
+            raise StorageError(f"cannot write the served copy in {final.parent}: {exc.strerror}") from None
+        raise
+    try:
+        write_files(repo.blobs, version, tmp_dir, ensure_blob=repo.ensure_blob)
+        for entry in version.files:
+            os.chmod(tmp_dir / entry.path, 0o444)  # a reminder that these bytes are not to be edited
+        try:
+            os.rename(tmp_dir, final)
+        except OSError:
+            # Another process got there first: keep its copy if good, so a reader of the path
+            # never sees it vanish; replace it only if it is damaged.
+            if not _bytes_match(version, final):
+                shutil.rmtree(final, ignore_errors=True)
+                os.rename(tmp_dir, final)
+    finally:
+        if tmp_dir.exists():
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+    _write_stamp(version, final)
+    return final
+
+
+def _file_stat(path: Path) -> list[int] | None:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    return [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def _stamp_path(final: Path) -> Path:
+    return final.with_name(final.name + ".stamp")
+
+
+def _stamp_body(version: Version, final: Path) -> dict[str, Any] | None:
+    files = {}
+    for entry in version.files:
+        found = _file_stat(final / entry.path)
+        if found is None or found[1] != entry.size:
+            return None
+        files[entry.path] = found
+    return {"digest": version.digest, "dir": str(final), "files": files}
+
+
+def _write_stamp(version: Version, final: Path) -> None:
+    body = _stamp_body(version, final)
+    sealed = seal(json.dumps(body, sort_keys=True).encode(), _PURPOSE) if body else None
+    if sealed is None:
+        return  # no key here: the copy is verified again next time
+    with suppress(StorageError):  # a copy without a stamp is verified again next time
+        atomic_write(_stamp_path(final), sealed, durable=False)
+
+
+def _stamp_matches(version: Version, final: Path) -> bool:
+    try:
+        raw = _stamp_path(final).read_bytes()
+    except OSError:
+        return False
+    data = unseal(raw, _PURPOSE)
+    if data is None:
+        return False
+    try:
+        stamped = json.loads(data)
+    except ValueError:
+        return False
+    current = _stamp_body(version, final)
+    return current is not None and stamped == json.loads(json.dumps(current, sort_keys=True))
+
+
+def _bytes_match(version: Version, final: Path) -> bool:
+    for entry in version.files:
+        path = final / entry.path
+        if path.is_symlink() or not path.is_file():
+            return False
+        try:
+            if sha256_file(path, entry.size + 1) != (entry.digest, entry.size):
+                return False
+        except OSError:
+            return False
+    return True
