@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from .ops.annotate import AnnotateResult
     from .ops.listing import ModelSummary
     from .ops.promote import PromoteResult
+    from .ops.report import ReportResult
     from .records.manifest import Version
     from .records.refs import Ref
     from .records.state import ModelState
@@ -88,6 +89,14 @@ class Registry(Repo):
         from .ops.history import history
 
         return history(self, name, version)
+
+    def report(self, output: Path, *, parallel: bool | None = None) -> ReportResult:
+        """Write the registry as a static site into ``output`` (all or nothing; only into a new or
+        empty directory or an earlier report). ``parallel`` runs verify in a second process
+        (default: on a big registry with a spare core)."""
+        from .ops.report import build_report
+
+        return build_report(self, output, parallel=parallel)
 
     # -- handing out files -------------------------------------------------
     def export(self, version: Version, dest: Path) -> list[Path]:

@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "annotate": "versions",
     "log": "audit",
     "verify": "audit",
+    "report": "report",
     "export": "serving",
     "diff": "versions",
     "rollback": "stages",
