@@ -380,6 +380,43 @@ def test_dark_mode_changes_the_colours(site: Site, open_page: OpenPage) -> None:
     assert all(a != b for a, b in zip(seen["light"], seen["dark"], strict=True))
 
 
+# WCAG contrast of every piece of text against the colour behind it (the first opaque
+# background up the tree); SVG text is checked by its fill. Returns the failures.
+CONTRAST_JS = """() => {
+    const rgb = c => (c.match(/[\\d.]+/g) || []).map(Number);
+    const lum = ([r, g, b]) => [r, g, b].map(v => v / 255).map(v => v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4)
+        .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+    const ratio = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+    const behind = el => {
+        for (let e = el; e; e = e.parentElement) {
+            const bg = rgb(getComputedStyle(e).backgroundColor);
+            if (bg.length === 3 || (bg.length === 4 && bg[3] === 1)) return bg.slice(0, 3);
+        }
+        return [255, 255, 255];
+    };
+    const bad = [];
+    for (const el of document.querySelectorAll('body *')) {
+        const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+        if (!own || !el.getClientRects().length) continue;
+        const style = getComputedStyle(el);
+        const svg = el instanceof SVGElement;
+        const fg = rgb(svg ? style.fill : style.color).slice(0, 3);
+        const size = parseFloat(style.fontSize), bold = Number(style.fontWeight) >= 700;
+        const needed = svg || size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+        const r = ratio(fg, behind(svg ? el.closest('figure') || el : el));
+        if (r < needed) bad.push(`${el.tagName.toLowerCase()}.${el.className.baseVal ?? el.className}: ${r.toFixed(2)}`);
+    }
+    return [...new Set(bad)];
+}"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_text_has_enough_contrast(site: Site, open_page: OpenPage, scheme: str) -> None:
+    for name in ("index.html", "models/churn/index.html", f"models/{ODD_NAME}/index.html"):
+        page, _ = open_page(url_of(site, name), color_scheme=scheme)
+        assert page.evaluate(CONTRAST_JS) == [], (name, scheme)
+
+
 def shots_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     chosen = os.environ.get("MODELREG_REPORT_SHOTS")
     path = Path(chosen) if chosen else tmp_path_factory.mktemp("shots")
@@ -396,6 +433,7 @@ def test_screenshots(site: Site, open_page: OpenPage, tmp_path_factory: pytest.T
             page, watch = open_page(url_of(site, name), color_scheme=scheme, **options)
             png = page.screenshot(path=out / f"{stem}-{device}-{scheme}.png", full_page=True)
             assert png[:8] == b"\x89PNG\r\n\x1a\n"
+            page.screenshot(path=out / f"{stem}-{device}-{scheme}-screen.png")  # what the first screen shows
             watch.assert_quiet()
 
 
@@ -408,6 +446,8 @@ BAD_PAGES = {
     "console error": ('<script>console.error("boom")</script>', "quiet"),
     "late exception": ('<script>setTimeout(() => { throw new Error("late") }, 0)</script>', "quiet"),
     "wide content": ('<div style="width:1200px">wide</div>', "fits"),
+    "faint text": ('<p style="color:#aaa">faint</p>', "contrast"),
+    "faint chart label": ('<svg><text x="5" y="15" fill="#ddd">faint</text></svg>', "contrast"),
     "wide table in a scroll box": (
         '<div style="overflow-x:auto"><table><tr>' + "<td>column</td>" * 40 + "</tr></table></div>",
         "hidden overflow",
@@ -431,6 +471,8 @@ def test_the_checks_catch_a_bad_page(open_page: OpenPage, tmp_path: Path, case: 
             watch.assert_quiet()
         elif check == "fits":
             assert_fits(page, 390)
+        elif check == "contrast":
+            assert page.evaluate(CONTRAST_JS) == []
         else:
             assert_fits(page, 390)
             assert_no_hidden_overflow(page)

@@ -287,6 +287,15 @@ def test_refuses_a_file_and_accepts_an_empty_directory(run, demo: Demo, tmp_path
     assert (tmp_path / "empty" / "index.html").is_file()
 
 
+def test_refuses_the_current_directory(run, demo: Demo, tmp_path: Path) -> None:
+    here = tmp_path / "site"
+    here.mkdir()
+    proc = run("report", "-R", demo.root, "--output", ".", "--json", cwd=here)
+    assert proc.returncode == 2
+    assert "current directory" in json.loads(proc.stderr.splitlines()[-1])["error"]["message"]
+    assert list(here.iterdir()) == []
+
+
 def test_a_full_disk_leaves_the_earlier_report_whole(run, reg_path: Path, tmp_path: Path, tree_snapshot) -> None:
     mount = tmp_path / "small"
     mount.mkdir()

@@ -21,7 +21,7 @@ from .links import registry_remote
 from .render import markup, render
 from .site import Staging, check_destination
 from .static import ASSETS
-from .verdict import Verdict, start_verify
+from .verdict import Pending, Verdict, start_verify
 
 MAX_CHARTS = 50
 PAGE_WINDOW = 2  # page links shown either side of the current page
@@ -63,9 +63,10 @@ def build_report(reg: Repo, output: Path, *, parallel: bool | None = None) -> Re
     dest = Path(output).resolve()
     check_destination(dest)
     reg.recover_all()  # as verify does first: a half-applied change is finished, not shown
-    verdict = start_verify(reg, parallel)
     staging = Staging(dest)
+    verdict: Pending | None = None
     try:
+        verdict = start_verify(reg, parallel)
         for rel, data in ASSETS.items():
             staging.write(rel, data)
         remote = registry_remote(reg.root)
@@ -92,7 +93,8 @@ def build_report(reg: Repo, output: Path, *, parallel: bool | None = None) -> Re
         )
         staging.finish()
     except BaseException:
-        verdict.cancel()
+        if verdict is not None:
+            verdict.cancel()
         staging.discard()
         raise
     if result.ok is False:

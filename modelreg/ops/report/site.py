@@ -30,6 +30,12 @@ def _refuse(dest: Path, why: str) -> UsageError:
 
 def check_destination(dest: Path) -> None:
     """Raise unless ``dest`` is absent, empty, or holds only files an earlier report wrote."""
+    try:
+        here = Path.cwd().resolve()
+    except OSError:
+        here = None
+    if here is not None and (here == dest or dest in here.parents):
+        raise _refuse(dest, "it is or holds the current directory, which the swap would take away; run from elsewhere")
     if not os.path.lexists(dest):
         return
     if not dest.is_dir():

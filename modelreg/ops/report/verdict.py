@@ -36,10 +36,12 @@ class Verdict:
 def verdict_of(report: dict[str, Any], root: Path) -> Verdict:
     prefix = f"{root}/"
     findings = report.get("findings") or []
-    shown = [
+    # Sorted (errors first): verify walks some directories in the file system's own order.
+    rows = sorted(
         tuple(text(f.get(k), 1000).replace(prefix, "") for k in ("severity", "kind", "path", "message"))
-        for f in findings[:MAX_FINDINGS]
-    ]
+        for f in findings
+    )
+    shown = sorted(rows, key=lambda r: r[0] != "error")[:MAX_FINDINGS]
     return Verdict(
         ok=bool(report.get("ok")),
         models=int(report.get("models", 0)),
