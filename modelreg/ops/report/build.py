@@ -20,7 +20,7 @@ from .gather import PAGE_SIZE, AuditDigest, Entry, VersionRow
 from .links import registry_remote
 from .render import markup, render
 from .site import Staging, check_destination
-from .static import ASSETS
+from .assets import ASSETS
 from .verdict import Pending, Verdict, start_verify
 
 MAX_CHARTS = 50
