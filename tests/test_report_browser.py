@@ -384,7 +384,8 @@ def test_dark_mode_changes_the_colours(site: Site, open_page: OpenPage) -> None:
 # background up the tree); SVG text is checked by its fill. Returns the failures.
 CONTRAST_JS = """() => {
     const rgb = c => (c.match(/[\\d.]+/g) || []).map(Number);
-    const lum = ([r, g, b]) => [r, g, b].map(v => v / 255).map(v => v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4)
+    const lum = ([r, g, b]) => [r, g, b].map(v => v / 255)
+        .map(v => v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4)
         .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
     const ratio = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
     const behind = el => {
@@ -404,7 +405,8 @@ CONTRAST_JS = """() => {
         const size = parseFloat(style.fontSize), bold = Number(style.fontWeight) >= 700;
         const needed = svg || size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
         const r = ratio(fg, behind(svg ? el.closest('figure') || el : el));
-        if (r < needed) bad.push(`${el.tagName.toLowerCase()}.${el.className.baseVal ?? el.className}: ${r.toFixed(2)}`);
+        const name = `${el.tagName.toLowerCase()}.${el.className.baseVal ?? el.className}`;
+        if (r < needed) bad.push(`${name}: ${r.toFixed(2)}`);
     }
     return [...new Set(bad)];
 }"""

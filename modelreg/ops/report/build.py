@@ -15,12 +15,12 @@ from modelreg.errors import ModelregError
 from modelreg.repo import Repo
 
 from . import gather
+from .assets import ASSETS
 from .charts import metric_chart
 from .gather import PAGE_SIZE, AuditDigest, Entry, VersionRow
 from .links import registry_remote
 from .render import markup, render
 from .site import Staging, check_destination
-from .assets import ASSETS
 from .verdict import Pending, Verdict, start_verify
 
 MAX_CHARTS = 50
