@@ -39,6 +39,7 @@ def register(
     push: bool | None = None,
     python: Path | None = None,
     env_files: list[Path] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[Version, tuple[int, ...]]:
     """Store the files and record a new version; returns it and any versions it archived.
 
@@ -47,11 +48,12 @@ def register(
 
     ``push`` uploads the new blobs to the remote store afterwards (None: as the registry's
     ``push_on_register`` says); a failed push leaves the version registered and says so.
+    ``progress`` hears the bytes stored.
     """
     from .environment import capture as capture_environment
     from .inputs import collect
     from .lineage import author as find_author
-    from .lineage import capture, now_utc
+    from .lineage import capture, input_dir, now_utc
 
     validate_name(name)
     config = repo.config
@@ -66,7 +68,7 @@ def register(
         digest="",
         initial_stage=stage,
         created_at="",
-        created_by=find_author(author, cwd),
+        created_by=find_author(author, cwd or input_dir(paths)),
         files=(),
         description=description,
         metrics={validate_key(k, "metric"): _number(k, v) for k, v in (metrics or {}).items()},
@@ -78,7 +80,12 @@ def register(
     sources = _with_env_files(collect(paths, registry=repo.root), env_files or [])
     when = now_utc()
     lineage = capture(
-        who=draft.created_by, when=when, cwd=cwd or Path.cwd(), datasets=datasets or [], registry=repo.root
+        who=draft.created_by,
+        when=when,
+        cwd=cwd,
+        datasets=datasets or [],
+        registry=repo.root,
+        inputs=[*paths, *(env_files or [])],
     )
     environment = capture_environment(python)
     if environment is not None:
@@ -92,7 +99,7 @@ def register(
     with repo.blob_lock():
         files = []
         for rel, src in sources:
-            digest, size = repo.blobs.put_file(src, link=link)
+            digest, size = repo.blobs.put_file(src, link=link, progress=progress)
             files.append(FileEntry(rel, size, digest))
             if on_file:
                 on_file(rel, size)
