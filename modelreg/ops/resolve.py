@@ -32,9 +32,12 @@ def resolve_in(repo: Repo, state: ModelState, ref: Ref) -> Version:
         return repo.load_version(state, holders[-1])
     if ref.digest_prefix is not None:
         return repo.load_version(state, _match_digest(repo, state, ref.digest_prefix))
-    if state.latest == 0:
-        raise NotFoundError(f"model {name!r} has no versions", code="unknown_version")
-    return repo.load_version(state, state.latest)
+    # issue 13: latest skips removed versions (stage references skip them through holders()).
+    latest = state.latest_live
+    if latest is None:
+        what = "versions" if state.latest == 0 else "versions left: every one was removed"
+        raise NotFoundError(f"model {name!r} has no {what}", code="unknown_version")
+    return repo.load_version(state, latest)
 
 
 def get_production(repo: Repo, name: str) -> Version:

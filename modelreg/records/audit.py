@@ -36,7 +36,7 @@ def encode_line(entry: dict[str, Any]) -> bytes:
 def public_entry(entry: dict[str, Any]) -> dict[str, Any]:
     """An entry as shown to users: the documented fields, then its digest and id where present."""
     shown = {k: entry.get(k) for k in ENTRY_FIELDS}
-    for extra in ("digest", "id"):
+    for extra in ("digest", "request", "forced", "failed", "rollback", "id"):
         if extra in entry:
             shown[extra] = entry[extra]
     return shown

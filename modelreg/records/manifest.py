@@ -51,6 +51,7 @@ class Version:
     tags: dict[str, str] = field(default_factory=dict)
     lineage: dict[str, Any] = field(default_factory=dict)
     stage: str = ""  # the current stage, filled in from the model's stage file
+    removed: dict[str, Any] | None = None  # the removal (removed.yaml) of a removed version: in no stage
 
     @property
     def size(self) -> int:
@@ -81,7 +82,7 @@ class Version:
         return {
             "name": self.name,
             "version": self.version,
-            "stage": self.stage or self.initial_stage,
+            "stage": None if self.removed else (self.stage or self.initial_stage),
             "digest": self.digest,
             "size": self.size,
             "created_at": self.created_at,
@@ -92,6 +93,7 @@ class Version:
             "tags": dict(self.tags),
             "lineage": self.lineage,
             "files": [f.to_dict() for f in self.files],
+            "removed": dict(self.removed) if self.removed else None,
         }
 
 

@@ -87,7 +87,7 @@ def register(
         for old in archived:
             out.note(f"{name}@{old} moved to {reg.config.archive_stage}")
         out.result(
-            version.to_json(),
+            {**version.to_json(), "hooks": reg.hook_runs},
             lambda o: o.line(f"Registered {name}@{version.version} ({version.stage}) {version.digest}"),
         )
 
@@ -133,7 +133,7 @@ def list_(
                 [
                     [
                         v.version,
-                        v.stage,
+                        v.stage or "removed",
                         v.created_at,
                         v.created_by,
                         " ".join(f"{k}={val:g}" for k, val in v.metrics.items()),
@@ -164,7 +164,31 @@ def show(
         if parsed.explicit:
             v = reg.resolve(parsed)
             history = reg.history(v.name, v.version)
-            out.result({**v.to_json(), "history": history}, lambda o: render.version_detail(o, v.to_json(), history))
+            requests = [reg.request_json(r) for r in reg.version_requests(v.name, v.version)]
+
+            def detail(o: Output) -> None:
+                render.version_detail(o, v.to_json(), history)
+                if v.removed:
+                    o.line(f"REMOVED {v.removed['removed_at']} by {v.removed['removed_by']}: {v.removed['reason']}")
+                if requests:
+                    render.table(
+                        o,
+                        ["request", "move", "status", "approvals", "requested by", "approved by"],
+                        [
+                            [
+                                r["id"],
+                                f"{r['from_stage']}->{r['stage']}",
+                                r["status"],
+                                f"{r['granted']}/{r['required']}",
+                                r["requested_by"],
+                                r["approved_by"],
+                            ]
+                            for r in requests
+                        ],
+                        title="requests",
+                    )
+
+            out.result({**v.to_json(), "history": history, "requests": requests}, detail)
             return
         summary = reg.summary(parsed.name)
         versions = reg.versions(parsed.name)
@@ -187,7 +211,7 @@ def show(
                 [
                     [
                         v.version,
-                        v.stage,
+                        v.stage or "removed",
                         v.created_at,
                         " ".join(f"{k}={x:g}" for k, x in v.metrics.items()),
                         v.description,
@@ -229,6 +253,7 @@ def annotate(
             "description": result.description,
             "tags": result.tags,
             "changed": result.changed,
+            "hooks": reg.hook_runs,
         }
         label = result.name if result.version is None else f"{result.name}@{result.version}"
         out.result(data, lambda o: o.line(f"Annotated {label}" if result.changed else f"{label}: nothing changed"))
