@@ -82,6 +82,7 @@ class Registry(Repo):
     def export(self, version: Version, dest: Path) -> list[Path]:
         from .ops.serve import export
 
+        _refuse_removed(version)
         return export(self, version, dest)
 
     def materialize(self, version: Version, *, rehash: bool = False) -> Path:
@@ -89,6 +90,7 @@ class Registry(Repo):
         and rebuilt when it changed since (``rehash`` re-reads an unchanged copy too)."""
         from .ops.served_copy import materialize
 
+        _refuse_removed(version)
         return materialize(self, version, rehash=rehash)
 
     # -- changes -----------------------------------------------------------
@@ -230,3 +232,16 @@ class Registry(Repo):
         from .ops.trust import trust
 
         return trust(self, revoke=revoke)
+
+
+def _refuse_removed(version: Version) -> None:
+    """A removed version is a recall: its files are not handed out any more."""
+    if version.removed:
+        from .errors import ConflictError
+
+        removal = version.removed
+        raise ConflictError(
+            f"{version.name}@{version.version} was removed {removal['removed_at']} by {removal['removed_by']} "
+            f"({removal['reason']}); its files are not served",
+            code="removed",
+        )

@@ -176,8 +176,8 @@ def evaluate(
 def _transition(repo: Repo, source: str | None, stage: str) -> RuleResult | None:
     config = repo.config
     start = config.default_stage if source is None else source
-    if source is None and stage == config.default_stage:
-        return None  # a plain register: where every version starts
+    if (source is None and stage == config.default_stage) or not config.policy.transitions:
+        return None  # a plain register (where every version starts), or no transition rules at all
     rule = f"transition {start} -> {stage}" if source is not None else f"transition (new) {start} -> {stage}"
     if stage == config.archive_stage:
         return RuleResult(rule, True, "the archive stage is always allowed", forcible=False)

@@ -127,10 +127,10 @@ def _decide(
         return evaluation
     hint = None
     if force and evaluation.failed:
-        if not evaluation.allow_force:
-            hint = f"--force is not allowed for {stage} (allow_force is false)"
-        elif not evaluation.forcible:
+        if not all(r.forcible for r in evaluation.failed):
             hint = "--force never passes a transition or a removal"
+        elif not evaluation.allow_force:
+            hint = f"--force is not allowed for {stage} (allow_force is false)"
     elif force:
         hint = "--force never passes approvals"
     raise evaluation.refusal(f"promotion of {version.name}@{version.version} to {stage}", hint=hint)
