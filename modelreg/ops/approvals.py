@@ -24,7 +24,7 @@ from modelreg.repo import Repo
 
 from . import hooks
 from .changes import check_text, record, write_yaml
-from .policy import evaluate, fingerprint
+from .policy import evaluate, fingerprint, settled_state
 from .promote import ATTEMPTS, PromoteResult, kept_changing, move
 from .requestfiles import find_request, load_request, model_requests, open_request_for, request_path
 
@@ -65,7 +65,7 @@ def file_request(repo: Repo, ref: Ref | str, stage: str, *, reason: str | None, 
     why = _reason(reason, "a request")
     who = author(actor)
     name = ref.name
-    state = repo.state(name)
+    state = settled_state(repo, name)
     version = resolve_in(repo, state, ref)
     target = f"{name}@{version.version} to {stage}"
     if not required(repo, stage):
@@ -155,16 +155,11 @@ def approve(repo: Repo, request_id: str, *, reason: str | None = None, actor: st
         name, stage, count = seen.name, seen.stage, required(repo, seen.stage)
         evaluation = None
         if len(seen.approved(Decision(who, "", reason)).approvers()) >= count:
-            state = repo.state(name)
+            state = settled_state(repo, name)
             version = repo.load_version(state, seen.version)
             prospective = seen.approved(Decision(who, "", reason))
             evaluation = evaluate(repo, state, version, stage, request=prospective)
-            if evaluation.noop:
-                raise PolicyError(
-                    f"{name}@{seen.version} is already in {stage}; request {seen.id} is moot: "
-                    f"modelreg reject {seen.id} --reason 'already in {stage}'"
-                )
-            if not evaluation.gates_ok:
+            if not evaluation.noop and not evaluation.gates_ok:
                 raise evaluation.refusal(
                     f"approval of request {seen.id} ({name}@{seen.version} to {stage}) not recorded, the request "
                     "stays open:",
@@ -175,6 +170,11 @@ def approve(repo: Repo, request_id: str, *, reason: str | None = None, actor: st
             current = load_request(repo, name, request_id)
             _may_approve(current, who)
             version = repo.load_version(state, current.version)
+            if version.stage == stage:  # decided under the lock: a concurrent approval may have applied it
+                raise PolicyError(
+                    f"{name}@{version.version} is already in {stage}; request {current.id} is moot: "
+                    f"modelreg reject {current.id} --reason 'already in {stage}'"
+                )
             decision = Decision(who, now_utc(), reason)
             updated = current.approved(decision)
             completes = len(updated.approvers()) >= count

@@ -119,6 +119,14 @@ class Evaluation:
         return PolicyError(f"{what} refused by policy: {'; '.join(parts)}{hint}", failed=failed)
 
 
+def settled_state(repo: Repo, name: str) -> ModelState:
+    """The model's state for an evaluation made outside the lock: an interrupted change of the
+    model is finished first (under the lock), so that nothing is judged on a half-applied state."""
+    if repo.journal.path_for(name).exists():
+        repo.recover(name)
+    return repo.state(name)
+
+
 def fingerprint(state: ModelState, version: Version, stage: str, request: Request | None) -> tuple[Any, ...]:
     """What an evaluation depends on that a concurrent change could move."""
     req = None if request is None else (request.id, request.status, tuple(request.approvers()))

@@ -23,7 +23,7 @@ from modelreg.records.state import ModelState, StageFile
 from modelreg.repo import Repo
 
 from .changes import check_text, record, write_yaml
-from .policy import Evaluation, evaluate, fingerprint
+from .policy import Evaluation, evaluate, fingerprint, settled_state
 
 ATTEMPTS = 5
 
@@ -77,9 +77,9 @@ def _promote(
         check_text(reason, "reason")
     who = author(actor)
     name = ref.name
-    number = resolve_in(repo, repo.state(name), ref).version
+    number = resolve_in(repo, settled_state(repo, name), ref).version
     for _ in range(ATTEMPTS):
-        state = repo.state(name)
+        state = settled_state(repo, name)
         version = repo.load_version(state, number)
         evaluation = _decide(repo, state, version, stage, reason=reason, force=force, exempt=exempt)
         if evaluation.noop:

@@ -105,8 +105,10 @@ def register(
 
 
 def _state(repo: Repo, draft: Version, *, locked: bool) -> ModelState:
+    from .policy import settled_state
+
     try:
-        return repo.locked_state(draft.name) if locked else repo.state(draft.name)
+        return repo.locked_state(draft.name) if locked else settled_state(repo, draft.name)
     except NotFoundError:
         index = ModelIndex(draft.name, draft.created_at, draft.created_by, repo.config.default_stage)
         return ModelState(index, StageFile(draft.name))
