@@ -273,3 +273,39 @@ def test_two_branches_approving_the_same_request_merge_through_the_audit_log(
     assert data["request"] == rid and data["stage"] == "production"
     report = ok(cli("verify", "--json", "-R", root))
     assert report["ok"] is True, report
+
+
+def test_a_request_filed_on_one_branch_and_approved_on_another_merges_cleanly(
+    cli: Any, tmp_path: Path, make_file: Any
+) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    root = repo / "registry"
+    ok(cli("init", root))
+    add_policy(root, "[gates.production]\napprovals = 1")
+    reg = Registry(root)
+    reg.register("churn", [make_file(tmp_path / "model.bin", b"weights")])
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "v1")
+    _git(repo, "checkout", "-q", "-b", "review")
+    rid = ok(cli("request", "churn@1", "production", "--reason", "ready", "--author", "ada", "--json", "-R", root))[
+        "id"
+    ]
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "request")
+    _git(repo, "checkout", "-q", "-b", "approval")
+    ok(cli("approve", rid, "--author", "bob", "-R", root))
+    _git(repo, "commit", "-qam", "approve")
+    # Meanwhile on main: a register and an annotation of the same model.
+    _git(repo, "checkout", "-q", "main")
+    reg.register("churn", [make_file(tmp_path / "model2.bin", b"weights 2")])
+    reg.annotate("churn", description="the churn model")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "v2")
+    merge = _git(repo, "merge", "-q", "approval", "-m", "merge", check=False)
+    assert merge.returncode == 0, merge.stdout + merge.stderr
+    merged = Registry(root)
+    assert merged.resolve("churn@production").version == 1 and merged.resolve("churn@latest").version == 2
+    assert [r.status for r in merged.requests("churn", include_closed=True)] == ["applied"]
+    assert ok(cli("verify", "--json", "-R", root))["ok"] is True
