@@ -25,8 +25,8 @@ _LAZY = {
     "Registry": "registry",
     "Version": "records.manifest",
     "FileEntry": "records.manifest",
-    "Ref": "records.names",
-    "parse_ref": "records.names",
+    "Ref": "records.refs",
+    "parse_ref": "records.refs",
     "ModelregError": "errors",
     "UsageError": "errors",
     "NotFoundError": "errors",
@@ -38,7 +38,7 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing here would s
 if TYPE_CHECKING:
     from .errors import ConflictError, IntegrityError, ModelregError, NotFoundError, UsageError
     from .records.manifest import FileEntry, Version
-    from .records.names import Ref, parse_ref
+    from .records.refs import Ref, parse_ref
     from .registry import Registry
 
 

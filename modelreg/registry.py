@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .repo import Repo, find_root
 
 if TYPE_CHECKING:
+    from .ops.alias import AliasResult
     from .ops.annotate import AnnotateResult
     from .ops.approvals import Decided
     from .ops.listing import ModelSummary
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from .ops.remove import RemoveResult
     from .ops.trust import TrustStatus
     from .records.manifest import Version
-    from .records.names import Ref
+    from .records.refs import Ref
     from .records.requests import Request
     from .records.state import ModelState
 
@@ -66,11 +67,26 @@ class Registry(Repo):
         return list_models(self, stage=stage, tags=tags)
 
     def list_versions(
-        self, name: str, *, stage: str | None = None, tags: dict[str, str] | None = None
+        self,
+        name: str,
+        *,
+        stage: str | None = None,
+        tags: dict[str, str] | None = None,
+        where: list[str] | None = None,
+        sort: str | None = None,
+        limit: int | None = None,
     ) -> list[Version]:
+        """A model's versions; ``where`` conditions (``metrics.auc>=0.9``), ``sort`` key
+        (``-metrics.auc``) and ``limit`` as ``list NAME`` takes them."""
         from .ops.listing import list_versions
 
-        return list_versions(self, name, stage=stage, tags=tags)
+        return list_versions(self, name, stage=stage, tags=tags, where=where, sort=sort, limit=limit)
+
+    def aliases(self, name: str) -> dict[str, int]:
+        """The model's aliases: alias -> version."""
+        from .ops.alias import aliases
+
+        return aliases(self, name)
 
     def history(self, name: str, version: int | None = None) -> list[dict[str, Any]]:
         """Audit entries of a model (or one version), oldest first."""
@@ -110,6 +126,9 @@ class Registry(Repo):
         cwd: Path | None = None,
         on_file: Callable[[str, int], None] | None = None,
         push: bool | None = None,
+        reason: str | None = None,
+        python: Path | None = None,
+        env_files: list[Path] | None = None,
     ) -> tuple[Version, tuple[int, ...]]:
         """Store the files and record a new version; returns it and any versions it archived."""
         from .ops.register import register
@@ -129,6 +148,9 @@ class Registry(Repo):
             cwd=cwd,
             on_file=on_file,
             push=push,
+            reason=reason,
+            python=python,
+            env_files=env_files,
         )
 
     def promote(
@@ -154,6 +176,19 @@ class Registry(Repo):
 
         return rollback(self, name, to=to, reason=reason, actor=actor)
 
+    def alias(self, ref: Ref | str, alias: str, *, reason: str | None = None, actor: str | None = None) -> AliasResult:
+        """Point ``alias`` at the version ``ref`` names, moving it if it pointed elsewhere."""
+        from .ops.alias import set_alias
+
+        return set_alias(self, ref, alias, reason=reason, actor=actor)
+
+    def delete_alias(
+        self, name: str, alias: str, *, reason: str | None = None, actor: str | None = None
+    ) -> AliasResult:
+        from .ops.alias import delete_alias
+
+        return delete_alias(self, name, alias, reason=reason, actor=actor)
+
     def annotate(
         self,
         target: Ref | str,
@@ -174,7 +209,7 @@ class Registry(Repo):
         from .ops.policy import evaluate
         from .ops.requestfiles import open_request_for
         from .ops.resolve import resolve_in
-        from .records.names import parse_ref
+        from .records.refs import parse_ref
 
         parsed = parse_ref(ref) if isinstance(ref, str) else ref
         self.config.check_stage(stage)

@@ -59,6 +59,8 @@ MACHINE_ENV = (
     "GIT_DIR",
     "GIT_WORK_TREE",
     "MODELREG_TRUST",
+    "VIRTUAL_ENV",
+    "CONDA_PREFIX",
 )
 
 

@@ -762,7 +762,7 @@ def test_references(cli: Any, reg_path: Path, tmp_path: Path) -> None:
     err(f"m@sha256:{absent}", 3)
     err("m@sha256:abc", 2)  # fewer than 8 hex digits
     err("m@archived", 3)  # a stage with nobody in it
-    err("m@nowhere", 2)  # not a stage of this registry
+    err("m@nowhere", 3)  # well formed: a stage or an alias, and this registry has neither
     err("m@5", 3)
     # promote accepts any reference too
     out = cli("promote", f"m@sha256:{hex4[:10]}", "production", "-R", reg_path, "--json")

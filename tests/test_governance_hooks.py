@@ -67,7 +67,7 @@ def test_a_hook_gets_the_entry_and_the_version_on_stdin_and_the_event_in_its_env
 
 def test_every_event_runs_its_hooks(cli: Any, reg: Registry, tmp_path: Path) -> None:
     log = tmp_path / "events.txt"
-    events = ["register", "promote", "archive", "annotate", "request", "approve", "reject", "remove"]
+    events = ["register", "promote", "archive", "alias", "annotate", "request", "approve", "reject", "remove"]
     lines = "\n".join(f'{e} = ["echo $MODELREG_EVENT $MODELREG_VERSION >> {log}"]' for e in events)
     add_policy(reg.root, f"[gates.staging]\napprovals = 1\n[hooks]\n{lines}")
     model = tmp_path / "m.bin"
@@ -78,6 +78,7 @@ def test_every_event_runs_its_hooks(cli: Any, reg: Registry, tmp_path: Path) -> 
     ok(cli("promote", "churn@1", "production", "-R", root, env=TRUSTED))
     ok(cli("promote", "churn@2", "production", "-R", root, env=TRUSTED))
     ok(cli("annotate", "churn@2", "-d", "now described", "-R", root, env=TRUSTED))
+    ok(cli("alias", "churn@2", "champion", "-R", root, env=TRUSTED))
     first = ok(cli("request", "churn@1", "staging", "--reason", "r", "--json", "-R", root, env=TRUSTED))["id"]
     ok(cli("reject", first, "--reason", "no", "--author", "bob", "-R", root, env=TRUSTED))
     second = ok(cli("request", "churn@1", "staging", "--reason", "r", "--json", "-R", root, env=TRUSTED))["id"]
@@ -90,6 +91,7 @@ def test_every_event_runs_its_hooks(cli: Any, reg: Registry, tmp_path: Path) -> 
         "archive 1",
         "promote 2",
         "annotate 2",
+        "alias 2",
         "request 1",
         "reject 1",
         "request 1",

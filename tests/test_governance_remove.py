@@ -95,6 +95,7 @@ def test_a_removed_version_cannot_be_promoted_requested_or_served(cli: Any, reg:
     assert "--force never passes" in refused(cli("promote", "churn@3", "production", "--force", "-R", root))
     assert refused(cli("export", "churn@3", tmp_path / "out", "-R", root)).endswith("its files are not served")
     assert not (tmp_path / "out").exists()
+    assert refused(cli("get", "churn@3", "--path", "-R", root)).endswith("its files are not served")
     result = cli("check", "churn@3", "production", "--json", "-R", root)
     assert result.exit_code == 4 and json.loads(result.stdout)["checks"][0]["rule"] == "not removed"
 
@@ -170,3 +171,30 @@ def test_a_removal_and_a_register_on_two_branches_merge_cleanly(cli: Any, reg: R
     merged = Registry(reg.root)
     assert merged.resolve("churn@latest").version == 4 and merged.resolve("churn@2").removed is not None
     assert ok(cli("verify", "--json", "-R", reg.root))["ok"] is True
+
+
+def test_a_removed_version_loses_its_aliases_and_takes_no_new_one(cli: Any, reg: Registry) -> None:
+    root = reg.root
+    ok(cli("alias", "churn@2", "champion", "-R", root))
+    ok(cli("alias", "churn@2", "eu-canary", "-R", root))
+    ok(cli("alias", "churn@3", "challenger", "-R", root))
+    data = ok(cli("remove", "churn@2", "--reason", "recall", "--json", "-R", root))
+    assert data["aliases"] == [] and data["aliases_deleted"] == ["champion", "eu-canary"]
+    assert audit(root)[-1]["aliases"] == ["champion", "eu-canary"]
+    assert ok(cli("alias", "churn", "--json", "-R", root))["aliases"] == {"challenger": 3}
+    assert cli("show", "churn@champion", "-R", root).exit_code == 3
+    assert "was removed" in refused(cli("alias", "churn@2", "champion", "-R", root))
+    # The history agrees: champion named version 2 until the removal, nothing after it.
+    assert ok(cli("log", "churn", "--action", "remove", "--json", "-R", root))["entries"][0]["aliases"] == [
+        "champion",
+        "eu-canary",
+    ]
+    assert ok(cli("verify", "--json", "-R", root))["ok"] is True
+
+
+def test_relative_references_skip_removed_versions(cli: Any, reg: Registry) -> None:
+    root = reg.root
+    ok(cli("remove", "churn@2", "--reason", "recall", "-R", root))
+    assert ok(cli("show", "churn@latest~1", "--json", "-R", root))["version"] == 1
+    ok(cli("remove", "churn@3", "--reason", "recall", "-R", root))
+    assert ok(cli("show", "churn@latest", "--json", "-R", root))["version"] == 1

@@ -30,6 +30,7 @@ def _hostile_clone(tmp_path: Path, make_file: Any, plant: Plant) -> Path:
     toml = attacker / "modelreg.toml"
     head, _, _ = toml.read_text().partition("[remote]")
     toml.write_text(head + '[remote]\nurl = "../remote"\npush_on_register = false\n')
+    (tmp_path / "remote").mkdir()  # a directory remote must exist: push never creates it
     model = make_file(tmp_path / "train" / "model.bin", "the real weights\n" * 64)
     ok(mr("register", "-R", attacker, "m", model, "--metric", "acc=0.5"))
     ok(mr("push", "-R", attacker))

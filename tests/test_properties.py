@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from modelreg.errors import UsageError
 from modelreg.records import yamlio
 from modelreg.records.manifest import FileEntry, Version, file_set_digest, parse_manifest
-from modelreg.records.names import parse_ref, validate_name
+from modelreg.records.names import validate_name
+from modelreg.records.refs import parse_ref
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -70,6 +70,7 @@ class RemoteSide:
 
     @classmethod
     def directory(cls, path: Path, url: str) -> RemoteSide:
+        path.mkdir(exist_ok=True)  # a directory remote must exist: push never creates it
         return cls("dir", url, shown=str(path), path=path)
 
     def configure(self, reg: Path, *, push_on_register: bool = False) -> None:
@@ -406,6 +407,7 @@ def test_modelreg_remote_overrides_the_configured_url(
     data = make_file("model.bin", 40_000).read_bytes()
     assert code(cli("register", "-R", reg_path, "m", "model.bin", "--stage", "production")) == 0
     elsewhere = tmp_path / "override-remote"
+    elsewhere.mkdir()
     summary = doc(run("push", "-R", reg_path, "--json", env={"MODELREG_REMOTE": str(elsewhere)}))
     assert summary["remote"] == str(elsewhere) and summary["transferred"] == 1
     assert files_under(elsewhere) == {f"sha256/{_sha(data)[7:9]}/{_sha(data)[7:]}": data}

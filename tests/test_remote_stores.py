@@ -58,7 +58,9 @@ def make_remote(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Ca
         return make_s3
 
     def make_dir(**_options: int) -> RemoteStore:
-        return open_remote(f"remote-{secrets.token_hex(4)}", root=tmp_path)
+        name = f"remote-{secrets.token_hex(4)}"
+        (tmp_path / name).mkdir()  # a directory remote must exist: push never creates it
+        return open_remote(name, root=tmp_path)
 
     return make_dir
 
@@ -104,7 +106,7 @@ def test_round_trip(make_remote: Callable[..., RemoteStore], blob_dir: Path, tmp
 
     received: list[int] = []
     dest = tmp_path / "downloaded.tmp"
-    remote.download(blob.digest, dest, progress=received.append)
+    remote.download(blob.digest, dest, blob.size, progress=received.append)
     assert dest.read_bytes() == blob.data
     assert sum(received) == blob.size
 
@@ -115,7 +117,7 @@ def test_empty_blob_round_trips(make_remote: Callable[..., RemoteStore], blob_di
     assert remote.upload(blob.digest, blob.path, 0) is True
     assert remote.has(blob.digest)
     dest = tmp_path / "empty.tmp"
-    remote.download(blob.digest, dest)
+    remote.download(blob.digest, dest, 0)
     assert dest.read_bytes() == b""
 
 
@@ -167,7 +169,7 @@ def test_parallel_uploads_of_one_digest(
         leftovers = [p.name for p in remote.path.rglob("*") if p.is_file()]
         assert leftovers == [blob.digest.removeprefix("sha256:")]
     dest = tmp_path / "after-race.tmp"
-    remote.download(blob.digest, dest)
+    remote.download(blob.digest, dest, blob.size)
     assert dest.read_bytes() == blob.data
 
 
@@ -187,7 +189,7 @@ def test_multipart_sized_blob_round_trips(
         assert head["ETag"].strip('"').endswith("-4"), "expected a 4-part multipart upload"
     dest = tmp_path / "big.tmp"
     received: list[int] = []
-    remote.download(blob.digest, dest, progress=received.append)
+    remote.download(blob.digest, dest, blob.size, progress=received.append)
     assert sum(received) == blob.size
     assert hashlib.sha256(dest.read_bytes()).hexdigest() == blob.digest.removeprefix("sha256:")
 
@@ -211,7 +213,7 @@ def test_download_of_missing_blob_is_not_found(make_remote: Callable[..., Remote
     remote = make_remote()
     digest = _fake_digest("ef")
     with pytest.raises(NotFoundError) as caught:
-        remote.download(digest, tmp_path / "nope.tmp")
+        remote.download(digest, tmp_path / "nope.tmp", 10)
     assert caught.value.code == "blob_missing"
     assert caught.value.exit_code == 3
     assert digest in caught.value.message
@@ -239,6 +241,7 @@ def test_malformed_digest_is_refused(make_remote: Callable[..., RemoteStore], bl
 
 
 def test_directory_layout(tmp_path: Path, blob_dir: Path) -> None:
+    (tmp_path / "shared" / "blobs").mkdir(parents=True)
     remote = open_remote("shared/blobs", root=tmp_path)
     blob = Blob(blob_dir, b"layout")
     remote.upload(blob.digest, blob.path, blob.size)
@@ -273,7 +276,7 @@ def test_unreachable_endpoint_fails_fast(aws_env: SeaweedS3, tmp_path: Path, blo
         lambda: remote.has(blob.digest),
         lambda: remote.missing([blob.digest, _fake_digest("aa")]),
         lambda: remote.upload(blob.digest, blob.path, blob.size),
-        lambda: remote.download(blob.digest, tmp_path / "x.tmp"),
+        lambda: remote.download(blob.digest, tmp_path / "x.tmp", blob.size),
     ]
     for call in calls:
         started = time.monotonic()
@@ -303,7 +306,7 @@ def test_wrong_credentials_are_remote_auth(
         lambda: remote.has(blob.digest),
         lambda: remote.missing(many),
         lambda: remote.upload(blob.digest, blob.path, blob.size),
-        lambda: remote.download(blob.digest, tmp_path / "x.tmp"),
+        lambda: remote.download(blob.digest, tmp_path / "x.tmp", blob.size),
     ):
         with pytest.raises(RemoteError) as caught:
             call()
@@ -329,7 +332,7 @@ def test_missing_bucket_is_not_found(aws_env: SeaweedS3, tmp_path: Path, blob_di
         lambda: remote.missing([blob.digest]),
         lambda: remote.missing([_fake_digest("ab") for _ in range(4)]),
         lambda: remote.upload(blob.digest, blob.path, blob.size),
-        lambda: remote.download(blob.digest, tmp_path / "x.tmp"),
+        lambda: remote.download(blob.digest, tmp_path / "x.tmp", blob.size),
     ):
         with pytest.raises(NotFoundError) as caught:
             call()
@@ -375,11 +378,18 @@ def test_s3_without_boto3_asks_for_the_extra(monkeypatch: pytest.MonkeyPatch, tm
     assert isinstance(open_remote("blobs-remote", root=tmp_path), DirectoryRemote)
 
 
-def test_directory_remote_download_from_absent_directory(tmp_path: Path) -> None:
+def test_directory_remote_that_does_not_exist_is_named(tmp_path: Path, blob_dir: Path) -> None:
+    """Issue 10: a remote directory that does not exist is reported (exit 3), never created."""
     remote = open_remote("not-created-yet", root=tmp_path)
-    digest = _fake_digest("12")
-    assert remote.missing([digest]) == {digest}
-    with pytest.raises(NotFoundError) as caught:
-        remote.download(digest, tmp_path / "x.tmp")
-    assert caught.value.code == "blob_missing"
+    blob = Blob(blob_dir, b"abc")
+    for call in (
+        lambda: remote.missing([blob.digest]),
+        lambda: remote.upload(blob.digest, blob.path, blob.size),
+        lambda: remote.download(blob.digest, tmp_path / "x.tmp", blob.size),
+    ):
+        with pytest.raises(NotFoundError) as caught:
+            call()
+        assert caught.value.code == "remote_missing"
+        assert str(tmp_path / "not-created-yet") in caught.value.message
+        assert "create it" in caught.value.message
     assert not (tmp_path / "not-created-yet").exists()

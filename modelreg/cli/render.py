@@ -74,6 +74,7 @@ def version_detail(out: Output, v: dict[str, Any], history: list[dict[str, Any]]
     ci = lineage.get("ci") or {}
     items: list[tuple[str, Any]] = [
         ("stage", v["stage"]),
+        ("aliases", v.get("aliases") or []),
         ("digest", v["digest"]),
         ("size", v.get("size")),
         ("created", f"{v['created_at']} by {v['created_by']}"),
@@ -93,6 +94,9 @@ def version_detail(out: Output, v: dict[str, Any], history: list[dict[str, Any]]
         items.append(("ci", f"{ci.get('provider')} run {ci.get('run_id')} {ci.get('url') or ''}".rstrip()))
     if lineage.get("datasets"):
         items.append(("datasets", lineage["datasets"]))
+    env = lineage.get("environment") or {}
+    if env:
+        items.append(("environment", f"Python {env.get('python') or '?'}, {len(env.get('packages') or {})} packages"))
     if v.get("path"):
         items.append(("path", v["path"]))
     mapping(out, f"{v['name']}@{v['version']}", items)

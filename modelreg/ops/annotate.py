@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from modelreg.records.journal import Change
-from modelreg.records.names import Ref, parse_ref, validate_key
+from modelreg.records.names import validate_key
+from modelreg.records.refs import Ref, parse_ref
 from modelreg.repo import Repo
 
 from . import hooks

@@ -18,7 +18,7 @@ from typing import Any
 
 from modelreg.errors import ConflictError, PolicyError, UsageError
 from modelreg.records.journal import Change
-from modelreg.records.names import Ref, parse_ref
+from modelreg.records.refs import Ref, parse_ref
 from modelreg.records.requests import Decision, Request, new_id
 from modelreg.repo import Repo
 

@@ -6,6 +6,8 @@ from typing import Any
 
 from modelreg.records.manifest import Version
 
+from .environment import changes
+
 
 def _changed(a: dict[str, Any], b: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {k: {"a": a.get(k), "b": b.get(k)} for k in sorted({*a, *b}) if a.get(k) != b.get(k)}
@@ -40,4 +42,5 @@ def diff_versions(a: Version, b: Version) -> dict[str, Any]:
         "params": _changed(a.params, b.params),
         "tags": _changed(a.tags, b.tags),
         "description": _changed({"d": a.description}, {"d": b.description}).get("d"),
+        "environment": changes(a.lineage.get("environment"), b.lineage.get("environment")),
     }

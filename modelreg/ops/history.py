@@ -8,13 +8,13 @@ from typing import Any
 
 from modelreg.errors import UsageError
 from modelreg.records.audit import public_entry
-from modelreg.records.names import parse_ref
+from modelreg.records.refs import parse_ref
 from modelreg.repo import Repo
 
 from .resolve import resolve
 
 _RELATIVE = re.compile(r"(\d+)\s*([smhdw])")
-ACTIONS = ("init", "register", "promote", "archive", "annotate", "request", "approve", "reject", "remove")
+ACTIONS = ("init", "register", "promote", "archive", "annotate", "alias", "request", "approve", "reject", "remove")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
@@ -60,7 +60,8 @@ def query(
     if unknown:
         raise UsageError(f"unknown action {sorted(unknown)[0]!r}; actions: {', '.join(ACTIONS)}", code="invalid_input")
     result = []
-    for entry in repo.audit.entries(model=name):
+    source = repo.history_view.entries(name) if name is not None else repo.audit.entries()
+    for entry in source:
         if name is not None and entry.get("model") != name:
             continue
         if version is not None and entry.get("version") != version:
@@ -75,8 +76,4 @@ def query(
 
 def history(repo: Repo, name: str, version: int | None = None) -> list[dict[str, Any]]:
     """Audit entries of a model (or one version), oldest first."""
-    return [
-        public_entry(e)
-        for e in repo.audit.entries(model=name)
-        if e.get("model") == name and (version is None or e.get("version") == version)
-    ]
+    return [public_entry(e) for e in repo.history_view.entries(name) if version is None or e.get("version") == version]

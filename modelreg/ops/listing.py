@@ -19,12 +19,14 @@ class ModelSummary:
     tags: dict[str, str] = field(default_factory=dict)
     created_at: str = ""
     created_by: str = ""
+    aliases: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "latest_version": self.latest_version,
             "stages": self.stages,
+            "aliases": dict(self.aliases),
             "description": self.description,
             "tags": dict(self.tags),
             "created_at": self.created_at,
@@ -43,6 +45,7 @@ def summary(repo: Repo, name: str, state: ModelState | None = None) -> ModelSumm
         tags=dict(index.tags),
         created_at=index.created_at,
         created_by=index.created_by,
+        aliases=dict(sorted(state.aliases.targets.items())),
     )
 
 
@@ -61,13 +64,28 @@ def list_models(repo: Repo, *, stage: str | None = None, tags: dict[str, str] | 
 
 
 def list_versions(
-    repo: Repo, name: str, *, stage: str | None = None, tags: dict[str, str] | None = None
+    repo: Repo,
+    name: str,
+    *,
+    stage: str | None = None,
+    tags: dict[str, str] | None = None,
+    where: list[str] | None = None,
+    sort: str | None = None,
+    limit: int | None = None,
 ) -> list[Version]:
+    """A model's versions, filtered by stage, tags and ``where`` conditions, sorted and cut
+    (see ops/query.py)."""
+    from .query import parse_condition, parse_sort, select
+
     if stage is not None:
         repo.config.check_stage(stage)
+    for text in where or []:
+        parse_condition(text)  # a malformed query is refused before anything is read
+    if sort is not None:
+        parse_sort(sort)
     state = repo.state(name)
     numbers = state.holders(stage) if stage is not None else range(1, state.latest + 1)
     result = [repo.load_version(state, n, cached=False) for n in numbers]
     if tags:
         result = [v for v in result if all(v.tags.get(k) == val for k, val in tags.items())]
-    return result
+    return select(result, where, sort, limit)

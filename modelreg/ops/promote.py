@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from modelreg.errors import ConflictError, NotFoundError
 from modelreg.records.journal import Change
 from modelreg.records.manifest import Version
-from modelreg.records.names import Ref, parse_ref
+from modelreg.records.refs import Ref, parse_ref
 from modelreg.records.requests import Decision, Request
 from modelreg.records.state import ModelState, StageFile
 from modelreg.repo import Repo

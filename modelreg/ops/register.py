@@ -15,7 +15,7 @@ from modelreg.records.state import ModelIndex, ModelState, StageFile
 from modelreg.repo import Repo
 
 from . import hooks
-from .changes import check_text, record, write_yaml
+from .changes import check_size, check_text, record, write_yaml
 from .promote import displace, write_stages
 
 _WIDEST_VERSION = 9_999_999  # for the size check made before the number is known
@@ -38,12 +38,18 @@ def register(
     cwd: Path | None = None,
     on_file: Callable[[str, int], None] | None = None,
     push: bool | None = None,
+    python: Path | None = None,
+    env_files: list[Path] | None = None,
 ) -> tuple[Version, tuple[int, ...]]:
     """Store the files and record a new version; returns it and any versions it archived.
+
+    The training environment (``python``, else the active virtual or conda environment) goes
+    into ``lineage.environment``; each of ``env_files`` is kept as ``environment/<base name>``.
 
     ``push`` uploads the new blobs to the remote store afterwards (None: as the registry's
     ``push_on_register`` says); a failed push leaves the version registered and says so.
     """
+    from .environment import capture as capture_environment
     from .inputs import collect
     from .lineage import author as find_author
     from .lineage import capture, now_utc
@@ -71,17 +77,19 @@ def register(
         stage=stage,
     )
     check_text(description, "description")
-    sources = collect(paths, registry=repo.root)
+    sources = _with_env_files(collect(paths, registry=repo.root), env_files or [])
     when = now_utc()
     lineage = capture(
         who=draft.created_by, when=when, cwd=cwd or Path.cwd(), datasets=datasets or [], registry=repo.root
     )
+    environment = capture_environment(python)
+    if environment is not None:
+        lineage["environment"] = environment
     # Refuse a manifest too big to read back before storing a byte (the digests' length is fixed).
     unknown = "sha256:" + "0" * 64
     planned = [FileEntry(rel, src.stat().st_size, unknown) for rel, src in sources]
-    draft = replace(
-        draft, digest=unknown, created_at=when, files=tuple(planned), lineage=lineage, version=_WIDEST_VERSION
-    )
+    draft = replace(draft, digest=unknown, created_at=when, files=tuple(planned), lineage=lineage)
+    check_size(replace(draft, version=_WIDEST_VERSION).to_manifest(), f"the manifest of {name}")
     if governed:
         # The rules a promotion into the stage obeys, before a byte is stored (check commands later).
         _gate_new(repo, draft, run_checks=False)
@@ -102,6 +110,22 @@ def register(
     finally:
         hooks.after(repo, entries)  # the version is recorded whether or not the push worked
     return version, archived
+
+
+def _with_env_files(sources: list[tuple[str, Path]], env_files: list[Path]) -> list[tuple[str, Path]]:
+    """The environment files (requirements.txt, uv.lock, ...) under ``environment/``."""
+    taken = {rel: src for rel, src in sources}
+    for path in env_files:
+        if not path.is_file():
+            raise UsageError(f"--env-file {str(path)!r} is not a file", code="missing_input")
+        rel = f"environment/{path.name}"
+        if rel in taken:
+            raise UsageError(
+                f"two inputs give the same path {rel!r} ({str(taken[rel])!r} and {str(path)!r}); rename one",
+                code="duplicate_path",
+            )
+        taken[rel] = path
+    return sorted(taken.items())
 
 
 def _state(repo: Repo, draft: Version, *, locked: bool) -> ModelState:

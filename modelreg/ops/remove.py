@@ -2,7 +2,7 @@
 
 The removal is a line of ``models/NAME/removed.yaml`` (records/removals.py) and a ``remove``
 audit entry. From then on the version is in no stage (``holders`` skip it, so it leaves every
-stage and ``NAME@production`` no longer names it), ``latest`` skips it, gc no longer counts its
+stage and ``NAME@production`` no longer names it), its aliases are deleted, ``latest`` skips it, gc no longer counts its
 blobs, its open requests are cancelled, and its manifest stays for the history (``show`` marks
 it removed). The stage file is not rewritten: it keeps the stage the version held, so a removal
 and a promotion on two git branches merge without conflict, and replaying the history's stage
@@ -14,9 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from modelreg.errors import UsageError
+from modelreg.records.aliases import AliasFile
 from modelreg.records.journal import Change
 from modelreg.records.manifest import Version
-from modelreg.records.names import Ref, parse_ref
+from modelreg.records.refs import Ref, parse_ref
 from modelreg.records.removals import REMOVED_NAME, Removal, RemovedFile
 from modelreg.records.requests import Decision
 from modelreg.repo import Repo
@@ -32,6 +33,7 @@ class RemoveResult:
     changed: bool
     from_stage: str | None
     cancelled: tuple[str, ...] = ()  # the open requests of the version, now cancelled
+    aliases: tuple[str, ...] = ()  # the aliases that named it, now deleted
 
 
 def remove(repo: Repo, ref: Ref | str, *, reason: str | None, actor: str | None = None) -> RemoveResult:
@@ -63,8 +65,16 @@ def remove(repo: Repo, ref: Ref | str, *, reason: str | None, actor: str | None 
                 closed = request.close("cancelled", Decision(who, when, f"version removed: {reason}"))
                 write_yaml(repo, change, request_path(repo, name, request.id), closed.to_yaml_data())
                 cancelled.append(request.id)
-        # issue 14: the version's aliases are deleted here too, each an `alias` entry of this change.
-        extras: dict[str, object] = {"requests": cancelled} if cancelled else {}
+        # Its aliases go too: the remove entry lists them (replaying it drops them, see ops/resolve.replay).
+        dropped = list(state.aliases.of(version.version))
+        if dropped:
+            kept = {a: n for a, n in state.aliases.targets.items() if n != version.version}
+            write_yaml(repo, change, repo.model_dir(name) / "aliases.yaml", AliasFile(name, kept).to_yaml_data())
+        extras: dict[str, object] = {}
+        if cancelled:
+            extras["requests"] = cancelled
+        if dropped:
+            extras["aliases"] = dropped
         change.records.append(
             record(
                 "remove",
@@ -80,4 +90,4 @@ def remove(repo: Repo, ref: Ref | str, *, reason: str | None, actor: str | None 
         entries = repo.commit(change)
     hooks.after(repo, entries)
     gone = repo.load_version(repo.state(name), version.version)
-    return RemoveResult(gone, True, version.stage, tuple(cancelled))
+    return RemoveResult(gone, True, version.stage, tuple(cancelled), tuple(dropped))

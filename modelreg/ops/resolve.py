@@ -1,12 +1,21 @@
-"""Answering "which version?": a reference (``NAME@REF``) or the production stage, to a version."""
+"""Answering "which version?": a reference (``NAME@REF``, see records/refs.py) to a version.
+
+A plain reference is answered from the model's files. ``~N`` and ``@{TIME}`` are answered from
+the model's own audit history (its per-model view, so other models' entries cost nothing):
+``replay`` turns the entries into the stages and aliases at any moment, and every time a version
+took a stage or an alias.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
 
 from modelreg.errors import NotFoundError, UsageError
 from modelreg.records.manifest import Version
-from modelreg.records.names import Ref, parse_ref
+from modelreg.records.refs import Ref, parse_ref
 from modelreg.records.state import ModelState
 from modelreg.repo import Repo
 
@@ -21,23 +30,7 @@ def resolve(repo: Repo, ref: Ref | str) -> Version:
 
 def resolve_in(repo: Repo, state: ModelState, ref: Ref) -> Version:
     """``ref`` against an already read state (a change resolves under the model's lock)."""
-    name = ref.name
-    if ref.version is not None:
-        return repo.load_version(state, ref.version)
-    if ref.stage is not None:
-        repo.config.check_stage(ref.stage)
-        holders = state.holders(ref.stage)
-        if not holders:
-            raise NotFoundError(f"no version of {name!r} is in stage {ref.stage!r}", code="no_stage_holder")
-        return repo.load_version(state, holders[-1])
-    if ref.digest_prefix is not None:
-        return repo.load_version(state, _match_digest(repo, state, ref.digest_prefix))
-    # issue 13: latest skips removed versions (stage references skip them through holders()).
-    latest = state.latest_live
-    if latest is None:
-        what = "versions" if state.latest == 0 else "versions left: every one was removed"
-        raise NotFoundError(f"model {name!r} has no {what}", code="unknown_version")
-    return repo.load_version(state, latest)
+    return repo.load_version(state, number_of(repo, state, ref))
 
 
 def get_production(repo: Repo, name: str) -> Version:
@@ -47,6 +40,125 @@ def get_production(repo: Repo, name: str) -> Version:
     if not holders:
         raise NotFoundError(f"no version of {name!r} is in {production}", code="no_production")
     return repo.load_version(state, holders[-1])
+
+
+def number_of(repo: Repo, state: ModelState, ref: Ref) -> int:
+    """The version number ``ref`` names."""
+    name = ref.name
+    if ref.plain:
+        return _now(repo, state, ref)
+    timeline = replay(repo.history_view.entries(name), ref.at)
+    current = _now(repo, state, ref) if ref.at is None else _then(repo, state, ref, timeline)
+    if not ref.back:
+        return current
+    if ref.label is not None:
+        took = timeline.took.get(ref.label, [])
+        last = max((i for i, n in enumerate(took) if n == current), default=None)
+        if last is None or last < ref.back:
+            raise NotFoundError(f"{ref} names nothing: {ref.label!r} had no holder that far back", code="no_such_ref")
+        return took[last - ref.back]
+    live = sorted(n for n in timeline.registered if n not in timeline.removed)
+    position = live.index(current) if current in live else -1
+    if position < ref.back:
+        raise NotFoundError(f"{ref} names nothing: {name!r} has no version that far back", code="no_such_ref")
+    return live[position - ref.back]
+
+
+def _now(repo: Repo, state: ModelState, ref: Ref) -> int:
+    name = ref.name
+    if ref.version is not None:
+        if not 1 <= ref.version <= state.latest:
+            raise NotFoundError(
+                f"model {name!r} has no version {ref.version} (latest is {state.latest})", code="unknown_version"
+            )
+        return ref.version
+    if ref.label is not None:
+        label = ref.label
+        if label in repo.config.stages:
+            holders = state.holders(label)
+            if not holders:
+                raise NotFoundError(f"no version of {name!r} is in stage {label!r}", code="no_stage_holder")
+            return holders[-1]
+        target = state.aliases.targets.get(label)
+        if target is None:
+            known = ", ".join(sorted(state.aliases.targets)) or "none"
+            raise NotFoundError(
+                f"{name!r} has no stage or alias {label!r} (stages: {', '.join(repo.config.stages)}; aliases: {known})",
+                code="unknown_alias",
+            )
+        return target
+    if ref.digest_prefix is not None:
+        return _match_digest(repo, state, ref.digest_prefix)
+    # issue 13: latest skips removed versions (stage references skip them through holders()).
+    latest = state.latest_live
+    if latest is None:
+        what = "versions" if state.latest == 0 else "versions left: every one was removed"
+        raise NotFoundError(f"model {name!r} has no {what}", code="unknown_version")
+    return latest
+
+
+def _then(repo: Repo, state: ModelState, ref: Ref, timeline: Timeline) -> int:
+    """What ``ref`` (without its steps) named at ``ref.at``."""
+    when = f"at {ref.at}"
+    if ref.version is not None or ref.digest_prefix is not None:
+        number = _now(repo, state, ref)
+        if number not in timeline.registered:
+            raise NotFoundError(f"{ref} names nothing: {ref.name}@{number} did not exist {when}", code="no_such_ref")
+        return number
+    if ref.label is not None:
+        if ref.label in repo.config.stages:
+            holders = sorted(n for n, s in timeline.stages.items() if s == ref.label)
+            found = holders[-1] if holders else None
+        else:
+            found = timeline.aliases.get(ref.label)
+        if found is None:
+            raise NotFoundError(f"{ref} names nothing: {ref.label!r} named no version {when}", code="no_such_ref")
+        return found
+    live = [n for n in timeline.registered if n not in timeline.removed]
+    if not live:
+        raise NotFoundError(f"{ref} names nothing: {ref.name!r} had no version {when}", code="no_such_ref")
+    return max(live)
+
+
+@dataclass
+class Timeline:
+    """A model's stages and aliases after replaying its history up to a moment."""
+
+    stages: dict[int, str] = field(default_factory=dict)
+    aliases: dict[str, int] = field(default_factory=dict)
+    registered: set[int] = field(default_factory=set)
+    removed: set[int] = field(default_factory=set)
+    took: dict[str, list[int]] = field(default_factory=dict)  # stage or alias -> versions, in order
+
+
+def replay(entries: Iterable[dict[str, Any]], until: str | None = None) -> Timeline:
+    """Apply a model's audit entries in log order (those at or before ``until``)."""
+    line = Timeline()
+    for entry in entries:
+        if until is not None and str(entry.get("time", "")) > until:
+            continue
+        action, number = entry.get("action"), entry.get("version")
+        if not isinstance(number, int) and action != "alias":
+            continue
+        to_stage = entry.get("to_stage")
+        if action == "register" and isinstance(number, int):
+            line.registered.add(number)
+        if action in ("register", "promote", "archive") and isinstance(to_stage, str) and isinstance(number, int):
+            line.stages[number] = to_stage
+            line.took.setdefault(to_stage, []).append(number)
+        elif action == "alias" and isinstance(entry.get("alias"), str):
+            alias = entry["alias"]
+            if isinstance(number, int):
+                line.aliases[alias] = number
+                line.took.setdefault(alias, []).append(number)
+            else:
+                line.aliases.pop(alias, None)
+        elif action == "remove" and isinstance(number, int):
+            line.removed.add(number)
+            line.stages.pop(number, None)
+            for alias in [a for a, n in line.aliases.items() if n == number]:
+                del line.aliases[alias]
+    return line
 
 
 def _match_digest(repo: Repo, state: ModelState, prefix: str) -> int:

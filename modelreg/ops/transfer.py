@@ -2,18 +2,32 @@
 
 Objects are named by digest, so an upload is idempotent and two pushes of the same blob race
 harmlessly; only what the other side lacks is transferred, and every byte is verified.
+
+Neither side is trusted by a name alone. ``push`` uploads again an object whose size on the
+remote is not the recorded one (the backend quarantines the bad object first). ``pull`` trusts a
+local blob only while it is unchanged since modelreg last hashed it: same device, inode, size,
+mtime and ctime as the fingerprint kept in ``.modelreg/cache/verified-blobs/<hex>``. Writing to a
+file changes its ctime and nobody can set a ctime back, so an edited, truncated or replaced
+blob is hashed again; if its bytes do not match, it is moved to ``blobs/quarantine/`` and fetched
+again. A fetch whose bytes do not match moves the remote object to the remote's quarantine.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelreg.errors import NotFoundError, UsageError
+from modelreg.base.fs import atomic_write, open_regular, read_limited
+from modelreg.errors import IntegrityError, NotFoundError, StorageError, UsageError
 from modelreg.records.manifest import FileEntry, Version
-from modelreg.records.names import parse_ref
+from modelreg.records.refs import parse_ref
 from modelreg.repo import Repo
+from modelreg.stores.hashing import sha256_fd
 
 from .resolve import resolve
 
@@ -73,11 +87,13 @@ Plan = tuple[list[FileEntry], int]  # the files to move, and how many the other 
 def plan_transfer(reg: Repo, direction: str, versions: list[Version]) -> Plan:
     """What a push (the remote lacks) or a pull (this registry lacks) has to move."""
     files = unique_files(versions)
+    remote = _require_remote(reg)
     if direction == "push":
-        lacking = _require_remote(reg).missing([f.digest for f in files])
+        # Absent, or present with another size (corrupt): both are uploaded.
+        lacking = remote.missing([f.digest for f in files], {f.digest: f.size for f in files})
         todo = [f for f in files if f.digest in lacking]
     else:
-        todo = [f for f in files if not reg.blobs.exists(f.digest)]
+        todo = [f for f in files if not _local_blob_usable(reg, f)]
     return todo, len(files) - len(todo)
 
 
@@ -99,16 +115,99 @@ def transfer(
 
 
 def _push_one(reg: Repo, remote: RemoteStore, entry: FileEntry, progress: Progress | None) -> bool:
-    if not reg.blobs.exists(entry.digest):
+    found = local_blob_state(reg, entry.digest)
+    if found == ABSENT:
         raise NotFoundError(
             f"blob {entry.digest} ({entry.path}) is not in the local store, so it cannot be pushed; "
             "'modelreg pull' on a machine with the remote, or re-register",
             code="blob_missing",
         )
-    reg.blobs.verify(entry.digest, entry.size)  # never spread corrupt bytes
+    if found == CORRUPT:  # never spread corrupt bytes
+        raise IntegrityError(
+            f"local blob {reg.blobs.path(entry.digest)} does not match its digest {entry.digest}, so it is not "
+            "pushed: 'modelreg pull' replaces it with the remote's copy, or register the file again",
+            code="digest_mismatch",
+        )
     return remote.upload(entry.digest, reg.blobs.path(entry.digest), entry.size, progress)
 
 
 def _pull_one(reg: Repo, remote: RemoteStore, entry: FileEntry, progress: Progress | None) -> bool:
-    reg.blobs.put_download(entry.digest, lambda tmp: remote.download(entry.digest, tmp, progress))
+    from modelreg.stores.remotes.fetch import fetch_blob
+
+    fetch_blob(remote, reg.blobs, entry.digest, entry.size, progress)
+    _remember_sound(reg, entry.digest)
     return True
+
+
+# -- is a local blob what its name says? ---------------------------------------------------------
+
+ABSENT, SOUND, CORRUPT = "absent", "sound", "corrupt"
+_STAMP_LIMIT = 512
+
+
+def _local_blob_usable(reg: Repo, entry: FileEntry) -> bool:
+    """For pull: a sound local blob is kept; a corrupt one is quarantined (and fetched again)."""
+    found = local_blob_state(reg, entry.digest)
+    if found == CORRUPT:
+        moved = reg.blobs.quarantine(entry.digest)
+        if moved is not None:
+            reg.warnings.append(
+                f"the local blob of {entry.path!r} ({entry.digest}) did not match its digest: "
+                f"moved to {moved}, a good copy is fetched from the remote"
+            )
+    return found == SOUND
+
+
+def local_blob_state(reg: Repo, digest: str) -> str:
+    """ABSENT, SOUND (its bytes hash to ``digest``) or CORRUPT; hashes only a blob that changed
+    since it was last found sound, or that was never checked here."""
+    path = reg.blobs.path(digest)
+    try:
+        fd = open_regular(path)  # never through a symlink, never blocking on a FIFO
+    except (FileNotFoundError, NotADirectoryError):
+        return ABSENT
+    except IntegrityError:
+        return CORRUPT  # a symlink, a FIFO, a directory... where a blob file should be
+    try:
+        before = os.fstat(fd)
+        stamp = _stamp_path(reg, digest)
+        if _read_stamp(stamp) == _fingerprint(digest, before):
+            return SOUND
+        actual, _ = sha256_fd(fd)
+        if actual != digest:
+            return CORRUPT
+        if _fingerprint(digest, os.fstat(fd)) == _fingerprint(digest, before):
+            _write_stamp(stamp, _fingerprint(digest, before))
+        return SOUND
+    finally:
+        os.close(fd)
+
+
+def _remember_sound(reg: Repo, digest: str) -> None:
+    """The blob was just verified (a fetch): remember its fingerprint."""
+    try:
+        st = os.lstat(reg.blobs.path(digest))
+    except OSError:
+        return
+    if stat.S_ISREG(st.st_mode):
+        _write_stamp(_stamp_path(reg, digest), _fingerprint(digest, st))
+
+
+def _fingerprint(digest: str, st: os.stat_result) -> str:
+    return f"{digest} {st.st_dev} {st.st_ino} {st.st_size} {st.st_mtime_ns} {st.st_ctime_ns}\n"
+
+
+def _stamp_path(reg: Repo, digest: str) -> Path:
+    return reg.tree.inside(reg.state_dir / "cache" / "verified-blobs" / digest.partition(":")[2])
+
+
+def _read_stamp(path: Path) -> str | None:
+    try:
+        return read_limited(path, _STAMP_LIMIT).decode("ascii", "replace")
+    except (OSError, OverflowError, IntegrityError):
+        return None
+
+
+def _write_stamp(path: Path, text: str) -> None:
+    with contextlib.suppress(OSError, StorageError):  # a cache: the blob is hashed again next time
+        atomic_write(path, text.encode("ascii"), durable=False)

@@ -34,11 +34,13 @@ def encode_line(entry: dict[str, Any]) -> bytes:
 
 
 def public_entry(entry: dict[str, Any]) -> dict[str, Any]:
-    """An entry as shown to users: the documented fields, then its digest and id where present."""
+    """An entry as shown to users: the documented fields, then what its action adds (a digest,
+    an alias, ...), then its id; the chain's own fields (prev, txn) stay out."""
     shown = {k: entry.get(k) for k in ENTRY_FIELDS}
-    for extra in ("digest", "request", "forced", "failed", "rollback", "id"):
-        if extra in entry:
-            shown[extra] = entry[extra]
+    for extra in sorted(set(entry) - set(ENTRY_FIELDS) - {"id", "prev", "txn"}):
+        shown[extra] = entry[extra]
+    if "id" in entry:
+        shown["id"] = entry["id"]
     return shown
 
 

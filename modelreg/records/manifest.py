@@ -51,14 +51,15 @@ class Version:
     tags: dict[str, str] = field(default_factory=dict)
     lineage: dict[str, Any] = field(default_factory=dict)
     stage: str = ""  # the current stage, filled in from the model's stage file
+    aliases: tuple[str, ...] = ()  # filled in from the model's alias file
     removed: dict[str, Any] | None = None  # the removal (removed.yaml) of a removed version: in no stage
 
     @property
     def size(self) -> int:
         return sum(f.size for f in self.files)
 
-    def with_stage(self, stage: str) -> Version:
-        return replace(self, stage=stage)
+    def with_stage(self, stage: str, aliases: tuple[str, ...] | None = None) -> Version:
+        return replace(self, stage=stage, aliases=self.aliases if aliases is None else aliases)
 
     def to_manifest(self) -> dict[str, Any]:
         # Key order is the on-disk order: stable so that git diffs stay small.
@@ -92,6 +93,7 @@ class Version:
             "params": dict(self.params),
             "tags": dict(self.tags),
             "lineage": self.lineage,
+            "aliases": list(self.aliases),
             "files": [f.to_dict() for f in self.files],
             "removed": dict(self.removed) if self.removed else None,
         }

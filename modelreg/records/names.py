@@ -1,9 +1,8 @@
-"""Model names, key=value options and version references (``NAME@REF``)."""
+"""Names: models, aliases, stages and keys; key=value options; metric numbers."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from modelreg.errors import UsageError
 
@@ -14,8 +13,6 @@ NAME_RULE = (
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")
 _STAGE_RE = re.compile(r"[a-z][a-z0-9_-]{0,39}")
 _KEY_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127}")
-_DIGEST_REF_RE = re.compile(r"sha256:([0-9a-f]{8,64})")
-MIN_DIGEST_PREFIX = 8
 _INT_RE = re.compile(r"[+-]?[0-9]+")
 _NUMBER_RE = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 MAX_EXACT_INT = 2**53
@@ -29,6 +26,18 @@ def validate_name(name: str) -> str:
     if not _NAME_RE.fullmatch(name):
         raise UsageError(f"invalid model name {name!r}: {NAME_RULE}", code="invalid_name")
     return name
+
+
+def validate_alias(alias: str, stages: tuple[str, ...]) -> str:
+    """An alias follows the model-name rule and may not be a stage, ``latest`` or a number."""
+    if not _NAME_RE.fullmatch(alias) or alias.isdigit() or alias == "latest" or alias in stages:
+        raise UsageError(
+            f"invalid alias {alias!r}: an alias uses lowercase letters, digits, '.', '_' and '-', starts with a "
+            "letter or digit, has at most 100 characters, and is not a number, 'latest' or a stage "
+            f"({', '.join(stages)})",
+            code="invalid_alias",
+        )
+    return alias
 
 
 def is_valid_stage_name(stage: str) -> bool:
@@ -70,67 +79,3 @@ def parse_number(key: str, value: str) -> int | float:
     if result in (float("inf"), float("-inf")):
         raise UsageError(f"metric {key!r} must be a finite number, got {value!r}", code="invalid_metric")
     return result
-
-
-@dataclass(frozen=True)
-class Ref:
-    """A parsed reference: exactly one of version, stage, digest_prefix, or latest."""
-
-    name: str
-    version: int | None = None
-    stage: str | None = None
-    digest_prefix: str | None = None
-    explicit: bool = True
-
-    @property
-    def is_latest(self) -> bool:
-        return self.version is None and self.stage is None and self.digest_prefix is None
-
-    def __str__(self) -> str:
-        if self.version is not None:
-            return f"{self.name}@{self.version}"
-        if self.stage is not None:
-            return f"{self.name}@{self.stage}"
-        if self.digest_prefix is not None:
-            return f"{self.name}@sha256:{self.digest_prefix}"
-        return f"{self.name}@latest"
-
-
-def parse_ref(text: str) -> Ref:
-    """``NAME``, ``NAME@7``, ``NAME@production``, ``NAME@latest`` or ``NAME@sha256:<hex>``."""
-    name, sep, ref = text.partition("@")
-    validate_name(name)
-    if not sep:
-        return Ref(name, explicit=False)
-    if ref == "latest":
-        return Ref(name)
-    if ref.isascii() and ref.isdigit():
-        if len(ref.lstrip("0")) > 15:
-            raise UsageError(f"invalid version {ref[:20]!r}…: too large", code="invalid_ref")
-        number = int(ref)
-        if number < 1:
-            raise UsageError(f"invalid version {ref!r} in {text!r}: versions start at 1", code="invalid_ref")
-        return Ref(name, version=number)
-    if ref.startswith("sha256:"):
-        match = _DIGEST_REF_RE.fullmatch(ref.lower())
-        if not match:
-            raise UsageError(
-                f"invalid digest reference {ref!r}: use sha256: and at least {MIN_DIGEST_PREFIX} hex digits",
-                code="invalid_ref",
-            )
-        return Ref(name, digest_prefix=match.group(1))
-    if is_valid_stage_name(ref):
-        return Ref(name, stage=ref)
-    raise UsageError(
-        f"invalid reference {text!r}: after '@' give a version number, a stage, 'latest' "
-        "or a digest prefix (sha256:...)",
-        code="invalid_ref",
-    )
-
-
-def parse_ref_of(text: str, model: str, stages: tuple[str, ...]) -> Ref:
-    """``B`` of ``diff A B``: ``NAME@REF``, or a bare REF (a version, ``latest``, a stage or a
-    digest prefix) that names a version of ``model``; anything else is a model name."""
-    if "@" not in text and (text == "latest" or text.isdigit() or text.startswith("sha256:") or text in stages):
-        return parse_ref(f"{model}@{text}")
-    return parse_ref(text)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from modelreg.records.aliases import AliasFile
 from modelreg.records.manifest import SchemaError
 from modelreg.records.removals import Removal
 
@@ -115,6 +116,7 @@ class StageFile:
 class ModelState:
     index: ModelIndex
     stages: StageFile
+    aliases: AliasFile = field(default_factory=lambda: AliasFile(""))
     # Removed (recalled) versions, from removed.yaml: in no stage, skipped by latest.
     removed: dict[int, Removal] = field(default_factory=dict)
 

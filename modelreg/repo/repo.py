@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from modelreg.base.fs import Tree
 from modelreg.errors import IntegrityError, NotFoundError
 from modelreg.records import yamlio
+from modelreg.records.aliases import AliasFile
 from modelreg.records.config import CONFIG_NAME, Config, load_config
 from modelreg.records.manifest import FileEntry, SchemaError, Version, parse_manifest
 from modelreg.records.names import is_valid_name, validate_name
@@ -27,6 +28,7 @@ from modelreg.stores.blobs import LocalBlobStore
 
 if TYPE_CHECKING:
     from modelreg.records.audit import AuditLog
+    from modelreg.records.history_view import HistoryView
     from modelreg.records.journal import Change, Journal
     from modelreg.stores.remotes import RemoteStore
 
@@ -55,6 +57,12 @@ class Repo:
         from modelreg.records.audit import AuditLog
 
         return AuditLog(self.root / LOG_NAME, self.state_dir / "cache" / "audit-heads.json")
+
+    @cached_property
+    def history_view(self) -> HistoryView:
+        from modelreg.records.history_view import HistoryView
+
+        return HistoryView(self.root / LOG_NAME, self.state_dir / "cache" / "history", self.tree)
 
     @cached_property
     def journal(self) -> Journal:
@@ -134,7 +142,13 @@ class Repo:
             stages = StageFile(name)
         except SchemaError as exc:
             raise IntegrityError(f"{mdir / 'stages.yaml'}: {exc}", code="corrupt_manifest") from None
-        return ModelState(index, stages, self._removed(name))
+        try:
+            aliases = AliasFile.parse(self.load(mdir / "aliases.yaml", "alias file"))
+        except FileNotFoundError:
+            aliases = AliasFile(name)
+        except SchemaError as exc:
+            raise IntegrityError(f"{mdir / 'aliases.yaml'}: {exc}", code="corrupt_manifest") from None
+        return ModelState(index, stages, aliases, self._removed(name))
 
     def _removed(self, name: str) -> dict[int, Removal]:
         path = self.model_dir(name) / REMOVED_NAME
@@ -163,9 +177,9 @@ class Repo:
         if version.name != name or version.version != number:
             raise IntegrityError(f"{path}: manifest names {version.name}@{version.version}", code="corrupt_manifest")
         removal = state.removed.get(number)
-        if removal is not None:
-            return replace(version, stage="", removed=removal.to_json())
-        return version.with_stage(state.stage_of(number))
+        if removal is not None:  # in no stage, named by no alias
+            return replace(version, stage="", aliases=(), removed=removal.to_json())
+        return version.with_stage(state.stage_of(number), state.aliases.of(number))
 
     def versions(self, name: str) -> list[Version]:
         state = self.state(name)
@@ -200,7 +214,9 @@ class Repo:
                 "run 'modelreg pull' where a remote is set, or 'modelreg push' from the machine that has it",
                 code="blob_missing",
             )
-        self.blobs.put_download(entry.digest, lambda tmp: remote.download(entry.digest, tmp))
+        from modelreg.stores.remotes.fetch import fetch_blob
+
+        fetch_blob(remote, self.blobs, entry.digest, entry.size)
 
     # -- changing ----------------------------------------------------------
     def locked_state(self, name: str) -> ModelState:

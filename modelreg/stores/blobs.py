@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
-from modelreg.base.fs import REFUSED, TMP_SUFFIX, Tree, fsync_dir, open_regular, refused, tmp_name
+from modelreg.base.fs import REFUSED, TMP_SUFFIX, Tree, fsync_dir, open_regular, pid_alive, refused, tmp_name, tmp_owner
 from modelreg.errors import IntegrityError, NotFoundError, UsageError
 from modelreg.stores.hashing import copy_and_hash, sha256_fd, sha256_file
 
@@ -140,21 +140,37 @@ class LocalBlobStore:
         if actual != digest or actual_size != size:
             raise IntegrityError(f"blob {self.path(digest)} does not match its digest {digest}", code="digest_mismatch")
 
-    def put_download(self, digest: str, fetch: Callable[[Path], None]) -> None:
-        """Let ``fetch`` write a blob to a temporary path, verify it, then publish it."""
-        tmp = self._incoming()
+    def put_download(self, digest: str, size: int, fetch: Callable[[Path], None]) -> None:
+        """Let ``fetch`` write a blob to a path in a private incoming directory, verify it, publish it.
+
+        The directory (``blobs/.incoming/.mr.<pid>.<random>.mrtmp``) holds whatever the fetch writes,
+        the temporary names of a transfer library included, and is removed when the download
+        ends, however it ends; after a kill -9 its dead pid makes it a leftover for verify and gc.
+        Bytes that do not hash to ``digest`` are an IntegrityError ``digest_mismatch``; bytes that
+        do but are not ``size`` long mean the manifest is wrong (``size_mismatch``).
+        """
+        import shutil
+
+        hexpart = hex_of(digest)
+        work = self._download_dir()
         try:
+            tmp = work / hexpart
             fetch(tmp)
-            actual, _ = sha256_file(tmp)
+            actual, actual_size = sha256_file(tmp, size + 1)
             if actual != digest:
                 raise IntegrityError(
                     f"blob {digest} fetched from the remote does not match its digest (got {actual})",
                     code="digest_mismatch",
                 )
+            if actual_size != size:
+                raise IntegrityError(
+                    f"blob {digest} has {actual_size} bytes but its manifest records {size}: the manifest is wrong",
+                    code="size_mismatch",
+                )
             os.chmod(tmp, 0o444)
             self._publish(tmp, digest)
         finally:
-            tmp.unlink(missing_ok=True)
+            shutil.rmtree(work, ignore_errors=True)
 
     def iter_digests(self) -> Iterator[tuple[str, Path]]:
         base = self.tree.inside(self.root / "sha256" / "00" / "x").parent.parent
@@ -167,10 +183,57 @@ class LocalBlobStore:
                         yield "sha256:" + blob.name, blob
 
     def leftovers(self) -> list[Path]:
-        """Temporary files of interrupted writes: harmless, removed by gc."""
+        """Temporary files of interrupted writes, and the incoming directories of downloads whose
+        process is gone (``.incoming/.mr.<pid>.<random>.mrtmp``): harmless, removed by gc."""
         if not self.root.is_dir():
             return []
-        return sorted(p for p in self.root.iterdir() if p.name.endswith(TMP_SUFFIX))
+        found = [p for p in self.root.iterdir() if p.name.endswith(TMP_SUFFIX)]
+        incoming = self.root / INCOMING
+        if incoming.is_dir() and not incoming.is_symlink():
+            found.extend(p for p in incoming.iterdir() if tmp_owner(p.name) is not None and not _writer_alive(p.name))
+        return sorted(found)
+
+    # -- downloads, and blobs found corrupt -----------------------------------------------------
+
+    def _download_dir(self) -> Path:
+        """A new directory ``.incoming/.mr.<pid>.<random>.mrtmp``: a temporary name, so its pid is known."""
+        work = tmp_name(self._own_dir(self.root / INCOMING) / "download")
+        work.mkdir(mode=0o700)
+        return work
+
+    def quarantine(self, digest: str) -> Path | None:
+        """Move a blob whose bytes do not match its name to ``blobs/quarantine/<hex>.<time>.<random>``
+        (kept, never deleted), so that the next pull or fetch gets a good copy; None if it is gone."""
+        import time
+
+        hexpart = hex_of(digest)
+        qdir = self._own_dir(self.root / QUARANTINE)
+        target = qdir / f"{hexpart}.{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.{os.urandom(4).hex()}"
+        try:
+            os.rename(self.path(digest), target)
+        except FileNotFoundError:
+            return None
+        fsync_dir(qdir)
+        return target
+
+    def _own_dir(self, path: Path) -> Path:
+        """A directory of the store, created if needed, never through a symlink."""
+        self.tree.inside(path / "entry")  # no symlink on the way there
+        path.mkdir(parents=True, exist_ok=True)
+        self.tree.inside(path / "entry")  # nor at it
+        return path
+
+
+INCOMING = ".incoming"
+"""``blobs/.incoming/``: one directory per download in flight, named after its process."""
+QUARANTINE = "quarantine"
+"""``blobs/quarantine/``: local blobs found corrupt, kept for inspection (gc never removes them)."""
+
+
+def _writer_alive(name: str) -> bool:
+    """Whether the process that made temporary name ``name`` may still be writing."""
+    pid = tmp_owner(name)
+    return pid is not None and (pid == os.getpid() or pid_alive(pid))
 
 
 _FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)

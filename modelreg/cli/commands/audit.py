@@ -27,7 +27,7 @@ def log(
         list[str] | None,
         typer.Option(
             "--action",
-            help="Only this action (repeatable): init, register, promote, archive, annotate, request, approve, "
+            help="Only this action (repeatable): init, register, promote, archive, annotate, alias, request, approve, "
             "reject, remove.",
         ),
     ] = None,

@@ -200,6 +200,7 @@ def remove(
             "changed": result.changed,
             "from_stage": result.from_stage,
             "cancelled": list(result.cancelled),
+            "aliases_deleted": list(result.aliases),
             "hooks": reg.hook_runs,
         }
         if result.changed:

@@ -1,9 +1,9 @@
-"""get-production and export: handing out a version's verified files."""
+"""get, get-production and export: handing out a version's verified files."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,14 +18,41 @@ from ..options import (
 )
 from ..output import Output, guard
 
+if TYPE_CHECKING:
+    from ...records.manifest import Version
+    from ...registry import Registry
+
+
+PathOpt = Annotated[bool, typer.Option("--path", help="Print only the local directory holding its verified files.")]
+OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write its verified files into DIR.")]
+
+
+@command()
+def get(
+    ref: Annotated[
+        str,
+        typer.Argument(
+            help="NAME[@REF]: a version, stage, alias, latest or digest, with ~N and @{TIME}.",
+            autocompletion=complete_ref,
+        ),
+    ],
+    path: PathOpt = False,
+    output: OutputOpt = None,
+    registry: RegistryOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Any version, as get-production gives the production one (exit 3 when REF names nothing)."""
+    out = Output(json)
+    with guard(out):
+        reg = open_registry(registry, out)
+        _hand_out(out, reg, reg.resolve(ref), path, output)
+
 
 @command("get-production")
 def get_production(
     name: ModelArg,
-    path: Annotated[
-        bool, typer.Option("--path", help="Print only the local directory holding its verified files.")
-    ] = False,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write its verified files into DIR.")] = None,
+    path: PathOpt = False,
+    output: OutputOpt = None,
     registry: RegistryOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -33,34 +60,38 @@ def get_production(
     out = Output(json)
     with guard(out):
         reg = open_registry(registry, out)
-        v = reg.get_production(name)
-        data = v.to_json()
-        if output is not None:
-            reg.export(v, output)
-            data["output"] = str(output.resolve())
-        if path:
-            data["path"] = str(reg.materialize(v))
-        elif json:
-            # --json reports where the verified files are; a clone without the blobs, a remote
-            # that is down or a registry that cannot be written still learn which version it is
-            # (path null, a warning).
-            from ...errors import NotFoundError, RemoteError, StorageError
+        _hand_out(out, reg, reg.get_production(name), path, output)
 
-            try:
-                data["path"] = data.get("output") or str(reg.materialize(v))
-            except (NotFoundError, RemoteError, StorageError) as exc:
-                data["path"] = None
-                out.warn(exc.message)
-        if path and not json:
-            out.line(data["path"])
-            return
 
-        def human(o: Output) -> None:
-            from .. import render
+def _hand_out(out: Output, reg: Registry, v: Version, path: bool, output: Path | None) -> None:
+    """The version as JSON or a panel; its files written to ``output`` and/or located (``path``)."""
+    data = v.to_json()
+    if output is not None:
+        reg.export(v, output)
+        data["output"] = str(output.resolve())
+    if path:
+        data["path"] = str(reg.materialize(v))
+    elif out.json_mode:
+        # --json reports where the verified files are; a clone without the blobs, a remote
+        # that is down or a registry that cannot be written still learn which version it is
+        # (path null, a warning).
+        from ...errors import NotFoundError, RemoteError, StorageError
 
-            render.version_detail(o, data)
+        try:
+            data["path"] = data.get("output") or str(reg.materialize(v))
+        except (NotFoundError, RemoteError, StorageError) as exc:
+            data["path"] = None
+            out.warn(exc.message)
+    if path and not out.json_mode:
+        out.line(data["path"])
+        return
 
-        out.result(data, human)
+    def human(o: Output) -> None:
+        from .. import render
+
+        render.version_detail(o, data)
+
+    out.result(data, human)
 
 
 @command()

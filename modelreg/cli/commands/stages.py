@@ -85,3 +85,59 @@ def rollback(
     with guard(out):
         reg = open_registry(registry, out)
         report_promotion(out, reg, reg.rollback(name, to=to, reason=reason))
+
+
+@command()
+def alias(
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="NAME@REF to point the alias at (NAME alone lists its aliases).", autocompletion=complete_ref
+        ),
+    ],
+    name: Annotated[str | None, typer.Argument(help="The alias (champion, challenger, eu-canary...).")] = None,
+    delete: Annotated[bool, typer.Option("--delete", help="Remove the alias instead.")] = False,
+    reason: ReasonOpt = None,
+    registry: RegistryOpt = None,
+    json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Set, move, delete or list a model's aliases: names that point at one version each."""
+    out = Output(json, quiet)
+    with guard(out):
+        from ...errors import UsageError
+        from ...records.refs import parse_ref
+        from .. import render
+
+        ref = parse_ref(target)
+        reg = open_registry(registry, out)
+        if name is None:
+            if delete or ref.explicit:
+                raise UsageError("give the alias: modelreg alias NAME@REF ALIAS, or NAME ALIAS --delete")
+            found = reg.aliases(ref.name)
+            out.result(
+                {"name": ref.name, "aliases": found},
+                lambda o: render.table(o, ["alias", "version"], list(found.items())) if found else o.line("no aliases"),
+            )
+            return
+        if delete:
+            if ref.explicit:
+                raise UsageError(f"to delete an alias give the model alone: modelreg alias {ref.name} {name} --delete")
+            result = reg.delete_alias(ref.name, name, reason=reason)
+            text = f"Deleted alias {name} of {ref.name} (it named version {result.previous})"
+        else:
+            result = reg.alias(ref, name, reason=reason)
+            moved = f" (moved from version {result.previous})" if result.previous else ""
+            text = (
+                f"{ref.name}@{name} -> version {result.version}{moved}"
+                if result.changed
+                else (f"{ref.name}@{name} already names version {result.version}; nothing changed")
+            )
+        data = {
+            "name": result.name,
+            "alias": result.alias,
+            "version": result.version,
+            "previous": result.previous,
+            "changed": result.changed,
+        }
+        out.result(data, lambda o: o.line(text))

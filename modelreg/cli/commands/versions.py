@@ -12,6 +12,7 @@ from ..options import (
     JsonOpt,
     ModelArg,
     QuietOpt,
+    ReasonOpt,
     RegistryOpt,
     complete_model,
     complete_ref,
@@ -49,9 +50,23 @@ def register(
     link: Annotated[
         bool,
         typer.Option(
-            "--link", help="Hard-link the files into the blob store instead of copying (do not modify them afterwards)."
+            "--link",
+            help="Store a copy-on-write clone where the filesystem can (btrfs, XFS, ZFS), else a copy; never a link.",
         ),
     ] = False,
+    python: Annotated[
+        Path | None,
+        typer.Option(
+            "--python",
+            help="The training interpreter, whose Python and packages are recorded "
+            "(default: the active virtual or conda environment).",
+        ),
+    ] = None,
+    env_file: Annotated[
+        list[Path] | None,
+        typer.Option("--env-file", help="An environment file kept with the version under environment/ (repeatable)."),
+    ] = None,
+    reason: ReasonOpt = None,
     push: Annotated[bool, typer.Option("--push", help="Upload the new blobs to the remote store.")] = False,
     registry: RegistryOpt = None,
     json: JsonOpt = False,
@@ -83,6 +98,9 @@ def register(
             author=author,
             link=link,
             push=True if push else None,
+            reason=reason,
+            python=python,
+            env_files=env_file,
         )
         for old in archived:
             out.note(f"{name}@{old} moved to {reg.config.archive_stage}")
@@ -101,6 +119,19 @@ def list_(
         str | None, typer.Option("--stage", help="Only what is in this stage.", autocompletion=complete_stage)
     ] = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", help="Only what carries tag KEY=VALUE.")] = None,
+    where: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--where",
+            help="With NAME: only versions where KEY OP VALUE holds, e.g. metrics.auc>=0.9, params.C=0.1, "
+            "tags.owner=ada, stage=staging, alias=champion (repeatable; all must hold).",
+        ),
+    ] = None,
+    sort: Annotated[
+        str | None,
+        typer.Option("--sort", help="With NAME: sort by KEY (metrics.auc, version, created_at; -KEY descending)."),
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="With NAME: at most N versions.")] = None,
     registry: RegistryOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -112,6 +143,10 @@ def list_(
         tags = pairs(tag, "tag")
         reg = open_registry(registry, out)
         if name is None:
+            if where or sort or limit:
+                from ...errors import UsageError
+
+                raise UsageError("--where, --sort and --limit choose among one model's versions: give NAME")
             models = reg.list_models(stage=stage, tags=tags)
             if not models and stage is None and not tags:
                 out.note("no models yet; add one with: modelreg register NAME PATH...")
@@ -124,7 +159,7 @@ def list_(
                 ),
             )
             return
-        versions = reg.list_versions(name, stage=stage, tags=tags)
+        versions = reg.list_versions(name, stage=stage, tags=tags, where=where, sort=sort, limit=limit)
         out.result(
             {"versions": [v.to_json() for v in versions]},
             lambda o: render.table(
@@ -156,7 +191,7 @@ def show(
     """One model with its versions, or one version in full with its stage history."""
     out = Output(json)
     with guard(out):
-        from ...records.names import parse_ref
+        from ...records.refs import parse_ref
         from .. import render
 
         parsed = parse_ref(ref)
@@ -273,7 +308,7 @@ def diff(
     out = Output(json)
     with guard(out):
         from ...ops.diff import diff_versions
-        from ...records.names import parse_ref, parse_ref_of
+        from ...records.refs import parse_ref, parse_ref_of
         from .. import render
 
         reg = open_registry(registry, out)
@@ -299,5 +334,13 @@ def diff(
                 crow = [[k, c["a"], c["b"]] for k, c in result[section].items()]
                 if crow:
                     render.table(o, [section[:-1], "a", "b"], crow, title=section)
+            env = result.get("environment")
+            if env:
+                packages = env["packages"]
+                erows = [["python", env["python"]["a"], env["python"]["b"]]] if env["python"] else []
+                erows += [[k, c["a"], c["b"]] for k, c in packages["changed"].items()]
+                erows += [[k, "-", ver] for k, ver in packages["added"].items()]
+                erows += [[k, ver, "-"] for k, ver in packages["removed"].items()]
+                render.table(o, ["package", "a", "b"], erows, title="environment")
 
         out.result(result, human)

@@ -7,33 +7,35 @@ remote is opened, so directory remotes and the rest of modelreg never pay for it
 from __future__ import annotations
 
 import functools
-import inspect
-import os
-from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from modelreg.errors import ModelregError, UsageError
+from modelreg.errors import ModelregError, NotFoundError, UsageError
 
-from .base import Progress, blob_key, check_source
-from .s3_errors import is_404, no_bucket, translate
+from .base import (
+    Progress,
+    blob_key,
+    check_source,
+    found_in_quarantine,
+    larger_than_recorded,
+    quarantine_key,
+    quarantined_prefix,
+)
+from .s3_client import (
+    S3_LIST_SHARD_AT,
+    S3_LOOKUP_THREADS,
+    S3_MULTIPART_CHUNKSIZE,
+    S3_MULTIPART_THRESHOLD,
+    S3_TRANSFER_CONCURRENCY,
+    load_boto3,
+    make_client,
+    transfer_config,
+)
+from .s3_errors import is_404, is_412, no_bucket, translate
+from .s3_reads import read_object, run_parallel
 
-# S3 client behaviour: an unreachable endpoint must fail in seconds, not minutes.
-S3_CONNECT_TIMEOUT = 2.0
-S3_READ_TIMEOUT = 30.0
-S3_MAX_ATTEMPTS = 3  # total tries, so throttling (503 SlowDown) still gets two retries
-# Multipart: model files are big; 16 MiB parts keep a 100 GB file under S3's 10,000 parts
-# (s3transfer also raises the part size by itself when a file needs it).
-S3_MULTIPART_THRESHOLD = 64 * 1024 * 1024
-S3_MULTIPART_CHUNKSIZE = 16 * 1024 * 1024
-S3_TRANSFER_CONCURRENCY = 8
-# missing(): HEAD each digest of a shard when few are asked, else list the whole shard.
-S3_LIST_SHARD_AT = 3
-S3_LOOKUP_THREADS = 8
-
-
-R = TypeVar("R")
+__all__ = ["S3_MULTIPART_CHUNKSIZE", "S3_MULTIPART_THRESHOLD", "S3Remote"]
 
 
 class S3Remote:
@@ -68,77 +70,23 @@ class S3Remote:
         self.multipart_chunksize = multipart_chunksize
         self.max_concurrency = max_concurrency
         self._bucket_checked = False
-        self._load_boto3()
-        self._client = self._make_client()
-
-    def __repr__(self) -> str:
-        return f"S3Remote({self.url!r}, endpoint_url={self.endpoint_url!r})"
-
-    # -- setup ---------------------------------------------------------------------------
-
-    def _load_boto3(self) -> None:
-        try:
-            import boto3
-            import boto3.exceptions
-            import boto3.s3.transfer
-            import botocore.config
-            import botocore.exceptions
-        except ImportError:
-            raise UsageError(
-                f"the remote {self.url} is on S3, which needs boto3: pip install 'modelreg[s3]'",
-                code="missing_dependency",
-            ) from None
-        self._boto3 = boto3
-        self._bexc = botocore.exceptions
-        self._config_cls = botocore.config.Config
-        self._transfer_config_cls = boto3.s3.transfer.TransferConfig
+        self._read: dict[str, str] = {}  # digest -> ETag of the object the last download read
+        self._boto = load_boto3(self.url)
+        self._bexc = self._boto.bexc
         # Everything boto3/botocore/s3transfer raise for a failed call, caught in one place.
-        self._errors: tuple[type[BaseException], ...] = (
-            botocore.exceptions.BotoCoreError,
-            botocore.exceptions.ClientError,
-            boto3.exceptions.Boto3Error,
-        )
-
-    def _make_client(self) -> Any:
-        options: dict[str, Any] = {
-            "connect_timeout": S3_CONNECT_TIMEOUT,
-            "read_timeout": S3_READ_TIMEOUT,
-            "retries": {"max_attempts": S3_MAX_ATTEMPTS, "mode": "standard"},
-            # Room for the transfer threads plus the missing() lookup pool.
-            "max_pool_connections": S3_TRANSFER_CONCURRENCY + S3_LOOKUP_THREADS + 4,
-            "user_agent_extra": "modelreg",
-        }
-        if self.endpoint_url:
-            # S3-compatible stores (MinIO, SeaweedFS, Ceph...) serve path-style reliably, and
-            # several reject the CRC checksums botocore >= 1.36 sends by default; our own
-            # SHA-256 check on every download is what guarantees integrity anyway.
-            options["s3"] = {"addressing_style": "path"}
-            if "request_checksum_calculation" in getattr(self._config_cls, "OPTION_DEFAULTS", {}):
-                options["request_checksum_calculation"] = "when_required"
-                options["response_checksum_validation"] = "when_required"
+        self._errors = self._boto.errors
         try:
-            session = self._boto3.session.Session(region_name=self.region)
-            return session.client(
-                "s3",
-                endpoint_url=self.endpoint_url,
-                config=self._config_cls(**options),
-            )
+            self._client = make_client(self._boto, self.endpoint_url, self.region)
         except ValueError as exc:  # botocore: "Invalid endpoint: ..."
             raise UsageError(f"invalid endpoint_url {self.endpoint_url!r} for {self.url}: {exc}") from exc
         except self._errors as exc:
             raise self._translate(exc) from exc
 
+    def __repr__(self) -> str:
+        return f"S3Remote({self.url!r}, endpoint_url={self.endpoint_url!r})"
+
     def _transfer_config(self) -> Any:
-        options: dict[str, Any] = {
-            "multipart_threshold": self.multipart_threshold,
-            "multipart_chunksize": self.multipart_chunksize,
-            "max_concurrency": self.max_concurrency,
-        }
-        if "preferred_transfer_client" in inspect.signature(self._transfer_config_cls).parameters:
-            # The classic (pure Python) transfer manager: same behaviour and errors whether
-            # or not the optional awscrt package happens to be installed (boto3 >= 1.32).
-            options["preferred_transfer_client"] = "classic"
-        return self._transfer_config_cls(**options)
+        return transfer_config(self._boto, self.multipart_threshold, self.multipart_chunksize, self.max_concurrency)
 
     def _key(self, digest: str) -> str:
         return self.prefix + blob_key(digest)
@@ -168,53 +116,64 @@ class S3Remote:
 
     # -- the store ---------------------------------------------------------------------------
 
-    def has(self, digest: str) -> bool:
-        key = self._key(digest)
+    def _head(self, digest: str) -> tuple[int, str | None] | None:
+        """The object's size and ETag, or None when there is no such object."""
         try:
-            self._client.head_object(Bucket=self.bucket, Key=key)
+            head = self._client.head_object(Bucket=self.bucket, Key=self._key(digest))
         except self._errors as exc:
             if self._is_404(exc):
                 self._ensure_bucket()
-                return False
+                return None
             raise self._translate(exc) from exc
-        return True
+        return int(head.get("ContentLength", 0)), head.get("ETag")
 
-    def missing(self, digests: Iterable[str]) -> set[str]:
+    def has(self, digest: str) -> bool:
+        return self._head(digest) is not None
+
+    def missing(self, digests: Iterable[str], sizes: Mapping[str, int] | None = None) -> set[str]:
         wanted = set(digests)
+        recorded = sizes or {}
         by_shard: dict[str, list[str]] = {}
         for digest in sorted(wanted):
             by_shard.setdefault(blob_key(digest)[: len("sha256/ab")], []).append(digest)
         # One listing answers for a whole shard; a HEAD answers for one digest. List the
-        # shards where several digests are asked, HEAD the rest.
+        # shards where several digests are asked, HEAD the rest. Both give the object's size.
         jobs: list[Callable[[], set[str]]] = []
         for shard, group in by_shard.items():
             if len(group) >= S3_LIST_SHARD_AT:
-                jobs.append(functools.partial(self._missing_by_listing, shard, group))
+                jobs.append(functools.partial(self._missing_by_listing, shard, group, recorded))
             else:
-                jobs.extend(functools.partial(self._missing_by_head, digest) for digest in group)
+                jobs.extend(functools.partial(self._missing_by_head, digest, recorded.get(digest)) for digest in group)
         found_missing: set[str] = set()
-        for part in _run_parallel(jobs, S3_LOOKUP_THREADS):
+        for part in run_parallel(jobs, S3_LOOKUP_THREADS):
             found_missing |= part
         return found_missing
 
-    def _missing_by_head(self, digest: str) -> set[str]:
-        return set() if self.has(digest) else {digest}
+    def _missing_by_head(self, digest: str, size: int | None) -> set[str]:
+        head = self._head(digest)
+        return set() if head is not None and size in (None, head[0]) else {digest}
 
-    def _missing_by_listing(self, shard: str, group: list[str]) -> set[str]:
-        present: set[str] = set()
+    def _missing_by_listing(self, shard: str, group: list[str], sizes: Mapping[str, int]) -> set[str]:
+        present: dict[str, int] = {}
         try:
             paginator = self._client.get_paginator("list_objects_v2")
             for page in paginator.paginate(Bucket=self.bucket, Prefix=f"{self.prefix}{shard}/"):
                 for item in page.get("Contents", []) or []:
-                    present.add(item["Key"])
+                    present[item["Key"]] = int(item.get("Size", 0))
         except self._errors as exc:
             raise self._translate(exc) from exc
-        return {digest for digest in group if self._key(digest) not in present}
+        wrong = {digest for digest in group if self._key(digest) in present and digest in sizes}
+        wrong = {digest for digest in wrong if present[self._key(digest)] != sizes[digest]}
+        return {digest for digest in group if self._key(digest) not in present} | wrong
 
     def upload(self, digest: str, src: Path, size: int, progress: Progress | None = None) -> bool:
-        if self.has(digest):
+        head = self._head(digest)
+        if head is not None and head[0] == size:
             return False
         check_source(src, size)
+        if head is not None:
+            # An object of another size is corrupt: keep it under quarantine/, then replace it.
+            self._move_aside(digest, head[1])
         # A PUT is atomic on S3: readers see the old state or the whole object. Racing
         # uploaders of one digest write identical bytes, so the last one winning is harmless.
         try:
@@ -230,39 +189,72 @@ class S3Remote:
             raise self._translate(exc) from exc
         return True
 
-    def download(self, digest: str, dest: Path, progress: Progress | None = None) -> None:
-        key = self._key(digest)
+    def download(self, digest: str, dest: Path, size: int, progress: Progress | None = None) -> None:
+        head = self._head(digest)
+        if head is None:
+            raise self._not_here(digest)
+        length, etag = head
+        if length > size:
+            raise larger_than_recorded(digest, self.url, length, size)
         try:
-            # download_file writes to a temp name beside dest and renames it into place.
-            self._client.download_file(
+            read_object(
+                self._client,
                 self.bucket,
-                key,
-                str(dest),
-                Callback=progress,
+                self._key(digest),
+                dest,
+                length=length,
+                etag=etag,
+                part_size=self.multipart_chunksize,
+                threads=self.max_concurrency,
+                progress=progress,
+                where=self._where(),
+            )
+        except self._errors as exc:
+            raise self._translate(exc, digest=digest) from exc
+        self._read[digest] = etag or ""  # a store without ETags: quarantine unconditionally
+
+    def quarantine(self, digest: str) -> str | None:
+        etag = self._read.pop(digest, None)
+        return None if etag is None else self._move_aside(digest, etag or None)
+
+    def _move_aside(self, digest: str, etag: str | None) -> str | None:
+        """Copy the object (if it is still the one with ``etag``) under quarantine/, then delete it."""
+        key = self._key(digest)
+        target = self.prefix + quarantine_key(digest)
+        pinned: dict[str, Any] = {"CopySourceIfMatch": etag} if etag else {}
+        try:
+            self._client.copy(
+                {"Bucket": self.bucket, "Key": key},
+                self.bucket,
+                target,
+                ExtraArgs=pinned,
                 Config=self._transfer_config(),
             )
         except self._errors as exc:
-            if self._is_404(exc):
-                self._ensure_bucket()
-            raise self._translate(exc, digest=digest) from exc
-        # The caller renames dest into blobs/ after verifying; make the bytes durable first.
-        with open(dest, "rb+") as written:
-            os.fsync(written.fileno())
+            if is_412(self._bexc, exc) or self._is_404(exc):
+                return None  # replaced or removed since it was read: leave the newer object alone
+            raise self._translate(exc) from exc
+        try:
+            self._client.delete_object(Bucket=self.bucket, Key=key, **({"IfMatch": etag} if etag else {}))
+        except self._errors as exc:
+            if is_412(self._bexc, exc):
+                return None  # replaced between the copy and the delete: the copy is harmless
+            if not etag or not isinstance(exc, self._bexc.ClientError):
+                raise self._translate(exc) from exc
+            try:  # a store without conditional deletes
+                self._client.delete_object(Bucket=self.bucket, Key=key)
+            except self._errors as exc2:
+                raise self._translate(exc2) from exc2
+        return f"s3://{self.bucket}/{target}"
 
-
-def _run_parallel(jobs: list[Callable[[], R]], threads: int) -> list[R]:
-    """Run ``jobs`` in a small pool; the first failure cancels what has not started."""
-    if not jobs:
-        return []
-    if len(jobs) == 1:
-        return [jobs[0]()]
-    with ThreadPoolExecutor(max_workers=min(threads, len(jobs))) as pool:
-        futures: list[Future[R]] = [pool.submit(job) for job in jobs]
-        done, _pending = wait(futures, return_when=FIRST_EXCEPTION)
-        for future in done:
-            error = future.exception()
-            if error is not None:
-                for other in futures:
-                    other.cancel()
-                raise error
-        return [future.result() for future in futures]
+    def _not_here(self, digest: str) -> ModelregError:
+        """Not on the remote: say so, or that an earlier fetch quarantined its corrupt copy."""
+        prefix = self.prefix + quarantined_prefix(digest)
+        try:
+            listed = self._client.list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=100)
+            keys = sorted(item["Key"] for item in listed.get("Contents", []) or [])
+        except self._errors:
+            keys = []
+        if keys:
+            return found_in_quarantine(digest, self.url, f"s3://{self.bucket}/{keys[-1]}")
+        return NotFoundError(f"blob {digest} is not on the remote {self.url}", code="blob_missing")

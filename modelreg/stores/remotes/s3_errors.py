@@ -34,6 +34,15 @@ def is_404(bexc: Any, exc: BaseException) -> bool:
     return code in _NOT_FOUND_CODES or status == 404
 
 
+def is_412(bexc: Any, exc: BaseException) -> bool:
+    """Whether ``exc`` says a precondition (``If-Match``) failed: the object changed meanwhile."""
+    if not isinstance(exc, bexc.ClientError):
+        return False
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return code in ("PreconditionFailed", "412") or status == 412
+
+
 def no_bucket(where: str) -> NotFoundError:
     return NotFoundError(
         f"the bucket of the remote {where} does not exist: create it or fix the url",
@@ -82,6 +91,12 @@ def translate(bexc: Any, exc: BaseException, *, where: str, url: str, digest: st
             return no_bucket(where)
         if digest is not None and (code in _NOT_FOUND_CODES or status == 404):
             return NotFoundError(f"blob {digest} is not on the remote {url}", code="blob_missing")
+        if digest is not None and (code == "PreconditionFailed" or status == 412):
+            return RemoteError(
+                f"blob {digest} changed on the remote {where} while it was read (a push replacing it?): "
+                "run the command again",
+                code="remote_changed",
+            )
         return RemoteError(
             f"the remote {where} failed: {code or status}: {detail}",
             code="remote_error",

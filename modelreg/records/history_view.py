@@ -1,0 +1,182 @@
+"""A per-model view of the audit log, so that a model's history costs what that history costs.
+
+``audit.jsonl`` stays the single source of truth; the view only remembers where each model's
+lines are (their byte offsets), in ``.modelreg/cache/history/``:
+
+- ``coverage``: the log's identity when the view was last brought up to date (inode, size,
+  mtime) and the bytes of the last line it covers, with their offset;
+- ``<model>.idx``: the offsets of that model's lines, in log order.
+
+A reader stats the log: unchanged since the view was made, the model's lines are read by their
+offsets; grown by appends (the last covered line is still where it was, byte for byte), only
+the new tail is scanned; anything else (a git merge, checkout or rebase rewrote the file) and the
+view is rebuilt from the whole log once. Every line read by offset is checked to be a whole line
+of that model. The view's files carry this machine's MAC, so a planted view is ignored; when the
+view cannot be written (a read-only registry) the answer comes from a scan of the log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from array import array
+from collections.abc import Iterator
+from contextlib import suppress
+from pathlib import Path
+from typing import Any
+
+from modelreg.base.fs import Tree, atomic_write
+from modelreg.base.machine import seal, unseal
+from modelreg.errors import StorageError
+
+_PURPOSE = b"modelreg history view v1"
+_BLOCK = 1 << 20
+_MAX_LINE = 1 << 20
+
+
+def _offsets(data: bytes | None) -> list[int] | None:
+    if data is None or len(data) % 8:
+        return None
+    found = array("Q")
+    found.frombytes(data)
+    return found.tolist()
+
+
+class HistoryView:
+    def __init__(self, log: Path, view_dir: Path, tree: Tree) -> None:
+        self.log = log
+        self.dir = view_dir
+        self.tree = tree
+
+    # -- reading ---------------------------------------------------------------
+    def entries(self, model: str) -> list[dict[str, Any]]:
+        """The model's audit entries in log order (parsed JSON objects)."""
+        try:
+            fd = os.open(self.log, os.O_RDONLY | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            return []
+        try:
+            st = os.fstat(fd)
+            offsets = self._offsets_of(fd, st, model)
+            return [e for e in (self._line_at(fd, off, model) for off in offsets) if e is not None]
+        finally:
+            os.close(fd)
+
+    def _line_at(self, fd: int, offset: int, model: str) -> dict[str, Any] | None:
+        data = b""
+        while len(data) <= _MAX_LINE:
+            block = os.pread(fd, 64 << 10, offset + len(data))
+            if not block:
+                return None  # not a whole line: the view is wrong about this offset
+            cut = block.find(b"\n")
+            if cut != -1:
+                data += block[:cut]
+                break
+            data += block
+        try:
+            entry = json.loads(data)
+        except ValueError:
+            return None
+        return entry if isinstance(entry, dict) and entry.get("model") == model else None
+
+    def _offsets_of(self, fd: int, st: os.stat_result, model: str) -> list[int]:
+        identity = [st.st_ino, st.st_size, st.st_mtime_ns]
+        coverage = self._coverage()
+        if coverage is not None and coverage.get("log") == identity:
+            found = _offsets(self._read(self._idx(model)))
+            if found is not None:
+                return found
+        start, known = 0, {}
+        if coverage is not None and self._still_prefix(fd, coverage):
+            start = int(coverage["end"])
+            known = {m: _offsets(self._read(self._idx(m))) for m in coverage.get("models", [])}
+            if any(v is None for v in known.values()):
+                start, known = 0, {}
+        new, end, tail = self._scan(fd, start)
+        merged = {m: list(v or []) for m, v in known.items()}
+        for name, offs in new.items():
+            merged.setdefault(name, []).extend(offs)
+        self._save(merged, set(new), identity, end, tail)
+        return merged.get(model, [])
+
+    # -- the view's files ----------------------------------------------------------
+    def _idx(self, model: str) -> Path:
+        return self.tree.inside(self.dir / f"{model}.idx")
+
+    def _read(self, path: Path) -> bytes | None:
+        try:
+            return unseal(path.read_bytes(), _PURPOSE)
+        except OSError:
+            return None
+
+    def _coverage(self) -> dict[str, Any] | None:
+        data = self._read(self.tree.inside(self.dir / "coverage"))
+        if data is None:
+            return None
+        with suppress(ValueError):
+            value = json.loads(data)
+            if isinstance(value, dict):
+                return value
+        return None
+
+    def _still_prefix(self, fd: int, coverage: dict[str, Any]) -> bool:
+        try:
+            start, end, digest = int(coverage["tail_start"]), int(coverage["end"]), str(coverage["tail"])
+        except (KeyError, TypeError, ValueError):
+            return False
+        if end == 0:
+            return True
+        line = os.pread(fd, end - start, start)
+        return len(line) == end - start and hashlib.sha256(line).hexdigest() == digest
+
+    def _scan(self, fd: int, start: int) -> tuple[dict[str, list[int]], int, tuple[int, str]]:
+        """Offsets by model of every whole line from ``start``; where the scan ended; the last line."""
+        found: dict[str, list[int]] = {}
+        offset = start
+        last = (start, hashlib.sha256(b"").hexdigest())
+        for line_start, line in _lines(fd, start):
+            offset = line_start + len(line)
+            last = (line_start, hashlib.sha256(line).hexdigest())
+            with suppress(ValueError):
+                entry = json.loads(line)
+                if isinstance(entry, dict) and isinstance(entry.get("model"), str):
+                    found.setdefault(entry["model"], []).append(line_start)
+        return found, offset, last
+
+    def _save(
+        self,
+        offsets: dict[str, list[int]],
+        touched: set[str],
+        identity: list[int],
+        end: int,
+        tail: tuple[int, str],
+    ) -> None:
+        coverage = {"log": identity, "end": end, "tail_start": tail[0], "tail": tail[1], "models": sorted(offsets)}
+        try:
+            for model in touched:
+                sealed = seal(array("Q", offsets[model]).tobytes(), _PURPOSE)
+                if sealed is None:
+                    return
+                atomic_write(self._idx(model), sealed, durable=False)
+            sealed = seal(json.dumps(coverage).encode(), _PURPOSE)
+            if sealed is not None:
+                atomic_write(self.tree.inside(self.dir / "coverage"), sealed, durable=False)
+        except (StorageError, OSError, ValueError):
+            pass  # a view that cannot be kept: the next reader scans again
+
+
+def _lines(fd: int, start: int) -> Iterator[tuple[int, bytes]]:
+    """Every newline-terminated line from ``start`` (a torn last line is left out)."""
+    offset, pending = start, b""
+    while True:
+        block = os.pread(fd, _BLOCK, offset + len(pending))
+        if not block:
+            return
+        pending += block
+        begin = 0
+        while (cut := pending.find(b"\n", begin)) != -1:
+            yield offset + begin, pending[begin : cut + 1]
+            begin = cut + 1
+        offset += begin
+        pending = pending[begin:]
