@@ -198,3 +198,18 @@ def test_relative_references_skip_removed_versions(cli: Any, reg: Registry) -> N
     assert ok(cli("show", "churn@latest~1", "--json", "-R", root))["version"] == 1
     ok(cli("remove", "churn@3", "--reason", "recall", "-R", root))
     assert ok(cli("show", "churn@latest", "--json", "-R", root))["version"] == 1
+
+
+def test_push_and_pull_leave_a_removed_version_alone(cli: Any, reg: Registry, tmp_path: Path) -> None:
+    root = reg.root
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    text = (root / "modelreg.toml").read_text().replace("[remote]", f'[remote]\nurl = "{remote}"')
+    (root / "modelreg.toml").write_text(text)
+    ok(cli("remove", "churn@2", "--reason", "recall", "-R", root))
+    pushed = ok(cli("push", "--json", "-R", root))
+    assert pushed["transferred"] == 2  # versions 1 and 3 only
+    names = {p.name for p in remote.rglob("*")}
+    live, gone = (Registry(root).resolve(f"churn@{n}").files[0].digest.split(":")[1] for n in (3, 2))
+    assert live in names and gone not in names
+    assert "was removed" in refused(cli("push", "churn@2", "-R", root))
