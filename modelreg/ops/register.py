@@ -209,6 +209,8 @@ def _push(repo: Repo, version: Version) -> None:
 def _number(key: str, value: Any) -> int | float:
     if isinstance(value, bool):
         raise UsageError(f"metric {key!r} must be a number, got {value!r}", code="invalid_metric")
+    if isinstance(value, int) and abs(value) > 2**53:
+        raise UsageError(f"metric {key!r} is too large to stay exact in JSON (at most 2**53)", code="invalid_metric")
     if isinstance(value, (int, float)):
         return parse_number(key, repr(value))
     return parse_number(key, str(value))

@@ -5,59 +5,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from modelreg.errors import IntegrityError, ModelregError, NotFoundError, StorageError
-from modelreg.records.audit import replay
 from modelreg.records.filepaths import check_paths
 from modelreg.records.manifest import Version, file_set_digest
 from modelreg.records.names import NAME_RULE, is_valid_name
 from modelreg.records.state import ModelState
 from modelreg.repo import Repo
 
-ERROR, WARNING = "error", "warning"
+from .verify_history import history_findings, registered
+from .verify_report import ERROR, WARNING, Finding, Report
+
 MAX_MISSING = 20  # missing manifests reported one by one
-
-
-@dataclass(frozen=True)
-class Finding:
-    severity: str  # "error" fails verify (exit 5); "warning" is harmless and reported
-    kind: str
-    path: str
-    message: str
-
-    def to_json(self) -> dict[str, str]:
-        return {"severity": self.severity, "kind": self.kind, "path": self.path, "message": self.message}
-
-
-@dataclass
-class Report:
-    findings: list[Finding] = field(default_factory=list)
-    models: int = 0
-    versions: int = 0
-    blobs_checked: int = 0
-    audit_entries: int = 0
-    recovered: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not any(f.severity == ERROR for f in self.findings)
-
-    def add(self, severity: str, kind: str, path: Path | str, message: str) -> None:
-        self.findings.append(Finding(severity, kind, str(path), message))
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "models": self.models,
-            "versions": self.versions,
-            "blobs_checked": self.blobs_checked,
-            "audit_entries": self.audit_entries,
-            "recovered": self.recovered,
-            "findings": [f.to_json() for f in self.findings],
-        }
 
 
 def verify(reg: Repo, name: str | None = None, *, quick: bool = False) -> Report:
@@ -80,9 +41,9 @@ def verify(reg: Repo, name: str | None = None, *, quick: bool = False) -> Report
         _check_stages(reg, state, report)
         present = _manifest_numbers(reg, model)
         _report_missing_manifests(reg, state, present, report)
-        loaded = _check_versions(reg, state, present, _registered(by_model.get(model, [])), report, checked, quick)
+        loaded = _check_versions(reg, state, present, registered(by_model.get(model, [])), report, checked, quick)
         _check_orphans(reg, state, present, report)
-        findings = _history_findings(reg, state, by_model.get(model, []), loaded) if parsed is not None else []
+        findings = history_findings(reg, state, by_model.get(model, []), loaded) if parsed is not None else []
         if findings:
             suspects[model] = (loaded, findings)
     for model, (loaded, findings) in sorted(suspects.items()):
@@ -133,7 +94,7 @@ def _settled(reg: Repo, model: str, loaded: set[int], findings: list[Finding]) -
         # No lock in a registry this process cannot write (a read-only mount): read again
         # without it (a change through another, writable mount is not waited for).
         entries, state = _read_again(reg, model, locked=False)
-    return findings if state is None else _history_findings(reg, state, entries, loaded)
+    return findings if state is None else history_findings(reg, state, entries, loaded)
 
 
 def _read_again(reg: Repo, model: str, *, locked: bool) -> tuple[list[dict[str, Any]], ModelState | None]:
@@ -170,63 +131,6 @@ def _entries_by_model(entries: Iterable[dict[str, Any]]) -> dict[str, list[dict[
         if isinstance(model, str):
             grouped.setdefault(model, []).append(entry)
     return grouped
-
-
-def _registered(entries: Iterable[dict[str, Any]]) -> dict[int, str | None]:
-    """version -> the digest its register entry recorded (entries of one model)."""
-    found: dict[int, str | None] = {}
-    for e in entries:
-        version, digest = e.get("version"), e.get("digest")
-        if e.get("action") == "register" and isinstance(version, int):
-            found[version] = digest if isinstance(digest, str) else None
-    return found
-
-
-# -- the history is the truth ------------------------------------------------------------------
-
-
-def _history_findings(reg: Repo, state: ModelState, entries: list[dict[str, Any]], loaded: set[int]) -> list[Finding]:
-    """Where the files and the model's history disagree: a version without its register entry,
-    a version the history knows and the files do not, a stage the history does not tell."""
-    model = state.index.name
-    mdir = reg.model_dir(model)
-    registered = _registered(entries)
-    found = [
-        Finding(
-            ERROR,
-            "audit",
-            str(reg.audit.path),
-            f"{model}@{n} has no register entry in the audit log (entries deleted?)",
-        )
-        for n in sorted(loaded)
-        if n not in registered
-    ]
-    for number, history in sorted(replay(entries).items()):
-        if number > state.latest:
-            found.append(
-                Finding(
-                    ERROR,
-                    "history",
-                    str(mdir / "model.yaml"),
-                    f"the audit log records {model}@{number}, but the model's latest version is {state.latest} "
-                    "(version files deleted?)",
-                )
-            )
-            continue
-        said = state.stage_of(number)
-        if said == history:
-            continue
-        from_index = number not in state.stages.assignments and number in state.index.initial_stages
-        found.append(
-            Finding(
-                ERROR,
-                "history",
-                str(mdir / ("model.yaml" if from_index else "stages.yaml")),
-                f"{model}@{number} is in {said!r} by the files, but the audit history puts it in {history!r} "
-                "(a stage file edited, or an entry deleted or added?)",
-            )
-        )
-    return found
 
 
 def _model_names(reg: Repo, report: Report) -> list[str]:

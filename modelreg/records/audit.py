@@ -9,8 +9,8 @@ the next append lists both branch heads and joins them. See docs/audit-log.md.
 No complete entry is ever lost: before appending, an unterminated last line is either a whole
 entry (it gets its newline) or the rest of an interrupted write (only the bytes after the last
 newline are cut); a write that fails part-way is undone, so the log holds what it held before.
-The log is never opened through a symlink or as anything but a regular file. ``replay`` tells
-what a model's entries say about the stage of each of its versions.
+The log is never opened through a symlink or as anything but a regular file. What a model's
+entries say about its stages and aliases is records/timeline.py's to tell.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import hashlib
 import json
 import os
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -94,26 +94,6 @@ def complete_entry(raw: bytes) -> dict[str, Any] | None:
     if isinstance(entry, dict) and isinstance(entry.get("id"), str) and entry_id(entry) == entry["id"]:
         return entry
     return None
-
-
-def replay(entries: Iterable[dict[str, Any]]) -> dict[int, str]:
-    """Replay one model's entries in log order: version -> the stage its history puts it in
-    (verify compares this with the stage files)."""
-    stages: dict[int, str] = {}
-    for entry in entries:
-        replay_entry(stages, entry)
-    return stages
-
-
-def replay_entry(stages: dict[int, str], entry: dict[str, Any]) -> None:
-    """What one entry does to its model's stages: ``register`` puts the version in its
-    ``to_stage``, ``promote`` and ``archive`` move it there; any other action (``init``,
-    ``annotate``, one this version does not know) moves nothing."""
-    action, version, to_stage = entry.get("action"), entry.get("version"), entry.get("to_stage")
-    if action not in ("register", "promote", "archive") or not isinstance(to_stage, str):
-        return
-    if isinstance(version, int) and not isinstance(version, bool):
-        stages[version] = to_stage
 
 
 @dataclass(frozen=True)
