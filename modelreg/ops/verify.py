@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelreg.errors import IntegrityError, ModelregError, NotFoundError
+from modelreg.errors import ModelregError
 from modelreg.records.filepaths import check_paths
 from modelreg.records.manifest import Version, file_set_digest
 from modelreg.records.state import ModelState
@@ -104,6 +104,7 @@ def verify(reg: Repo, name: str | None = None, *, quick: bool = False) -> Report
                     f"{model}@{number} has no register entry in the audit log (entries deleted?)",
                 )
     _check_leftovers(reg, report)
+    _check_packs(reg, report)
     return report
 
 
@@ -192,42 +193,27 @@ def _check_blobs(reg: Repo, version: Version, report: Report, checked: dict[str,
                 report.add(
                     WARNING,
                     "missing",
-                    reg.blobs.path(entry.digest),
+                    reg.blobs.location(entry.digest),
                     f"blob of {version.name}@{version.version}:{entry.path} is not here; 'modelreg pull' fetches it",
                 )
             else:
                 report.add(
                     ERROR,
                     "missing",
-                    reg.blobs.path(entry.digest),
+                    reg.blobs.location(entry.digest),
                     f"blob of {version.name}@{version.version}:{entry.path} is missing and no remote is configured",
                 )
         elif problem:
             report.add(
                 ERROR,
                 "blob",
-                reg.blobs.path(entry.digest),
+                reg.blobs.location(entry.digest),
                 f"{problem} (file {entry.path!r} of {version.name}@{version.version})",
             )
 
 
 def _blob_problem(reg: Repo, digest: str, size: int, quick: bool) -> str | None:
-    path = reg.blobs.path(digest)
-    try:
-        actual_size = path.stat().st_size
-    except FileNotFoundError:
-        return "missing"
-    if actual_size != size:
-        return f"size is {actual_size}, the manifest says {size}"
-    if quick:
-        return None
-    try:
-        reg.blobs.verify(digest, size)
-    except IntegrityError:
-        return "bytes do not match the digest"
-    except NotFoundError:
-        return "missing"
-    return None
+    return reg.blobs.problem(digest, size, quick)
 
 
 def _check_orphans(reg: Repo, state: ModelState, report: Report) -> None:
@@ -240,6 +226,13 @@ def _check_orphans(reg: Repo, state: ModelState, report: Report) -> None:
             report.add(
                 WARNING, "leftover", path, "manifest of an unfinished registration; the next register replaces it"
             )
+
+
+def _check_packs(reg: Repo, report: Report) -> None:
+    """Packs whose index cannot be trusted hold no chunk for anyone; the files they served show above."""
+    index = reg.blobs.chunks.index()
+    for name, problem in sorted(index.problems.items()):
+        report.add(WARNING, "pack", index.idx_path(name), f"pack {name[:12]}… is ignored: {problem}")
 
 
 def _check_leftovers(reg: Repo, report: Report) -> None:

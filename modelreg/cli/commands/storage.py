@@ -64,18 +64,23 @@ def _progress_bar(out: Output, total: int, label: str) -> Iterator[Callable[[int
         yield lambda n: bar.advance(task, n)
 
 
-def _transfer(direction: str, target: str | None, registry: RegistryOpt, out: Output) -> None:
+JobsOpt = Annotated[
+    int, typer.Option("--jobs", "-j", min=1, max=64, help="Transfers in flight at once (packs or blobs).")
+]
+
+
+def _transfer(direction: str, target: str | None, registry: RegistryOpt, out: Output, jobs: int) -> None:
     from ...ops import transfer
 
     reg = open_registry(registry, out)
     versions = transfer.select_versions(reg, target)
     plan = transfer.plan_transfer(reg, direction, versions)
-    with _progress_bar(out, sum(f.size for f in plan[0]), direction) as progress:
-        report = transfer.transfer(reg, direction, versions, progress, plan)
+    with _progress_bar(out, plan.total, direction) as progress:
+        report = transfer.transfer(reg, direction, versions, progress, plan, jobs=jobs)
     out.result(
         report.to_json(),
         lambda o: o.line(
-            f"{direction.capitalize()}ed {report.transferred} blobs ({report.bytes} bytes) "
+            f"{direction.capitalize()}ed {report.transferred} files ({report.bytes} bytes) "
             f"{'to' if direction == 'push' else 'from'} {report.remote}; {report.already_present} already there"
         ),
     )
@@ -86,14 +91,15 @@ def push(
     target: Annotated[
         str | None, typer.Argument(help="NAME or NAME@REF (default: every version).", autocompletion=complete_ref)
     ] = None,
+    jobs: JobsOpt = 8,
     registry: RegistryOpt = None,
     json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Upload the blobs the remote store lacks."""
+    """Upload the blobs and chunks the remote store lacks."""
     out = Output(json, quiet)
     with guard(out):
-        _transfer("push", target, registry, out)
+        _transfer("push", target, registry, out, jobs)
 
 
 @command()
@@ -101,11 +107,12 @@ def pull(
     target: Annotated[
         str | None, typer.Argument(help="NAME or NAME@REF (default: every version).", autocompletion=complete_ref)
     ] = None,
+    jobs: JobsOpt = 8,
     registry: RegistryOpt = None,
     json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Download the blobs this registry lacks from the remote store, verified."""
+    """Download the blobs and chunks this registry lacks from the remote store, verified."""
     out = Output(json, quiet)
     with guard(out):
-        _transfer("pull", target, registry, out)
+        _transfer("pull", target, registry, out, jobs)
