@@ -81,8 +81,8 @@ def default_toml() -> dict[str, Any]:
             "require_reason": [],
         },
         "locks": {"timeout_seconds": DEFAULT_LOCK_TIMEOUT},
-        "remote": {"push_on_register": False},
         "storage": {"chunk_min_size": DEFAULT_CHUNK_MIN_SIZE},
+        "remote": {"push_on_register": False},
     }
 
 
