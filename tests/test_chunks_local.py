@@ -98,7 +98,8 @@ def test_a_second_version_stores_only_the_changed_chunks(cli, reg_path, tmp_path
     """3 of 40 tensors change and the header grows by a few bytes, shifting every offset."""
     v1 = tensors(40, 1 * MiB, seed=1)
     first = safetensors(tmp_path / "v1" / "model.safetensors", v1)
-    second = safetensors(tmp_path / "v2" / "model.safetensors", changed(v1, [3, 17, 30], seed=2), "step=1000000, re-saved")
+    v2 = changed(v1, [3, 17, 30], seed=2)
+    second = safetensors(tmp_path / "v2" / "model.safetensors", v2, "step=1000000, re-saved")
     assert first.stat().st_size != second.stat().st_size
     assert cli("register", "m", first, "-R", reg_path).exit_code == 0
     before = store_bytes(reg_path)

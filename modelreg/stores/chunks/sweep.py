@@ -46,10 +46,9 @@ def sweep(store: ChunkStore, live: dict[str, int], *, grace: float, dry_run: boo
             continue
         young = now - st.st_mtime < grace
         if digest in live or young:
-            try:
+            # A corrupt recipe keeps nothing alive; verify reports it, a pull replaces it.
+            with contextlib.suppress(IntegrityError, NotFoundError):
                 live_chunks.update(cid for cid, _ in store.recipe(digest, live.get(digest)).chunks)
-            except (IntegrityError, NotFoundError):
-                pass  # a corrupt recipe keeps nothing alive; verify reports it, a pull replaces it
             continue
         swept.recipes_removed.append(digest)
         swept.bytes_freed += st.st_size
