@@ -60,7 +60,6 @@ class TransferReport:
             "transferred": self.transferred,
             "bytes": self.bytes,
             "already_present": self.already_present,
-            "packs": self.packs,
         }
 
 

@@ -57,8 +57,8 @@ def fetch_file(
     try:
         fetch_blob(remote, store, digest, size, progress)
         return size
-    except NotFoundError:
-        if store.chunked(size):
+    except NotFoundError as exc:
+        if store.chunked(size) or exc.code != "blob_missing":
             raise
     # A format-1 registry, or a small file, that the remote keeps as chunks.
     moved = pull_chunked(remote, store, rindex, [(digest, size)], jobs, progress)

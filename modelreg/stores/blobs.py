@@ -281,6 +281,9 @@ class LocalBlobStore:
         if not self.root.is_dir():
             return []
         found = [p for p in self.root.iterdir() if p.name.endswith(TMP_SUFFIX)]
+        for part in (self.chunks.packs_dir, self.chunks.recipes_dir):  # packs and recipes being written
+            if part.is_dir() and not part.is_symlink():
+                found.extend(p for p in part.iterdir() if tmp_owner(p.name) is not None and not _writer_alive(p.name))
         incoming = self.root / INCOMING
         if incoming.is_dir() and not incoming.is_symlink():
             found.extend(p for p in incoming.iterdir() if tmp_owner(p.name) is not None and not _writer_alive(p.name))

@@ -61,6 +61,7 @@ class DirectoryObjects:
     def read(self, key: str, limit: int) -> bytes | None:
         fd = self._open(key)
         if fd is None:
+            self.remote._require_dir()  # a missing remote directory is an error, not an empty store
             return None
         try:
             if os.fstat(fd).st_size > limit:
