@@ -80,7 +80,7 @@ def _transfer(direction: str, target: str | None, registry: RegistryOpt, out: Ou
     out.result(
         report.to_json(),
         lambda o: o.line(
-            f"{direction.capitalize()}ed {report.transferred} files ({report.bytes} bytes) "
+            f"{direction.capitalize()}ed {report.transferred} blobs ({report.bytes} bytes) "
             f"{'to' if direction == 'push' else 'from'} {report.remote}; {report.already_present} already there"
         ),
     )

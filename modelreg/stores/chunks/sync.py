@@ -111,11 +111,17 @@ def push_files(
             need.setdefault(cid, n)
     counter = _Counter(progress)
     work: list[Callable[[], None]] = []
-    for pack in local.packs.values():
-        if pack.chunks and all(cid in need for cid, _ in pack.chunks):
+    seen: set[str] = set()
+    for cid in list(need):  # in file order, so that an interrupted push has sent the start
+        where = local.locate(cid)
+        if where is None or where[0] in seen:
+            continue
+        seen.add(where[0])
+        pack = local.packs[where[0]]
+        if all(c in need for c, _ in pack.chunks):
             work.append(partial(_send_local_pack, store, objects, pack, counter))
-            for cid, _ in pack.chunks:
-                need.pop(cid, None)
+            for c, _ in pack.chunks:
+                need.pop(c, None)
     batch: list[ChunkRef] = []
     batch_size = 0
     for cid, n in need.items():
