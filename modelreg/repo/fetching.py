@@ -33,7 +33,7 @@ def pull_chunked(
     jobs: int,
     progress: Progress | None,
 ) -> Moved:
-    from modelreg.stores.chunks.sync import pull_files
+    from modelreg.stores.chunks.pull import pull_files
 
     return pull_files(store.chunks, rindex.objects, rindex, files, jobs, progress)
 

@@ -1,4 +1,4 @@
-"""push and pull of chunked files: only the chunks the other side lacks, several packs at a time.
+"""push of chunked files (pull is in pull.py): only the chunks the remote lacks, several packs at a time.
 
 Push learns what the remote holds from its pack listing and index objects (never a request per
 chunk), uploads a local pack as it is when the remote lacks every chunk in it (a first push is
@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING
 from modelreg.base.fs import open_regular
 from modelreg.errors import IntegrityError, NotFoundError
 
-from .assemble import file_digest, plan_runs
-from .format import PACK_CAP, ChunkRef, PackIndex, Recipe, chunk_id, decode_recipe, encode_index, recipe_limit
+from .format import PACK_CAP, ChunkRef, PackIndex, Recipe, chunk_id, encode_index
 from .remote_index import RemoteIndex, idx_key, pack_key, recipe_key
 from .store import ChunkStore
 
@@ -32,7 +31,6 @@ if TYPE_CHECKING:
 
 Progress = Callable[[int], None]
 FileRef = tuple[str, int]  # (digest, size)
-_COALESCE_GAP = 1 << 20  # a request costs about as much as a MiB of transfer: read across smaller gaps
 
 
 @dataclass
@@ -188,147 +186,3 @@ def _send_new_pack(store: ChunkStore, objects: ObjectStore, batch: list[ChunkRef
     objects.write(pack_key(name), body)
     objects.write(idx_key(name), idx)
     counter.add(len(body), 1)
-
-
-# -- pull ---------------------------------------------------------------------------------------
-
-
-def remote_recipe(objects: ObjectStore, digest: str, size: int) -> Recipe | None:
-    data = objects.read(recipe_key(digest), recipe_limit(size))
-    return None if data is None else decode_recipe(data, digest, size)
-
-
-def pull_files(
-    store: ChunkStore,
-    objects: ObjectStore,
-    rindex: RemoteIndex,
-    files: list[FileRef],
-    jobs: int,
-    progress: Progress | None,
-) -> Moved:
-    moved = Moved()
-    recipes: list[Recipe] = []
-    for digest, size in files:
-        recipe = remote_recipe(objects, digest, size)
-        if recipe is None:
-            moved.absent.append(digest)
-        else:
-            recipes.append(recipe)
-    local = store.index()
-    need: dict[bytes, int] = {}
-    for recipe in recipes:
-        for cid, n in recipe.chunks:
-            where = local.locate(cid)
-            if where is None or where[2] != n:
-                need.setdefault(cid, n)
-    counter = _Counter(progress)
-    if need:
-        rindex.load(jobs)
-        _fetch_chunks(store, objects, rindex, need, jobs, counter)
-    for recipe in recipes:
-        bad = _publish_pulled(store, objects, recipe)
-        if bad:  # chunks here went bad: set them aside, fetch good copies, try once more
-            store.drop_chunks(bad)
-            if not rindex.packs:
-                rindex.load(jobs)
-            _fetch_chunks(store, objects, rindex, {cid: n for cid, n in recipe.chunks if cid in bad}, jobs, counter)
-            if _publish_pulled(store, objects, recipe):
-                raise IntegrityError(f"blob {recipe.digest}: its chunks keep failing their ids here; check the disk")
-        moved.files.append(recipe.digest)
-    moved.bytes, moved.packs = counter.bytes, counter.packs
-    return moved
-
-
-def _fetch_chunks(
-    store: ChunkStore, objects: ObjectStore, rindex: RemoteIndex, need: dict[bytes, int], jobs: int, counter: _Counter
-) -> None:
-    by_pack: dict[str, list[tuple[bytes, int, int]]] = {}
-    absent = 0
-    for cid, n in need.items():
-        where = rindex.where.get(cid)
-        if where is None or where[2] != n:
-            absent += 1
-            continue
-        by_pack.setdefault(where[0], []).append((cid, where[1], n))
-    if absent:
-        raise NotFoundError(
-            f"{absent} chunks of the files asked for are not on the remote {objects.url}: "
-            "'modelreg push' from a machine that has them",
-            code="blob_missing",
-        )
-    writer = store.writer()
-    corrupt: dict[str, str] = {}
-    lock = threading.Lock()
-
-    def fetch(name: str, wanted: list[tuple[bytes, int, int]]) -> None:
-        wanted.sort(key=lambda w: w[1])
-        pack_size = rindex.packs[name].pack_size
-        if sum(n for _, _, n in wanted) * 2 >= pack_size:
-            spans = [(0, pack_size)]
-        else:
-            spans = []
-            for _, offset, n in wanted:
-                if spans and offset - spans[-1][1] < _COALESCE_GAP:
-                    spans[-1] = (spans[-1][0], max(spans[-1][1], offset + n))
-                else:
-                    spans.append((offset, offset + n))
-        i = 0
-        for start, end in spans:
-            data = objects.read_range(pack_key(name), start, end)
-            view = memoryview(data)
-            good: list[ChunkRef] = []
-            pieces = []
-            while i < len(wanted) and wanted[i][1] + wanted[i][2] <= end:
-                cid, offset, n = wanted[i]
-                piece = view[offset - start : offset - start + n]
-                if chunk_id(piece) == cid:
-                    good.append((cid, n))
-                    pieces.append(piece)
-                else:
-                    with lock:
-                        corrupt.setdefault(name, cid.hex())
-                i += 1
-            for ref, piece in zip(good, pieces, strict=True):
-                writer.add([ref], piece)
-            counter.add(end - start, 1 if (start, end) == (0, pack_size) else 0)
-
-    try:
-        run_jobs([partial(fetch, name, wanted) for name, wanted in by_pack.items()], jobs)
-        writer.finish()
-    except BaseException:
-        writer.abort()
-        raise
-    if corrupt:
-        places = []
-        for name in sorted(corrupt):
-            objects.quarantine(idx_key(name))
-            places.append(objects.quarantine(pack_key(name)) or pack_key(name))
-        raise IntegrityError(
-            f"{len(corrupt)} packs on the remote {objects.url} hold chunks that do not match their ids "
-            f"(first: chunk {next(iter(corrupt.values()))[:16]}…): quarantined as {', '.join(places)}; the good "
-            "chunks fetched are kept, and a 'modelreg push' from a machine with a good copy repairs the remote",
-            code="digest_mismatch",
-        )
-
-
-def _publish_pulled(store: ChunkStore, objects: ObjectStore, recipe: Recipe) -> set[bytes]:
-    """Write a pulled recipe once the file it describes assembles to its digest; else the local
-    chunks that proved bad (or, when they are all sound, the remote's recipe is corrupt)."""
-    index = store.index()
-    runs, missing = plan_runs(index, recipe)
-    if missing:
-        raise NotFoundError(f"blob {recipe.digest} still lacks {len(missing)} chunks; run the pull again")
-    if file_digest(index, runs) == recipe.digest:
-        store.write_recipe(recipe)
-        return set()
-    from .assemble import bad_chunks
-
-    bad = set(bad_chunks(index, recipe))
-    if bad:
-        return bad
-    place = objects.quarantine(recipe_key(recipe.digest))
-    raise IntegrityError(
-        f"the recipe of {recipe.digest} on the remote {objects.url} does not assemble the file (its chunks are "
-        f"sound): quarantined as {place}; a 'modelreg push' from a machine with a good copy repairs the remote",
-        code="digest_mismatch",
-    )
