@@ -7,12 +7,15 @@ import re
 import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Protocol
+from functools import cached_property
+from typing import TYPE_CHECKING, Protocol
 
 from modelreg.base.fs import REFUSED, TMP_SUFFIX, Tree, fsync_dir, open_regular, pid_alive, refused, tmp_name, tmp_owner
 from modelreg.errors import IntegrityError, NotFoundError, UsageError
-from modelreg.stores.chunks.store import ChunkStore
 from modelreg.stores.hashing import copy_and_hash, sha256_fd, sha256_file
+
+if TYPE_CHECKING:
+    from modelreg.stores.chunks.store import ChunkStore
 
 _HEX_RE = re.compile(r"[0-9a-f]{64}")
 Progress = Callable[[int], None]
@@ -43,7 +46,14 @@ class LocalBlobStore:
         self.root = root
         self.tree = tree or Tree(root.parent)
         self.chunk_min_size = chunk_min_size
-        self.chunks = ChunkStore(root / "chunks", self.tree)
+
+    @cached_property
+    def chunks(self) -> ChunkStore:
+        """The chunk store beside the blobs (loaded on first use: a served copy that is already
+        there needs neither)."""
+        from modelreg.stores.chunks.store import ChunkStore
+
+        return ChunkStore(self.root / "chunks", self.tree)
 
     def path(self, digest: str) -> Path:
         hexpart = hex_of(digest)

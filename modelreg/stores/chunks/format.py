@@ -80,10 +80,6 @@ def recipe_limit(size: int) -> int:
     return _RECIPE_HEAD.size + ENTRY_SIZE * max_chunks(size)
 
 
-def recipe_chunk_count(data: bytes) -> int:
-    """How many chunks a recipe's header says it lists (0 for something too short)."""
-    return _RECIPE_HEAD.unpack_from(data)[-1] if len(data) >= _RECIPE_HEAD.size else 0
-
 
 def decode_recipe(data: bytes, digest: str, size: int | None = None) -> Recipe:
     """Parse a recipe that should describe ``digest`` (and be ``size`` long when given)."""

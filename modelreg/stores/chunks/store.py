@@ -125,11 +125,6 @@ class ChunkStore:
             raise
         fsync_dir(self.recipes_dir)
 
-    def add_chunks(self, chunks: list[tuple[bytes, bytes]], writer: PackWriter) -> None:
-        """Append verified chunks (id, bytes) to ``writer``."""
-        for cid, data in chunks:
-            writer.add([(cid, len(data))], memoryview(data))
-
     # -- reading ------------------------------------------------------------------------------
 
     def copy_out(self, digest: str, size: int, dest_fd: int, progress: Progress | None = None) -> None:

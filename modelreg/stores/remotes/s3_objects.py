@@ -7,6 +7,7 @@ whole object) and never reads past it.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from modelreg.errors import IntegrityError, RemoteError
@@ -16,6 +17,7 @@ from .s3 import S3Remote
 from .s3_reads import _retryable
 
 _ATTEMPTS = 3
+_PUT_ATTEMPTS = 5  # after botocore's own retries
 _READ_CHUNK = 1 << 20
 
 
@@ -102,12 +104,25 @@ class S3Objects:
 
     def write(self, key: str, data: bytes) -> None:
         check_key(key)
-        try:
-            self._client.put_object(
-                Bucket=self._bucket, Key=self._prefix + key, Body=data, ContentType="application/octet-stream"
-            )
-        except self.remote._errors as exc:
-            raise self.remote._translate(exc) from exc
+        for attempt in range(1, _PUT_ATTEMPTS + 1):
+            try:
+                self._client.put_object(
+                    Bucket=self._bucket, Key=self._prefix + key, Body=data, ContentType="application/octet-stream"
+                )
+                return
+            except self.remote._errors as exc:
+                # Content-named, so writing again is harmless; a busy server drops a 64 MiB PUT now and then.
+                if attempt == _PUT_ATTEMPTS or not self._transient(exc):
+                    raise self.remote._translate(exc) from exc
+            time.sleep(0.25 * 2**attempt)
+
+    def _transient(self, exc: BaseException) -> bool:
+        status = _status(exc)
+        if status is not None:
+            return status >= 500 or status == 429
+        return isinstance(exc, self.remote._bexc.BotoCoreError) and not isinstance(
+            exc, self.remote._bexc.NoCredentialsError
+        )
 
     def quarantine(self, key: str) -> str | None:
         check_key(key)
