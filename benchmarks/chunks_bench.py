@@ -66,9 +66,8 @@ def mr(*args: Any, env: dict[str, str] | None = None) -> str:
 
 def summary(name: str, values: list[float], unit: str = "s") -> dict[str, float]:
     stats = {"best": min(values), "median": statistics.median(values), "worst": max(values)}
-    print(
-        f"  {name:<44} best {stats['best']:.3f}{unit}  median {stats['median']:.3f}{unit}  worst {stats['worst']:.3f}{unit}"
-    )
+    best, median, worst = stats["best"], stats["median"], stats["worst"]
+    print(f"  {name:<44} best {best:.3f}{unit}  median {median:.3f}{unit}  worst {worst:.3f}{unit}")
     return stats
 
 
@@ -206,9 +205,8 @@ def fig_dedup(work: Path, server: Any) -> None:
         "s3_remote_added": s3_added,
     }
     for key in ("local_added", "dir_remote_added", "s3_remote_added"):
-        print(
-            f"  {key:<20} {row[key] / MiB:8.1f} MiB = {100 * row[key] / size:5.2f} % of the file (floor {100 * changed / size:.2f} %)"
-        )
+        share, floor = 100 * row[key] / size, 100 * changed / size
+        print(f"  {key:<20} {row[key] / MiB:8.1f} MiB = {share:5.2f} % of the file (floor {floor:.2f} %)")
     RESULTS["dedup"] = row
 
 

@@ -6,8 +6,8 @@ import os
 import re
 import stat
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from modelreg.base.fs import REFUSED, TMP_SUFFIX, Tree, fsync_dir, open_regular, pid_alive, refused, tmp_name, tmp_owner
