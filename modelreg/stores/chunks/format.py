@@ -80,7 +80,6 @@ def recipe_limit(size: int) -> int:
     return _RECIPE_HEAD.size + ENTRY_SIZE * max_chunks(size)
 
 
-
 def decode_recipe(data: bytes, digest: str, size: int | None = None) -> Recipe:
     """Parse a recipe that should describe ``digest`` (and be ``size`` long when given)."""
 
