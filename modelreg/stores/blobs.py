@@ -111,7 +111,7 @@ class LocalBlobStore:
             if not stat.S_ISREG(before.st_mode):
                 raise UsageError(f"{src}: not a regular file", code="invalid_input")
             if self.chunked(before.st_size):
-                return self._put_chunked(src, sfh.fileno(), before, progress)
+                return _put_chunked(self, src, sfh.fileno(), before, progress)
             tmp = self._incoming()
             fd = -1
             try:
@@ -146,14 +146,6 @@ class LocalBlobStore:
                     raise refused(exc, self.root) from None
                 raise
 
-    def _put_chunked(self, src: Path, fd: int, before: os.stat_result, progress: Progress | None) -> tuple[str, int]:
-        digest, size, recipe = self.chunks.put_fd(fd, before.st_size, progress)
-        after = os.fstat(fd)
-        if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or size != before.st_size:
-            raise UsageError(f"{src}: the file changed while it was being registered; try again")
-        self.chunks.write_recipe(recipe)
-        return digest, size
-
     def verify(self, digest: str, size: int | None = None) -> None:
         """Re-hash one blob; a missing blob is NotFound, different bytes an IntegrityError."""
         if size is not None and not self.is_whole(digest) and self.chunks.has_recipe(digest):
@@ -180,37 +172,7 @@ class LocalBlobStore:
     def problem(self, digest: str, size: int, quick: bool = False) -> str | None:
         """What is wrong with a stored file (``"missing"`` when it, or a chunk of it, is not here);
         ``quick`` checks sizes and presence only, without reading the bytes."""
-        if not self.is_whole(digest) and self.chunks.has_recipe(digest):
-            try:
-                recipe = self.chunks.recipe(digest, size)
-            except IntegrityError as exc:
-                return exc.message
-            if self.chunks.missing(recipe):
-                return "missing"
-            if quick:
-                return None
-            try:
-                self.chunks.verify(digest, size)
-            except IntegrityError as exc:
-                return exc.message
-            except NotFoundError:
-                return "missing"
-            return None
-        try:
-            actual_size = os.lstat(self.path(digest)).st_size
-        except FileNotFoundError:
-            return "missing"
-        if actual_size != size:
-            return f"size is {actual_size}, the manifest says {size}"
-        if quick:
-            return None
-        try:
-            self.verify(digest, size)
-        except IntegrityError:
-            return "bytes do not match the digest"
-        except NotFoundError:
-            return "missing"
-        return None
+        return _problem(self, digest, size, quick)
 
     def copy_out(self, digest: str, size: int, dest_fd: int, progress: Progress | None = None) -> None:
         """Copy a blob into an open file, verifying its bytes on the way."""
@@ -328,6 +290,51 @@ class LocalBlobStore:
         path.mkdir(parents=True, exist_ok=True)
         self.tree.inside(path / "entry")  # nor at it
         return path
+
+
+def _put_chunked(
+    store: LocalBlobStore, src: Path, fd: int, before: os.stat_result, progress: Progress | None
+) -> tuple[str, int]:
+    digest, size, recipe = store.chunks.put_fd(fd, before.st_size, progress)
+    after = os.fstat(fd)
+    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or size != before.st_size:
+        raise UsageError(f"{src}: the file changed while it was being registered; try again")
+    store.chunks.write_recipe(recipe)  # only now, with the source found unchanged, does the file exist here
+    return digest, size
+
+
+def _problem(self: LocalBlobStore, digest: str, size: int, quick: bool) -> str | None:
+    if not self.is_whole(digest) and self.chunks.has_recipe(digest):
+        try:
+            recipe = self.chunks.recipe(digest, size)
+        except IntegrityError as exc:
+            return exc.message
+        if self.chunks.missing(recipe):
+            return "missing"
+        if quick:
+            return None
+        try:
+            self.chunks.verify(digest, size)
+        except IntegrityError as exc:
+            return exc.message
+        except NotFoundError:
+            return "missing"
+        return None
+    try:
+        actual_size = os.lstat(self.path(digest)).st_size
+    except FileNotFoundError:
+        return "missing"
+    if actual_size != size:
+        return f"size is {actual_size}, the manifest says {size}"
+    if quick:
+        return None
+    try:
+        self.verify(digest, size)
+    except IntegrityError:
+        return "bytes do not match the digest"
+    except NotFoundError:
+        return "missing"
+    return None
 
 
 INCOMING = ".incoming"
