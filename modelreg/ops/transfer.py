@@ -134,7 +134,7 @@ def transfer(
     remote = _require_remote(reg)
     plan = plan if plan is not None else plan_transfer(reg, direction, versions)
     report = TransferReport(direction, remote.url, already_present=plan.present)
-    if reg.config.format_version < 2 and any(reg.blobs.chunked(f.size) or f.size >= (8 << 20) for f in plan.whole):
+    if reg.config.format_version < 2 and any(f.size >= reg.config.storage.chunk_min_size for f in plan.whole):
         reg.warnings.append(f"this registry is in format 1: {UPGRADE_HINT}")
     # Pushes read packs and pulls write them: gc waits (see ops/gc.py).
     with reg.blob_lock():
