@@ -206,3 +206,30 @@ def test_a_killed_register_leaves_nothing_that_verify_rejects_and_gc_clears_it(r
     assert not recipes(reg_path) and not packs(reg_path)
     assert run("register", "m", model, "-R", reg_path).returncode == 0
     assert run("verify", "-R", reg_path).returncode == 0
+
+
+def test_stats_counts_each_chunk_once_per_model_and_once_in_total(cli, reg_path, tmp_path, make_file):
+    shared = make_file(tmp_path / "shared.bin", 10 * MiB)
+    small = make_file(tmp_path / "small.txt", 1000)
+    assert cli("register", "a", shared, small, "-R", reg_path).exit_code == 0
+    assert cli("register", "b", shared, "-R", reg_path).exit_code == 0
+    assert cli("register", "b", shared, "-R", reg_path).exit_code == 0
+    result = cli("stats", "-R", reg_path, "--json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    models = {m["name"]: m for m in data["models"]}
+    size = 10 * MiB
+    assert (models["a"]["logical_bytes"], models["a"]["stored_bytes"]) == (size + 1000, size + 1000)
+    assert (models["b"]["versions"], models["b"]["logical_bytes"], models["b"]["stored_bytes"]) == (2, 2 * size, size)
+    assert models["b"]["saving"] == 0.5
+    total = data["total"]
+    assert (total["logical_bytes"], total["stored_bytes"]) == (3 * size + 1000, size + 1000)
+    assert total["on_disk_bytes"] >= size
+    human = cli("stats", "b", "-R", reg_path)
+    assert human.exit_code == 0 and "50.0%" in human.stdout
+    assert cli("stats", "nope", "-R", reg_path).exit_code == 3
+
+
+def test_push_and_pull_refuse_a_job_count_below_one(cli, reg_path):
+    result = cli("push", "--jobs", "0", "-R", reg_path)
+    assert result.exit_code == 2
