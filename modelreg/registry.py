@@ -6,38 +6,65 @@ it inherits from ``Repo`` (paths, config, records, locks, blob store, remote) is
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .repo import Repo, find_root
+from .repo import Repo
+from .repo import find_root as _find_root
 
 if TYPE_CHECKING:
     from .ops.alias import AliasResult
     from .ops.annotate import AnnotateResult
+    from .ops.approvals import Decided
     from .ops.listing import ModelSummary
+    from .ops.policy import Evaluation
     from .ops.promote import PromoteResult
+    from .ops.remove import RemoveResult
+    from .ops.trust import TrustStatus
+    from .records.config import Config
     from .records.manifest import Version
     from .records.refs import Ref
+    from .records.requests import Request
     from .records.state import ModelState
 
-__all__ = ["Registry", "find_root"]
+__all__ = ["PathLike", "Registry", "find_root"]
+
+# Wherever the library takes a path it takes a str or any os.PathLike as well.
+PathLike = str | os.PathLike[str]
+
+
+def _path(value: PathLike) -> Path:
+    return value if isinstance(value, Path) else Path(os.fspath(value))
+
+
+def _opt_path(value: PathLike | None) -> Path | None:
+    return None if value is None else _path(value)
+
+
+def find_root(explicit: PathLike | None = None, start: PathLike | None = None) -> Path:
+    """-R PATH, else $MODELREG_REGISTRY, else walk up from ``start`` (default: the working directory)."""
+    return _find_root(_opt_path(explicit), _opt_path(start))
 
 
 class Registry(Repo):
     """A registry directory. Never prints; raises modelreg.errors types."""
 
+    def __init__(self, root: PathLike, config: Config | None = None) -> None:
+        super().__init__(_path(root), config)
+
     # -- opening -----------------------------------------------------------
     @classmethod
-    def open(cls, path: Path | None = None, *, start: Path | None = None) -> Registry:
+    def open(cls, path: PathLike | None = None, *, start: PathLike | None = None) -> Registry:
         return cls(find_root(path, start))
 
     @classmethod
-    def init(cls, path: Path, *, actor: str | None = None) -> tuple[Registry, bool]:
+    def init(cls, path: PathLike, *, actor: str | None = None) -> tuple[Registry, bool]:
         """Create a registry at ``path``; on an existing registry change nothing."""
         from .ops.create import create
 
-        created = create(path, actor=actor)
+        created = create(_path(path), actor=actor)
         return cls(path), created
 
     # -- questions ---------------------------------------------------------
@@ -90,23 +117,28 @@ class Registry(Repo):
         return history(self, name, version)
 
     # -- handing out files -------------------------------------------------
-    def export(self, version: Version, dest: Path) -> list[Path]:
+    def export(self, version: Version, dest: PathLike, *, progress: Callable[[int], None] | None = None) -> list[Path]:
+        """Write the version's files into ``dest``, verified; ``progress`` hears the bytes written."""
         from .ops.serve import export
 
-        return export(self, version, dest)
+        _refuse_removed(version)
+        return export(self, version, _path(dest), progress=progress)
 
-    def materialize(self, version: Version, *, rehash: bool = False) -> Path:
+    def materialize(
+        self, version: Version, *, rehash: bool = False, progress: Callable[[int], None] | None = None
+    ) -> Path:
         """A directory of the version's files inside the git-ignored cache, verified when built
         and rebuilt when it changed since (``rehash`` re-reads an unchanged copy too)."""
         from .ops.served_copy import materialize
 
-        return materialize(self, version, rehash=rehash)
+        _refuse_removed(version)
+        return materialize(self, version, rehash=rehash, progress=progress)
 
     # -- changes -----------------------------------------------------------
     def register(
         self,
         name: str,
-        paths: list[Path],
+        paths: PathLike | Iterable[PathLike],
         *,
         metrics: dict[str, Any] | None = None,
         params: dict[str, str] | None = None,
@@ -116,20 +148,24 @@ class Registry(Repo):
         stage: str | None = None,
         author: str | None = None,
         link: bool = False,
-        cwd: Path | None = None,
+        cwd: PathLike | None = None,
         on_file: Callable[[str, int], None] | None = None,
         push: bool | None = None,
         reason: str | None = None,
-        python: Path | None = None,
-        env_files: list[Path] | None = None,
+        python: PathLike | None = None,
+        env_files: Iterable[PathLike] | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> tuple[Version, tuple[int, ...]]:
-        """Store the files and record a new version; returns it and any versions it archived."""
+        """Store the files and record a new version; returns it and any versions it archived.
+
+        ``paths``: one file or directory, or several; ``progress`` hears the bytes stored."""
         from .ops.register import register
 
+        inputs = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
         return register(
             self,
             name,
-            paths,
+            [_path(p) for p in inputs],
             metrics=metrics,
             params=params,
             tags=tags,
@@ -138,20 +174,29 @@ class Registry(Repo):
             stage=stage,
             author=author,
             link=link,
-            cwd=cwd,
+            cwd=_opt_path(cwd),
             on_file=on_file,
             push=push,
             reason=reason,
-            python=python,
-            env_files=env_files,
+            python=_opt_path(python),
+            env_files=None if env_files is None else [_path(p) for p in env_files],
+            progress=progress,
         )
 
     def promote(
-        self, ref: Ref | str, stage: str, *, reason: str | None = None, actor: str | None = None
+        self,
+        ref: Ref | str,
+        stage: str,
+        *,
+        reason: str | None = None,
+        actor: str | None = None,
+        force: bool = False,
     ) -> PromoteResult:
+        """Move a version to a stage under the registry's rules; ``force`` passes failing gates
+        where the stage allows it (never a transition, a removal or missing approvals)."""
         from .ops.promote import promote
 
-        return promote(self, ref, stage, reason=reason, actor=actor)
+        return promote(self, ref, stage, reason=reason, actor=actor, force=force)
 
     def rollback(
         self, name: str, *, to: int | None = None, reason: str | None = None, actor: str | None = None
@@ -187,3 +232,81 @@ class Registry(Repo):
         from .ops.annotate import annotate
 
         return annotate(self, target, description=description, set_tags=set_tags, unset_tags=unset_tags, actor=actor)
+
+    # -- governance ----------------------------------------------------------
+    def check(self, ref: Ref | str, stage: str) -> Evaluation:
+        """Evaluate moving ``ref`` to ``stage`` (transition, gates, approvals) without changing anything."""
+        from .ops.policy import evaluate
+        from .ops.requestfiles import open_request_for
+        from .ops.resolve import resolve_in
+        from .records.refs import parse_ref
+
+        parsed = parse_ref(ref) if isinstance(ref, str) else ref
+        self.config.check_stage(stage)
+        state = self.state(parsed.name)
+        version = resolve_in(self, state, parsed)
+        request = open_request_for(self, version.name, version.version, stage)
+        return evaluate(self, state, version, stage, request=request)
+
+    def request(self, ref: Ref | str, stage: str, *, reason: str | None, actor: str | None = None) -> Request:
+        """File a request to move a version to a stage that needs approvals."""
+        from .ops.approvals import file_request
+
+        return file_request(self, ref, stage, reason=reason, actor=actor)
+
+    def requests(self, name: str | None = None, *, include_closed: bool = False) -> list[Request]:
+        """Open requests (every one with ``include_closed``), of one model or all."""
+        from .ops.approvals import list_requests
+
+        return list_requests(self, name, include_closed=include_closed)
+
+    def version_requests(self, name: str, number: int) -> list[Request]:
+        from .ops.approvals import version_requests
+
+        return version_requests(self, name, number)
+
+    def request_json(self, request: Request) -> dict[str, Any]:
+        from .ops.approvals import request_json
+
+        return request_json(self, request)
+
+    def approve(self, request_id: str, *, reason: str | None = None, actor: str | None = None) -> Decided:
+        """Approve a request; the approval that completes the count applies the promotion."""
+        from .ops.approvals import approve
+
+        return approve(self, request_id, reason=reason, actor=actor)
+
+    def reject(self, request_id: str, *, reason: str | None, actor: str | None = None) -> Decided:
+        from .ops.approvals import reject
+
+        return reject(self, request_id, reason=reason, actor=actor)
+
+    def remove(self, ref: Ref | str, *, reason: str | None, actor: str | None = None) -> RemoveResult:
+        """Retire a version for good: out of every stage and latest, its bytes garbage for gc."""
+        from .ops.remove import remove
+
+        return remove(self, ref, reason=reason, actor=actor)
+
+    def trust_status(self) -> TrustStatus:
+        from .ops.trust import status
+
+        return status(self)
+
+    def trust(self, *, revoke: bool = False) -> TrustStatus:
+        """Let this machine run the registry's hook and check commands as they are now."""
+        from .ops.trust import trust
+
+        return trust(self, revoke=revoke)
+
+
+def _refuse_removed(version: Version) -> None:
+    """A removed version is a recall: its files are not handed out any more."""
+    if version.removed:
+        from .errors import ConflictError
+
+        removal = version.removed
+        raise ConflictError(
+            f"{version.name}@{version.version} was removed {removal['removed_at']} by {removal['removed_by']} "
+            f"({removal['reason']}); its files are not served",
+            code="removed",
+        )

@@ -10,6 +10,7 @@ from typing import Any
 from modelreg.base.fs import read_limited
 from modelreg.errors import UsageError
 from modelreg.records.names import is_valid_stage_name
+from modelreg.records.policy import Policy, parse_policy
 
 CONFIG_NAME = "modelreg.toml"
 FORMAT_VERSION = 2  # what init writes: large files as chunks (docs/storage-format.md)
@@ -44,6 +45,7 @@ class Config:
     remote: RemoteConfig = field(default_factory=RemoteConfig)
     format_version: int = FORMAT_VERSION
     storage: StorageConfig = field(default_factory=StorageConfig)
+    policy: Policy = field(default_factory=Policy)  # transitions, gates, hooks (records/policy.py)
 
     def chunk_min_size(self) -> int | None:
         """The size from which files are stored as chunks; None in a format-1 registry."""
@@ -167,6 +169,7 @@ def load_config(path: Path, cache_dir: Path | None = None) -> Config:
         region=_opt_str(path, remote_t, "region"),
         push_on_register=push,
     )
+    policy = parse_policy(data, tuple(names), default, lambda detail: _bad(path, detail))
     env_timeout = os.environ.get("MODELREG_LOCK_TIMEOUT")
     if env_timeout:
         try:
@@ -186,6 +189,7 @@ def load_config(path: Path, cache_dir: Path | None = None) -> Config:
         remote=remote,
         format_version=int(version),
         storage=parse_storage(path, data),
+        policy=policy,
     )
 
 

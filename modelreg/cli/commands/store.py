@@ -9,15 +9,7 @@ import typer
 from ..group import command
 from ..options import JsonOpt, QuietOpt, RegistryOpt, complete_model, open_registry
 from ..output import Output, guard
-from .storage import _progress_bar
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"
+from ..units import human_size
 
 
 @command()
@@ -30,10 +22,11 @@ def upgrade(
     out = Output(json, quiet)
     with guard(out):
         from ...ops.upgrade import to_convert, upgrade
+        from ..progress import progress_bar
 
         reg = open_registry(registry, out)
         total = sum(size for _, size in to_convert(reg))
-        with _progress_bar(out, total, "upgrade") as progress:
+        with progress_bar(out, total, "upgrade") as progress:
             report = upgrade(reg, progress)
 
         def human(o: Output) -> None:
@@ -42,7 +35,7 @@ def upgrade(
                 changed = f"already format {report.to_format}"
             o.line(
                 f"Upgraded ({changed}): {len(report.converted)} large files now stored as chunks "
-                f"({_size(report.bytes_converted)} as {_size(report.stored_after)} of new packs)"
+                f"({human_size(report.bytes_converted)} as {human_size(report.stored_after)} of new packs)"
             )
             if report.from_format < report.to_format:
                 o.note("commit modelreg.toml: every clone of this registry needs a modelreg that reads format 2")
@@ -55,9 +48,10 @@ def stats(
     name: Annotated[str | None, typer.Argument(help="Only this model.", autocompletion=complete_model)] = None,
     registry: RegistryOpt = None,
     json: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Logical bytes, stored bytes and the saving, per model and in total."""
-    out = Output(json)
+    out = Output(json, quiet)
     with guard(out):
         from ...ops.stats import stats as compute
         from .. import render
@@ -66,10 +60,10 @@ def stats(
 
         def human(o: Output) -> None:
             rows = [
-                [u.name, u.versions, u.files, _size(u.logical), _size(u.stored), f"{u.saving:.1%}"]
+                [u.name, u.versions, u.files, human_size(u.logical), human_size(u.stored), f"{u.saving:.1%}"]
                 for u in [*result.models, result.total]
             ]
             render.table(o, ["model", "versions", "files", "logical", "stored", "saving"], rows)
-            o.line(f"format {result.format_version}; the store holds {_size(result.on_disk)} on disk")
+            o.line(f"format {result.format_version}; the store holds {human_size(result.on_disk)} on disk")
 
         out.result(result.to_json(), human)
