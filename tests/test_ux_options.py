@@ -41,6 +41,9 @@ SUCCEEDS: dict[str, list[str]] = {
     "reject": ["{request}", "--reason", "not yet"],
     "remove": ["m@{free}", "--reason", "recall"],
     "trust": [],
+    "stats": [],
+    "upgrade": [],
+    "report": ["--output", "{tmp}/site"],
 }
 NEEDS_REMOTE = {"push", "pull"}
 

@@ -57,6 +57,8 @@ COMMANDS: dict[str, str] = {
     "gc": "storage",
     "push": "storage",
     "pull": "storage",
+    "stats": "store",
+    "upgrade": "store",
     "completion": "setup",
 }
 _DECLARED: dict[str, Callable[..., None]] = {}
