@@ -41,6 +41,7 @@ COMMANDS: dict[str, str] = {
     "gc": "storage",
     "push": "storage",
     "pull": "storage",
+    "import": "importing",
     "completion": "setup",
 }
 _DECLARED: dict[str, Callable[..., None]] = {}
