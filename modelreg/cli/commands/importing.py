@@ -135,9 +135,14 @@ def _render(out: Output, report: ImportReport) -> None:
         render.table(out, ["model", "what", "mlflow name", "name here"], rows, title="Renamed")
     verb = "would import" if report.dry_run else "imported"
     out.line(
-        f"{len(report.models)} models: {verb} {len(report.imported)} versions, {would}updated {len(report.updated)}, "
-        f"not brought over {len(report.skipped)}, {report.unchanged} versions already up to date"
+        f"{_count(len(report.models), 'model')}: {verb} {_count(len(report.imported), 'version')}, "
+        f"{would}updated {len(report.updated)}, not brought over {len(report.skipped)}, "
+        f"{_count(report.unchanged, 'version')} already up to date"
     )
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" + ("" if n == 1 else "s")
 
 
 def _text(value: object) -> str:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from modelreg.base.fs import pid_alive, tmp_name, tmp_owner
 from modelreg.errors import ConflictError, NotFoundError, UsageError
@@ -29,7 +30,7 @@ from modelreg.repo import Repo
 
 from . import naming
 from .mapping import desired_stages, imported_lineage, key_of, mapped_pairs
-from .mlflow_source import MlflowModel, MlflowSource, MlflowVersion, Unfetchable, locate, open_source
+from .mlflow_source import MlflowModel, MlflowRun, MlflowSource, MlflowVersion, Unfetchable, locate, open_source
 from .report import Imported, ImportReport, Renamed, Skipped
 from .sync import Present, sync_model
 
@@ -72,7 +73,7 @@ def import_mlflow(
             stack.enter_context(_import_lock(repo))
         work = stack.enter_context(_workdir(repo))
         source = stack.enter_context(open_source(location, work))
-        plans = _plan(repo, source, models, renames, report, tick)
+        plans = _plan(repo, source, models, renames, report, tick, recover=not dry_run)
         total = sum(len(p.new) for p in plans)
         done = 0
         for plan in plans:
@@ -108,8 +109,11 @@ def _plan(
     renames: dict[str, str],
     report: ImportReport,
     tick: Progress,
+    *,
+    recover: bool,
 ) -> list[Plan]:
-    """Read MLflow and this registry; nothing is changed yet (an unknown --model stops here)."""
+    """Read MLflow and this registry; nothing is changed yet (an unknown --model stops here)
+    but the finishing of a change a killed import left, which must count before we compare."""
     plans: list[Plan] = []
     claimed: dict[str, str] = {}  # target -> MLflow name, within this run
     wanted = list(dict.fromkeys(names)) if names else source.model_names()
@@ -129,6 +133,8 @@ def _plan(
             continue
         if target != name:
             report.renamed.append(Renamed(target, name, "model", name, target))
+        if recover and target in repo.journal.pending():
+            repo.recover(target)
         plan = _existing(repo, model, target, claimed.get(target), report)
         if plan is None:
             continue
@@ -188,8 +194,21 @@ def _would_import(
     if not ok:
         _skip_version(report, plan, mv, f"its artifacts cannot be fetched: {why}")
         return None
+    _fields(source, plan, mv, report)  # what it would leave out or rename
     report.imported.append(Imported(plan.target, number, plan.model.name, mv.version, stage, 0, 0))
     return number
+
+
+def _fields(
+    source: MlflowSource, plan: Plan, mv: MlflowVersion, report: ImportReport
+) -> tuple[MlflowRun | None, dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The run, and the metrics, params and tags as they are kept here (what is not, reported)."""
+    model, target = plan.model, plan.target
+    run = source.run(mv.run_id) if mv.run_id else None
+    metrics = mapped_pairs(run.metrics if run else {}, "metric", model, target, mv.version, report)
+    params = mapped_pairs(run.params if run else {}, "param", model, target, mv.version, report)
+    tags = mapped_pairs(mv.tags, "tag", model, target, mv.version, report)
+    return run, metrics, params, tags
 
 
 def _skip_version(report: ImportReport, plan: Plan, mv: MlflowVersion, why: str) -> None:
@@ -211,7 +230,6 @@ def _import_version(
     from modelreg.ops.register import register
 
     model, target = plan.model, plan.target
-    run = source.run(mv.run_id) if mv.run_id else None
     staging = work / f"v{mv.version}"
     try:
         files = source.download(model.name, mv.version, staging)
@@ -219,12 +237,10 @@ def _import_version(
         shutil.rmtree(staging, ignore_errors=True)
         _skip_version(report, plan, mv, f"its artifacts cannot be fetched: {exc}")
         return None
+    kept = len(report.skipped), len(report.renamed)
+    run, metrics, params, tags = _fields(source, plan, mv, report)
     if mv.run_id and run is None:
         repo.warnings.append(f"MLflow {model.name} version {mv.version}: its run {mv.run_id} is gone; no metrics")
-    kept = len(report.skipped), len(report.renamed)
-    metrics = mapped_pairs(run.metrics if run else {}, "metric", model, target, mv.version, report)
-    params = mapped_pairs(run.params if run else {}, "param", model, target, mv.version, report)
-    tags = mapped_pairs(mv.tags, "tag", model, target, mv.version, report)
     reason = f"{MARK}: {model.name} version {mv.version} from {source.location.uri}"
     attempt = stage
     try:
