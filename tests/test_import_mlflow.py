@@ -104,12 +104,24 @@ def test_model_selection_rename_and_a_taken_name(
     store: dict[str, Any], reg_path: Path, cli: Callable[..., Any]
 ) -> None:
     uri = store["tracking_uri"]
-    report = do_import(cli, reg_path, "--tracking-uri", uri, "--model", "Credit Risk", "--rename", "Credit Risk=credit")
+    report = do_import(
+        cli,
+        reg_path,
+        "--tracking-uri",
+        uri,
+        "--model",
+        "Credit Risk",
+        "--rename",
+        "Credit Risk=credit",
+        "--author",
+        "ada",
+    )
     assert report["models"] == ["credit"]
     assert [(i["model"], i["version"]) for i in report["imported"]] == [("credit", 1)]
     from modelreg import Registry
 
     assert Registry.open(reg_path).model_names() == ["credit"]
+    assert Registry.open(reg_path).resolve("credit@1").created_by == "ada"
     # The name now belongs to that MLflow model: another one is not mixed into it.
     report = do_import(cli, reg_path, "--tracking-uri", uri, "--model", "churn", "--rename", "churn=credit")
     assert report["imported"] == []
@@ -275,3 +287,23 @@ def test_progress_on_a_terminal_only(store: dict[str, Any], tmp_path: Path, cli:
             assert terminal.strip() == "", terminal
         if name == "json":
             assert json.loads(stdout)["counts"]["imported"] == 1
+
+
+def test_one_import_at_a_time(store: dict[str, Any], reg_path: Path, run: Callable[..., Any]) -> None:
+    """Two imports would both find a version missing: the second waits for the first's lock."""
+    from filelock import FileLock
+
+    lock = FileLock(str(reg_path / ".modelreg" / "locks" / "import.lock"))
+    with lock:
+        proc = run(
+            "import",
+            "mlflow",
+            "--tracking-uri",
+            store["tracking_uri"],
+            "-R",
+            reg_path,
+            env={"MODELREG_LOCK_TIMEOUT": "0.5"},
+        )
+    assert proc.returncode == 4, proc.stderr
+    assert "another import is running" in proc.stderr
+    assert list(reg_path.glob("models/*/model.yaml")) == []
