@@ -307,3 +307,41 @@ def test_one_import_at_a_time(store: dict[str, Any], reg_path: Path, run: Callab
     assert proc.returncode == 4, proc.stderr
     assert "another import is running" in proc.stderr
     assert list(reg_path.glob("models/*/model.yaml")) == []
+
+
+def _revision(db: Path) -> str:
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        return str(conn.execute("SELECT version_num FROM alembic_version").fetchone()[0])
+
+
+def test_an_older_store_is_read_without_migrating_it(
+    store: dict[str, Any], reg_path: Path, tmp_path: Path, run: Callable[..., Any]
+) -> None:
+    """MLflow upgrades (rewrites) an older sqlite store the moment it opens it; the import reads
+    a snapshot, so the user's file keeps its schema and bytes, and the migration logs nothing."""
+    import shutil
+
+    from alembic import command
+    from mlflow import MlflowClient
+    from mlflow.store.db.utils import _get_alembic_config
+
+    older = tmp_path / "older.db"
+    shutil.copy(store["db"], older)
+    current = _revision(older)
+    command.downgrade(_get_alembic_config(f"sqlite:///{older}"), "-1")
+    previous = _revision(older)
+    assert previous != current
+    control = tmp_path / "control.db"
+    shutil.copy(older, control)
+    MlflowClient(f"sqlite:///{control}", f"sqlite:///{control}").search_registered_models()
+    assert _revision(control) == current  # what MLflow itself does to the file
+
+    before = hashlib.sha256(older.read_bytes()).hexdigest()
+    proc = run("import", "mlflow", "--tracking-uri", older, "-R", reg_path, "--json")  # a plain path
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    assert len(json.loads(proc.stdout)["imported"]) == len(importable(store))
+    assert _revision(older) == previous
+    assert hashlib.sha256(older.read_bytes()).hexdigest() == before

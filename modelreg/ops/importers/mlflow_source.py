@@ -174,18 +174,12 @@ def _environment(kind: str) -> Iterator[None]:
         wanted["MLFLOW_ALLOW_FILE_STORE"] = "true"  # MLflow 3 refuses to open a file store otherwise
     saved = {k: os.environ.get(k) for k in wanted}
     os.environ.update(wanted)
-    loggers = [logging.getLogger(n) for n in ("mlflow", "alembic")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.WARNING)  # a migrated snapshot would log its migrations
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # stages are deprecated in MLflow 3
             warnings.simplefilter("ignore", DeprecationWarning)
             yield
     finally:
-        for lg, level in zip(loggers, levels, strict=True):
-            lg.setLevel(level)
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
@@ -211,6 +205,11 @@ def open_source(location: Location, work: Path) -> Iterator[MlflowSource]:
         read_uri = location.uri
         if location.kind == "sqlite" and location.path is not None:
             read_uri = f"sqlite:///{_snapshot(location.path, work)}"
+        # After the import, which configures MLflow's logger: a migrated snapshot would log its migrations.
+        loggers = [logging.getLogger(n) for n in ("mlflow", "alembic")]
+        levels = [lg.level for lg in loggers]
+        for lg in loggers:
+            lg.setLevel(logging.WARNING)
         saved = (tracking_utils._tracking_uri, registry_utils._registry_uri)
         env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
         mlflow.set_tracking_uri(read_uri)
@@ -218,6 +217,8 @@ def open_source(location: Location, work: Path) -> Iterator[MlflowSource]:
         try:
             yield MlflowSource(location, read_uri, mlflow)
         finally:
+            for lg, level in zip(loggers, levels, strict=True):
+                lg.setLevel(level)
             tracking_utils._tracking_uri, registry_utils._registry_uri = saved
             for k, v in env.items():
                 if v is None:
