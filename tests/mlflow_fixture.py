@@ -134,7 +134,8 @@ class Builder:
 
 @contextmanager
 def _restored() -> Iterator[None]:
-    """MLflow's set_tracking_uri also sets $MLFLOW_TRACKING_URI: leave the process as it was."""
+    """MLflow's set_tracking_uri also sets $MLFLOW_TRACKING_URI: leave the process as it was (and
+    keep MLflow's deprecation warnings out of the test report)."""
     from mlflow.tracking._model_registry import utils as registry_utils
     from mlflow.tracking._tracking_service import utils as tracking_utils
 
@@ -142,7 +143,10 @@ def _restored() -> Iterator[None]:
     env = {k: os.environ.get(k) for k in names}
     uris = tracking_utils._tracking_uri, registry_utils._registry_uri
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # stages are deprecated in MLflow 3
+            warnings.simplefilter("ignore", DeprecationWarning)  # SQLAlchemy's, about MLflow's mappers
+            yield
     finally:
         tracking_utils._tracking_uri, registry_utils._registry_uri = uris
         for k, v in env.items():
@@ -160,7 +164,6 @@ def build(
 
 
 def _build(base: Path, backend: str, tracking_uri: str | None, server_artifacts: Path | None) -> dict[str, Any]:
-    warnings.filterwarnings("ignore", category=FutureWarning)  # stages are deprecated in MLflow 3
     base = base.resolve()
     base.mkdir(parents=True, exist_ok=True)
     if backend == "sqlite":
