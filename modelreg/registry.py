@@ -6,11 +6,13 @@ it inherits from ``Repo`` (paths, config, records, locks, blob store, remote) is
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .repo import Repo, find_root
+from .repo import Repo
+from .repo import find_root as _find_root
 
 if TYPE_CHECKING:
     from .ops.alias import AliasResult
@@ -18,27 +20,47 @@ if TYPE_CHECKING:
     from .ops.importers.report import ImportReport
     from .ops.listing import ModelSummary
     from .ops.promote import PromoteResult
+    from .records.config import Config
     from .records.manifest import Version
     from .records.refs import Ref
     from .records.state import ModelState
 
-__all__ = ["Registry", "find_root"]
+__all__ = ["PathLike", "Registry", "find_root"]
+
+# Wherever the library takes a path it takes a str or any os.PathLike as well.
+PathLike = str | os.PathLike[str]
+
+
+def _path(value: PathLike) -> Path:
+    return value if isinstance(value, Path) else Path(os.fspath(value))
+
+
+def _opt_path(value: PathLike | None) -> Path | None:
+    return None if value is None else _path(value)
+
+
+def find_root(explicit: PathLike | None = None, start: PathLike | None = None) -> Path:
+    """-R PATH, else $MODELREG_REGISTRY, else walk up from ``start`` (default: the working directory)."""
+    return _find_root(_opt_path(explicit), _opt_path(start))
 
 
 class Registry(Repo):
     """A registry directory. Never prints; raises modelreg.errors types."""
 
+    def __init__(self, root: PathLike, config: Config | None = None) -> None:
+        super().__init__(_path(root), config)
+
     # -- opening -----------------------------------------------------------
     @classmethod
-    def open(cls, path: Path | None = None, *, start: Path | None = None) -> Registry:
+    def open(cls, path: PathLike | None = None, *, start: PathLike | None = None) -> Registry:
         return cls(find_root(path, start))
 
     @classmethod
-    def init(cls, path: Path, *, actor: str | None = None) -> tuple[Registry, bool]:
+    def init(cls, path: PathLike, *, actor: str | None = None) -> tuple[Registry, bool]:
         """Create a registry at ``path``; on an existing registry change nothing."""
         from .ops.create import create
 
-        created = create(path, actor=actor)
+        created = create(_path(path), actor=actor)
         return cls(path), created
 
     # -- questions ---------------------------------------------------------
@@ -91,23 +113,26 @@ class Registry(Repo):
         return history(self, name, version)
 
     # -- handing out files -------------------------------------------------
-    def export(self, version: Version, dest: Path) -> list[Path]:
+    def export(self, version: Version, dest: PathLike, *, progress: Callable[[int], None] | None = None) -> list[Path]:
+        """Write the version's files into ``dest``, verified; ``progress`` hears the bytes written."""
         from .ops.serve import export
 
-        return export(self, version, dest)
+        return export(self, version, _path(dest), progress=progress)
 
-    def materialize(self, version: Version, *, rehash: bool = False) -> Path:
+    def materialize(
+        self, version: Version, *, rehash: bool = False, progress: Callable[[int], None] | None = None
+    ) -> Path:
         """A directory of the version's files inside the git-ignored cache, verified when built
         and rebuilt when it changed since (``rehash`` re-reads an unchanged copy too)."""
         from .ops.served_copy import materialize
 
-        return materialize(self, version, rehash=rehash)
+        return materialize(self, version, rehash=rehash, progress=progress)
 
     # -- changes -----------------------------------------------------------
     def register(
         self,
         name: str,
-        paths: list[Path],
+        paths: PathLike | Iterable[PathLike],
         *,
         metrics: dict[str, Any] | None = None,
         params: dict[str, str] | None = None,
@@ -117,20 +142,24 @@ class Registry(Repo):
         stage: str | None = None,
         author: str | None = None,
         link: bool = False,
-        cwd: Path | None = None,
+        cwd: PathLike | None = None,
         on_file: Callable[[str, int], None] | None = None,
         push: bool | None = None,
         reason: str | None = None,
-        python: Path | None = None,
-        env_files: list[Path] | None = None,
+        python: PathLike | None = None,
+        env_files: Iterable[PathLike] | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> tuple[Version, tuple[int, ...]]:
-        """Store the files and record a new version; returns it and any versions it archived."""
+        """Store the files and record a new version; returns it and any versions it archived.
+
+        ``paths``: one file or directory, or several; ``progress`` hears the bytes stored."""
         from .ops.register import register
 
+        inputs = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
         return register(
             self,
             name,
-            paths,
+            [_path(p) for p in inputs],
             metrics=metrics,
             params=params,
             tags=tags,
@@ -139,12 +168,13 @@ class Registry(Repo):
             stage=stage,
             author=author,
             link=link,
-            cwd=cwd,
+            cwd=_opt_path(cwd),
             on_file=on_file,
             push=push,
             reason=reason,
-            python=python,
-            env_files=env_files,
+            python=_opt_path(python),
+            env_files=None if env_files is None else [_path(p) for p in env_files],
+            progress=progress,
         )
 
     def promote(

@@ -173,6 +173,8 @@ def test_register_loop_killed_at_random_instants(reg_path: Path, tmp_path: Path)
         _, err = loop.communicate()
         assert loop.returncode == -signal.SIGKILL, err
         cli.verify()
+        if count == 0 and not (reg_path / "models" / "m" / "model.yaml").exists():
+            continue  # killed before its first version existed: the registry is as before
         versions = check_consistent(cli, "m")
         assert len(versions) >= count
         count = len(versions)

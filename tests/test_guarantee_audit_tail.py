@@ -12,7 +12,6 @@ import resource
 from pathlib import Path
 from typing import Any
 
-import pytest
 from guarantee_helpers import AUDIT, MiB, audit_entries, audit_ids, audit_lines, clean_error, doc, mr, no_bug, ok
 from guarantee_helpers import verify_ok as verify_passes
 from procs import Cli, check_consistent
@@ -27,7 +26,6 @@ def _promote(reg: Path, ref: str, stage: str) -> None:
     ok(mr("promote", "-R", reg, ref, stage, "--reason", "test"))
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: audit tail: a torn line over the 1 MiB look-back truncates the log")
 def test_torn_tail_longer_than_the_look_back_loses_no_entry(reg_path: Path, make_file: Any) -> None:
     """A torn last line of more than 1 MiB (a power cut in a long write, a bad merge) must be
     cut alone: the next change keeps every complete entry before it."""
@@ -45,7 +43,6 @@ def test_torn_tail_longer_than_the_look_back_loses_no_entry(reg_path: Path, make
     verify_passes(reg_path)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: audit tail: a complete last entry without its newline is cut")
 def test_complete_last_entry_without_its_newline_is_kept(reg_path: Path, make_file: Any) -> None:
     """A last line that is a whole entry and lacks only the final newline (an editor, a copy)
     is an entry: the next change keeps it and links to it."""
@@ -69,7 +66,6 @@ def _limit_file_size(limit: int) -> Any:
     return apply
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: audit tail: a short write is ignored and the next entry glued on")
 def test_short_write_to_the_log_is_not_ignored(reg_path: Path, make_file: Any) -> None:
     """``write`` returning fewer bytes than asked (a full disk, a file-size limit) must not be
     taken for success: the command fails cleanly (exit 4) or completes the line, and the next

@@ -36,7 +36,6 @@ def _stages_file(reg: Path) -> Path:
     return reg / "models" / "m" / "stages.yaml"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: history: verify misses a hand-edited stage file")
 def test_a_hand_edited_stage_file_fails_verify(reg_path: Path, make_file: Any) -> None:
     _three_moves(reg_path, make_file)
     text = _stages_file(reg_path).read_text()
@@ -46,7 +45,6 @@ def test_a_hand_edited_stage_file_fails_verify(reg_path: Path, make_file: Any) -
     assert any("stages.yaml" in f["path"] or "audit" in f["path"] for f in report["findings"]), report
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: history: verify misses a deleted last promotion entry")
 def test_a_deleted_last_promotion_fails_verify(reg_path: Path, make_file: Any) -> None:
     _three_moves(reg_path, make_file)
     lines = audit_lines(reg_path)
@@ -55,7 +53,6 @@ def test_a_deleted_last_promotion_fails_verify(reg_path: Path, make_file: Any) -
     _verify_fails(reg_path)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: history: verify misses an appended, correctly linked forged entry")
 def test_an_appended_entry_whose_story_does_not_match_fails_verify(reg_path: Path, make_file: Any) -> None:
     _three_moves(reg_path, make_file)
     append_forged_entry(
@@ -84,7 +81,6 @@ DUPLICATES = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: history: duplicate YAML keys are read (the last one wins)")
 @pytest.mark.parametrize("rel", sorted(DUPLICATES))
 def test_duplicate_yaml_keys_are_refused(rel: str, reg_path: Path, make_file: Any) -> None:
     _three_moves(reg_path, make_file)

@@ -234,3 +234,13 @@ def test_a_failed_push_after_register_names_the_registered_version(tmp_path: Pat
     assert "registered m@1" in caught.value.message
     assert "modelreg push m@1" in caught.value.message
     assert reg.resolve("m@1").version == 1
+
+
+def test_a_reason_fits_an_audit_entry_and_a_huge_metric_is_refused(tmp_path: Path) -> None:
+    reg, _ = Registry.init(tmp_path / "reg")
+    reg.register("m", [write_file(tmp_path / "w.bin", b"w")])
+    with pytest.raises(UsageError, match="8,192"):
+        reg.promote("m@1", "staging", reason="é" * 8193)
+    assert reg.promote("m@1", "staging", reason="\u0001" * 8192).changed  # escapes to 6 bytes each, still fits
+    with pytest.raises(UsageError, match="2\\*\\*53"):
+        reg.register("m", [write_file(tmp_path / "x.bin", b"x")], metrics={"n": 10**5000})

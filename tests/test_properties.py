@@ -183,7 +183,7 @@ def versions(draw: st.DrawFn) -> Version:
     files = draw(st.lists(file_entries, min_size=1, max_size=5, unique_by=lambda f: f.path))
     return Version(
         name=draw(valid_names),
-        version=draw(st.integers(min_value=1, max_value=10**9)),
+        version=draw(st.integers(min_value=1, max_value=10**6)),
         digest="sha256:" + draw(hex64),
         initial_stage=draw(stage_names),
         created_at=draw(texts),

@@ -1,12 +1,14 @@
-"""The command-line layer: thin commands over the library, rendering kept apart."""
+"""The command-line layer: thin commands over the library, rendering kept apart.
+
+Importing this package costs nothing: Typer is loaded only to run a command, and a shell asking
+for completions is answered by ``complete.py``, which needs neither Typer nor rich nor YAML.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
-
-from .group import COMMANDS, build_app
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import typer
@@ -17,18 +19,28 @@ __all__ = ["COMMANDS", "app", "build_app", "main"]
 def main() -> None:
     """The console script: build only the command being run."""
     if "_MODELREG_COMPLETE" in os.environ:
-        # A shell asking for completions (scripts in completions/): Typer needs its shells loaded.
-        from typer.completion import completion_init  # type: ignore[attr-defined]  # not re-exported
+        from .complete import respond
 
-        completion_init()
-        build_app()(prog_name="modelreg")
-        return
-    only = sys.argv[1] if len(sys.argv) > 1 and sys.argv[1] in COMMANDS else None
-    build_app(only)(prog_name="modelreg")
+        raise SystemExit(respond(os.environ))
+    from .group import build_app as build
+    from .group import command_in
+
+    build(command_in(sys.argv[1:]))(prog_name="modelreg")
 
 
-def __getattr__(name: str) -> typer.Typer:
+def build_app(only: str | None = None) -> typer.Typer:
+    """The app with every command, or with just ``only``."""
+    from .group import build_app as build
+
+    return build(only)
+
+
+def __getattr__(name: str) -> Any:
     # The whole app (every command module imported) only for those who ask: tests, docs.
     if name == "app":
         return build_app()
+    if name == "COMMANDS":
+        from .group import COMMANDS
+
+        return COMMANDS
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

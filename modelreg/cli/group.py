@@ -4,10 +4,16 @@ Each command lives in a module of ``modelreg.cli.commands``; ``COMMANDS`` names 
 order, so a run imports just its command's module. Heavy modules (the registry, rich, YAML) are
 imported inside the commands, so ``--help`` and a ``get-production --json`` pay only for what
 they use.
+
+The global options (``--json``, ``-q``, ``-R``) work before and after the command name for
+every command: the root takes them, and ``build_app`` gives each command the ones it does not
+declare itself, so a new command gets them for free (see ``_with_globals``).
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
 from collections.abc import Callable, Sequence
 from importlib import import_module
@@ -19,6 +25,8 @@ import typer
 from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from typer.core import TyperGroup
 from typer.exceptions import Abort
+
+from .options import GLOBAL_OPTIONS, JsonOpt, QuietOpt, RegistryOpt
 
 HELP = "A model registry in a directory: numbered immutable versions, stages, lineage and an audit log."
 
@@ -71,6 +79,9 @@ class _Group(TyperGroup):
         **extra: Any,
     ) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
+        from .output import OPTIONS
+
+        OPTIONS.reset()  # one process (or one CliRunner call) runs one command line
         if not standalone_mode:
             return super().main(argv, prog_name, complete_var, standalone_mode, windows_expand_args, **extra)
         try:
@@ -110,15 +121,75 @@ def build_app(only: str | None = None) -> typer.Typer:
     for name, module in COMMANDS.items():
         if only is None or name == only:
             import_module(f"{__package__}.commands.{module}")
-            app.command(name)(_DECLARED[name])
+            app.command(name)(_with_globals(_DECLARED[name]))
     return app
 
 
+def command_in(argv: Sequence[str]) -> str | None:
+    """The command a command line runs: its first word that is not a global option or its value."""
+    takes_value = {"-R", "--registry"}
+    words = iter(argv)
+    for word in words:
+        if word == "--":
+            break
+        if word in takes_value:
+            next(words, None)
+        elif not word.startswith("-"):
+            return word if word in COMMANDS else None
+    return None
+
+
+def _with_globals(func: Callable[..., None]) -> Callable[..., None]:
+    """``func`` as a command that takes every global option: the ones it declares get the value
+    given before or after the command name (the later wins for -R), the others are recorded in
+    ``output.OPTIONS``, where ``Output`` and ``open_registry`` read them."""
+    signature = inspect.signature(func, eval_str=True)
+    declared = set(signature.parameters)
+    added = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+        for name, (annotation, default) in GLOBAL_OPTIONS.items()
+        if name not in declared
+    ]
+
+    @functools.wraps(func)
+    def run(**kwargs: Any) -> None:
+        from .output import OPTIONS
+
+        OPTIONS.json = OPTIONS.json or bool(kwargs.get("json"))
+        OPTIONS.quiet = OPTIONS.quiet or bool(kwargs.get("quiet"))
+        if kwargs.get("registry") is not None:
+            OPTIONS.registry = kwargs["registry"]
+        merged = {"json": OPTIONS.json, "quiet": OPTIONS.quiet, "registry": OPTIONS.registry}
+        for name in GLOBAL_OPTIONS:
+            if name in declared:
+                kwargs[name] = merged[name]
+            else:
+                kwargs.pop(name, None)
+        func(**kwargs)
+
+    params = [*signature.parameters.values(), *added]
+    run.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in params}
+    return run
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        sys.stdout.write(f"modelreg {__version__}\n")
+        raise typer.Exit()
+
+
 def _root(
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No messages on stderr, only results and errors.")
+    quiet: QuietOpt = False,
+    json: JsonOpt = False,
+    registry: RegistryOpt = None,
+    version: Annotated[
+        bool,
+        typer.Option("--version", "-V", is_eager=True, callback=_show_version, help="Print the version and exit."),
     ] = False,
 ) -> None:
-    from .output import QUIET
+    from .output import OPTIONS
 
-    QUIET["all"] = quiet
+    OPTIONS.quiet, OPTIONS.json, OPTIONS.registry = quiet, json, registry

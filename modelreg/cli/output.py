@@ -22,15 +22,35 @@ from ..errors import Interrupted, ModelregError, StorageError, UsageError, cause
 # The environment's refusals (a full disk, a read-only filesystem), not bugs: exit 4.
 REFUSALS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 USER_PATH_ERRORS = (FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError)
-# Set by the root -q/--quiet option: applies to every command.
-QUIET = {"all": False}
+
+
+@dataclass
+class GlobalOptions:
+    """--json, -q and -R as given anywhere on the command line (before or after the command)."""
+
+    json: bool = False
+    quiet: bool = False
+    registry: Path | None = None
+
+    def reset(self) -> None:
+        self.json, self.quiet, self.registry = False, False, None
+
+
+OPTIONS = GlobalOptions()
+
+
+def is_terminal(stream: Any) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except ValueError:  # a closed stream
+        return False
 
 
 def wants_color(stream: Any) -> bool:
     if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
         return False
-    isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty())
+    return is_terminal(stream)
 
 
 @dataclass
@@ -39,7 +59,8 @@ class Output:
     quiet: bool = False
 
     def __post_init__(self) -> None:
-        self.quiet = self.quiet or QUIET["all"]
+        self.json_mode = self.json_mode or OPTIONS.json
+        self.quiet = self.quiet or OPTIONS.quiet
         self._pending: list[list[str]] = []
         self.registry_root: Path | None = None
 
@@ -56,8 +77,27 @@ class Output:
             sink.clear()
 
     @property
-    def rich(self) -> bool:
-        return not self.json_mode and wants_color(sys.stdout)
+    def people(self) -> bool:
+        """stdout is a terminal: lay the output out for a person at its width (else plain, stable text)."""
+        return not self.json_mode and is_terminal(sys.stdout)
+
+    @property
+    def color(self) -> bool:
+        return self.people and wants_color(sys.stdout)
+
+    # The name older commands use for "a person reads this".
+    rich = people
+
+    @property
+    def width(self) -> int:
+        import shutil
+
+        return max(shutil.get_terminal_size((80, 24)).columns, 20)
+
+    @property
+    def shows_progress(self) -> bool:
+        """A progress bar belongs on stderr when a person watches it: never under --json or -q."""
+        return not self.json_mode and not self.quiet and is_terminal(sys.stderr) and os.environ.get("TERM") != "dumb"
 
     def result(self, data: Any, human: Callable[[Output], None]) -> None:
         """The command's result: ``data`` as JSON, or ``human`` renders it."""

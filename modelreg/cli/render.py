@@ -1,116 +1,219 @@
-"""Human output: rich tables and panels on a terminal, plain aligned text otherwise."""
+"""Human output: laid out for a person at the terminal's width, or plain aligned text when piped.
+
+On a terminal (see ``cli/layout.py``) a value is never split across lines, timestamps are
+shortened to the minute (UTC, said in the header), sizes are human, and the production stage
+stands out. Piped, the text is plain and stable: full timestamps, byte counts, no colour.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
+from .layout import Col, Word
 from .output import Output
+from .units import human_size, plural, short_time
+
+PRODUCTION_STYLE = "bold green"
 
 
 def _fmt(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, list):
+        if value and isinstance(value[0], Word):
+            return " ".join(w.text for w in value)
         return ",".join(str(v) for v in value) if value else "-"
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
 
 
-def table(out: Output, headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> None:
-    if out.rich:
-        from rich.table import Table
-        from rich.text import Text
+def _for_people(value: Any, col: Col) -> list[Word]:
+    if isinstance(value, list) and value and isinstance(value[0], Word):
+        return value
+    text = _fmt(value)
+    if col.shows == "time":
+        text = short_time(text)
+    elif col.shows == "size" and isinstance(value, int):
+        text = human_size(value)
+    elif col.shows == "digest" and text.startswith("sha256:"):
+        text = text[: len("sha256:") + 12]
+    if col.kind == "words":
+        return [Word(part) for part in text.split(" ") if part] or [Word("-")]
+    return [Word(text)]
 
-        tbl = Table(title=title, title_justify="left")
-        for header in headers:
-            tbl.add_column(header, overflow="fold")  # never truncate: scripts and people copy these
-        for row in rows:
-            tbl.add_row(*(Text(_fmt(c)) for c in row))  # Text: user strings are never markup
-        out.console().print(tbl)
+
+def _header(col: Col) -> str:
+    return f"{col.header} (UTC)" if col.shows == "time" else col.header
+
+
+def table(
+    out: Output,
+    headers: Sequence[str | Col],
+    rows: Sequence[Sequence[Any]],
+    title: str | None = None,
+    *,
+    row_style: Sequence[str] = (),
+) -> None:
+    cols = [h if isinstance(h, Col) else Col(h) for h in headers]
+    if out.people:
+        from . import layout
+
+        people_cols = [Col(_header(c), c.kind, c.drop, c.right, c.fold, c.shows) for c in cols]
+        cells = [[_for_people(v, c) for v, c in zip(row, cols, strict=True)] for row in rows]
+        if title:
+            out.line(layout.paint(title, "bold", out.color))
+        lines, hidden = layout.table(people_cols, cells, out.width, color=out.color, row_style=row_style)
+        for line in lines:
+            out.line(line)
+        if hidden:
+            note = f"({', '.join(hidden)} not shown at {out.width} columns; --json shows everything)"
+            for words in layout.wrap([Word(note)], out.width, "text"):
+                out.line(layout.paint(" ".join(w.text for w in words), "dim", out.color))
         return
-    cells = [[_fmt(c) for c in row] for row in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    cells_plain = [[_fmt(c) for c in row] for row in rows]
+    widths = [max([len(c.header)] + [len(r[i]) for r in cells_plain]) for i, c in enumerate(cols)]
     if title:
         out.line(title)
-    out.line("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
-    for row in cells:
+    out.line("  ".join(c.header.upper().ljust(w) for c, w in zip(cols, widths, strict=True)).rstrip())
+    for row in cells_plain:
         out.line("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
-def mapping(out: Output, title: str, items: Sequence[tuple[str, Any]]) -> None:
-    if out.rich:
-        from rich.panel import Panel
-        from rich.table import Table
-        from rich.text import Text
+def mapping(out: Output, title: str | list[Word], items: Sequence[tuple[str, Any]]) -> None:
+    """A block of ``key  value`` lines under a title."""
+    if out.people:
+        from . import layout
 
-        grid = Table.grid(padding=(0, 2))
-        grid.add_column(style="bold")
-        grid.add_column(overflow="fold")
+        heading = title if isinstance(title, list) else [Word(title, "bold")]
+        out.line(" ".join(layout.paint(w.text, w.style, out.color) for w in heading))
+        cells = []
         for key, value in items:
-            grid.add_row(Text(key), Text(_fmt(value)))
-        out.console().print(Panel(grid, title=Text(title), title_align="left"))
+            if isinstance(value, list) and value and isinstance(value[0], Word):
+                cells.append((key, value))
+            else:
+                cells.append((key, [Word(part) for part in _fmt(value).split()] or [Word("-")]))
+        for line in layout.pairs(cells, out.width, color=out.color):
+            out.line(line)
         return
-    out.line(title)
+    out.line(title if isinstance(title, str) else _fmt(title))
     width = max((len(k) for k, _ in items), default=0)
     for key, value in items:
         out.line(f"  {key.ljust(width)}  {_fmt(value)}")
 
 
-def stage_summary(stages: dict[str, Any]) -> str:
+def version_list(numbers: list[int]) -> str:
+    """``3-5,7,9-11``: runs of three or more as a range; a count when there are many runs."""
+    runs: list[list[int]] = []
+    for n in sorted(numbers):
+        if runs and n == runs[-1][-1] + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    if len(runs) > 4:
+        return f"{len(numbers)} versions"
     parts = []
+    for run in runs:
+        parts.append(f"{run[0]}-{run[-1]}" if len(run) >= 3 else ",".join(map(str, run)))
+    return ",".join(parts)
+
+
+def stage_words(stages: dict[str, Any], production: str | None = None) -> list[Word]:
+    """One word per stage that holds something, e.g. ``production=3 development=1-2,4``."""
+    words = []
     for stage, held in stages.items():
         if held in (None, []):
             continue
-        shown = f"{held[0]}..{held[-1]} ({len(held)})" if isinstance(held, list) and len(held) > 5 else _fmt(held)
-        parts.append(f"{stage}={shown}")
-    return " ".join(parts) or "-"
+        shown = version_list(held) if isinstance(held, list) else _fmt(held)
+        words.append(Word(f"{stage}={shown}", PRODUCTION_STYLE if stage == production else ""))
+    return words or [Word("-")]
 
 
-def version_detail(out: Output, v: dict[str, Any], history: list[dict[str, Any]] | None = None) -> None:
+def stage_summary(stages: dict[str, Any]) -> str:
+    return " ".join(w.text for w in stage_words(stages))
+
+
+def stage_word(stage: str, production: str | None) -> list[Word]:
+    return [Word(stage, PRODUCTION_STYLE if stage == production else "")]
+
+
+def metric_words(metrics: dict[str, Any]) -> list[Word]:
+    return [Word(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}") for k, v in metrics.items()] or [Word("-")]
+
+
+def when_by(out: Output, at: str, by: str) -> Any:
+    if out.people:
+        return [Word(f"{short_time(at)} UTC"), Word("by"), Word(by)]
+    return f"{at} by {by}"
+
+
+def version_detail(
+    out: Output, v: dict[str, Any], history: list[dict[str, Any]] | None = None, production: str | None = None
+) -> None:
     lineage = v.get("lineage") or {}
     git = lineage.get("git") or {}
     ci = lineage.get("ci") or {}
+    people = out.people
+    size = v.get("size")
     items: list[tuple[str, Any]] = [
-        ("stage", v["stage"]),
+        ("stage", stage_word(v["stage"], production) if people else v["stage"]),
         ("aliases", v.get("aliases") or []),
         ("digest", v["digest"]),
-        ("size", v.get("size")),
-        ("created", f"{v['created_at']} by {v['created_by']}"),
+        ("size", human_size(size) if people and isinstance(size, int) else size),
+        ("created", when_by(out, v["created_at"], v["created_by"])),
         ("description", v["description"] or "-"),
     ]
     items += [(f"metric {k}", val) for k, val in v["metrics"].items()]
     items += [(f"param {k}", val) for k, val in v["params"].items()]
     items += [(f"tag {k}", val) for k, val in v["tags"].items()]
     if git:
-        items.append(
-            (
-                "git",
-                f"{git.get('commit', '')[:12]} on {git.get('branch') or '-'}{' (dirty)' if git.get('dirty') else ''}",
-            )
-        )
+        state = " (dirty)" if git.get("dirty") else ""
+        if git.get("untracked"):
+            state = " (dirty: untracked files)"
+        items.append(("git", f"{(git.get('commit') or '')[:12]} on {git.get('branch') or '-'}{state}"))
     if ci:
         items.append(("ci", f"{ci.get('provider')} run {ci.get('run_id')} {ci.get('url') or ''}".rstrip()))
     if lineage.get("datasets"):
         items.append(("datasets", lineage["datasets"]))
     env = lineage.get("environment") or {}
     if env:
-        items.append(("environment", f"Python {env.get('python') or '?'}, {len(env.get('packages') or {})} packages"))
+        packages = plural(len(env.get("packages") or {}), "package")
+        items.append(("environment", f"Python {env.get('python') or '?'}, {packages}"))
     if v.get("path"):
         items.append(("path", v["path"]))
-    mapping(out, f"{v['name']}@{v['version']}", items)
-    table(out, ["path", "size", "digest"], [[f["path"], f["size"], f["digest"]] for f in v["files"]], title="files")
+    title: Any = f"{v['name']}@{v['version']}"
+    if people:
+        title = [Word(title, "bold"), *stage_word(v["stage"], production)]
+    mapping(out, title, items)
+    file_cols = [Col("path"), Col("size", right=True, shows="size"), Col("digest", shows="digest")]
+    table(out, file_cols, [[f["path"], f["size"], f["digest"]] for f in v["files"]], title="files")
     if history:
-        log_table(out, history, title="history")
+        log_table(out, history, title="history", production=production)
 
 
-def log_table(out: Output, entries: list[dict[str, Any]], title: str | None = None) -> None:
+def log_table(
+    out: Output, entries: list[dict[str, Any]], title: str | None = None, production: str | None = None
+) -> None:
     rows = []
     for e in entries:
         target = e.get("model") or "-"
         if e.get("version") is not None:
             target = f"{target}@{e['version']}"
-        move = f"{e.get('from_stage') or ''}->{e.get('to_stage')}" if e.get("to_stage") else ""
+        move: Any = ""
+        if e.get("to_stage"):
+            if out.people:
+                came = [Word(e["from_stage"]), Word("→")] if e.get("from_stage") else []
+                move = [*came, *stage_word(e["to_stage"], production)]
+            else:
+                move = f"{e.get('from_stage') or ''}->{e.get('to_stage')}"
         rows.append([e.get("time"), e.get("actor"), e.get("action"), target, move, e.get("reason") or ""])
-    table(out, ["time", "actor", "action", "target", "stage", "reason"], rows, title=title)
+    cols = [
+        Col("time", shows="time"),
+        Col("actor", fold=True),
+        Col("action"),
+        Col("target"),
+        Col("stage", kind="words"),
+        Col("reason", kind="text"),
+    ]
+    table(out, cols, rows, title=title)

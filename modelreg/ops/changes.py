@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from modelreg.repo import Repo
 
 MAX_TEXT = 64 * 1024
+MAX_REASON = 8 * 1024
 
 
 def record(
@@ -43,8 +44,11 @@ def record(
 
 
 def check_text(text: str, what: str) -> None:
-    if len(text) > MAX_TEXT:
-        raise UsageError(f"{what} is longer than {MAX_TEXT} characters", code="invalid_input")
+    # A reason goes into an audit entry, which is capped at 64 KiB: 8,192 characters fit however
+    # JSON escapes them.
+    limit = MAX_REASON if what == "reason" else MAX_TEXT
+    if len(text) > limit:
+        raise UsageError(f"{what} is longer than {limit:,} characters", code="invalid_input")
 
 
 def check_size(data: Any, what: str) -> str:

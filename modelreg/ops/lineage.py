@@ -6,6 +6,7 @@ import getpass
 import os
 import platform
 import subprocess
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,13 +27,26 @@ def _git(cwd: Path, *args: str) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
+def ci_actor(env: dict[str, str] | None = None) -> str | None:
+    """The person a CI run acts for: GitHub Actions' ``GITHUB_ACTOR``, GitLab CI's ``GITLAB_USER_LOGIN``."""
+    env = dict(os.environ) if env is None else env
+    if env.get("GITHUB_ACTIONS") == "true" and env.get("GITHUB_ACTOR"):
+        return env["GITHUB_ACTOR"]
+    if env.get("GITLAB_CI") == "true" and env.get("GITLAB_USER_LOGIN"):
+        return env["GITLAB_USER_LOGIN"]
+    return None
+
+
 def author(explicit: str | None = None, cwd: Path | None = None) -> str:
-    """--author, else $MODELREG_AUTHOR, else git user.name, else the login name."""
+    """--author, else $MODELREG_AUTHOR, else the CI's actor, else git user.name, else the login name."""
     if explicit:
         return explicit
     env = os.environ.get("MODELREG_AUTHOR")
     if env:
         return env
+    actor = ci_actor()
+    if actor:
+        return actor
     name = _git(cwd or Path.cwd(), "config", "user.name")
     if name:
         return name
@@ -42,28 +56,55 @@ def author(explicit: str | None = None, cwd: Path | None = None) -> str:
         return "unknown"
 
 
-def git_state(cwd: Path, registry: Path | None = None) -> dict[str, Any] | None:
-    """Commit, branch and dirty flag of the work tree; the registry's own files (which every
-    change rewrites) do not make it dirty."""
+def input_dir(inputs: Sequence[Path]) -> Path | None:
+    """The directory of the first input: where its git repository, if any, is found."""
+    if not inputs:
+        return None
+    first = Path(os.path.abspath(inputs[0]))
+    return first if first.is_dir() else first.parent
+
+
+def _inside(path: Path, top: Path) -> str | None:
+    for candidate in (Path(os.path.abspath(path)), path.resolve()):
+        try:
+            rel = candidate.relative_to(top).as_posix()
+        except ValueError:
+            continue
+        return rel if rel != "." else None
+    return None
+
+
+def git_state(cwd: Path, registry: Path | None = None, inputs: Sequence[Path] = ()) -> dict[str, Any] | None:
+    """Commit, branch and dirty flag of the repository holding ``cwd``. Uncommitted changes to
+    tracked files make it dirty, and so do untracked files (``untracked`` then says so). The
+    registry's own files (which every change rewrites) never count, nor do untracked inputs:
+    the version records their bytes itself (a tracked input that was edited does count)."""
     found = _git(cwd, "rev-parse", "--show-toplevel", "HEAD")
     if found is None or len(found.splitlines()) != 2:
         return None
-    top, commit = found.splitlines()
+    top_text, commit = found.splitlines()
+    top = Path(top_text).resolve()
     branch = _git(cwd, "rev-parse", "--abbrev-ref", "HEAD")
-    pathspec = [":(top)"]
-    if registry is not None:
-        try:
-            inside = registry.resolve().relative_to(Path(top).resolve()).as_posix()
-        except ValueError:
-            inside = None
-        if inside and inside != ".":
-            pathspec.append(f":(top,exclude){inside}")
-    status = _git(cwd, "status", "--porcelain", "--untracked-files=no", "--", *pathspec)
-    return {
+
+    def excluding(paths: Iterable[Path]) -> list[str]:
+        spec = [":(top)"]
+        for path in paths:
+            inside = _inside(path, top)
+            if inside:
+                spec.append(f":(top,exclude,literal){inside}")
+        return spec
+
+    own = [registry] if registry is not None else []
+    changed = _git(cwd, "status", "--porcelain", "--untracked-files=no", "--", *excluding(own))
+    untracked = _git(cwd, "ls-files", "--others", "--exclude-standard", "--", *excluding([*own, *inputs]))
+    state: dict[str, Any] = {
         "commit": commit,
         "branch": None if branch in (None, "HEAD") else branch,
-        "dirty": bool(status),
+        "dirty": bool(changed) or bool(untracked),
     }
+    if untracked:
+        state["untracked"] = True
+    return state
 
 
 def ci_run(env: dict[str, str] | None = None) -> dict[str, Any] | None:
@@ -82,11 +123,24 @@ def ci_run(env: dict[str, str] | None = None) -> dict[str, Any] | None:
     return None
 
 
-def capture(*, who: str, when: str, cwd: Path, datasets: list[str], registry: Path | None = None) -> dict[str, Any]:
+def capture(
+    *,
+    who: str,
+    when: str,
+    cwd: Path | None,
+    datasets: list[str],
+    registry: Path | None = None,
+    inputs: Sequence[Path] = (),
+) -> dict[str, Any]:
+    """The lineage of a new version. The git state is that of ``cwd`` when given, else of the
+    repository holding the first input, else of the registry's: never of wherever the process runs."""
     lineage: dict[str, Any] = {"author": who, "created_at": when, "datasets": list(datasets)}
-    git = git_state(cwd, registry)
-    if git is not None:
-        lineage["git"] = git
+    places = [cwd] if cwd is not None else [input_dir(inputs), registry]
+    for place in places:
+        git = git_state(place, registry, inputs) if place is not None else None
+        if git is not None:
+            lineage["git"] = git
+            break
     ci = ci_run()
     if ci is not None:
         lineage["ci"] = ci

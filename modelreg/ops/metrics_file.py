@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from modelreg.errors import UsageError
 from modelreg.records.names import parse_number, validate_key
@@ -18,14 +19,16 @@ def read_metrics_file(path: Path) -> dict[str, int | float]:
     if len(raw) > MAX_MANIFEST_BYTES:
         raise UsageError(f"metrics file {path} is larger than {MAX_MANIFEST_BYTES} bytes")
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, object_pairs_hook=lambda items: _unique(path, items))
+    except UsageError:
+        raise
     except ValueError:
         from modelreg.records import yamlio
 
         try:
             data = yamlio.loads(raw)
-        except Exception:
-            raise UsageError(f"metrics file {path} is neither valid JSON nor valid YAML") from None
+        except Exception as exc:  # YamlError (a key given twice included) and anything odd
+            raise UsageError(f"metrics file {path} is neither valid JSON nor valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise UsageError(f"metrics file {path} must hold a mapping of metric names to numbers")
     metrics: dict[str, int | float] = {}
@@ -36,3 +39,12 @@ def read_metrics_file(path: Path) -> dict[str, int | float]:
             raise UsageError(f"metrics file {path}: metric {key!r} must be a number, got {value!r}")
         metrics[validate_key(key, "metric")] = parse_number(key, str(value))
     return metrics
+
+
+def _unique(path: Path, items: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in items:
+        if key in seen:
+            raise UsageError(f"metrics file {path} gives metric {key!r} twice", code="duplicate_key")
+        seen[key] = value
+    return seen

@@ -39,6 +39,7 @@ def register(
     push: bool | None = None,
     python: Path | None = None,
     env_files: list[Path] | None = None,
+    progress: Callable[[int], None] | None = None,
     imported: dict[str, Any] | None = None,
 ) -> tuple[Version, tuple[int, ...]]:
     """Store the files and record a new version; returns it and any versions it archived.
@@ -51,11 +52,12 @@ def register(
 
     ``push`` uploads the new blobs to the remote store afterwards (None: as the registry's
     ``push_on_register`` says); a failed push leaves the version registered and says so.
+    ``progress`` hears the bytes stored.
     """
     from .environment import capture as capture_environment
     from .inputs import collect
     from .lineage import author as find_author
-    from .lineage import capture, now_utc
+    from .lineage import capture, input_dir, now_utc
 
     validate_name(name)
     config = repo.config
@@ -70,7 +72,7 @@ def register(
         digest="",
         initial_stage=stage,
         created_at="",
-        created_by=find_author(author, cwd),
+        created_by=find_author(author, cwd or input_dir(paths)),
         files=(),
         description=description,
         metrics={validate_key(k, "metric"): _number(k, v) for k, v in (metrics or {}).items()},
@@ -90,7 +92,12 @@ def register(
         }
     else:
         lineage = capture(
-            who=draft.created_by, when=when, cwd=cwd or Path.cwd(), datasets=datasets or [], registry=repo.root
+            who=draft.created_by,
+            when=when,
+            cwd=cwd,
+            datasets=datasets or [],
+            registry=repo.root,
+            inputs=[*paths, *(env_files or [])],
         )
         environment = capture_environment(python)
         if environment is not None:
@@ -104,7 +111,7 @@ def register(
     with repo.blob_lock():
         files = []
         for rel, src in sources:
-            digest, size = repo.blobs.put_file(src, link=link)
+            digest, size = repo.blobs.put_file(src, link=link, progress=progress)
             files.append(FileEntry(rel, size, digest))
             if on_file:
                 on_file(rel, size)
@@ -176,6 +183,8 @@ def _push(repo: Repo, version: Version) -> None:
 def _number(key: str, value: Any) -> int | float:
     if isinstance(value, bool):
         raise UsageError(f"metric {key!r} must be a number, got {value!r}", code="invalid_metric")
+    if isinstance(value, int) and abs(value) > 2**53:
+        raise UsageError(f"metric {key!r} is too large to stay exact in JSON (at most 2**53)", code="invalid_metric")
     if isinstance(value, (int, float)):
         return parse_number(key, repr(value))
     return parse_number(key, str(value))

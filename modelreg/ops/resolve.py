@@ -1,22 +1,19 @@
 """Answering "which version?": a reference (``NAME@REF``, see records/refs.py) to a version.
 
 A plain reference is answered from the model's files. ``~N`` and ``@{TIME}`` are answered from
-the model's own audit history (its per-model view, so other models' entries cost nothing):
-``replay`` turns the entries into the stages and aliases at any moment, and every time a version
-took a stage or an alias.
+the model's own audit history (its per-model view, so other models' entries cost nothing),
+replayed by records/timeline.py into the stages and aliases at any moment.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
 
 from modelreg.errors import NotFoundError, UsageError
 from modelreg.records.manifest import Version
 from modelreg.records.refs import Ref, parse_ref
 from modelreg.records.state import ModelState
+from modelreg.records.timeline import Timeline, replay
 from modelreg.repo import Repo
 
 _DIGEST_LINE = re.compile(rb"^digest: ['\"]?sha256:([0-9a-f]{64})", re.MULTILINE)
@@ -115,47 +112,6 @@ def _then(repo: Repo, state: ModelState, ref: Ref, timeline: Timeline) -> int:
     if not live:
         raise NotFoundError(f"{ref} names nothing: {ref.name!r} had no version {when}", code="no_such_ref")
     return max(live)
-
-
-@dataclass
-class Timeline:
-    """A model's stages and aliases after replaying its history up to a moment."""
-
-    stages: dict[int, str] = field(default_factory=dict)
-    aliases: dict[str, int] = field(default_factory=dict)
-    registered: set[int] = field(default_factory=set)
-    removed: set[int] = field(default_factory=set)
-    took: dict[str, list[int]] = field(default_factory=dict)  # stage or alias -> versions, in order
-
-
-def replay(entries: Iterable[dict[str, Any]], until: str | None = None) -> Timeline:
-    """Apply a model's audit entries in log order (those at or before ``until``)."""
-    line = Timeline()
-    for entry in entries:
-        if until is not None and str(entry.get("time", "")) > until:
-            continue
-        action, number = entry.get("action"), entry.get("version")
-        if not isinstance(number, int) and action != "alias":
-            continue
-        to_stage = entry.get("to_stage")
-        if action == "register" and isinstance(number, int):
-            line.registered.add(number)
-        if action in ("register", "promote", "archive") and isinstance(to_stage, str) and isinstance(number, int):
-            line.stages[number] = to_stage
-            line.took.setdefault(to_stage, []).append(number)
-        elif action == "alias" and isinstance(entry.get("alias"), str):
-            alias = entry["alias"]
-            if isinstance(number, int):
-                line.aliases[alias] = number
-                line.took.setdefault(alias, []).append(number)
-            else:
-                line.aliases.pop(alias, None)
-        elif action == "remove" and isinstance(number, int):
-            line.removed.add(number)
-            line.stages.pop(number, None)
-            for alias in [a for a, n in line.aliases.items() if n == number]:
-                del line.aliases[alias]
-    return line
 
 
 def _match_digest(repo: Repo, state: ModelState, prefix: str) -> int:

@@ -33,9 +33,9 @@ if TYPE_CHECKING:
 _PURPOSE = b"modelreg output record v1"
 
 
-def export(repo: Repo, version: Version, dest: Path) -> list[Path]:
+def export(repo: Repo, version: Version, dest: Path, *, progress: Callable[[int], None] | None = None) -> list[Path]:
     records = repo.tree.inside(repo.state_dir / "outputs" / "x").parent
-    return write_files(repo.blobs, version, dest, ensure_blob=repo.ensure_blob, records=records)
+    return write_files(repo.blobs, version, dest, ensure_blob=repo.ensure_blob, records=records, progress=progress)
 
 
 def _ensure_dir(dest: Path, rel_dir: PurePosixPath) -> Path:
@@ -145,9 +145,11 @@ def write_files(
     *,
     ensure_blob: Callable[[FileEntry], None],
     records: Path | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> list[Path]:
     """Write every file of ``version`` under ``dest``; a file whose bytes do not verify is removed.
-    What was written is remembered in ``records`` (a directory) for the next write into ``dest``."""
+    What was written is remembered in ``records`` (a directory) for the next write into ``dest``.
+    ``progress`` hears the bytes written."""
     check_paths(version.files)
     # Fetch (and so verify) every blob before creating anything at the destination.
     for entry in version.files:
@@ -177,7 +179,7 @@ def write_files(
             staged.append((tmp, final))
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
             try:
-                store.copy_out(entry.digest, entry.size, fd)
+                store.copy_out(entry.digest, entry.size, fd, progress)
                 os.fsync(fd)
             finally:
                 os.close(fd)

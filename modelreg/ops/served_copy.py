@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import stat
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,20 +36,22 @@ if TYPE_CHECKING:
 _PURPOSE = b"modelreg served copy v1"
 
 
-def materialize(repo: Repo, version: Version, *, rehash: bool = False) -> Path:
+def materialize(
+    repo: Repo, version: Version, *, rehash: bool = False, progress: Callable[[int], None] | None = None
+) -> Path:
     """The directory holding the version's verified files (built if missing or changed).
 
     ``rehash`` also re-reads an unchanged copy's bytes (the stamp makes that unnecessary unless
-    someone suspects the disk itself).
+    someone suspects the disk itself). ``progress`` hears the bytes copied while it is built.
     """
     check_paths(version.files)
     name = version.digest.partition(":")[2]
     try:
-        return _served(repo, version, repo.tree.inside(repo.state_dir / "cache" / "versions" / name), rehash)
+        return _served(repo, version, repo.tree.inside(repo.state_dir / "cache" / "versions" / name), rehash, progress)
     except StorageError:
         if not _cannot_write(repo.state_dir):
             raise
-    return _served(repo, version, cache_dir() / "versions" / name, rehash)
+    return _served(repo, version, cache_dir() / "versions" / name, rehash, progress)
 
 
 def _cannot_write(path: Path) -> bool:
@@ -63,7 +66,9 @@ def _read_only_fs(path: Path) -> bool:
         return False
 
 
-def _served(repo: Repo, version: Version, final: Path, rehash: bool) -> Path:
+def _served(
+    repo: Repo, version: Version, final: Path, rehash: bool, progress: Callable[[int], None] | None = None
+) -> Path:
     if _stamp_matches(version, final) and (not rehash or _bytes_match(version, final)):
         return final
     try:
@@ -75,7 +80,7 @@ def _served(repo: Repo, version: Version, final: Path, rehash: bool) -> Path:
             raise StorageError(f"cannot write the served copy in {final.parent}: {exc.strerror}") from None
         raise
     try:
-        write_files(repo.blobs, version, tmp_dir, ensure_blob=repo.ensure_blob)
+        write_files(repo.blobs, version, tmp_dir, ensure_blob=repo.ensure_blob, progress=progress)
         for entry in version.files:
             os.chmod(tmp_dir / entry.path, 0o444)  # a reminder that these bytes are not to be edited
         try:

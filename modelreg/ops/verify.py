@@ -5,110 +5,113 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelreg.errors import IntegrityError, ModelregError, NotFoundError
+from modelreg.errors import IntegrityError, ModelregError, NotFoundError, StorageError
 from modelreg.records.filepaths import check_paths
 from modelreg.records.manifest import Version, file_set_digest
+from modelreg.records.names import NAME_RULE, is_valid_name
 from modelreg.records.state import ModelState
 from modelreg.repo import Repo
 
-ERROR, WARNING = "error", "warning"
+from .verify_history import history_findings, registered
+from .verify_report import ERROR, WARNING, Finding, Report
 
-
-@dataclass(frozen=True)
-class Finding:
-    severity: str  # "error" fails verify (exit 5); "warning" is harmless and reported
-    kind: str
-    path: str
-    message: str
-
-    def to_json(self) -> dict[str, str]:
-        return {"severity": self.severity, "kind": self.kind, "path": self.path, "message": self.message}
-
-
-@dataclass
-class Report:
-    findings: list[Finding] = field(default_factory=list)
-    models: int = 0
-    versions: int = 0
-    blobs_checked: int = 0
-    audit_entries: int = 0
-    recovered: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not any(f.severity == ERROR for f in self.findings)
-
-    def add(self, severity: str, kind: str, path: Path | str, message: str) -> None:
-        self.findings.append(Finding(severity, kind, str(path), message))
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "models": self.models,
-            "versions": self.versions,
-            "blobs_checked": self.blobs_checked,
-            "audit_entries": self.audit_entries,
-            "recovered": self.recovered,
-            "findings": [f.to_json() for f in self.findings],
-        }
+MAX_MISSING = 20  # missing manifests reported one by one
 
 
 def verify(reg: Repo, name: str | None = None, *, quick: bool = False) -> Report:
     report = Report()
     report.recovered = reg.recover_all()
-    names = [name] if name is not None else reg.model_names()
     if name is not None:
         reg.state(name)  # an unknown model is "not found", not a clean report
-    registered = _check_audit(reg, report)
+    # The log first, the files after: a change writes its files before its entries, so every
+    # entry read describes files that are there; files newer than the log are waited for below.
+    parsed = _check_audit(reg, report)
+    by_model = _entries_by_model(parsed or [])
+    names = [name] if name is not None else _model_names(reg, report)
     checked: dict[str, str | None] = {}
-    unlogged: list[tuple[str, int]] = []
+    suspects: dict[str, tuple[set[int], list[Finding]]] = {}
     for model in names:
         report.models += 1
         state = _model_state(reg, model, report)
         if state is None:
             continue
         _check_stages(reg, state, report)
-        for number in range(1, state.latest + 1):
-            version = _load_version(reg, state, number, report)
-            if version is None:
-                continue
-            report.versions += 1
-            if (model, number) not in registered:
-                unlogged.append((model, number))
-            elif registered[(model, number)] not in (None, version.digest):
-                report.add(
-                    ERROR,
-                    "manifest",
-                    reg.manifest_path(model, number),
-                    f"digest {version.digest[:19]}… differs from the one recorded when {model}@{number} "
-                    f"was registered ({str(registered[(model, number)])[:19]}…): files were swapped",
-                )
-            _check_blobs(reg, version, report, checked, quick)
-        _check_orphans(reg, state, report)
-    if unlogged:
-        # A register may have completed since the log was read, or be appending its entry now:
-        # wait for each such model's lock (finishing any interrupted change), then read again.
-        for model in sorted({m for m, _ in unlogged}):
-            reg.recover(model)
-        registered = _registered(reg.audit.entries())
-        for model, number in unlogged:
-            if (model, number) not in registered:
-                report.add(
-                    ERROR,
-                    "audit",
-                    reg.audit.path,
-                    f"{model}@{number} has no register entry in the audit log (entries deleted?)",
-                )
+        present = _manifest_numbers(reg, model)
+        _report_missing_manifests(reg, state, present, report)
+        loaded = _check_versions(reg, state, present, registered(by_model.get(model, [])), report, checked, quick)
+        _check_orphans(reg, state, present, report)
+        findings = history_findings(reg, state, by_model.get(model, []), loaded) if parsed is not None else []
+        if findings:
+            suspects[model] = (loaded, findings)
+    for model, (loaded, findings) in sorted(suspects.items()):
+        report.findings.extend(_settled(reg, model, loaded, findings))
+    if name is None and parsed is not None:
+        _check_vanished_models(reg, by_model, names, report)
     _check_leftovers(reg, report)
     return report
 
 
-def _check_audit(reg: Repo, report: Report) -> dict[tuple[str, int], str | None]:
-    chain = reg.audit.check()
+def _check_versions(
+    reg: Repo,
+    state: ModelState,
+    present: set[int],
+    registered: dict[int, str | None],
+    report: Report,
+    checked: dict[str, str | None],
+    quick: bool,
+) -> set[int]:
+    """Check every version that has a manifest; return the numbers of those that loaded."""
+    loaded: set[int] = set()
+    for number in sorted(n for n in present if n <= state.latest):
+        version = _load_version(reg, state, number, report)
+        if version is None:
+            continue
+        report.versions += 1
+        loaded.add(number)
+        if registered.get(number) not in (None, version.digest):
+            report.add(
+                ERROR,
+                "manifest",
+                reg.manifest_path(state.index.name, number),
+                f"digest {version.digest[:19]}… differs from the one recorded when {version.name}@{number} "
+                f"was registered ({str(registered[number])[:19]}…): files were swapped",
+            )
+        _check_blobs(reg, version, report, checked, quick)
+    return loaded
+
+
+def _settled(reg: Repo, model: str, loaded: set[int], findings: list[Finding]) -> list[Finding]:
+    """The history findings of ``model`` once no change of it is in flight: a change may have
+    written its files since the log was read and be appending its entries now, so under the
+    model's lock (finishing an interrupted change) both are read again."""
+    try:
+        with reg.model_lock(model, new=True):
+            entries, state = _read_again(reg, model, locked=True)
+    except (StorageError, PermissionError):
+        # No lock in a registry this process cannot write (a read-only mount): read again
+        # without it (a change through another, writable mount is not waited for).
+        entries, state = _read_again(reg, model, locked=False)
+    return findings if state is None else history_findings(reg, state, entries, loaded)
+
+
+def _read_again(reg: Repo, model: str, *, locked: bool) -> tuple[list[dict[str, Any]], ModelState | None]:
+    try:
+        state = reg.locked_state(model) if locked else reg.state(model)  # locked: finishes a change
+    except ModelregError:
+        return [], None
+    return list(reg.audit.entries(model=model)), state
+
+
+def _check_audit(reg: Repo, report: Report) -> list[dict[str, Any]] | None:
+    """The entries of the audit chain, its problems reported; None when the log cannot be read."""
+    try:
+        chain = reg.audit.check()
+    except IntegrityError as exc:  # a link or a FIFO in place of the log: nothing to compare with
+        report.add(ERROR, "audit", reg.audit.path, exc.message.removeprefix(f"{reg.audit.path} "))
+        return None
     report.audit_entries = chain.entries
     for problem in chain.problems:
         report.add(
@@ -116,25 +119,86 @@ def _check_audit(reg: Repo, report: Report) -> dict[tuple[str, int], str | None]
         )
     if chain.torn_tail:
         report.add(WARNING, "leftover", reg.audit.path, "last line is an interrupted write; the next change repairs it")
-    return _registered(chain.parsed)
+    if chain.unterminated:
+        report.add(WARNING, "leftover", reg.audit.path, "last entry lacks its final newline; the next change adds it")
+    return chain.parsed
 
 
-def _registered(entries: Iterable[dict[str, Any]]) -> dict[tuple[str, int], str | None]:
-    """(model, version) -> the digest its register entry recorded."""
-    found: dict[tuple[str, int], str | None] = {}
-    for e in entries:
-        model, version, digest = e.get("model"), e.get("version"), e.get("digest")
-        if e.get("action") == "register" and isinstance(model, str) and isinstance(version, int):
-            found[(model, version)] = digest if isinstance(digest, str) else None
-    return found
+def _entries_by_model(entries: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for entry in entries:
+        model = entry.get("model")
+        if isinstance(model, str):
+            grouped.setdefault(model, []).append(entry)
+    return grouped
+
+
+def _model_names(reg: Repo, report: Report) -> list[str]:
+    """The models to check. What under models/ cannot be a model is a finding: a symlink (never
+    followed) and a directory with a model file under a name no model can have."""
+    base = reg.root / "models"
+    for path in sorted(base.iterdir()) if base.is_dir() and not base.is_symlink() else []:
+        if path.is_symlink():
+            problem = "is a symbolic link: modelreg never follows links inside a registry (make it a real directory)"
+            report.add(ERROR, "manifest", path, problem)
+        elif not is_valid_name(path.name) and (path / "model.yaml").is_file():
+            problem = f"directory name {path.name[:120]!r} is not a model name ({NAME_RULE}); rename or remove it"
+            report.add(ERROR, "manifest", path, problem)
+    return [n for n in reg.model_names() if is_valid_name(n)]
+
+
+def _check_vanished_models(
+    reg: Repo, by_model: dict[str, list[dict[str, Any]]], names: list[str], report: Report
+) -> None:
+    """A model the history registered whose files are gone."""
+    known = set(names)
+    for model, entries in sorted(by_model.items()):
+        if model in known or not any(e.get("action") == "register" for e in entries):
+            continue
+        path = reg.root / "models" / model
+        if not is_valid_name(model) and path.exists():
+            continue  # reported as a bad directory name
+        report.add(
+            ERROR,
+            "history",
+            path,
+            f"the audit log records model {model[:120]!r}, which is not in the registry (deleted?)",
+        )
 
 
 def _model_state(reg: Repo, model: str, report: Report) -> ModelState | None:
     try:
         return reg.state(model)
     except ModelregError as exc:
-        report.add(ERROR, "manifest", reg.model_dir(model), exc.message)
+        # The message names the file at fault (model.yaml or stages.yaml): report it as the path.
+        path, sep, rest = exc.message.partition(": ")
+        if sep and path.startswith(f"{reg.model_dir(model)}{os.sep}"):
+            report.add(ERROR, "manifest", path, rest)
+        else:
+            report.add(ERROR, "manifest", reg.model_dir(model), exc.message)
         return None
+
+
+def _manifest_numbers(reg: Repo, model: str) -> set[int]:
+    """Version numbers with a manifest file (listed once: a crafted latest_version costs nothing)."""
+    try:
+        names = os.listdir(reg.model_dir(model) / "versions")
+    except (FileNotFoundError, NotADirectoryError):
+        return set()
+    numbers = (n.removesuffix(".yaml") for n in names if n.endswith(".yaml"))
+    return {int(n) for n in numbers if n.isascii() and n.isdigit() and len(n) <= 9}
+
+
+def _report_missing_manifests(reg: Repo, state: ModelState, present: set[int], report: Report) -> None:
+    """A finding per missing manifest, or one for them all when there are more than MAX_MISSING."""
+    model = state.index.name
+    missing = [n for n in range(1, state.latest + 1) if n not in present]
+    if len(missing) > MAX_MISSING:
+        where, text = reg.model_dir(model) / "versions", f"{model}@{missing[0]} to {model}@{missing[-1]}"
+        report.add(ERROR, "manifest", where, f"manifests of {len(missing)} versions are missing ({text})")
+        return
+    for n in missing:
+        report.add(ERROR, "manifest", reg.manifest_path(model, n), f"manifest of {model}@{n} is missing")
 
 
 def _check_stages(reg: Repo, state: ModelState, report: Report) -> None:
@@ -230,16 +294,14 @@ def _blob_problem(reg: Repo, digest: str, size: int, quick: bool) -> str | None:
     return None
 
 
-def _check_orphans(reg: Repo, state: ModelState, report: Report) -> None:
-    vdir = reg.model_dir(state.index.name) / "versions"
-    if not vdir.is_dir():
-        return
-    for path in vdir.iterdir():
-        stem = path.name.removesuffix(".yaml")
-        if path.name.endswith(".yaml") and stem.isdigit() and int(stem) > state.latest:
-            report.add(
-                WARNING, "leftover", path, "manifest of an unfinished registration; the next register replaces it"
-            )
+def _check_orphans(reg: Repo, state: ModelState, present: set[int], report: Report) -> None:
+    for number in sorted(n for n in present if n > state.latest):
+        report.add(
+            WARNING,
+            "leftover",
+            reg.manifest_path(state.index.name, number),
+            "manifest of an unfinished registration; the next register replaces it",
+        )
 
 
 def _check_leftovers(reg: Repo, report: Report) -> None:

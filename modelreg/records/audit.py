@@ -5,22 +5,41 @@ Each entry's ``id`` is the SHA-256 of its own content, and ``prev`` lists the id
 moving one that a later entry follows leaves a ``prev`` pointing at nothing earlier. A git union
 merge keeps both branches' lines after the common part, so every ``prev`` still points upward;
 the next append lists both branch heads and joins them. See docs/audit-log.md.
+
+No complete entry is ever lost: before appending, an unterminated last line is either a whole
+entry (it gets its newline) or the rest of an interrupted write (only the bytes after the last
+newline are cut); a write that fails part-way is undone, so the log holds what it held before.
+The log is never opened through a symlink or as anything but a regular file. What a model's
+entries say about its stages and aliases is records/timeline.py's to tell.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from modelreg.base.fs import atomic_write
+from modelreg.base.fs import atomic_write, open_regular, read_limited
+from modelreg.errors import IntegrityError, StorageError, UsageError
 
 LOG_NAME = "audit.jsonl"
 ENTRY_FIELDS = ("time", "actor", "action", "model", "version", "from_stage", "to_stage", "reason")
+# The longest line an append writes (an entry linked to one head, with its newline).
+MAX_ENTRY_BYTES = 64 * 1024
+# Lines longer than this are never held in memory: no entry modelreg wrote is anywhere near it.
+MAX_LINE_BYTES = 8 << 20
+_BLOCK = 1 << 16
+MAX_CACHE_BYTES = 1 << 16
+# The environment refusing the write (a full disk, a quota, a read-only mount, a file-size limit).
+_REFUSED = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG})
+_PLACEHOLDER_ID = "sha256:" + "0" * 64
 
 
 def entry_id(entry: dict[str, Any]) -> str:
@@ -44,6 +63,39 @@ def public_entry(entry: dict[str, Any]) -> dict[str, Any]:
     return shown
 
 
+def check_size(records: list[dict[str, Any]]) -> None:
+    """Refuse (exit 2) a record whose line would exceed MAX_ENTRY_BYTES; call before writing anything.
+
+    The size counts the entry as linked to one head; an append that joins several branch heads
+    writes a longer ``prev`` and is not refused for it."""
+    for record in records:
+        body = {"txn": "0" * 24, **record, "prev": [_PLACEHOLDER_ID]}
+        size = len(encode_line({"id": _PLACEHOLDER_ID, **body}))
+        if size <= MAX_ENTRY_BYTES:
+            continue
+        longest = max(record, key=lambda k: len(json.dumps(record[k], ensure_ascii=False).encode()))
+        longest_size = len(json.dumps(record[longest], ensure_ascii=False).encode())
+        what = f"{record.get('action')} of {record.get('model')}" if record.get("model") else str(record.get("action"))
+        raise UsageError(
+            f"the audit entry of this {what} would be {size} bytes, over the limit of {MAX_ENTRY_BYTES} bytes "
+            f"per entry (its {longest!r} takes {longest_size}); shorten it or make the change in smaller steps",
+            code="entry_too_large",
+        )
+
+
+def complete_entry(raw: bytes) -> dict[str, Any] | None:
+    """``raw`` (one line, with or without its newline) as an entry whose id matches its content."""
+    if len(raw) > MAX_LINE_BYTES:
+        return None
+    try:
+        entry = json.loads(raw)
+    except ValueError:
+        return None
+    if isinstance(entry, dict) and isinstance(entry.get("id"), str) and entry_id(entry) == entry["id"]:
+        return entry
+    return None
+
+
 @dataclass(frozen=True)
 class Problem:
     line: int
@@ -55,7 +107,8 @@ class ChainReport:
     entries: int
     heads: list[str]
     problems: list[Problem]
-    torn_tail: bool = False
+    torn_tail: bool = False  # the last line is an interrupted write (cut by the next append)
+    unterminated: bool = False  # the last line is a whole entry without its newline (kept, terminated)
     parsed: list[dict[str, Any]] = field(default_factory=list)  # every entry that has an id, in order
 
 
@@ -63,21 +116,69 @@ def _heads_of(ids: list[str], referenced: set[str]) -> list[str]:
     return sorted(i for i in ids if i not in referenced)
 
 
+def _lines(fh: IO[bytes]) -> Iterator[tuple[int, bytes | None, bool]]:
+    """(number, line, terminated) in file order; a line over MAX_LINE_BYTES is skipped unread and
+    given as None. Only the last line can lack its newline."""
+    number = 0
+    while True:
+        line = fh.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) <= MAX_LINE_BYTES or line.endswith(b"\n"):
+            yield number, line, line.endswith(b"\n")
+            continue
+        while line and not line.endswith(b"\n"):
+            line = fh.readline(_BLOCK)
+        yield number, None, line.endswith(b"\n")
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        if written <= 0:  # not expected from a regular file, but never loop on it
+            raise OSError(errno.EIO, "write made no progress")
+        view = view[written:]
+
+
 class AuditLog:
     """Appends are serialised by the caller (the registry's audit lock)."""
+
+    def check_append(self, records: list[dict[str, Any]]) -> None:
+        """What an append would refuse, checked before a change writes anything: an entry over
+        the size cap (exit 2), a log that is a symlink or not a regular file (exit 5)."""
+        check_size(records)
+        try:
+            mode = os.lstat(self.path).st_mode
+        except FileNotFoundError:
+            return
+        if stat.S_ISLNK(mode):
+            raise IntegrityError(
+                f"{self.path} is a symbolic link: modelreg never follows links inside a registry",
+                code="symlink_in_registry",
+            )
+        if not stat.S_ISREG(mode):
+            raise IntegrityError(f"{self.path} is not a regular file", code="corrupt_registry")
 
     def __init__(self, path: Path, cache_path: Path) -> None:
         self.path = path
         self.cache_path = cache_path
 
     # -- reading -----------------------------------------------------------
-    def iter_raw(self) -> Iterator[tuple[int, bytes]]:
+    def _numbered(self) -> Iterator[tuple[int, bytes | None, bool]]:
         try:
-            fh = open(self.path, "rb")  # noqa: SIM115 - closed by the with below
+            fd = open_regular(self.path)  # never a link out of the registry, never a FIFO
         except FileNotFoundError:
             return
-        with fh:
-            yield from enumerate(fh, start=1)
+        with os.fdopen(fd, "rb") as fh:
+            yield from _lines(fh)
+
+    def iter_raw(self) -> Iterator[tuple[int, bytes]]:
+        """(number, line) of every line short enough to be an entry."""
+        for number, raw, _ in self._numbered():
+            if raw is not None:
+                yield number, raw
 
     def entries(self, *, model: str | None = None) -> Iterator[dict[str, Any]]:
         """Parsed entries in file order; unparsable lines are skipped here (verify reports them)."""
@@ -99,11 +200,15 @@ class AuditLog:
         parsed: list[dict[str, Any]] = []
         referenced: set[str] = set()
         problems: list[Problem] = []
-        torn = False
-        lines = list(self.iter_raw())
-        for number, raw in lines:
-            if not raw.endswith(b"\n") and number == len(lines):
-                torn = True  # an interrupted final write: repaired by the next append
+        torn = unterminated = False
+        for number, raw, terminated in self._numbered():
+            if not terminated:  # the last line
+                if raw is None or complete_entry(raw) is None:
+                    torn = True  # an interrupted final write: cut by the next append
+                    continue
+                unterminated = True  # a whole entry: the next append adds its newline
+            if raw is None:
+                problems.append(Problem(number, f"is longer than {MAX_LINE_BYTES} bytes: not an audit entry"))
                 continue
             try:
                 entry = json.loads(raw)
@@ -135,7 +240,7 @@ class AuditLog:
             seen.add(eid)
             order.append(eid)
             parsed.append(entry)
-        return ChainReport(len(order), _heads_of(order, referenced), problems, torn, parsed)
+        return ChainReport(len(order), _heads_of(order, referenced), problems, torn, unterminated, parsed)
 
     # -- appending ---------------------------------------------------------
     def _scan_heads(self) -> list[str]:
@@ -155,53 +260,105 @@ class AuditLog:
 
     def _cached_heads(self, st: os.stat_result) -> list[str] | None:
         try:
-            cache = json.loads(self.cache_path.read_bytes())
-        except (OSError, ValueError):
+            cache = json.loads(read_limited(self.cache_path, MAX_CACHE_BYTES))
+        except (OSError, ValueError, OverflowError, IntegrityError):  # only a cache: scan the log instead
             return None
-        if cache.get("stat") == [st.st_ino, st.st_size, st.st_mtime_ns]:
+        if isinstance(cache, dict) and cache.get("stat") == [st.st_ino, st.st_size, st.st_mtime_ns]:
             heads = cache.get("heads")
-            if isinstance(heads, list):
+            if isinstance(heads, list) and all(isinstance(h, str) for h in heads):
                 return heads
         return None
 
-    def _repair_torn_tail(self, fd: int, size: int) -> int:
-        """Cut an unterminated last line left by an interrupted write; return the new size."""
-        if size == 0:
-            return 0
-        if os.pread(fd, 1, size - 1) == b"\n":
+    @staticmethod
+    def _line_start(fd: int, size: int) -> int:
+        """Offset just after the last newline in the first ``size`` bytes (0 if there is none),
+        reading backwards a block at a time however far back it is."""
+        end = size
+        while end > 0:
+            start = max(0, end - _BLOCK)
+            found = os.pread(fd, end - start, start).rfind(b"\n")
+            if found >= 0:
+                return start + found + 1
+            end = start
+        return 0
+
+    def _repair_tail(self, fd: int, size: int) -> int:
+        """Make the log end with a newline: a whole last entry gets its newline, the rest of an
+        interrupted write is cut (the bytes after the last newline only). Returns the new size."""
+        if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
             return size
-        start = max(0, size - (1 << 20))
-        tail = os.pread(fd, size - start, start)
-        cut = start + tail.rfind(b"\n") + 1 if b"\n" in tail else 0
-        os.ftruncate(fd, cut)
-        return cut
+        start = self._line_start(fd, size)
+        if size - start <= MAX_LINE_BYTES and complete_entry(os.pread(fd, size - start, start)) is not None:
+            _write_all(fd, b"\n")
+            return size + 1
+        os.ftruncate(fd, start)
+        return start
+
+    def _refused(self, exc: OSError) -> Exception:
+        if exc.errno in _REFUSED:
+            return StorageError(
+                f"cannot append to the audit log {self.path}: {exc.strerror or exc}; the log is unchanged"
+            )
+        return exc
+
+    def _open_for_append(self) -> int:
+        """The log opened to append, refusing a symlink (a write would land outside the registry)
+        and anything but a regular file."""
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise IntegrityError(
+                    f"{self.path} is a symbolic link: modelreg never follows links inside a registry",
+                    code="symlink_in_registry",
+                ) from None
+            raise self._refused(exc) from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise IntegrityError(f"{self.path} is not a regular file", code="corrupt_registry")
+        os.set_blocking(fd, True)
+        return fd
 
     def append(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Link and append records (each a dict of ENTRY_FIELDS and extras); return the entries."""
-        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        """Link and append records (each a dict of ENTRY_FIELDS and extras); return the entries.
+
+        All or nothing: a write that fails part-way (a full disk) is cut off again, and a full
+        disk, a quota or a read-only log raise StorageError naming the log."""
+        check_size(records)
+        fd = self._open_for_append()
         try:
             st = os.fstat(fd)
+            size = st.st_size
             heads = self._cached_heads(st)
-            if heads is None:
-                self._repair_torn_tail(fd, st.st_size)
-                heads = self._scan_heads()
-            written: list[dict[str, Any]] = []
-            chunks: list[bytes] = []
-            for record in records:
-                body = {**record, "prev": heads}
-                entry = {"id": entry_id(body), **body}
-                heads = [entry["id"]]
-                written.append(entry)
-                chunks.append(encode_line(entry))
-            # One write call: a killed process leaves all of it or none of it; a power cut can leave
-            # a torn last line, which verify reports and the next append cuts off.
-            os.write(fd, b"".join(chunks))
-            os.fsync(fd)
+            ends_cleanly = size == 0 or os.pread(fd, 1, size - 1) == b"\n"
+            try:
+                if heads is None or not ends_cleanly:
+                    size = self._repair_tail(fd, size)
+                    heads = self._scan_heads()
+                written: list[dict[str, Any]] = []
+                chunks: list[bytes] = []
+                for record in records:
+                    body = {**record, "prev": heads}
+                    entry = {"id": entry_id(body), **body}
+                    heads = [entry["id"]]
+                    written.append(entry)
+                    chunks.append(encode_line(entry))
+                _write_all(fd, b"".join(chunks))
+                os.fsync(fd)
+            except BaseException as exc:
+                # Undo a partial write (and a repair that could not finish): never leave half a line.
+                with contextlib.suppress(OSError):
+                    if os.fstat(fd).st_size > size:
+                        os.ftruncate(fd, size)
+                if isinstance(exc, OSError):
+                    raise self._refused(exc) from None
+                raise
             st = os.fstat(fd)
         finally:
             os.close(fd)
         cache = {"stat": [st.st_ino, st.st_size, st.st_mtime_ns], "heads": heads}
-        atomic_write(self.cache_path, json.dumps(cache).encode(), durable=False)
+        with contextlib.suppress(OSError):  # only a cache: the next append scans the log
+            atomic_write(self.cache_path, json.dumps(cache).encode(), durable=False)
         return written
 
     def contains_txn(self, txn: str) -> bool:

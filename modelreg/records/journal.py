@@ -125,6 +125,7 @@ class Journal:
 
     def commit(self, change: Change, audit_lock: Callable[[], AbstractContextManager[None]]) -> list[dict[str, Any]]:
         """Record the change durably, then apply it. Caller holds the model's lock."""
+        self.audit.check_append(change.records)  # what the log would refuse, before anything is written
         for rel in change.writes:
             if not allowed_path(change.model, rel):
                 raise ValueError(f"a change of {change.model!r} may not write {rel!r}")  # a bug, not input

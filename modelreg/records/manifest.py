@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from modelreg.errors import UsageError
-from modelreg.records.names import validate_name
+from modelreg.records.names import MAX_FILE_SIZE, MAX_VERSION, validate_name
 
 MANIFEST_FORMAT = 1
 _DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
@@ -148,8 +148,8 @@ def parse_manifest(data: Any) -> Version:
     except UsageError as exc:
         raise SchemaError(exc.message) from None
     number = _req(data, "version", int)
-    if number < 1:
-        raise SchemaError("version must be a positive integer")
+    if number < 1 or number > MAX_VERSION:
+        raise SchemaError(f"version must be an integer from 1 to {MAX_VERSION}")
     digest = _req(data, "digest", str)
     if not _DIGEST_RE.fullmatch(digest):
         raise SchemaError(f"digest {digest!r} is not sha256:<64 hex>")
@@ -171,8 +171,8 @@ def parse_manifest(data: Any) -> Version:
         path, size, fdigest = item.get("path"), item.get("size"), item.get("digest")
         if not isinstance(path, str) or not path:
             raise SchemaError("a file entry lacks its path")
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise SchemaError(f"file {path!r} has an invalid size")
+        if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size < MAX_FILE_SIZE:
+            raise SchemaError(f"file {path!r} has an invalid size (an integer from 0 to 2**63 - 1)")
         if not isinstance(fdigest, str) or not _DIGEST_RE.fullmatch(fdigest):
             raise SchemaError(f"file {path!r} has an invalid digest")
         files.append(FileEntry(path, size, fdigest))

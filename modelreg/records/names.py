@@ -16,6 +16,14 @@ _KEY_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127}")
 _INT_RE = re.compile(r"[+-]?[0-9]+")
 _NUMBER_RE = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 MAX_EXACT_INT = 2**53
+# The longest metric value read: a double needs 17 significant digits and an exponent; a longer
+# text is refused before any conversion (Python refuses to convert integers of over 4300 digits).
+MAX_NUMBER_CHARS = 100
+# The most versions a model holds: every loop over a model's versions stays bounded, whatever a
+# (hand-edited or hostile) model file claims.
+MAX_VERSION = 1_000_000
+# File sizes in a manifest are below this (what a signed 64-bit offset can address).
+MAX_FILE_SIZE = 2**63
 
 
 def is_valid_name(name: str) -> bool:
@@ -65,6 +73,12 @@ def parse_number(key: str, value: str) -> int | float:
     """A metric value as a JSON reader would take it: a decimal integer (exact up to 2**53) or a
     finite decimal float; ``1_000``, ``0x10``, ``nan`` and ``inf`` are refused."""
     text = value.strip()
+    if len(text) > MAX_NUMBER_CHARS:
+        raise UsageError(
+            f"metric {key!r} is {len(text)} characters long ({text[:12]}…); a number has at most "
+            f"{MAX_NUMBER_CHARS} characters",
+            code="invalid_metric",
+        )
     if not _NUMBER_RE.fullmatch(text):
         raise UsageError(f"metric {key!r} must be a number, got {value!r}", code="invalid_metric")
     if _INT_RE.fullmatch(text):

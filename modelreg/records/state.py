@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from modelreg.errors import ConflictError
 from modelreg.records.aliases import AliasFile
 from modelreg.records.manifest import SchemaError
+from modelreg.records.names import MAX_VERSION
 
 STATE_FORMAT = 1
 
@@ -24,6 +26,8 @@ def _int_stage_map(data: dict[str, Any], key: str) -> dict[int, str]:
     for k, v in value.items():
         if not isinstance(k, int) or isinstance(k, bool) or k < 1 or not isinstance(v, str):
             raise SchemaError(f"{key!r} must map version numbers to stages")
+        if k > MAX_VERSION:
+            raise SchemaError(f"{key!r} names version {k}, over the limit of {MAX_VERSION} versions of a model")
         result[k] = v
     return result
 
@@ -56,6 +60,12 @@ class ModelIndex:
         }
 
     def with_version(self, number: int, stage: str) -> ModelIndex:
+        if number > MAX_VERSION:
+            raise ConflictError(
+                f"model {self.name!r} already has {MAX_VERSION} versions, the most a model can hold; "
+                "register under a new model name",
+                code="version_limit",
+            )
         initial = dict(self.initial_stages)
         if stage != self.default_stage:
             initial[number] = stage
@@ -73,6 +83,8 @@ class ModelIndex:
         latest = data.get("latest_version", 0)
         if not isinstance(latest, int) or isinstance(latest, bool) or latest < 0:
             raise SchemaError("'latest_version' must be a non-negative integer")
+        if latest > MAX_VERSION:
+            raise SchemaError(f"'latest_version' is {latest}, over the limit of {MAX_VERSION} versions of a model")
         tags = data.get("tags") or {}
         if not isinstance(tags, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
             raise SchemaError("'tags' must map strings to strings")

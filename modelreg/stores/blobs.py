@@ -14,6 +14,7 @@ from modelreg.errors import IntegrityError, NotFoundError, UsageError
 from modelreg.stores.hashing import copy_and_hash, sha256_fd, sha256_file
 
 _HEX_RE = re.compile(r"[0-9a-f]{64}")
+Progress = Callable[[int], None]
 
 
 class BlobStore(Protocol):
@@ -21,7 +22,7 @@ class BlobStore(Protocol):
 
     def path(self, digest: str) -> Path: ...
     def exists(self, digest: str) -> bool: ...
-    def put_file(self, src: Path, *, link: bool = False) -> tuple[str, int]: ...
+    def put_file(self, src: Path, *, link: bool = False, progress: Progress | None = None) -> tuple[str, int]: ...
     def verify(self, digest: str, size: int) -> None: ...
 
 
@@ -70,12 +71,12 @@ class LocalBlobStore:
         self.root.mkdir(parents=True, exist_ok=True)
         return tmp_name(self.root / "incoming")
 
-    def put_file(self, src: Path, *, link: bool = False) -> tuple[str, int]:
+    def put_file(self, src: Path, *, link: bool = False, progress: Progress | None = None) -> tuple[str, int]:
         """Store ``src`` (symlinks followed) and return its digest and size; hashing while copying.
 
         ``link`` asks for a copy-on-write clone (btrfs, XFS, ZFS), which costs no copy and shares
         no inode: rewriting ``src`` later cannot touch the stored bytes. Where the filesystem has
-        no clones it is a plain copy. A hard link is never made.
+        no clones it is a plain copy. A hard link is never made. ``progress`` hears the bytes stored.
         """
         with open(src, "rb") as sfh:
             before = os.fstat(sfh.fileno())
@@ -88,8 +89,10 @@ class LocalBlobStore:
                 fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o444)
                 if link and _clone(sfh.fileno(), fd):
                     digest, size = sha256_fd(fd)  # the clone's own bytes: what is stored
+                    if progress is not None:
+                        progress(size)
                 else:
-                    digest, size = copy_and_hash(sfh.fileno(), fd, before.st_size, sync=True)
+                    digest, size = copy_and_hash(sfh.fileno(), fd, before.st_size, sync=True, progress=progress)
                     after = os.fstat(sfh.fileno())
                     if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or (
                         size != before.st_size
@@ -127,14 +130,14 @@ class LocalBlobStore:
         if actual != digest or (size is not None and actual_size != size):
             raise IntegrityError(f"blob {path} does not match its digest {digest}", code="digest_mismatch")
 
-    def copy_out(self, digest: str, size: int, dest_fd: int) -> None:
+    def copy_out(self, digest: str, size: int, dest_fd: int, progress: Progress | None = None) -> None:
         """Copy a blob into an open file, verifying its bytes on the way."""
         try:
             fd = open_regular(self.path(digest))
         except FileNotFoundError:
             raise NotFoundError(f"blob {digest} is missing from {self.root}", code="blob_missing") from None
         try:
-            actual, actual_size = copy_and_hash(fd, dest_fd, size)
+            actual, actual_size = copy_and_hash(fd, dest_fd, size, progress=progress)
         finally:
             os.close(fd)
         if actual != digest or actual_size != size:

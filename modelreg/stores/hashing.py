@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 CHUNK = 8 << 20
@@ -65,10 +66,13 @@ def _kernel_copy(
         errors.append(exc)
 
 
-def copy_and_hash(src_fd: int, dst_fd: int, size: int, *, sync: bool = False) -> tuple[str, int]:
+def copy_and_hash(
+    src_fd: int, dst_fd: int, size: int, *, sync: bool = False, progress: Callable[[int], None] | None = None
+) -> tuple[str, int]:
     """Copy ``size`` bytes from the start of src to dst; return the digest and size of what was read.
 
     The hash is taken over the source; the caller rejects the result if the source changed.
+    ``progress`` is told the bytes hashed since its last call (the copy runs alongside).
     """
     h = hashlib.sha256()
     if size <= SMALL:
@@ -77,6 +81,8 @@ def copy_and_hash(src_fd: int, dst_fd: int, size: int, *, sync: bool = False) ->
         view = memoryview(data)
         while view:
             view = view[os.write(dst_fd, view) :]
+        if progress is not None and data:
+            progress(len(data))
         return "sha256:" + h.hexdigest(), len(data)
     errors: list[BaseException] = []
     stop = threading.Event()
@@ -92,6 +98,8 @@ def copy_and_hash(src_fd: int, dst_fd: int, size: int, *, sync: bool = False) ->
                 break
             h.update(view[:n])
             read += n
+            if progress is not None:
+                progress(n)
     finally:
         # On any exit (Ctrl-C included) the copier stops before the caller closes the descriptors.
         if read < size:

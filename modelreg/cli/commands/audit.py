@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from ..group import command
+from ..layout import Col
 from ..options import (
     JsonOpt,
     RegistryOpt,
@@ -15,6 +16,7 @@ from ..options import (
     open_registry,
 )
 from ..output import Output, guard
+from ..units import plural
 
 
 @command()
@@ -37,12 +39,13 @@ def log(
         from ...ops.history import query
         from .. import render
 
-        entries = query(open_registry(registry, out), target, since=since, actions=action)
+        reg = open_registry(registry, out)
+        entries = query(reg, target, since=since, actions=action)
         if limit is not None:
             entries = entries[-limit:]
         # A person at a terminal wants the newest first; files and scripts get log order.
-        shown = list(reversed(entries)) if out.rich else entries
-        out.result({"entries": entries}, lambda o: render.log_table(o, shown))
+        shown = list(reversed(entries)) if out.people else entries
+        out.result({"entries": entries}, lambda o: render.log_table(o, shown, production=reg.config.production))
 
 
 @command()
@@ -71,13 +74,14 @@ def verify(
             if report.findings:
                 render.table(
                     o,
-                    ["severity", "kind", "path", "problem"],
+                    [Col("severity"), Col("kind"), Col("path", fold=True), Col("problem", "text")],
                     [[f.severity, f.kind, f.path, f.message] for f in report.findings],
                 )
             status = "OK" if report.ok else "FAILED"
             o.line(
-                f"{status}: {report.models} models, {report.versions} versions, "
-                f"{report.blobs_checked} blobs{' (quick)' if quick else ''}, {report.audit_entries} audit entries"
+                f"{status}: {plural(report.models, 'model')}, {plural(report.versions, 'version')}, "
+                f"{plural(report.blobs_checked, 'blob')}{' (quick)' if quick else ''}, "
+                f"{plural(report.audit_entries, 'audit entry', 'audit entries')}"
             )
 
         out.result(report.to_json(), human)
@@ -86,5 +90,5 @@ def verify(
 
             errors = sum(1 for f in report.findings if f.severity == "error")
             raise IntegrityError(
-                f"verify found {errors} integrity problem(s); see the findings above", code="verify_failed"
+                f"verify found {plural(errors, 'integrity problem')}; see the findings above", code="verify_failed"
             )

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -76,8 +75,9 @@ def import_(
 
 @contextmanager
 def _progress(out: Output) -> Iterator[Callable[[int, int, str], None] | None]:
-    """A bar on stderr when it is a terminal; never under --json or -q."""
-    if out.json_mode or out.quiet or not sys.stderr.isatty():
+    """A bar on stderr counting the versions to import, when a person watches (see
+    ``Output.shows_progress``); a bar that cannot be drawn never fails the import."""
+    if not out.shows_progress:
         yield None
         return
     from rich.console import Console
@@ -92,12 +92,23 @@ def _progress(out: Output) -> Iterator[Callable[[int, int, str], None] | None]:
         transient=True,
     )
     task = bar.add_task("reading MLflow", total=None)
+    broken = False
 
     def update(done: int, total: int, what: str) -> None:
-        bar.update(task, completed=done, total=total or None, description=what[:60])
+        nonlocal broken
+        if broken:
+            return
+        try:
+            bar.update(task, completed=done, total=total or None, description=what[:60])
+        except Exception:  # stderr gone: the import goes on
+            broken = True
 
-    with bar:
+    bar.start()
+    try:
         yield update
+    finally:
+        with suppress(Exception):
+            bar.stop()
 
 
 def _render(out: Output, report: ImportReport) -> None:

@@ -65,12 +65,17 @@ def get_production(
 
 def _hand_out(out: Output, reg: Registry, v: Version, path: bool, output: Path | None) -> None:
     """The version as JSON or a panel; its files written to ``output`` and/or located (``path``)."""
+    from ..progress import progress_bar
+
     data = v.to_json()
+    total = sum(f.size for f in v.files)
     if output is not None:
-        reg.export(v, output)
+        with progress_bar(out, total, f"write {v.name}@{v.version}") as progress:
+            reg.export(v, output, progress=progress)
         data["output"] = str(output.resolve())
     if path:
-        data["path"] = str(reg.materialize(v))
+        with progress_bar(out, total, f"assemble {v.name}@{v.version}") as progress:
+            data["path"] = str(reg.materialize(v, progress=progress))
     elif out.json_mode:
         # --json reports where the verified files are; a clone without the blobs, a remote
         # that is down or a registry that cannot be written still learn which version it is
@@ -89,7 +94,7 @@ def _hand_out(out: Output, reg: Registry, v: Version, path: bool, output: Path |
     def human(o: Output) -> None:
         from .. import render
 
-        render.version_detail(o, data)
+        render.version_detail(o, data, production=reg.config.production)
 
     out.result(data, human)
 
@@ -105,8 +110,15 @@ def export(
     """Write a version's files into DIR, each verified against its digest."""
     out = Output(json, quiet)
     with guard(out):
+        from ..progress import progress_bar
+        from ..units import human_size, plural
+
         reg = open_registry(registry, out)
         version = reg.resolve(ref)
-        written = reg.export(version, dest)
+        total = sum(f.size for f in version.files)
+        with progress_bar(out, total, f"export {version.name}@{version.version}") as progress:
+            written = reg.export(version, dest, progress=progress)
         data = {**version.to_json(), "output": str(dest.resolve())}
-        out.result(data, lambda o: o.line(f"Exported {version.name}@{version.version}: {len(written)} files to {dest}"))
+        what = f"{plural(len(written), 'file')} ({human_size(total)})"
+        text = f"Exported {version.name}@{version.version}: {what} to {dest}"
+        out.result(data, lambda o: o.line(text))

@@ -13,6 +13,7 @@ from ..options import (
     QuietOpt,
     ReasonOpt,
     RegistryOpt,
+    complete_alias,
     complete_ref,
     complete_stage,
     open_registry,
@@ -84,7 +85,10 @@ def alias(
             help="NAME@REF to point the alias at (NAME alone lists its aliases).", autocompletion=complete_ref
         ),
     ],
-    name: Annotated[str | None, typer.Argument(help="The alias (champion, challenger, eu-canary...).")] = None,
+    name: Annotated[
+        str | None,
+        typer.Argument(help="The alias (champion, challenger, eu-canary...).", autocompletion=complete_alias),
+    ] = None,
     delete: Annotated[bool, typer.Option("--delete", help="Remove the alias instead.")] = False,
     reason: ReasonOpt = None,
     registry: RegistryOpt = None,

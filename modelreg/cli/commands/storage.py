@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
 import typer
@@ -17,6 +15,7 @@ from ..options import (
     open_registry,
 )
 from ..output import Output, guard
+from ..units import human_size, plural
 
 
 @command()
@@ -43,39 +42,26 @@ def gc(
         out.result(
             report.to_json(),
             lambda o: o.line(
-                f"{verb} {len(report.blobs_removed)} blobs ({report.bytes_freed} bytes), "
-                f"{len(report.leftovers_removed)} leftovers, {len(report.cache_removed)} cached copies"
+                f"{verb} {plural(len(report.blobs_removed), 'blob')} ({human_size(report.bytes_freed)}), "
+                f"{plural(len(report.leftovers_removed), 'leftover')}, "
+                f"{plural(len(report.cache_removed), 'cached copy', 'cached copies')}"
             ),
         )
 
 
-@contextmanager
-def _progress_bar(out: Output, total: int, label: str) -> Iterator[Callable[[int], None] | None]:
-    """A rich progress bar on a terminal for transfers worth watching; nothing otherwise."""
-    if not out.rich or out.quiet or total < (8 << 20):
-        yield None
-        return
-    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
-
-    with Progress(
-        "[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(), transient=True
-    ) as bar:
-        task = bar.add_task(label, total=total)
-        yield lambda n: bar.advance(task, n)
-
-
 def _transfer(direction: str, target: str | None, registry: RegistryOpt, out: Output) -> None:
     from ...ops import transfer
+    from ..progress import progress_bar
 
     reg = open_registry(registry, out)
     versions = transfer.select_versions(reg, target)
     plan = transfer.plan_transfer(reg, direction, versions)
-    with _progress_bar(out, sum(f.size for f in plan[0]), direction) as progress:
+    with progress_bar(out, sum(f.size for f in plan[0]), direction) as progress:
         report = transfer.transfer(reg, direction, versions, progress, plan)
     out.result(
         report.to_json(),
         lambda o: o.line(
-            f"{direction.capitalize()}ed {report.transferred} blobs ({report.bytes} bytes) "
+            f"{direction.capitalize()}ed {plural(report.transferred, 'blob')} ({human_size(report.bytes)}) "
             f"{'to' if direction == 'push' else 'from'} {report.remote}; {report.already_present} already there"
         ),
     )

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from ..group import command
+from ..layout import Col
 from ..options import (
     JsonOpt,
     ModelArg,
@@ -16,6 +17,7 @@ from ..options import (
     RegistryOpt,
     complete_model,
     complete_ref,
+    complete_second_ref,
     complete_stage,
     open_registry,
     pairs,
@@ -27,7 +29,9 @@ from ..output import Output, guard
 def register(
     name: ModelArg,
     paths: Annotated[list[Path], typer.Argument(help="Files or directories holding the model.", show_default=False)],
-    metric: Annotated[list[str] | None, typer.Option("--metric", "-m", help="Metric KEY=NUMBER (repeatable).")] = None,
+    metric: Annotated[
+        list[str] | None, typer.Option("--metric", "-m", help="Metric KEY=NUMBER (repeatable, each key once).")
+    ] = None,
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Parameter KEY=VALUE (repeatable).")] = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", "-t", help="Tag KEY=VALUE (repeatable).")] = None,
     metrics_file: Annotated[
@@ -45,7 +49,9 @@ def register(
     ] = None,
     author: Annotated[
         str | None,
-        typer.Option("--author", help="Who registers (default: $MODELREG_AUTHOR, git user.name, login name)."),
+        typer.Option(
+            "--author", help="Who registers (default: $MODELREG_AUTHOR, the CI's actor, git user.name, login name)."
+        ),
     ] = None,
     link: Annotated[
         bool,
@@ -76,37 +82,52 @@ def register(
     out = Output(json, quiet)
     with guard(out):
         from ...records.names import validate_name
+        from ..progress import progress_bar
 
         validate_name(name)
-        metrics: dict[str, Any] = {}
+        metrics: dict[str, Any] = dict(pairs(metric, "metric"))
         if metrics_file is not None:
             from ...ops.metrics_file import read_metrics_file
 
-            metrics.update(read_metrics_file(metrics_file))
-        metrics.update(pairs(metric, "metric"))
+            from_file = read_metrics_file(metrics_file)
+            both = sorted(set(from_file) & set(metrics))
+            if both:
+                from ...errors import UsageError
+
+                raise UsageError(
+                    f"metric {both[0]!r} is given both in {metrics_file} and by --metric; give it once",
+                    code="duplicate_key",
+                )
+            metrics = {**from_file, **metrics}
         params, tags = pairs(param, "param"), pairs(tag, "tag")
         reg = open_registry(registry, out)
-        version, archived = reg.register(
-            name,
-            paths,
-            metrics=metrics,
-            params=params,
-            tags=tags,
-            description=description,
-            datasets=dataset,
-            stage=stage,
-            author=author,
-            link=link,
-            push=True if push else None,
-            reason=reason,
-            python=python,
-            env_files=env_file,
-        )
+        total = _input_bytes([*paths, *(env_file or [])], reg.root) if out.shows_progress else 0
+        with progress_bar(out, total, f"register {name}") as progress:
+            version, archived = reg.register(
+                name,
+                paths,
+                metrics=metrics,
+                params=params,
+                tags=tags,
+                description=description,
+                datasets=dataset,
+                stage=stage,
+                author=author,
+                link=link,
+                push=True if push else None,
+                reason=reason,
+                python=python,
+                env_files=env_file,
+                progress=progress,
+            )
         for old in archived:
             out.note(f"{name}@{old} moved to {reg.config.archive_stage}")
         out.result(
             version.to_json(),
-            lambda o: o.line(f"Registered {name}@{version.version} ({version.stage}) {version.digest}"),
+            lambda o: o.line(
+                f"Registered {name}@{version.version} ({version.stage}) "
+                + (version.digest[:19] if o.people else version.digest)  # a whole line on a terminal
+            ),
         )
 
 
@@ -142,6 +163,7 @@ def list_(
 
         tags = pairs(tag, "tag")
         reg = open_registry(registry, out)
+        production = reg.config.production
         if name is None:
             if where or sort or limit:
                 from ...errors import UsageError
@@ -154,30 +176,42 @@ def list_(
                 {"models": [m.to_json() for m in models]},
                 lambda o: render.table(
                     o,
-                    ["name", "latest", "stages", "description"],
-                    [[m.name, m.latest_version, render.stage_summary(m.stages), m.description] for m in models],
+                    [Col("name"), Col("latest", right=True), Col("stages", "words"), Col("description", "text")],
+                    [
+                        [m.name, m.latest_version, render.stage_words(m.stages, production), m.description]
+                        for m in models
+                    ],
                 ),
             )
             return
         versions = reg.list_versions(name, stage=stage, tags=tags, where=where, sort=sort, limit=limit)
-        out.result(
-            {"versions": [v.to_json() for v in versions]},
-            lambda o: render.table(
+
+        def human(o: Output) -> None:
+            render.table(
                 o,
-                ["version", "stage", "created", "by", "metrics", "digest"],
+                [
+                    Col("version", right=True),
+                    Col("stage"),
+                    Col("created", shows="time"),
+                    Col("by", drop=1),
+                    Col("metrics", "words"),
+                    Col("digest", drop=2),
+                ],
                 [
                     [
                         v.version,
-                        v.stage,
+                        render.stage_word(v.stage, production),
                         v.created_at,
                         v.created_by,
-                        " ".join(f"{k}={val:g}" for k, val in v.metrics.items()),
-                        v.digest[:19],
+                        render.metric_words(v.metrics),
+                        v.digest[:19] if not o.people else v.digest[:15],
                     ]
                     for v in versions
                 ],
-            ),
-        )
+                row_style=["bold" if v.stage == production else "" for v in versions],
+            )
+
+        out.result({"versions": [v.to_json() for v in versions]}, human)
 
 
 @command()
@@ -196,40 +230,52 @@ def show(
 
         parsed = parse_ref(ref)
         reg = open_registry(registry, out)
+        production = reg.config.production
         if parsed.explicit:
             v = reg.resolve(parsed)
             history = reg.history(v.name, v.version)
-            out.result({**v.to_json(), "history": history}, lambda o: render.version_detail(o, v.to_json(), history))
+            out.result(
+                {**v.to_json(), "history": history},
+                lambda o: render.version_detail(o, v.to_json(), history, production=production),
+            )
             return
         summary = reg.summary(parsed.name)
         versions = reg.versions(parsed.name)
 
         def human(o: Output) -> None:
+            stages = render.stage_words(summary.stages, production)
             render.mapping(
                 o,
                 summary.name,
                 [
                     ("description", summary.description or "-"),
-                    ("created", f"{summary.created_at} by {summary.created_by}"),
+                    ("created", render.when_by(o, summary.created_at, summary.created_by)),
                     ("latest", summary.latest_version),
-                    ("stages", render.stage_summary(summary.stages)),
+                    ("stages", stages if o.people else render.stage_summary(summary.stages)),
                     *[(f"tag {k}", val) for k, val in summary.tags.items()],
                 ],
             )
             render.table(
                 o,
-                ["version", "stage", "created", "metrics", "description"],
+                [
+                    Col("version", right=True),
+                    Col("stage"),
+                    Col("created", shows="time"),
+                    Col("metrics", "words"),
+                    Col("description", "text"),
+                ],
                 [
                     [
                         v.version,
-                        v.stage,
+                        render.stage_word(v.stage, production),
                         v.created_at,
-                        " ".join(f"{k}={x:g}" for k, x in v.metrics.items()),
+                        render.metric_words(v.metrics),
                         v.description,
                     ]
                     for v in versions
                 ],
                 title="versions",
+                row_style=["bold" if v.stage == production else "" for v in versions],
             )
 
         out.result({**summary.to_json(), "versions": [v.to_json() for v in versions]}, human)
@@ -254,8 +300,15 @@ def annotate(
             from ...errors import UsageError
 
             raise UsageError("nothing to change: give --description, --tag or --untag")
+        set_tags = pairs(tag, "tag")
+        for key in sorted(set(untag or [])):
+            if key in set_tags or (untag or []).count(key) > 1:
+                from ...errors import UsageError
+
+                why = "both set by --tag and removed by --untag" if key in set_tags else "given twice to --untag"
+                raise UsageError(f"tag {key!r} is {why}; give it once", code="duplicate_key")
         reg = open_registry(registry, out)
-        result = reg.annotate(target, description=description, set_tags=pairs(tag, "tag"), unset_tags=untag)
+        result = reg.annotate(target, description=description, set_tags=set_tags, unset_tags=untag)
         for key in result.missing_tags:
             out.warn(f"tag {key!r} was not set")
         data = {
@@ -274,7 +327,10 @@ def diff(
     a: Annotated[str, typer.Argument(help="First version, NAME@REF.", autocompletion=complete_ref)],
     b: Annotated[
         str,
-        typer.Argument(help="Second version: NAME@REF, or a bare REF (number, latest, stage, digest) of A's model."),
+        typer.Argument(
+            help="Second version: NAME@REF, or a bare REF (number, latest, stage, digest) of A's model.",
+            autocompletion=complete_second_ref,
+        ),
     ],
     registry: RegistryOpt = None,
     json: JsonOpt = False,
@@ -319,3 +375,14 @@ def diff(
                 render.table(o, ["package", "a", "b"], erows, title="environment")
 
         out.result(result, human)
+
+
+def _input_bytes(paths: list[Path], root: Path) -> int:
+    """What register will store, for its progress bar (a bad input is reported by register itself)."""
+    from ...errors import ModelregError
+    from ...ops.inputs import collect
+
+    try:
+        return sum(src.stat().st_size for _, src in collect(paths, registry=root))
+    except (ModelregError, OSError):
+        return 0

@@ -1,0 +1,88 @@
+"""verify's second half: the history is the truth, so the files must tell the same story.
+
+The model's audit entries are replayed (records/timeline.py) and compared with its files: every
+version has its register entry (with the digest recorded then), every version the history knows
+exists, every version is in the stage and every alias names the version the history says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from modelreg.records.state import ModelState
+from modelreg.records.timeline import replay
+from modelreg.repo import Repo
+
+from .verify_report import ERROR, Finding
+
+
+def registered(entries: Iterable[dict[str, Any]]) -> dict[int, str | None]:
+    """version -> the digest its register entry recorded (entries of one model)."""
+    found: dict[int, str | None] = {}
+    for e in entries:
+        version, digest = e.get("version"), e.get("digest")
+        if e.get("action") == "register" and isinstance(version, int):
+            found[version] = digest if isinstance(digest, str) else None
+    return found
+
+
+# -- the history is the truth ------------------------------------------------------------------
+
+
+def history_findings(reg: Repo, state: ModelState, entries: list[dict[str, Any]], loaded: set[int]) -> list[Finding]:
+    """Where the files and the model's history disagree: a version without its register entry,
+    a version the history knows and the files do not, a stage the history does not tell."""
+    model = state.index.name
+    mdir = reg.model_dir(model)
+    recorded = registered(entries)
+    found = [
+        Finding(
+            ERROR,
+            "audit",
+            str(reg.audit.path),
+            f"{model}@{n} has no register entry in the audit log (entries deleted?)",
+        )
+        for n in sorted(loaded)
+        if n not in recorded
+    ]
+    timeline = replay(entries)
+    for number, history in sorted(timeline.stages.items()):
+        if number > state.latest:
+            found.append(
+                Finding(
+                    ERROR,
+                    "history",
+                    str(mdir / "model.yaml"),
+                    f"the audit log records {model}@{number}, but the model's latest version is {state.latest} "
+                    "(version files deleted?)",
+                )
+            )
+            continue
+        said = state.stage_of(number)
+        if said == history:
+            continue
+        from_index = number not in state.stages.assignments and number in state.index.initial_stages
+        found.append(
+            Finding(
+                ERROR,
+                "history",
+                str(mdir / ("model.yaml" if from_index else "stages.yaml")),
+                f"{model}@{number} is in {said!r} by the files, but the audit history puts it in {history!r} "
+                "(a stage file edited, or an entry deleted or added?)",
+            )
+        )
+    files_say = state.aliases.targets
+    for alias in sorted(set(files_say) | set(timeline.aliases)):
+        if files_say.get(alias) != timeline.aliases.get(alias):
+            found.append(
+                Finding(
+                    ERROR,
+                    "history",
+                    str(mdir / "aliases.yaml"),
+                    f"alias {alias!r} of {model} names version {files_say.get(alias)} by the files, but "
+                    f"{timeline.aliases.get(alias)} by the audit history (the alias file edited, or an entry "
+                    "deleted or added?)",
+                )
+            )
+    return found

@@ -1,0 +1,137 @@
+"""Issue 12: --version, and -q, --json and -R wherever habit puts them, for every command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer.main
+
+from modelreg import Registry, __version__
+from modelreg.cli import COMMANDS, app
+
+# For each command: arguments that make it succeed on the seeded registry (see `seeded`).
+SUCCEEDS: dict[str, list[str]] = {
+    "init": [],
+    "register": ["m", "{tmp}/w2.bin", "--metric", "acc=0.95"],
+    "promote": ["m@1", "staging"],
+    "list": [],
+    "show": ["m@1"],
+    "get": ["m@1"],
+    "get-production": ["m"],
+    "annotate": ["m", "-d", "described"],
+    "log": ["m"],
+    "verify": [],
+    "export": ["m@1", "{tmp}/out"],
+    "diff": ["m@1", "1"],
+    "rollback": ["m", "--to", "1"],
+    "alias": ["m@1", "champion"],
+    "gc": ["--dry-run"],
+    "push": [],
+    "pull": [],
+    "completion": ["bash"],
+}
+NEEDS_REMOTE = {"push", "pull"}
+
+
+@pytest.fixture
+def seeded(tmp_path: Path, make_file: Any) -> Path:
+    root = tmp_path / "reg"
+    reg, _ = Registry.init(root)
+    (root / "modelreg.toml").write_text(
+        (root / "modelreg.toml").read_text().replace("[remote]", f'[remote]\nurl = "{tmp_path / "remote"}"')
+    )
+    (tmp_path / "remote").mkdir()
+    reg = Registry(root)
+    reg.register("m", [make_file(tmp_path / "w1.bin", "weights one")], metrics={"acc": 0.9})
+    reg.promote("m@1", "production")
+    make_file(tmp_path / "w2.bin", "weights two")
+    return root
+
+
+def test_every_command_is_covered() -> None:
+    assert set(SUCCEEDS) == set(COMMANDS), "a new command needs its line in SUCCEEDS"
+
+
+def _args(command: str, tmp: Path) -> list[str]:
+    return [a.replace("{tmp}", str(tmp)) for a in SUCCEEDS[command]]
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_global_options_before_and_after_the_command(command: str, cli: Any, seeded: Path, tmp_path: Path) -> None:
+    args = _args(command, tmp_path)
+    if command == "init":
+        args = []  # -R names the registry to create; on the seeded one it changes nothing
+    outputs = []
+    for place in ("before", "after"):
+        if command == "export":
+            args = [*_args(command, tmp_path)[:1], str(tmp_path / f"out-{place}")]
+        opts = ["--json", "-q", "-R", str(seeded)]
+        line = [*opts, command, *args] if place == "before" else [command, *args, *opts]
+        result = cli(*line)
+        assert result.exit_code == 0, (line, result.stdout, result.stderr)
+        assert result.stderr == "", (line, result.stderr)  # -q: no messages at all
+        outputs.append(json.loads(result.stdout))  # --json: exactly one document
+    assert outputs[0].keys() == outputs[1].keys()
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_registry_before_the_command_is_the_one_used(command: str, cli: Any, seeded: Path, tmp_path: Path) -> None:
+    if command in ("init", "completion"):
+        pytest.skip("creates or needs no registry")
+    # The working directory holds no registry, so only -R can find one: a wrong -R fails with 3.
+    result = cli("-R", str(tmp_path / "nowhere"), command, *_args(command, tmp_path), "--json")
+    assert result.exit_code == 3, (command, result.stdout, result.stderr)
+    assert json.loads(result.stderr.splitlines()[-1])["error"]["code"] == "no_registry"
+    # The later -R wins: after the command it overrides one given before.
+    result = cli("-R", str(tmp_path / "nowhere"), command, *_args(command, tmp_path), "-R", str(seeded), "--json")
+    assert result.exit_code == 0, (command, result.stderr)
+
+
+def test_every_command_declares_the_global_options_in_its_help() -> None:
+    group = typer.main.get_command(app)
+    for name, cmd in group.commands.items():  # type: ignore[attr-defined]
+        names = {opt for p in cmd.params for opt in getattr(p, "opts", [])}
+        assert {"--json", "-R", "--registry", "-q", "--quiet"} <= names, name
+    root = {opt for p in group.params for opt in getattr(p, "opts", [])}
+    assert {"--json", "-R", "-q", "--version", "-V"} <= root
+
+
+@pytest.mark.parametrize("flag", ["--version", "-V"])
+def test_version(flag: str, cli: Any, run: Any) -> None:
+    result = cli(flag)
+    assert result.exit_code == 0 and result.stdout == f"modelreg {__version__}\n"
+    proc = run(flag, script=True)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"modelreg {__version__}" and proc.stderr == ""
+
+
+def test_quiet_and_json_before_the_command_in_a_real_process(run: Any, seeded: Path) -> None:
+    proc = run("-q", "--json", "-R", seeded, "promote", "m@1", "staging")
+    assert proc.returncode == 0 and proc.stderr == ""
+    assert json.loads(proc.stdout)["stage"] == "staging"
+    # A usage error under a --json given before the command is JSON on stderr too.
+    proc = run("--json", "-R", seeded, "promote", "m@1")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert json.loads(proc.stderr.splitlines()[-1])["error"]["code"] == "usage"
+
+
+def test_help_lists_the_global_options_once(cli: Any) -> None:
+    result = cli("--help")
+    assert result.exit_code == 0
+    for text in ("--json", "--registry", "--quiet", "--version"):
+        assert result.stdout.count(text) == 1, text
+    result = cli("list", "--help")
+    for text in ("--json", "--registry", "--quiet"):
+        assert result.stdout.count(text) == 1, text
+    assert "--version" not in result.stdout
+
+
+def test_init_takes_r_as_its_path(cli: Any, tmp_path: Path) -> None:
+    result = cli("-R", tmp_path / "made-by-r", "init", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["path"] == str((tmp_path / "made-by-r").resolve())
+    result = cli("init", tmp_path / "a", "-R", tmp_path / "b")
+    assert result.exit_code == 2 and "give one" in result.stderr
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
