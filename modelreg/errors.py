@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ModelregError(Exception):
     """Base of every error modelreg raises on purpose."""
 
     exit_code = 1
     code = "internal"
+    # Extra keys of the JSON error object (a policy refusal lists the rules that failed).
+    details: dict[str, Any] | None = None
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
@@ -35,6 +39,16 @@ class ConflictError(ModelregError):
 
     exit_code = 4
     code = "conflict"
+
+
+class PolicyError(ConflictError):
+    """Refused by a promotion policy (exit 4); ``failed`` lists every rule that failed."""
+
+    code = "policy"
+
+    def __init__(self, message: str, *, failed: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.details = {"failed": list(failed or [])}
 
 
 class LockTimeoutError(ConflictError):

@@ -17,12 +17,17 @@ from .repo import find_root as _find_root
 if TYPE_CHECKING:
     from .ops.alias import AliasResult
     from .ops.annotate import AnnotateResult
+    from .ops.approvals import Decided
     from .ops.importers.report import ImportReport
     from .ops.listing import ModelSummary
+    from .ops.policy import Evaluation
     from .ops.promote import PromoteResult
+    from .ops.remove import RemoveResult
+    from .ops.trust import TrustStatus
     from .records.config import Config
     from .records.manifest import Version
     from .records.refs import Ref
+    from .records.requests import Request
     from .records.state import ModelState
 
 __all__ = ["PathLike", "Registry", "find_root"]
@@ -117,6 +122,7 @@ class Registry(Repo):
         """Write the version's files into ``dest``, verified; ``progress`` hears the bytes written."""
         from .ops.serve import export
 
+        _refuse_removed(version)
         return export(self, version, _path(dest), progress=progress)
 
     def materialize(
@@ -126,6 +132,7 @@ class Registry(Repo):
         and rebuilt when it changed since (``rehash`` re-reads an unchanged copy too)."""
         from .ops.served_copy import materialize
 
+        _refuse_removed(version)
         return materialize(self, version, rehash=rehash, progress=progress)
 
     # -- changes -----------------------------------------------------------
@@ -178,11 +185,19 @@ class Registry(Repo):
         )
 
     def promote(
-        self, ref: Ref | str, stage: str, *, reason: str | None = None, actor: str | None = None
+        self,
+        ref: Ref | str,
+        stage: str,
+        *,
+        reason: str | None = None,
+        actor: str | None = None,
+        force: bool = False,
     ) -> PromoteResult:
+        """Move a version to a stage under the registry's rules; ``force`` passes failing gates
+        where the stage allows it (never a transition, a removal or missing approvals)."""
         from .ops.promote import promote
 
-        return promote(self, ref, stage, reason=reason, actor=actor)
+        return promote(self, ref, stage, reason=reason, actor=actor, force=force)
 
     def rollback(
         self, name: str, *, to: int | None = None, reason: str | None = None, actor: str | None = None
@@ -236,4 +251,82 @@ class Registry(Repo):
 
         return import_mlflow(
             self, tracking_uri, models=models, renames=renames, dry_run=dry_run, actor=actor, progress=progress
+        )
+
+    # -- governance ----------------------------------------------------------
+    def check(self, ref: Ref | str, stage: str) -> Evaluation:
+        """Evaluate moving ``ref`` to ``stage`` (transition, gates, approvals) without changing anything."""
+        from .ops.policy import evaluate
+        from .ops.requestfiles import open_request_for
+        from .ops.resolve import resolve_in
+        from .records.refs import parse_ref
+
+        parsed = parse_ref(ref) if isinstance(ref, str) else ref
+        self.config.check_stage(stage)
+        state = self.state(parsed.name)
+        version = resolve_in(self, state, parsed)
+        request = open_request_for(self, version.name, version.version, stage)
+        return evaluate(self, state, version, stage, request=request)
+
+    def request(self, ref: Ref | str, stage: str, *, reason: str | None, actor: str | None = None) -> Request:
+        """File a request to move a version to a stage that needs approvals."""
+        from .ops.approvals import file_request
+
+        return file_request(self, ref, stage, reason=reason, actor=actor)
+
+    def requests(self, name: str | None = None, *, include_closed: bool = False) -> list[Request]:
+        """Open requests (every one with ``include_closed``), of one model or all."""
+        from .ops.approvals import list_requests
+
+        return list_requests(self, name, include_closed=include_closed)
+
+    def version_requests(self, name: str, number: int) -> list[Request]:
+        from .ops.approvals import version_requests
+
+        return version_requests(self, name, number)
+
+    def request_json(self, request: Request) -> dict[str, Any]:
+        from .ops.approvals import request_json
+
+        return request_json(self, request)
+
+    def approve(self, request_id: str, *, reason: str | None = None, actor: str | None = None) -> Decided:
+        """Approve a request; the approval that completes the count applies the promotion."""
+        from .ops.approvals import approve
+
+        return approve(self, request_id, reason=reason, actor=actor)
+
+    def reject(self, request_id: str, *, reason: str | None, actor: str | None = None) -> Decided:
+        from .ops.approvals import reject
+
+        return reject(self, request_id, reason=reason, actor=actor)
+
+    def remove(self, ref: Ref | str, *, reason: str | None, actor: str | None = None) -> RemoveResult:
+        """Retire a version for good: out of every stage and latest, its bytes garbage for gc."""
+        from .ops.remove import remove
+
+        return remove(self, ref, reason=reason, actor=actor)
+
+    def trust_status(self) -> TrustStatus:
+        from .ops.trust import status
+
+        return status(self)
+
+    def trust(self, *, revoke: bool = False) -> TrustStatus:
+        """Let this machine run the registry's hook and check commands as they are now."""
+        from .ops.trust import trust
+
+        return trust(self, revoke=revoke)
+
+
+def _refuse_removed(version: Version) -> None:
+    """A removed version is a recall: its files are not handed out any more."""
+    if version.removed:
+        from .errors import ConflictError
+
+        removal = version.removed
+        raise ConflictError(
+            f"{version.name}@{version.version} was removed {removal['removed_at']} by {removal['removed_by']} "
+            f"({removal['reason']}); its files are not served",
+            code="removed",
         )

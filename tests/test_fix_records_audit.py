@@ -202,8 +202,9 @@ def test_a_full_disk_part_way_through_an_append_leaves_the_log_as_it_was(tmp_pat
 def test_an_entry_over_64_kib_is_refused_before_anything_is_written(
     cli: Any, run: Any, reg_path: Path, tmp_path: Path
 ) -> None:
-    """A 65,400-character reason is under the text limit but its entry is over the 64 KiB cap:
-    exit 2 naming the limit, and neither the log, the stage file nor a journal is written."""
+    """A reason is capped at 8,192 characters (it always fits an entry); an entry over the 64 KiB
+    cap some other way (an annotation listing 600 long tag keys) is refused: exit 2 naming the
+    limit, and neither the log, the manifests nor a journal is written."""
     from conftest import snapshot
 
     _history(run, reg_path, tmp_path)
@@ -212,12 +213,18 @@ def test_an_entry_over_64_kib_is_refused_before_anything_is_written(
         proc = run("promote", "-R", reg_path, "m@2", "staging", "--reason", reason)
         assert proc.returncode == 2, proc.stderr[-300:]
         message = proc.stderr.strip()
-        assert message.count("\n") == 0 and "65536" in message and len(message) < 400, message
+        assert message.count("\n") == 0 and "8,192" in message and len(message) < 400, message
         assert snapshot(reg_path, ignore=(".modelreg/cache", ".modelreg/locks")) == before
-    result = cli("promote", "-R", reg_path, "m@2", "staging", "--reason", "r" * 65_400, "--json")
+    tags = [arg for i in range(600) for arg in ("--tag", f"{'k' * 120}{i:03d}=v")]
+    proc = run("annotate", "-R", reg_path, "m@2", *tags)
+    assert proc.returncode == 2, proc.stderr[-300:]
+    message = proc.stderr.strip()
+    assert message.count("\n") == 0 and "65536" in message and len(message) < 400, message
+    assert snapshot(reg_path, ignore=(".modelreg/cache", ".modelreg/locks")) == before
+    result = cli("annotate", "-R", reg_path, "m@2", *tags, "--json")
     assert result.exit_code == 2
     assert json.loads(result.stderr.splitlines()[-1])["error"]["code"] == "entry_too_large"
-    _ok(run("promote", "-R", reg_path, "m@2", "staging", "--reason", "r" * 30_000))  # under the cap: fine
+    _ok(run("promote", "-R", reg_path, "m@2", "staging", "--reason", "é" * 8_192))  # the longest reason: fine
     assert max(len(line) for line in _log(reg_path).splitlines(keepends=True)) <= 64 * 1024
 
 

@@ -12,7 +12,9 @@ import typer.main
 from modelreg import Registry, __version__
 from modelreg.cli import COMMANDS, app
 
-# For each command: arguments that make it succeed on the seeded registry (see `seeded`).
+# For each command: arguments that make it succeed on the seeded registry (see `seeded`), run
+# twice on it (the global options before the command, then after): "{place}" is "before" or
+# "after", "{request}" an open request and "{free}" a version nobody asked to move, one per place.
 SUCCEEDS: dict[str, list[str]] = {
     "init": [],
     "register": ["m", "{tmp}/w2.bin", "--metric", "acc=0.95"],
@@ -24,7 +26,7 @@ SUCCEEDS: dict[str, list[str]] = {
     "annotate": ["m", "-d", "described"],
     "log": ["m"],
     "verify": [],
-    "export": ["m@1", "{tmp}/out"],
+    "export": ["m@1", "{tmp}/out-{place}"],
     "diff": ["m@1", "1"],
     "rollback": ["m", "--to", "1"],
     "alias": ["m@1", "champion"],
@@ -33,6 +35,13 @@ SUCCEEDS: dict[str, list[str]] = {
     "pull": [],
     "import": ["mlflow", "--tracking-uri", "{tmp}/mlruns"],  # an MLflow file store without models
     "completion": ["bash"],
+    "check": ["m@1", "staging"],
+    "request": ["m@{free}", "production", "--reason", "better"],
+    "requests": [],
+    "approve": ["{request}", "--reason", "read it"],
+    "reject": ["{request}", "--reason", "not yet"],
+    "remove": ["m@{free}", "--reason", "recall"],
+    "trust": [],
 }
 NEEDS_REMOTE = {"push", "pull"}
 
@@ -49,6 +58,14 @@ def seeded(tmp_path: Path, make_file: Any) -> Path:
     reg = Registry(root)
     reg.register("m", [make_file(tmp_path / "w1.bin", "weights one")], metrics={"acc": 0.9})
     reg.promote("m@1", "production")
+    # Production needs one approval from now on; versions 2 and 3 have a request open for it.
+    with (root / "modelreg.toml").open("a") as toml:
+        toml.write("\n[gates.production]\napprovals = 1\n")
+    reg = Registry(root)
+    for n in range(2, 6):
+        reg.register("m", [make_file(tmp_path / f"v{n}.bin", f"weights {n}")])
+    ids = [reg.request(f"m@{n}", "production", reason="better", actor="requester").id for n in (2, 3)]
+    (tmp_path / "requests.json").write_text(json.dumps({"before": ids[0], "after": ids[1]}))
     make_file(tmp_path / "w2.bin", "weights two")
     return root
 
@@ -57,19 +74,23 @@ def test_every_command_is_covered() -> None:
     assert set(SUCCEEDS) == set(COMMANDS), "a new command needs its line in SUCCEEDS"
 
 
-def _args(command: str, tmp: Path) -> list[str]:
-    return [a.replace("{tmp}", str(tmp)) for a in SUCCEEDS[command]]
+def _args(command: str, tmp: Path, place: str = "before") -> list[str]:
+    fill = {"{tmp}": str(tmp), "{place}": place, "{free}": "4" if place == "before" else "5"}
+    if any("{request}" in a for a in SUCCEEDS[command]):
+        fill["{request}"] = json.loads((tmp / "requests.json").read_text())[place]
+    out = []
+    for arg in SUCCEEDS[command]:
+        for key, value in fill.items():
+            arg = arg.replace(key, value)
+        out.append(arg)
+    return out
 
 
 @pytest.mark.parametrize("command", list(COMMANDS))
 def test_global_options_before_and_after_the_command(command: str, cli: Any, seeded: Path, tmp_path: Path) -> None:
-    args = _args(command, tmp_path)
-    if command == "init":
-        args = []  # -R names the registry to create; on the seeded one it changes nothing
     outputs = []
     for place in ("before", "after"):
-        if command == "export":
-            args = [*_args(command, tmp_path)[:1], str(tmp_path / f"out-{place}")]
+        args = _args(command, tmp_path, place)
         opts = ["--json", "-q", "-R", str(seeded)]
         line = [*opts, command, *args] if place == "before" else [command, *args, *opts]
         result = cli(*line)

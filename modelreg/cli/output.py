@@ -147,7 +147,8 @@ def fail(out: Output, exc: ModelregError) -> NoReturn:
     out.flush_warnings()
     sys.stderr.write(f"error: {exc.message}\n")
     if out.json_mode:
-        sys.stderr.write(json.dumps({"error": {"code": exc.code, "message": exc.message}}) + "\n")
+        error = {"code": exc.code, "message": exc.message, **(exc.details or {})}
+        sys.stderr.write(json.dumps({"error": error}) + "\n")
     sys.stdout.flush()
     raise SystemExit(exc.exit_code)
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from modelreg.errors import NotFoundError
+from modelreg.errors import ConflictError, NotFoundError
 from modelreg.records.aliases import AliasFile
 from modelreg.records.journal import Change
 from modelreg.records.names import validate_alias
 from modelreg.records.refs import Ref, parse_ref
 from modelreg.repo import Repo
 
+from . import hooks
 from .changes import check_text, record, write_yaml
 
 
@@ -38,11 +40,16 @@ def set_alias(
     who = author(actor)
     with repo.model_lock(ref.name):
         state = repo.locked_state(ref.name)
-        version = resolve_in(repo, state, ref).version
+        found = resolve_in(repo, state, ref)
+        if found.removed:  # issue 13: a removed version is named by no alias
+            raise ConflictError(f"{ref.name}@{found.version} was removed; no alias may name it", code="removed")
+        version = found.version
         previous = state.aliases.targets.get(alias)
         if previous == version:
             return AliasResult(ref.name, alias, version, previous, False)
-        _commit(repo, ref.name, {**state.aliases.targets, alias: version}, alias, version, previous, reason, who)
+        targets = {**state.aliases.targets, alias: version}
+        entries = _commit(repo, ref.name, targets, alias, version, previous, reason, who)
+    hooks.after(repo, entries)  # issue 13: once the lock is released
     return AliasResult(ref.name, alias, version, previous, True)
 
 
@@ -60,7 +67,8 @@ def delete_alias(
         if previous is None:
             raise NotFoundError(f"{name!r} has no alias {alias!r}", code="unknown_alias")
         targets = {a: v for a, v in state.aliases.targets.items() if a != alias}
-        _commit(repo, name, targets, alias, None, previous, reason, who)
+        entries = _commit(repo, name, targets, alias, None, previous, reason, who)
+    hooks.after(repo, entries)  # issue 13: once the lock is released
     return AliasResult(name, alias, None, previous, True)
 
 
@@ -77,8 +85,8 @@ def _commit(
     previous: int | None,
     reason: str | None,
     who: str,
-) -> None:
+) -> list[dict[str, Any]]:
     change = Change(name)
     write_yaml(repo, change, repo.model_dir(name) / "aliases.yaml", AliasFile(name, targets).to_yaml_data())
     change.records.append(record("alias", name, version, actor=who, reason=reason, alias=alias, previous=previous))
-    repo.commit(change)
+    return repo.commit(change)

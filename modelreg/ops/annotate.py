@@ -9,6 +9,7 @@ from modelreg.records.names import validate_key
 from modelreg.records.refs import Ref, parse_ref
 from modelreg.repo import Repo
 
+from . import hooks
 from .changes import check_text, record, write_yaml
 
 
@@ -69,5 +70,6 @@ def annotate(
             (" tags " + ",".join(changed_keys)) if changed_keys else ""
         )
         change.records.append(record("annotate", name, number, actor=who, reason=detail.strip()))
-        repo.commit(change)
+        entries = repo.commit(change)
+    hooks.after(repo, entries)  # issue 13: once the lock is released
     return AnnotateResult(name, number, new_desc, new_tags, True, missing)

@@ -70,6 +70,8 @@ def _collect(reg: Repo, dry_run: bool, grace: float) -> GcReport:
     referenced: set[str] = set()
     version_digests: set[str] = set()
     for version in reg.iter_all_versions():
+        if version.removed:
+            continue  # a removed version's bytes are garbage, unless a live version shares them
         referenced.update(f.digest for f in version.files)
         version_digests.add(version.digest.partition(":")[2])
     now = time.time()

@@ -14,7 +14,7 @@ from modelreg.repo import Repo
 from .resolve import resolve
 
 _RELATIVE = re.compile(r"(\d+)\s*([smhdw])")
-ACTIONS = ("init", "register", "promote", "archive", "annotate")
+ACTIONS = ("init", "register", "promote", "archive", "annotate", "alias", "request", "approve", "reject", "remove")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 

@@ -13,7 +13,7 @@ from modelreg.repo import Repo
 @dataclass(frozen=True)
 class ModelSummary:
     name: str
-    latest_version: int
+    latest_version: int | None  # None: every version was removed
     stages: dict[str, Any]
     description: str = ""
     tags: dict[str, str] = field(default_factory=dict)
@@ -39,7 +39,7 @@ def summary(repo: Repo, name: str, state: ModelState | None = None) -> ModelSumm
     index = state.index
     return ModelSummary(
         name=index.name,
-        latest_version=state.latest,
+        latest_version=state.latest_live,  # issue 13: latest skips removed versions
         stages=state.stage_map(repo.config.stages, repo.config.exclusive),
         description=index.description,
         tags=dict(index.tags),

@@ -14,6 +14,7 @@ from modelreg.records.names import parse_number, validate_key, validate_name
 from modelreg.records.state import ModelIndex, ModelState, StageFile
 from modelreg.repo import Repo
 
+from . import hooks
 from .changes import check_size, check_text, record, write_yaml
 from .promote import displace, write_stages
 
@@ -64,6 +65,7 @@ def register(
     stage = config.check_stage(stage) if stage else config.default_stage
     if stage in config.require_reason and not reason:
         raise ConflictError(f"this registry's policy requires --reason to register into {stage!r}", code="policy")
+    governed = stage != config.default_stage or not config.policy.gate(stage).empty
     if reason is not None:
         check_text(reason, "reason")
     draft = Version(
@@ -107,6 +109,9 @@ def register(
     planned = [FileEntry(rel, src.stat().st_size, unknown) for rel, src in sources]
     draft = replace(draft, digest=unknown, created_at=when, files=tuple(planned), lineage=lineage)
     check_size(replace(draft, version=_WIDEST_VERSION).to_manifest(), f"the manifest of {name}")
+    if governed:
+        # The rules a promotion into the stage obeys, before a byte is stored (check commands later).
+        _gate_new(repo, draft, run_checks=False)
     # From the first stored blob until the version is recorded, gc waits (see ops/gc.py).
     with repo.blob_lock():
         files = []
@@ -117,9 +122,12 @@ def register(
                 on_file(rel, size)
         crash_point("after-blobs")
         draft = replace(draft, digest=file_set_digest(files), files=tuple(files))
-        version, archived = _record(repo, draft, reason)
-    if push or (push is None and config.remote.push_on_register):
-        _push(repo, version)
+        version, archived, entries = _record(repo, draft, reason, governed)
+    try:
+        if push or (push is None and config.remote.push_on_register):
+            _push(repo, version)
+    finally:
+        hooks.after(repo, entries)  # the version is recorded whether or not the push worked
     return version, archived
 
 
@@ -139,31 +147,68 @@ def _with_env_files(sources: list[tuple[str, Path]], env_files: list[Path]) -> l
     return sorted(taken.items())
 
 
-def _record(repo: Repo, draft: Version, reason: str | None) -> tuple[Version, tuple[int, ...]]:
-    """Under the model lock: allocate the next number and commit the new version."""
+def _state(repo: Repo, draft: Version, *, locked: bool) -> ModelState:
+    from .policy import settled_state
+
+    try:
+        return repo.locked_state(draft.name) if locked else settled_state(repo, draft.name)
+    except NotFoundError:
+        index = ModelIndex(draft.name, draft.created_at, draft.created_by, repo.config.default_stage)
+        return ModelState(index, StageFile(draft.name))
+
+
+def _gate_new(repo: Repo, draft: Version, *, run_checks: bool = True) -> tuple[int, ...]:
+    """Refuse a register into a stage whose rules it does not pass, as a promotion into it
+    from the default stage would be; return the stage's holders the evaluation saw."""
+    from .policy import evaluate
+
+    state = _state(repo, draft, locked=False)
+    candidate = replace(draft, version=state.latest + 1)
+    evaluation = evaluate(repo, state, candidate, draft.initial_stage, new=True, run_checks=run_checks)
+    if not evaluation.allowed:
+        raise evaluation.refusal(f"register of {draft.name} into {draft.initial_stage}")
+    return tuple(state.holders(draft.initial_stage))
+
+
+def _record(
+    repo: Repo, draft: Version, reason: str | None, governed: bool
+) -> tuple[Version, tuple[int, ...], list[dict[str, Any]]]:
+    """Under the model lock: allocate the next number and commit the new version. Check
+    commands run before the lock; under it, the stage's holders must be those they saw."""
+    from .promote import ATTEMPTS, kept_changing
+
+    name, stage = draft.name, draft.initial_stage
+    for _ in range(ATTEMPTS):
+        seen = _gate_new(repo, draft) if governed else None
+        with repo.model_lock(name, new=True):
+            state = _state(repo, draft, locked=True)
+            if seen is not None and tuple(state.holders(stage)) != seen:
+                continue
+            return _commit_new(repo, draft, reason, state)
+    raise kept_changing(f"register of {name} into {stage}")
+
+
+def _commit_new(
+    repo: Repo, draft: Version, reason: str | None, state: ModelState
+) -> tuple[Version, tuple[int, ...], list[dict[str, Any]]]:
     name, stage, who = draft.name, draft.initial_stage, draft.created_by
-    with repo.model_lock(name, new=True):
-        try:
-            state = repo.locked_state(name)
-        except NotFoundError:
-            state = ModelState(ModelIndex(name, draft.created_at, who, repo.config.default_stage), StageFile(name))
-        number = state.latest + 1
-        version = replace(draft, version=number)
-        change = Change(name)
-        # The manifest first: the version is visible only once model.yaml counts it.
-        write_yaml(repo, change, repo.manifest_path(name, number), version.to_manifest())
-        write_yaml(
-            repo, change, repo.model_dir(name) / "model.yaml", state.index.with_version(number, stage).to_yaml_data()
-        )
-        change.records.append(
-            record("register", name, number, actor=who, to_stage=stage, reason=reason, digest=version.digest)
-        )
-        # Only a register into an occupied exclusive stage touches the stage file.
-        assignments, archived = displace(repo, change, state, stage, number, who)
-        if archived:
-            write_stages(repo, change, name, assignments)
-        repo.commit(change)
-    return version, archived
+    number = state.latest + 1
+    version = replace(draft, version=number)
+    change = Change(name)
+    # The manifest first: the version is visible only once model.yaml counts it.
+    write_yaml(repo, change, repo.manifest_path(name, number), version.to_manifest())
+    write_yaml(
+        repo, change, repo.model_dir(name) / "model.yaml", state.index.with_version(number, stage).to_yaml_data()
+    )
+    change.records.append(
+        record("register", name, number, actor=who, to_stage=stage, reason=reason, digest=version.digest)
+    )
+    # Only a register into an occupied exclusive stage touches the stage file.
+    assignments, archived = displace(repo, change, state, stage, number, who)
+    if archived:
+        write_stages(repo, change, name, assignments)
+    entries = repo.commit(change)
+    return version, archived, entries
 
 
 def _push(repo: Repo, version: Version) -> None:

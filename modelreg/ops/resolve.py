@@ -86,9 +86,12 @@ def _now(repo: Repo, state: ModelState, ref: Ref) -> int:
         return target
     if ref.digest_prefix is not None:
         return _match_digest(repo, state, ref.digest_prefix)
-    if state.latest == 0:
-        raise NotFoundError(f"model {name!r} has no versions", code="unknown_version")
-    return state.latest
+    # issue 13: latest skips removed versions (stage references skip them through holders()).
+    latest = state.latest_live
+    if latest is None:
+        what = "versions" if state.latest == 0 else "versions left: every one was removed"
+        raise NotFoundError(f"model {name!r} has no {what}", code="unknown_version")
+    return latest
 
 
 def _then(repo: Repo, state: ModelState, ref: Ref, timeline: Timeline) -> int:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelreg.base.fs import atomic_write, open_regular, read_limited
-from modelreg.errors import IntegrityError, NotFoundError, StorageError, UsageError
+from modelreg.errors import ConflictError, IntegrityError, NotFoundError, StorageError, UsageError
 from modelreg.records.manifest import FileEntry, Version
 from modelreg.records.refs import parse_ref
 from modelreg.repo import Repo
@@ -57,10 +57,18 @@ class TransferReport:
 
 def select_versions(reg: Repo, target: str | None) -> list[Version]:
     """Everything when ``target`` is None, all of a model's versions for NAME, one for NAME@REF."""
+    # issue 13: a removed version's bytes are garbage; push and pull leave them alone.
     if target is None:
-        return list(reg.iter_all_versions())
+        return [v for v in reg.iter_all_versions() if not v.removed]
     ref = parse_ref(target)
-    return [resolve(reg, ref)] if ref.explicit else reg.versions(ref.name)
+    if ref.explicit:
+        version = resolve(reg, ref)
+        if version.removed:
+            raise ConflictError(
+                f"{version.name}@{version.version} was removed; its files are not transferred", code="removed"
+            )
+        return [version]
+    return [v for v in reg.versions(ref.name) if not v.removed]
 
 
 def unique_files(versions: Iterable[Version]) -> list[FileEntry]:

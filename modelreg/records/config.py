@@ -10,6 +10,7 @@ from typing import Any
 from modelreg.base.fs import read_limited
 from modelreg.errors import UsageError
 from modelreg.records.names import is_valid_stage_name
+from modelreg.records.policy import Policy, parse_policy
 
 CONFIG_NAME = "modelreg.toml"
 FORMAT_VERSION = 1
@@ -36,6 +37,7 @@ class Config:
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
     remote: RemoteConfig = field(default_factory=RemoteConfig)
     format_version: int = FORMAT_VERSION
+    policy: Policy = field(default_factory=Policy)  # transitions, gates, hooks (records/policy.py)
 
     def check_stage(self, stage: str) -> str:
         if stage not in self.stages:
@@ -153,6 +155,7 @@ def load_config(path: Path, cache_dir: Path | None = None) -> Config:
         region=_opt_str(path, remote_t, "region"),
         push_on_register=push,
     )
+    policy = parse_policy(data, tuple(names), default, lambda detail: _bad(path, detail))
     env_timeout = os.environ.get("MODELREG_LOCK_TIMEOUT")
     if env_timeout:
         try:
@@ -170,4 +173,5 @@ def load_config(path: Path, cache_dir: Path | None = None) -> Config:
         production=production,
         lock_timeout=float(timeout),
         remote=remote,
+        policy=policy,
     )

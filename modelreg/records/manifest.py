@@ -52,6 +52,7 @@ class Version:
     lineage: dict[str, Any] = field(default_factory=dict)
     stage: str = ""  # the current stage, filled in from the model's stage file
     aliases: tuple[str, ...] = ()  # filled in from the model's alias file
+    removed: dict[str, Any] | None = None  # the removal (removed.yaml) of a removed version: in no stage
 
     @property
     def size(self) -> int:
@@ -82,7 +83,7 @@ class Version:
         return {
             "name": self.name,
             "version": self.version,
-            "stage": self.stage or self.initial_stage,
+            "stage": None if self.removed else (self.stage or self.initial_stage),
             "digest": self.digest,
             "size": self.size,
             "created_at": self.created_at,
@@ -94,6 +95,7 @@ class Version:
             "lineage": self.lineage,
             "aliases": list(self.aliases),
             "files": [f.to_dict() for f in self.files],
+            "removed": dict(self.removed) if self.removed else None,
         }
 
 

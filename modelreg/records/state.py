@@ -14,6 +14,7 @@ from modelreg.errors import ConflictError
 from modelreg.records.aliases import AliasFile
 from modelreg.records.manifest import SchemaError
 from modelreg.records.names import MAX_VERSION
+from modelreg.records.removals import Removal
 
 STATE_FORMAT = 1
 
@@ -128,10 +129,21 @@ class ModelState:
     index: ModelIndex
     stages: StageFile
     aliases: AliasFile = field(default_factory=lambda: AliasFile(""))
+    # Removed (recalled) versions, from removed.yaml: in no stage, skipped by latest.
+    removed: dict[int, Removal] = field(default_factory=dict)
 
     @property
     def latest(self) -> int:
+        """The highest version number (removed or not): the next register allocates latest + 1."""
         return self.index.latest_version
+
+    @property
+    def latest_live(self) -> int | None:
+        """The newest version that was not removed (what NAME@latest names)."""
+        for number in range(self.latest, 0, -1):
+            if number not in self.removed:
+                return number
+        return None
 
     def stage_of(self, number: int) -> str:
         assigned = self.stages.assignments.get(number)
@@ -142,13 +154,14 @@ class ModelState:
     def holders(self, stage: str) -> list[int]:
         """Versions currently in ``stage``, oldest first; O(moved versions) unless it is the default."""
         if stage == self.index.default_stage:
-            return [n for n in range(1, self.latest + 1) if self.stage_of(n) == stage]
+            return [n for n in range(1, self.latest + 1) if self.stage_of(n) == stage and n not in self.removed]
         candidates = set(self.stages.assignments) | set(self.index.initial_stages)
-        return sorted(n for n in candidates if n <= self.latest and self.stage_of(n) == stage)
+        return sorted(n for n in candidates if n <= self.latest and self.stage_of(n) == stage and n not in self.removed)
 
     def stage_map(self, stages: tuple[str, ...], exclusive: frozenset[str]) -> dict[str, Any]:
         """Every configured stage: exclusive ones to a version or None, others to a list."""
         by_stage: dict[str, list[int]] = {s: [] for s in stages}
         for n in range(1, self.latest + 1):
-            by_stage.setdefault(self.stage_of(n), []).append(n)
+            if n not in self.removed:
+                by_stage.setdefault(self.stage_of(n), []).append(n)
         return {s: ((v[-1] if v else None) if s in exclusive else v) for s, v in by_stage.items()}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ from modelreg.records.aliases import AliasFile
 from modelreg.records.config import CONFIG_NAME, Config, load_config
 from modelreg.records.manifest import FileEntry, SchemaError, Version, parse_manifest
 from modelreg.records.names import is_valid_name, validate_name
+from modelreg.records.removals import REMOVED_NAME, Removal, RemovalSchemaError, RemovedFile
 from modelreg.records.state import ModelIndex, ModelState, StageFile
 from modelreg.stores.blobs import LocalBlobStore
 
@@ -47,6 +49,8 @@ class Repo:
         self._remote: RemoteStore | None = None
         # What a person should know about a command that still succeeded (the CLI prints these).
         self.warnings: list[str] = []
+        # The hooks this object's changes ran (ops/hooks.py): the CLI reports them under --json.
+        self.hook_runs: list[dict[str, Any]] = []
 
     @cached_property
     def audit(self) -> AuditLog:
@@ -144,7 +148,16 @@ class Repo:
             aliases = AliasFile(name)
         except SchemaError as exc:
             raise IntegrityError(f"{mdir / 'aliases.yaml'}: {exc}", code="corrupt_manifest") from None
-        return ModelState(index, stages, aliases)
+        return ModelState(index, stages, aliases, self._removed(name))
+
+    def _removed(self, name: str) -> dict[int, Removal]:
+        path = self.model_dir(name) / REMOVED_NAME
+        try:
+            return RemovedFile.parse(self.load(path, "removal file")).versions
+        except FileNotFoundError:
+            return {}
+        except RemovalSchemaError as exc:
+            raise IntegrityError(f"{path}: {exc}", code="corrupt_manifest") from None
 
     def load_version(self, state: ModelState, number: int, *, cached: bool = True) -> Version:
         """One version's manifest; bulk readers pass ``cached=False`` so that walking a long
@@ -163,6 +176,9 @@ class Repo:
             raise IntegrityError(f"{path}: {exc}", code="corrupt_manifest") from None
         if version.name != name or version.version != number:
             raise IntegrityError(f"{path}: manifest names {version.name}@{version.version}", code="corrupt_manifest")
+        removal = state.removed.get(number)
+        if removal is not None:  # in no stage, named by no alias
+            return replace(version, stage="", aliases=(), removed=removal.to_json())
         return version.with_stage(state.stage_of(number), state.aliases.of(number))
 
     def versions(self, name: str) -> list[Version]:

@@ -27,7 +27,11 @@ def log(
     since: Annotated[str | None, typer.Option("--since", help="Only entries since 7d, 12h, 30m or a date.")] = None,
     action: Annotated[
         list[str] | None,
-        typer.Option("--action", help="Only this action (repeatable): init, register, promote, archive, annotate."),
+        typer.Option(
+            "--action",
+            help="Only this action (repeatable): init, register, promote, archive, annotate, alias, request, approve, "
+            "reject, remove.",
+        ),
     ] = None,
     limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, help="At most N entries (the newest).")] = None,
     registry: RegistryOpt = None,

@@ -30,15 +30,21 @@ def promote(
     ref: Annotated[str, typer.Argument(help="NAME@VERSION (or any reference) to move.", autocompletion=complete_ref)],
     stage: Annotated[str, typer.Argument(help="Target stage.", autocompletion=complete_stage)],
     reason: ReasonOpt = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Pass failing gates where the stage has allow_force (never transitions or approvals)."
+        ),
+    ] = False,
     registry: RegistryOpt = None,
     json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Move a version to a stage; an exclusive stage's previous holder is archived."""
+    """Move a version to a stage under the registry's rules; an exclusive stage's previous holder is archived."""
     out = Output(json, quiet)
     with guard(out):
         reg = open_registry(registry, out)
-        report_promotion(out, reg, reg.promote(ref, stage, reason=reason))
+        report_promotion(out, reg, reg.promote(ref, stage, reason=reason, force=force))
 
 
 def report_promotion(out: Output, reg: Registry, result: PromoteResult) -> None:
@@ -51,7 +57,12 @@ def report_promotion(out: Output, reg: Registry, result: PromoteResult) -> None:
         "changed": result.changed,
         "from_stage": result.from_stage,
         "archived": list(result.archived),
+        "forced": list(result.forced),
+        "request": result.request,
+        "hooks": reg.hook_runs,
     }
+    if result.forced:
+        out.warn(f"forced past: {'; '.join(result.forced)} (recorded in the audit log)")
     if result.changed:
         text = f"Promoted {v.name}@{v.version}: {result.from_stage} -> {v.stage}"
     else:

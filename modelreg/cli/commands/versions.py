@@ -123,7 +123,7 @@ def register(
         for old in archived:
             out.note(f"{name}@{old} moved to {reg.config.archive_stage}")
         out.result(
-            version.to_json(),
+            {**version.to_json(), "hooks": reg.hook_runs},
             lambda o: o.line(
                 f"Registered {name}@{version.version} ({version.stage}) "
                 + (version.digest[:19] if o.people else version.digest)  # a whole line on a terminal
@@ -200,7 +200,7 @@ def list_(
                 [
                     [
                         v.version,
-                        render.stage_word(v.stage, production),
+                        render.stage_word(v.stage or "removed", production),
                         v.created_at,
                         v.created_by,
                         render.metric_words(v.metrics),
@@ -234,10 +234,31 @@ def show(
         if parsed.explicit:
             v = reg.resolve(parsed)
             history = reg.history(v.name, v.version)
-            out.result(
-                {**v.to_json(), "history": history},
-                lambda o: render.version_detail(o, v.to_json(), history, production=production),
-            )
+            requests = [reg.request_json(r) for r in reg.version_requests(v.name, v.version)]
+
+            def detail(o: Output) -> None:
+                render.version_detail(o, v.to_json(), history, production=production)
+                if v.removed:
+                    o.line(f"REMOVED {v.removed['removed_at']} by {v.removed['removed_by']}: {v.removed['reason']}")
+                if requests:
+                    render.table(
+                        o,
+                        ["request", "move", "status", "approvals", "requested by", "approved by"],
+                        [
+                            [
+                                r["id"],
+                                f"{r['from_stage']}->{r['stage']}",
+                                r["status"],
+                                f"{r['granted']}/{r['required']}",
+                                r["requested_by"],
+                                r["approved_by"],
+                            ]
+                            for r in requests
+                        ],
+                        title="requests",
+                    )
+
+            out.result({**v.to_json(), "history": history, "requests": requests}, detail)
             return
         summary = reg.summary(parsed.name)
         versions = reg.versions(parsed.name)
@@ -267,7 +288,7 @@ def show(
                 [
                     [
                         v.version,
-                        render.stage_word(v.stage, production),
+                        render.stage_word(v.stage or "removed", production),
                         v.created_at,
                         render.metric_words(v.metrics),
                         v.description,
@@ -317,6 +338,7 @@ def annotate(
             "description": result.description,
             "tags": result.tags,
             "changed": result.changed,
+            "hooks": reg.hook_runs,
         }
         label = result.name if result.version is None else f"{result.name}@{result.version}"
         out.result(data, lambda o: o.line(f"Annotated {label}" if result.changed else f"{label}: nothing changed"))

@@ -1,0 +1,251 @@
+"""check, request, requests, approve, reject, remove and trust: the rules of a registry."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from ..group import command
+from ..options import (
+    JsonOpt,
+    QuietOpt,
+    RegistryOpt,
+    complete_model,
+    complete_ref,
+    complete_stage,
+    open_registry,
+)
+from ..output import Output, guard
+
+if TYPE_CHECKING:
+    from ...ops.approvals import Decided
+    from ...ops.policy import Evaluation
+    from ...registry import Registry
+
+RefArg = Annotated[str, typer.Argument(help="NAME@REF: the version.", autocompletion=complete_ref)]
+StageArg = Annotated[str, typer.Argument(help="Target stage.", autocompletion=complete_stage)]
+IdArg = Annotated[str, typer.Argument(help="Request id (see: modelreg requests).")]
+AuthorOpt = Annotated[
+    str | None,
+    typer.Option("--author", help="Who decides (default: $MODELREG_AUTHOR, git user.name, login name)."),
+]
+
+
+def _why(required: bool) -> Any:
+    return typer.Option(
+        "--reason", help="Why, recorded in the request and the audit log." + (" Required." if required else "")
+    )
+
+
+@command()
+def check(
+    ref: RefArg,
+    stage: StageArg,
+    registry: RegistryOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Evaluate moving a version to a stage without changing anything (exit 0 allowed, 4 not)."""
+    out = Output(json)
+    with guard(out):
+        reg = open_registry(registry, out)
+        evaluation = reg.check(ref, stage)
+        out.result(evaluation.to_json(), lambda o: _render_check(o, evaluation))
+        if not evaluation.allowed:
+            raise evaluation.refusal(f"moving {evaluation.name}@{evaluation.version} to {stage}")
+
+
+def _render_check(o: Output, ev: Evaluation) -> None:
+    from .. import render
+
+    render.table(
+        o,
+        ["rule", "passed", "detail"],
+        [[r.rule, "yes" if r.passed else "NO", r.detail] for r in ev.checks],
+        title=f"{ev.name}@{ev.version}: {ev.from_stage or 'new'} -> {ev.stage}",
+    )
+    if ev.required:
+        by = f" ({', '.join(ev.approvers)})" if ev.approvers else ""
+        o.line(f"approvals: {len(ev.approvers)} of {ev.required}{by}")
+    o.line("allowed" if ev.allowed else "not allowed")
+
+
+@command()
+def request(
+    ref: RefArg,
+    stage: StageArg,
+    reason: Annotated[str | None, _why(True)] = None,
+    author: AuthorOpt = None,
+    registry: RegistryOpt = None,
+    json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """File a request to move a version to a stage that needs approvals."""
+    out = Output(json, quiet)
+    with guard(out):
+        reg = open_registry(registry, out)
+        filed = reg.request(ref, stage, reason=reason, actor=author)
+        data = {**reg.request_json(filed), "hooks": reg.hook_runs}
+        text = (
+            f"Filed request {filed.id}: {filed.name}@{filed.version} {filed.from_stage} -> {filed.stage} "
+            f"(needs {data['required']} approval(s)); reviewers run: modelreg approve {filed.id}"
+        )
+        out.result(data, lambda o: o.line(text))
+
+
+@command()
+def requests(
+    name: Annotated[
+        str | None, typer.Argument(help="Only this model's requests.", autocompletion=complete_model)
+    ] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every request, not only the open ones.")] = False,
+    registry: RegistryOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """The open requests (--all: every one), oldest first."""
+    out = Output(json)
+    with guard(out):
+        from .. import render
+
+        reg = open_registry(registry, out)
+        shown = [reg.request_json(r) for r in reg.requests(name, include_closed=all_)]
+        rows = [
+            [
+                r["id"],
+                f"{r['name']}@{r['version']}",
+                f"{r['from_stage']}->{r['stage']}",
+                r["status"],
+                f"{r['granted']}/{r['required']}",
+                r["requested_by"],
+                r["reason"],
+            ]
+            for r in shown
+        ]
+        headers = ["id", "version", "move", "status", "approvals", "requested by", "reason"]
+        out.result({"requests": shown}, lambda o: render.table(o, headers, rows))
+
+
+def _decision_data(reg: Registry, decided: Decided) -> dict[str, Any]:
+    data = decided.to_json()
+    data["promoted"] = decided.promoted.version.to_json() if decided.promoted else None
+    data["archived"] = list(decided.promoted.archived) if decided.promoted else []
+    data["hooks"] = reg.hook_runs
+    return data
+
+
+@command()
+def approve(
+    request_id: IdArg,
+    reason: Annotated[str | None, _why(False)] = None,
+    author: AuthorOpt = None,
+    registry: RegistryOpt = None,
+    json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Approve a request; the approval that completes the count applies the promotion."""
+    out = Output(json, quiet)
+    with guard(out):
+        reg = open_registry(registry, out)
+        decided = reg.approve(request_id, reason=reason, actor=author)
+        r = decided.request
+        count = f"{len(r.approvers())} of {decided.required}"
+        if decided.promoted is not None:
+            for old in decided.promoted.archived:
+                out.note(f"{r.name}@{old} moved to {reg.config.archive_stage}")
+            move = f"{decided.promoted.from_stage} -> {r.stage}"
+            text = f"Approved request {r.id} ({count}): promoted {r.name}@{r.version} {move}"
+        else:
+            text = f"Approved request {r.id} ({count}); it stays open"
+        out.result(_decision_data(reg, decided), lambda o: o.line(text))
+
+
+@command()
+def reject(
+    request_id: IdArg,
+    reason: Annotated[str | None, _why(True)] = None,
+    author: AuthorOpt = None,
+    registry: RegistryOpt = None,
+    json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Reject (or, as its requester, withdraw) an open request; nothing moves."""
+    out = Output(json, quiet)
+    with guard(out):
+        reg = open_registry(registry, out)
+        decided = reg.reject(request_id, reason=reason, actor=author)
+        r = decided.request
+        out.result(
+            _decision_data(reg, decided),
+            lambda o: o.line(f"Rejected request {r.id} ({r.name}@{r.version} -> {r.stage})"),
+        )
+
+
+@command()
+def remove(
+    ref: RefArg,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why it is removed (required; kept for good).")] = None,
+    author: AuthorOpt = None,
+    registry: RegistryOpt = None,
+    json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Retire a version for good (a recall): out of every stage and of latest, its bytes left to gc."""
+    out = Output(json, quiet)
+    with guard(out):
+        reg = open_registry(registry, out)
+        result = reg.remove(ref, reason=reason, actor=author)
+        v = result.version
+        data = {
+            **v.to_json(),
+            "changed": result.changed,
+            "from_stage": result.from_stage,
+            "cancelled": list(result.cancelled),
+            "aliases_deleted": list(result.aliases),
+            "hooks": reg.hook_runs,
+        }
+        if result.changed:
+            text = f"Removed {v.name}@{v.version} (was {result.from_stage}); 'modelreg gc' reclaims its bytes"
+        else:
+            text = f"{v.name}@{v.version} was already removed; nothing changed"
+        for request_id in result.cancelled:
+            out.note(f"request {request_id} cancelled")
+        out.result(data, lambda o: o.line(text))
+
+
+@command()
+def trust(
+    revoke: Annotated[bool, typer.Option("--revoke", help="Stop trusting this registry's commands.")] = False,
+    show: Annotated[
+        bool, typer.Option("--show", help="Show the commands and whether they are trusted; change nothing.")
+    ] = False,
+    registry: RegistryOpt = None,
+    json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Let this machine run the registry's hook and check commands as they are now (review them first)."""
+    out = Output(json, quiet)
+    with guard(out):
+        from .. import render
+
+        reg = open_registry(registry, out)
+        status = reg.trust_status() if show else reg.trust(revoke=revoke)
+        commands = status.commands
+        rows = [["hook", event, cmd] for event, cmds in commands["hooks"].items() for cmd in cmds]
+        rows += [["check", stage, cmd] for stage, cmds in commands["checks"].items() for cmd in cmds]
+
+        def human(o: Output) -> None:
+            if rows:
+                render.table(o, ["kind", "event/stage", "command"], rows)
+            if not rows:
+                o.line(f"{status.path}: modelreg.toml names no commands; nothing to trust")
+            elif revoke:
+                o.line(f"No longer trusted: {status.path}" if status.changed else f"{status.path} was not trusted")
+            elif show:
+                state = "trusted" if status.trusted else "NOT trusted"
+                o.line(
+                    f"{state} on this machine{' (MODELREG_TRUST=1)' if status.by_environment else ''}: {status.path}"
+                )
+            else:
+                o.line(f"Trusted {len(rows)} command(s) of {status.path}" if status.changed else "Already trusted")
+
+        out.result(status.to_json(), human)

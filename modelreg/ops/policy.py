@@ -1,0 +1,292 @@
+"""Evaluating a move against the registry's rules: the transition, every gate, the approvals.
+
+``evaluate`` changes nothing. ``check`` prints it; ``promote``, ``register --stage``, ``request``
+and the approval that completes a request refuse what it refuses. A gate's ``check`` commands
+run here, outside any lock: the caller takes the model lock afterwards and compares the
+``fingerprint`` (the version's stage and annotations, the stage's holders, the request) with
+the state under the lock, and evaluates again if anything the evaluation saw has moved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from modelreg.errors import PolicyError
+from modelreg.records.manifest import Version
+from modelreg.records.policy import Gate, MetricRule
+from modelreg.records.requests import Request
+from modelreg.records.state import ModelState
+from modelreg.repo import Repo
+
+TRUST_HINT = "not trusted on this machine"
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    rule: str
+    passed: bool
+    detail: str
+    forcible: bool = True  # --force may pass it (a gate); a transition or a removal never
+    untrusted: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rule": self.rule, "passed": self.passed, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    name: str
+    version: int
+    stage: str
+    from_stage: str | None  # None: a new version (register)
+    checks: tuple[RuleResult, ...]
+    required: int
+    approvers: tuple[str, ...]
+    request: Request | None
+    allow_force: bool
+    fingerprint: tuple[Any, ...]
+    noop: bool = False
+
+    @property
+    def failed(self) -> list[RuleResult]:
+        return [r for r in self.checks if not r.passed]
+
+    @property
+    def gates_ok(self) -> bool:
+        return not self.failed
+
+    @property
+    def approved(self) -> bool:
+        return len(self.approvers) >= self.required
+
+    @property
+    def allowed(self) -> bool:
+        return self.noop or (self.gates_ok and self.approved)
+
+    @property
+    def forcible(self) -> bool:
+        """Would --force pass every failing rule (approvals are never forced)?"""
+        return self.allow_force and all(r.forcible for r in self.failed)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "allowed": self.allowed,
+            "name": self.name,
+            "version": self.version,
+            "stage": self.stage,
+            "from_stage": self.from_stage,
+            "checks": [r.to_json() for r in self.checks],
+            "approvals": {"required": self.required, "granted": len(self.approvers), "by": list(self.approvers)},
+            "request": self.request.id if self.request else None,
+        }
+
+    def approvals_rule(self) -> dict[str, Any] | None:
+        """The approvals shortfall as a failed rule, with what to run next."""
+        if self.approved:
+            return None
+        target = f"{self.name}@{self.version} {self.stage}"
+        granted = len(self.approvers)
+        if self.from_stage is None:
+            detail = (
+                f"{self.stage} needs {self.required} approval(s): register into the default stage, then run: "
+                f"modelreg request {self.name}@VERSION {self.stage} --reason WHY"
+            )
+        elif self.request is None:
+            detail = f"{self.stage} needs {self.required} approval(s): run: modelreg request {target} --reason WHY"
+        else:
+            detail = (
+                f"request {self.request.id} has {granted} of {self.required}: reviewers run: "
+                f"modelreg approve {self.request.id}"
+            )
+        return {"rule": f"approvals: {self.required}", "passed": False, "detail": detail}
+
+    def refusal(self, what: str, *, gates_only: bool = False, hint: str | None = None) -> PolicyError:
+        """The refusal naming every rule that failed, in one line (``gates_only``: approvals aside)."""
+        failed = [r.to_json() for r in self.failed]
+        approvals = None if gates_only else self.approvals_rule()
+        if approvals:
+            failed.append(approvals)
+        parts = [f"{r['rule']} ({r['detail']})" for r in failed]
+        hints = []
+        if any(r.untrusted for r in self.failed):
+            hints.append("a check command is not trusted here: review modelreg.toml, then run: modelreg trust")
+        if hint:
+            hints.append(hint)
+        elif self.failed and self.forcible:
+            hints.append(f"--force passes the failing gates of {self.stage} (allow_force is true)")
+        hint = f"; {'; '.join(hints)}" if hints else ""
+        return PolicyError(f"{what} refused by policy: {'; '.join(parts)}{hint}", failed=failed)
+
+
+def settled_state(repo: Repo, name: str) -> ModelState:
+    """The model's state for an evaluation made outside the lock: an interrupted change of the
+    model is finished first (under the lock), so that nothing is judged on a half-applied state."""
+    if repo.journal.path_for(name).exists():
+        repo.recover(name)
+    return repo.state(name)
+
+
+def fingerprint(state: ModelState, version: Version, stage: str, request: Request | None) -> tuple[Any, ...]:
+    """What an evaluation depends on that a concurrent change could move."""
+    req = None if request is None else (request.id, request.status, tuple(request.approvers()))
+    return (
+        version.version,
+        version.stage,
+        version.removed is not None,
+        version.description,
+        tuple(sorted(version.tags.items())),
+        tuple(state.holders(stage)),
+        req,
+    )
+
+
+def evaluate(
+    repo: Repo,
+    state: ModelState,
+    version: Version,
+    stage: str,
+    *,
+    new: bool = False,
+    request: Request | None = None,
+    run_checks: bool = True,
+    exempt: bool = False,
+) -> Evaluation:
+    """The move of ``version`` (a new one with ``new``) to ``stage``; ``exempt`` (a rollback to a
+    former holder) skips transitions, gates and approvals."""
+    config = repo.config
+    gate = config.policy.gate(stage)
+    source = None if new else version.stage
+    print_key = fingerprint(state, version, stage, request)
+    base = Evaluation(version.name, version.version, stage, source, (), 0, (), None, gate.allow_force, print_key)
+    if version.removed is not None:
+        removal = version.removed
+        detail = f"removed {removal.get('removed_at')} by {removal.get('removed_by')}: {removal.get('reason')}"
+        return replace(base, checks=(RuleResult("not removed", False, detail, forcible=False),))
+    if not new and version.stage == stage:
+        return replace(
+            base, checks=(RuleResult("already there", True, f"already in {stage}; nothing to do"),), noop=True
+        )
+    if exempt:
+        rule = RuleResult("rollback", True, f"held {stage} before: exempt from transitions, gates and approvals")
+        return replace(base, checks=(rule,))
+    checks: list[RuleResult] = []
+    transition = _transition(repo, source, stage)
+    if transition is not None:
+        checks.append(transition)
+    checks += _metrics(repo, state, version, stage, gate)
+    checks += [_requirement(version, item) for item in gate.require]
+    checks += _commands(repo, version, stage, gate, source, run=run_checks)
+    approvers = tuple(request.approvers()) if request is not None else ()
+    return replace(base, checks=tuple(checks), required=gate.approvals, approvers=approvers, request=request)
+
+
+def _transition(repo: Repo, source: str | None, stage: str) -> RuleResult | None:
+    config = repo.config
+    start = config.default_stage if source is None else source
+    if (source is None and stage == config.default_stage) or not config.policy.transitions:
+        return None  # a plain register (where every version starts), or no transition rules at all
+    rule = f"transition {start} -> {stage}" if source is not None else f"transition (new) {start} -> {stage}"
+    if stage == config.archive_stage:
+        return RuleResult(rule, True, "the archive stage is always allowed", forcible=False)
+    allowed = config.policy.transitions.get(start)
+    if allowed is None:
+        return RuleResult(rule, True, f"{start} may move to any stage", forcible=False)
+    if stage in allowed:
+        return RuleResult(rule, True, "allowed", forcible=False)
+    targets = ", ".join([*allowed, config.archive_stage]) if allowed else config.archive_stage
+    return RuleResult(rule, False, f"{start} may move to: {targets}", forcible=False)
+
+
+def _holder(repo: Repo, state: ModelState, version: Version, stage: str) -> Version | None:
+    holders = [n for n in state.holders(stage) if n != version.version]
+    return repo.load_version(state, holders[-1]) if holders else None
+
+
+def _metrics(repo: Repo, state: ModelState, version: Version, stage: str, gate: Gate) -> list[RuleResult]:
+    results = []
+    holder: Version | None = None
+    if any(rule.bound is None for rule in gate.metrics):
+        holder = _holder(repo, state, version, stage)
+    for rule in gate.metrics:
+        results.append(_metric(rule, version, holder, stage))
+    return results
+
+
+def _metric(rule: MetricRule, version: Version, holder: Version | None, stage: str) -> RuleResult:
+    value = version.metrics.get(rule.metric)
+    if value is None:
+        return RuleResult(rule.text, False, f"{version.name}@{version.version} has no metric {rule.metric!r}")
+    bound = rule.bound
+    against = ""
+    if bound is None:
+        if holder is None:
+            return RuleResult(rule.text, True, f"no version holds {stage}")
+        held = holder.metrics.get(rule.metric)
+        if held is None:
+            return RuleResult(rule.text, True, f"{holder.name}@{holder.version} in {stage} has no {rule.metric!r}")
+        bound = float(held)
+        against = f" (the holder {holder.name}@{holder.version})"
+    passed = rule.holds(float(value), bound)
+    return RuleResult(rule.text, passed, f"{rule.metric} = {value:g}, bound {bound:g}{against}")
+
+
+def _requirement(version: Version, item: str) -> RuleResult:
+    kind, _, key = item.partition(":")
+    lineage = version.lineage or {}
+    if item == "description":
+        return RuleResult(item, bool(version.description.strip()), "set" if version.description.strip() else "empty")
+    if item == "git:clean":
+        git = lineage.get("git") if isinstance(lineage.get("git"), dict) else None
+        if not git or not git.get("commit"):
+            return RuleResult(item, False, "no git commit in the lineage")
+        clean = git.get("dirty") is False
+        return RuleResult(
+            item, clean, f"commit {str(git['commit'])[:12]}" + ("" if clean else " with uncommitted changes")
+        )
+    if item == "ci":
+        ci = lineage.get("ci")
+        return RuleResult(
+            item,
+            bool(ci),
+            f"{ci.get('provider')} run {ci.get('run_id')}" if isinstance(ci, dict) else "not registered by a CI run",
+        )
+    holders: dict[str, Any] = {"tag": version.tags, "param": version.params, "metric": version.metrics}
+    if kind == "file":
+        found = any(f.path == key for f in version.files)
+        return RuleResult(item, found, "present" if found else f"the version has no file {key!r}")
+    present = key in holders[kind]
+    return RuleResult(item, present, f"{kind} {key} = {holders[kind][key]}" if present else f"no {kind} {key!r}")
+
+
+def _commands(
+    repo: Repo, version: Version, stage: str, gate: Gate, source: str | None, *, run: bool
+) -> list[RuleResult]:
+    """The gate's check commands (``run`` false: only refuse untrusted ones, run nothing)."""
+    if not gate.checks:
+        return []
+    from .hooks import run_command
+    from .trust import is_trusted
+
+    if not is_trusted(repo):
+        return [RuleResult(f"check: {cmd}", False, TRUST_HINT, untrusted=True) for cmd in gate.checks]
+    if not run:
+        return []
+    env = {
+        "MODELREG_EVENT": "check",
+        "MODELREG_MODEL": version.name,
+        "MODELREG_VERSION": str(version.version),
+        "MODELREG_FROM_STAGE": source or "",
+        "MODELREG_TO_STAGE": stage,
+    }
+    results = []
+    for command in gate.checks:
+        outcome = run_command(repo, command, version.to_json(), env, gate.check_timeout)
+        if outcome.ok:
+            detail = outcome.last_line or "exit 0"
+        elif outcome.exit_code is None:
+            detail = outcome.last_line
+        else:
+            detail = outcome.last_line or f"exit {outcome.exit_code}"
+        results.append(RuleResult(f"check: {command}", outcome.ok, detail))
+    return results
