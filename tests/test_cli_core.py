@@ -35,8 +35,18 @@ DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 # Caches (git-ignored, rebuilt at will) may be filled by any read; they are not registry state.
 CACHES = (".modelreg/cache",)
 VERSION_KEYS = {
-    "name", "version", "stage", "digest", "created_at", "created_by",
-    "description", "metrics", "params", "tags", "lineage", "files",
+    "name",
+    "version",
+    "stage",
+    "digest",
+    "created_at",
+    "created_by",
+    "description",
+    "metrics",
+    "params",
+    "tags",
+    "lineage",
+    "files",
 }
 
 
@@ -116,11 +126,7 @@ def sha(data: bytes) -> str:
 
 def read_tree(directory: Path) -> dict[str, bytes]:
     """``{relpath: bytes}`` of the regular files under ``directory``."""
-    return {
-        p.relative_to(directory).as_posix(): p.read_bytes()
-        for p in sorted(directory.rglob("*"))
-        if p.is_file()
-    }
+    return {p.relative_to(directory).as_posix(): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
 
 
 def assert_version_object(v: dict[str, Any], name: str, number: int) -> None:
@@ -238,9 +244,7 @@ def test_deployment_guide_round_trip(drive: Drive, tmp_path: Path, make_file: An
     assert models[0]["stages"]["development"] == [1]
 
 
-def test_get_production_path_is_git_ignored_and_repaired(
-    cli: Any, reg_path: Path, tmp_path: Path
-) -> None:
+def test_get_production_path_is_git_ignored_and_repaired(cli: Any, reg_path: Path, tmp_path: Path) -> None:
     v = lib_register(reg_path, "m", {"w.bin": b"weights", "cfg/a.json": b"{}"}, tmp_path)
     Registry.open(reg_path).promote("m@1", "production")
     first = cli("get-production", "m", "--path", "-R", reg_path)
@@ -278,9 +282,15 @@ def test_mlflow_demo_workflow(drive: Drive, tmp_path: Path, make_file: Any) -> N
     in_prod = jdoc(drive("show", f"{name}@production", "-R", reg, "--json"))
     in_staging = jdoc(drive("show", f"{name}@staging", "-R", reg, "--json"))
     assert (in_prod["version"], in_prod["stage"], in_prod["files"][0]["digest"]) == (
-        1, "production", sha(m1.read_bytes()))
+        1,
+        "production",
+        sha(m1.read_bytes()),
+    )
     assert (in_staging["version"], in_staging["stage"], in_staging["files"][0]["digest"]) == (
-        2, "staging", sha(m2.read_bytes()))
+        2,
+        "staging",
+        sha(m2.read_bytes()),
+    )
 
     # Model-level and version-level descriptions.
     model_desc = "This model forecasts the power output of a wind farm."
@@ -415,8 +425,9 @@ def case_lock_timeout(c: Ctx) -> Case:
         with FileLock(str(lock_path)):
             yield
 
-    return Case(["promote", "m@1", "staging", "-R", c.reg], 4, ("lock",),
-                env={"MODELREG_LOCK_TIMEOUT": "0.2"}, during=held)
+    return Case(
+        ["promote", "m@1", "staging", "-R", c.reg], 4, ("lock",), env={"MODELREG_LOCK_TIMEOUT": "0.2"}, during=held
+    )
 
 
 def case_policy(c: Ctx) -> Case:
@@ -579,8 +590,9 @@ CLICK_USAGE_ERRORS = [
 
 @pytest.mark.parametrize("json_mode", [False, True], ids=["text", "json"])
 @pytest.mark.parametrize("args", CLICK_USAGE_ERRORS, ids=lambda a: " ".join(a))
-def test_usage_errors_are_one_line_and_json(cli: Any, run: Any, reg_path: Path, tmp_path: Path,
-                                            args: list[str], json_mode: bool) -> None:
+def test_usage_errors_are_one_line_and_json(
+    cli: Any, run: Any, reg_path: Path, tmp_path: Path, args: list[str], json_mode: bool
+) -> None:
     write_file(tmp_path / "model.bin", b"bytes")
     full = [*args, "-R", reg_path, *(["--json"] if json_mode else [])]
     r = cli(*full)
@@ -624,8 +636,7 @@ def name_commands(name: str, src: Path) -> list[list[Any]]:
 
 
 @pytest.mark.parametrize("name", BAD_NAMES, ids=["space-upper", "dotdot", "101-chars", "empty", "slash"])
-def test_bad_names_refused_and_nothing_changes(cli: Any, run: Any, reg_path: Path, tmp_path: Path,
-                                               name: str) -> None:
+def test_bad_names_refused_and_nothing_changes(cli: Any, run: Any, reg_path: Path, tmp_path: Path, name: str) -> None:
     Ctx(reg_path, tmp_path).seed()
     src = write_file(tmp_path / "model.bin", b"new bytes")
     before = snapshot(tmp_path)
@@ -829,8 +840,13 @@ def test_custom_stages_appear_in_list(cli: Any, reg_path: Path, tmp_path: Path) 
     ctx = Ctx(reg_path, tmp_path)
 
     def custom(d: dict[str, Any]) -> None:
-        d["stages"] = {"names": ["dev", "qa", "live", "retired"], "default": "dev", "exclusive": ["live"],
-                       "archive": "retired", "require_reason": []}
+        d["stages"] = {
+            "names": ["dev", "qa", "live", "retired"],
+            "default": "dev",
+            "exclusive": ["live"],
+            "archive": "retired",
+            "require_reason": [],
+        }
 
     ctx.edit_config(custom)
     lib_register(reg_path, "m", {"w": b"1"}, tmp_path)
@@ -848,8 +864,26 @@ def test_custom_stages_appear_in_list(cli: Any, reg_path: Path, tmp_path: Path) 
 def test_version_object_fields(cli: Any, reg_path: Path, tmp_path: Path, make_file: Any) -> None:
     src = make_file(tmp_path / "model.onnx", 1234)
     before = datetime.now(UTC)
-    out = cli("register", "m", src, "-m", "auc=0.91", "-m", "epochs=12", "-p", "lr=0.01", "-t", "team=ml",
-              "--description", "first cut", "--dataset", "s3://data/train.csv", "-R", reg_path, "--json")
+    out = cli(
+        "register",
+        "m",
+        src,
+        "-m",
+        "auc=0.91",
+        "-m",
+        "epochs=12",
+        "-p",
+        "lr=0.01",
+        "-t",
+        "team=ml",
+        "--description",
+        "first cut",
+        "--dataset",
+        "s3://data/train.csv",
+        "-R",
+        reg_path,
+        "--json",
+    )
     assert out.exit_code == 0, out.stderr
     v = json.loads(out.stdout)
     assert_version_object(v, "m", 1)
@@ -871,7 +905,10 @@ def test_version_object_fields(cli: Any, reg_path: Path, tmp_path: Path, make_fi
 def _git(repo: Path, *args: str) -> str:
     return subprocess.run(
         ["git", "-c", "user.name=T", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false", *args],
-        cwd=repo, check=True, capture_output=True, text=True,
+        cwd=repo,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.strip()
 
 
@@ -900,8 +937,12 @@ def test_lineage_records_git_state(cli: Any, run: Any, reg_path: Path, tmp_path:
 
 def test_lineage_records_ci_run(cli: Any, reg_path: Path, make_file: Any) -> None:
     src = make_file("m.bin", b"x")
-    github = {"GITHUB_ACTIONS": "true", "GITHUB_RUN_ID": "4242", "GITHUB_REPOSITORY": "acme/models",
-              "GITHUB_SERVER_URL": "https://github.com"}
+    github = {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_RUN_ID": "4242",
+        "GITHUB_REPOSITORY": "acme/models",
+        "GITHUB_SERVER_URL": "https://github.com",
+    }
     out = cli("register", "m", src, "-R", reg_path, "--json", env=github)
     assert out.exit_code == 0, out.stderr
     ci = json.loads(out.stdout)["lineage"]["ci"]
@@ -959,8 +1000,9 @@ def test_register_symlinks(cli: Any, reg_path: Path, tmp_path: Path) -> None:
 def test_register_metrics_file(cli: Any, reg_path: Path, make_file: Any, fmt: str) -> None:
     text = '{"accuracy": 0.93, "f1": 0.9, "n": 10}' if fmt == "json" else "accuracy: 0.93\nf1: 0.9\nn: 10\n"
     mfile = make_file(f"metrics.{fmt}", text)
-    out = cli("register", "m", make_file("m.bin", b"x"), "--metrics-file", mfile, "-m", "loss=0.1",
-              "-R", reg_path, "--json")
+    out = cli(
+        "register", "m", make_file("m.bin", b"x"), "--metrics-file", mfile, "-m", "loss=0.1", "-R", reg_path, "--json"
+    )
     assert out.exit_code == 0, out.stderr
     assert json.loads(out.stdout)["metrics"] == {"accuracy": 0.93, "f1": 0.9, "n": 10, "loss": 0.1}
     bad = make_file(f"bad.{fmt}", '{"accuracy": "high"}' if fmt == "json" else "accuracy: high\n")
@@ -969,9 +1011,28 @@ def test_register_metrics_file(cli: Any, reg_path: Path, make_file: Any, fmt: st
 
 
 def test_register_repeatable_options_and_stage(cli: Any, reg_path: Path, make_file: Any) -> None:
-    out = cli("register", "m", make_file("m.bin", b"x"), "--param", "lr=0.1", "--param", "depth=6",
-              "--tag", "team=ml", "--tag", "task=churn", "--dataset", "train.csv", "--dataset", "s3://b/val.csv",
-              "--stage", "staging", "-R", reg_path, "--json")
+    out = cli(
+        "register",
+        "m",
+        make_file("m.bin", b"x"),
+        "--param",
+        "lr=0.1",
+        "--param",
+        "depth=6",
+        "--tag",
+        "team=ml",
+        "--tag",
+        "task=churn",
+        "--dataset",
+        "train.csv",
+        "--dataset",
+        "s3://b/val.csv",
+        "--stage",
+        "staging",
+        "-R",
+        reg_path,
+        "--json",
+    )
     assert out.exit_code == 0, out.stderr
     v = json.loads(out.stdout)
     assert v["params"] == {"lr": "0.1", "depth": "6"}
@@ -1046,8 +1107,13 @@ def _run_on_tty(args: list[Any], env: dict[str, str]) -> tuple[int, str]:
     pty = pytest.importorskip("pty")
     master, slave = pty.openpty()
     full_env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "200", **env}
-    proc = subprocess.Popen([sys.executable, "-m", "modelreg", *map(str, args)], stdout=slave,
-                            stderr=slave, stdin=subprocess.DEVNULL, env=full_env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "modelreg", *map(str, args)],
+        stdout=slave,
+        stderr=slave,
+        stdin=subprocess.DEVNULL,
+        env=full_env,
+    )
     os.close(slave)
     chunks = []
     while True:

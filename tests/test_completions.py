@@ -33,8 +33,9 @@ def test_unknown_shell_is_refused() -> None:
 def _complete(words: str, cword: int, cwd: Path) -> list[str]:
     env = {**os.environ, "COMP_WORDS": words, "COMP_CWORD": str(cword), "_MODELREG_COMPLETE": "complete_bash"}
     env.pop("MODELREG_REGISTRY", None)
-    proc = subprocess.run([sys.executable, "-m", "modelreg"], env=env, cwd=cwd, capture_output=True, text=True,
-                          check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "modelreg"], env=env, cwd=cwd, capture_output=True, text=True, check=False
+    )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.split()
 

@@ -144,8 +144,17 @@ def test_register_of_big_file_killed_at_random_instants(big_reg: Path, big_file:
         gc = cli.run("gc", "--grace", "0", "--json")
         assert gc.returncode == 0, gc.stderr
         assert leftovers(big_reg) == []
-        blobs = sorted(p.name for p in (big_reg / "blobs").rglob("*") if p.is_file())
-        assert blobs == sorted({d.removeprefix("sha256:") for d in expected.values()})
+        # Exactly the registered files are stored: whole blobs, or recipes (format 2) whose packs
+        # all have an index.
+        store = big_reg / "blobs"
+        stored = [p.name for p in (store / "sha256").rglob("*") if p.is_file()]
+        stored += [p.name for p in (store / "chunks" / "recipes").glob("*")]
+        assert sorted(stored) == sorted({d.removeprefix("sha256:") for d in expected.values()})
+        pack_files = sorted(p.name for p in (store / "chunks" / "packs").glob("*"))
+        assert [n for n in pack_files if not n.endswith((".pack", ".idx"))] == []
+        assert sorted(n[:-5] for n in pack_files if n.endswith(".pack")) == sorted(
+            n[:-4] for n in pack_files if n.endswith(".idx")
+        )
     print("\n".join(outcomes))
 
     # Every listed version is complete, and the next register gets the next number.

@@ -291,6 +291,8 @@ def test_a_killed_s3_pull_leaves_a_leftover_that_verify_reports_and_gc_removes(
 ) -> None:
     src = tmp_path / "src"
     ok(modelreg("init", src))
+    toml = src / "modelreg.toml"  # format 1: the 96 MiB file travels as one blob (chunks: test_chunks_remote.py)
+    toml.write_text(toml.read_text().replace("format_version = 2", "format_version = 1"))
     prefix = f"killed-{secrets.token_hex(6)}"
     set_remote(src, f"s3://{BUCKET}/{prefix}", aws_env.endpoint_url)
     big = tmp_path / "big.bin"

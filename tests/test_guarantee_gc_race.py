@@ -53,8 +53,20 @@ def _register_loop(
         lost.extend(
             f"m@{version['version']}:{f['path']} ({f['digest'][:19]}…)"
             for f in version["files"]
-            if not blob_path(reg, f["digest"]).is_file()
+            if not _stored(reg, f["digest"], f["size"])
         )
+
+
+def _stored(reg: Path, digest: str, size: int) -> bool:
+    """The file is in the store: its whole blob, or (format 2) its recipe with every chunk indexed."""
+    from modelreg.stores.blobs import LocalBlobStore
+
+    return blob_path(reg, digest).is_file() or LocalBlobStore(reg / "blobs").chunks.complete(digest, size)
+
+
+def _set_format(reg: Path, version: int) -> None:
+    toml = reg / "modelreg.toml"
+    toml.write_text(toml.read_text().replace("format_version = 2", f"format_version = {version}"))
 
 
 def _race(reg: Path, work: Path, *, link: bool, grace: str | None, writers: int) -> tuple[int, list[str]]:
@@ -104,16 +116,25 @@ def _assert_nothing_lost(reg: Path, registered: int, lost: list[str]) -> None:
 
 
 @pytest.mark.slow
-def test_gc_at_default_grace_never_removes_the_blobs_of_a_linked_register(reg_path: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("fmt", [1, 2])
+def test_gc_at_default_grace_never_removes_the_blobs_of_a_linked_register(
+    reg_path: Path, tmp_path: Path, fmt: int
+) -> None:
     """``register --link`` of files written two hours ago: their blobs carry the files' old
-    mtime, so a concurrent ``gc`` (default grace, one hour) must not take them for garbage."""
+    mtime, so a concurrent ``gc`` (default grace, one hour) must not take them for garbage.
+    In format 2 the big file is chunks, and the race is about its packs and recipe."""
+    _set_format(reg_path, fmt)
     registered, lost = _race(reg_path, tmp_path / "train", link=True, grace=None, writers=1)
     _assert_nothing_lost(reg_path, registered, lost)
 
 
 @pytest.mark.slow
-def test_gc_grace_zero_never_removes_the_blobs_of_a_register_in_flight(reg_path: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("fmt", [1, 2])
+def test_gc_grace_zero_never_removes_the_blobs_of_a_register_in_flight(
+    reg_path: Path, tmp_path: Path, fmt: int
+) -> None:
     """``gc --grace 0`` may remove every unreferenced blob, but not one a register that is in
-    progress has just stored and is about to reference."""
+    progress has just stored and is about to reference (in format 2: chunks, packs, recipes)."""
+    _set_format(reg_path, fmt)
     registered, lost = _race(reg_path, tmp_path / "train", link=False, grace="0", writers=2)
     _assert_nothing_lost(reg_path, registered, lost)

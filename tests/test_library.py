@@ -46,7 +46,11 @@ def quiet(capsys: pytest.CaptureFixture[str]) -> Any:
 
 def test_error_types_carry_exit_codes() -> None:
     assert (UsageError.exit_code, NotFoundError.exit_code, ConflictError.exit_code, IntegrityError.exit_code) == (
-        2, 3, 4, 5)
+        2,
+        3,
+        4,
+        5,
+    )
     for cls in (UsageError, NotFoundError, ConflictError, IntegrityError, LockTimeoutError):
         assert issubclass(cls, ModelregError)
     assert issubclass(LockTimeoutError, ConflictError)
@@ -84,8 +88,14 @@ def test_full_lifecycle_through_the_library(reg_path: Path, tmp_path: Path, quie
         assert v1.metrics == {"accuracy": 0.8}
         assert v1.lineage["datasets"] == ["d.csv"]
         assert [(f.path, f.size, f.digest) for f in v1.files] == [("model.pkl", 11, sha(b"weights one"))]
-        v2, _ = reg.register("lead_scoring", [w2], metrics={"accuracy": "0.85"}, params={"depth": 3},
-                             tags={"team": "growth"}, description="second")
+        v2, _ = reg.register(
+            "lead_scoring",
+            [w2],
+            metrics={"accuracy": "0.85"},
+            params={"depth": 3},
+            tags={"team": "growth"},
+            description="second",
+        )
         assert v2.version == 2 and v2.metrics == {"accuracy": 0.85} and v2.params == {"depth": "3"}
 
         with pytest.raises(NotFoundError):
@@ -117,8 +127,15 @@ def test_full_lifecycle_through_the_library(reg_path: Path, tmp_path: Path, quie
         assert [v.version for v in reg.list_versions("lead_scoring", tags={"team": "growth"})] == [2]
 
         actions = [(e["action"], e["version"]) for e in reg.history("lead_scoring")]
-        assert actions == [("register", 1), ("register", 2), ("promote", 1), ("archive", 1), ("promote", 2),
-                           ("annotate", None), ("annotate", 1)]
+        assert actions == [
+            ("register", 1),
+            ("register", 2),
+            ("promote", 1),
+            ("archive", 1),
+            ("promote", 2),
+            ("annotate", None),
+            ("annotate", 1),
+        ]
         out = reg.export(prod, tmp_path / "out")
         assert [p.name for p in out] == ["model.pkl"]
         assert (tmp_path / "out" / "model.pkl").read_bytes() == b"weights two"

@@ -63,8 +63,9 @@ def test_diff_of_identical_content(cli: Any, reg_path: Path, make_file: Any, tmp
     assert data["files"] == {"added": [], "removed": [], "changed": [], "unchanged": 1}
 
 
-def test_rollback_restores_the_previous_production_version(cli: Any, two_versions: Registry, tmp_path: Path,
-                                                           make_file: Any) -> None:
+def test_rollback_restores_the_previous_production_version(
+    cli: Any, two_versions: Registry, tmp_path: Path, make_file: Any
+) -> None:
     reg = two_versions
     reg.register("m", [make_file(tmp_path / "v3.bin", b"three")])
     reg.promote("m@1", "production")

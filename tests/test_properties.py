@@ -161,12 +161,20 @@ finite_numbers = st.one_of(
     st.integers(min_value=-(2**70), max_value=2**70),
     st.floats(allow_nan=False, allow_infinity=False),
 )
-json_scalars = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2**53), max_value=2**53),
-                         st.floats(allow_nan=False, allow_infinity=False), texts)
+json_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**53), max_value=2**53),
+    st.floats(allow_nan=False, allow_infinity=False),
+    texts,
+)
 lineages = st.dictionaries(
     texts,
-    st.recursive(json_scalars, lambda inner: st.one_of(st.lists(inner, max_size=3),
-                                                        st.dictionaries(texts, inner, max_size=3)), max_leaves=8),
+    st.recursive(
+        json_scalars,
+        lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(texts, inner, max_size=3)),
+        max_leaves=8,
+    ),
     max_size=5,
 )
 hex64 = st.text(alphabet="0123456789abcdef", min_size=64, max_size=64)
@@ -199,13 +207,22 @@ def versions(draw: st.DrawFn) -> Version:
 
 @SETTINGS
 @given(versions())
-@example(Version(
-    name="m", version=1, digest="sha256:" + "0" * 64, initial_stage="development",
-    created_at="2026-01-01T00:00:00Z", created_by="Zoë 张",
-    files=(FileEntry("a b/ü.bin", 0, "sha256:" + "1" * 64),),
-    description="multi\nline: yes\n- not a list\n#not a comment", metrics={"true": 1e300, "null": -0.0},
-    params={"yes": "no", "1.0": "~"}, tags={"": "", "k": "'\"\\"}, lineage={"x": [None, True, 1.5]},
-))
+@example(
+    Version(
+        name="m",
+        version=1,
+        digest="sha256:" + "0" * 64,
+        initial_stage="development",
+        created_at="2026-01-01T00:00:00Z",
+        created_by="Zoë 张",
+        files=(FileEntry("a b/ü.bin", 0, "sha256:" + "1" * 64),),
+        description="multi\nline: yes\n- not a list\n#not a comment",
+        metrics={"true": 1e300, "null": -0.0},
+        params={"yes": "no", "1.0": "~"},
+        tags={"": "", "k": "'\"\\"},
+        lineage={"x": [None, True, 1.5]},
+    )
+)
 def test_manifest_round_trip(version: Version) -> None:
     text = yamlio.dumps(version.to_manifest())
     back = parse_manifest(yamlio.loads(text))
@@ -217,8 +234,11 @@ def test_manifest_round_trip(version: Version) -> None:
 
 
 @SETTINGS
-@given(st.lists(file_entries, min_size=1, max_size=8, unique_by=lambda f: f.path).flatmap(
-    lambda files: st.tuples(st.just(files), st.permutations(files))))
+@given(
+    st.lists(file_entries, min_size=1, max_size=8, unique_by=lambda f: f.path).flatmap(
+        lambda files: st.tuples(st.just(files), st.permutations(files))
+    )
+)
 def test_file_set_digest_ignores_order(pair: tuple[list[FileEntry], list[FileEntry]]) -> None:
     files, shuffled = pair
     digest = file_set_digest(files)
@@ -242,5 +262,5 @@ def test_file_set_digest_changes_with_content(files: list[FileEntry], data: st.D
         new_digest = "sha256:" + data.draw(hex64)
         assume(new_digest != entry.digest)
         changed = FileEntry(entry.path, entry.size, new_digest)
-    altered = [*files[:index], changed, *files[index + 1:]]
+    altered = [*files[:index], changed, *files[index + 1 :]]
     assert file_set_digest(altered) != file_set_digest(files)

@@ -697,6 +697,8 @@ def test_multipart_sized_file_round_trips(
     size = S3_MULTIPART_THRESHOLD + 6 * MiB + 123
     data = os.urandom(size)
     (tmp_path / "big.bin").write_bytes(data)
+    toml = reg_path / "modelreg.toml"  # format 1 keeps the file one blob (format 2 sends 64 MiB packs)
+    toml.write_text(toml.read_text().replace("format_version = 2", "format_version = 1"))
     s3_remote.configure(reg_path)
     assert code(cli("register", "-R", reg_path, "big", tmp_path / "big.bin", "--stage", "production")) == 0
     pushed = doc(run("push", "-R", reg_path, "--json"))

@@ -42,6 +42,8 @@ SUCCEEDS: dict[str, list[str]] = {
     "reject": ["{request}", "--reason", "not yet"],
     "remove": ["m@{free}", "--reason", "recall"],
     "trust": [],
+    "stats": [],
+    "upgrade": [],
 }
 NEEDS_REMOTE = {"push", "pull"}
 

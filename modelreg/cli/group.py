@@ -56,6 +56,8 @@ COMMANDS: dict[str, str] = {
     "gc": "storage",
     "push": "storage",
     "pull": "storage",
+    "stats": "store",
+    "upgrade": "store",
     "import": "importing",
     "completion": "setup",
 }

@@ -1,4 +1,5 @@
-"""``gc``: remove what nothing refers to — unreferenced blobs, stale caches, interrupted writes.
+"""``gc``: remove what nothing refers to — unreferenced blobs, recipes and chunk packs, stale
+caches, interrupted writes.
 
 A register stores its blobs before it records the version, so a blob may be unreferenced for a
 moment. Every change that may reference blobs holds the registry's blob lock shared from before
@@ -31,16 +32,32 @@ class GcReport:
     leftovers_removed: list[str] = field(default_factory=list)
     cache_removed: list[str] = field(default_factory=list)
     recovered: list[str] = field(default_factory=list)
+    recipes_removed: list[str] = field(default_factory=list)
+    packs_removed: list[str] = field(default_factory=list)
+    packs_rewritten: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "dry_run": self.dry_run,
             "blobs_removed": self.blobs_removed,
+            "recipes_removed": self.recipes_removed,
+            "packs_removed": self.packs_removed,
+            "packs_rewritten": self.packs_rewritten,
             "bytes_freed": self.bytes_freed,
             "leftovers_removed": self.leftovers_removed,
             "cache_removed": self.cache_removed,
             "recovered": self.recovered,
         }
+
+
+def _sweep_chunks(reg: Repo, report: GcReport, referenced: dict[str, int], dry_run: bool, grace: float) -> None:
+    from modelreg.stores.chunks.sweep import sweep
+
+    swept = sweep(reg.blobs.chunks, referenced, grace=grace, dry_run=dry_run)
+    report.recipes_removed = swept.recipes_removed
+    report.packs_removed = swept.packs_removed
+    report.packs_rewritten = swept.packs_rewritten
+    report.bytes_freed += swept.bytes_freed
 
 
 def _pid_alive(name: str) -> bool:
@@ -67,12 +84,12 @@ def _collect(reg: Repo, dry_run: bool, grace: float) -> GcReport:
     report = GcReport(dry_run)
     if not dry_run:
         report.recovered = reg.recover_all()
-    referenced: set[str] = set()
+    referenced: dict[str, int] = {}
     version_digests: set[str] = set()
     for version in reg.iter_all_versions():
         if version.removed:
             continue  # a removed version's bytes are garbage, unless a live version shares them
-        referenced.update(f.digest for f in version.files)
+        referenced.update((f.digest, f.size) for f in version.files)
         version_digests.add(version.digest.partition(":")[2])
     now = time.time()
     for digest, path in reg.blobs.iter_digests():
@@ -85,6 +102,7 @@ def _collect(reg: Repo, dry_run: bool, grace: float) -> GcReport:
         report.bytes_freed += st.st_size
         if not dry_run:
             path.unlink(missing_ok=True)
+    _sweep_chunks(reg, report, referenced, dry_run, grace)
     for top in (reg.root / "models", reg.blobs.root, reg.state_dir):
         if not reg.tree.inside(top / "x").parent.is_dir():
             continue

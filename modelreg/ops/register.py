@@ -121,6 +121,11 @@ def register(
             if on_file:
                 on_file(rel, size)
         crash_point("after-blobs")
+        if config.format_version < 2 and any(f.size >= config.storage.chunk_min_size for f in files):
+            repo.warnings.append(
+                "this registry is in format 1, so large files are stored whole: run 'modelreg upgrade' to keep "
+                "them as chunks (only what changed between versions is stored and moved)"
+            )
         draft = replace(draft, digest=file_set_digest(files), files=tuple(files))
         version, archived, entries = _record(repo, draft, reason, governed)
     try:

@@ -1,40 +1,39 @@
-"""``push`` and ``pull``: moving blobs between the local store and the remote store.
+"""``push`` and ``pull``: moving files between the local store and the remote store.
 
-Objects are named by digest, so an upload is idempotent and two pushes of the same blob race
-harmlessly; only what the other side lacks is transferred, and every byte is verified.
+Whole blobs are named by digest, so an upload is idempotent and two pushes of the same blob race
+harmlessly; chunked files move as packs of the chunks the other side lacks (stores/chunks/sync.py).
+``--jobs`` transfers run at once; a transfer killed half way and run again moves only the rest.
 
 Neither side is trusted by a name alone. ``push`` uploads again an object whose size on the
-remote is not the recorded one (the backend quarantines the bad object first). ``pull`` trusts a
-local blob only while it is unchanged since modelreg last hashed it: same device, inode, size,
-mtime and ctime as the fingerprint kept in ``.modelreg/cache/verified-blobs/<hex>``. Writing to a
-file changes its ctime and nobody can set a ctime back, so an edited, truncated or replaced
-blob is hashed again; if its bytes do not match, it is moved to ``blobs/quarantine/`` and fetched
-again. A fetch whose bytes do not match moves the remote object to the remote's quarantine.
+remote is not the recorded one (the backend quarantines the bad object first), and never sends
+a chunk whose bytes do not match its id. ``pull`` trusts a local blob or pack only while it is
+unchanged since modelreg last hashed it (``transfer_state.py``); a corrupt one is set aside in
+``blobs/quarantine/`` and fetched again. A fetch whose bytes do not match moves the remote
+object to the remote's quarantine.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import stat
+import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from modelreg.base.fs import atomic_write, open_regular, read_limited
-from modelreg.errors import ConflictError, IntegrityError, NotFoundError, StorageError, UsageError
+from modelreg.errors import ConflictError, IntegrityError, NotFoundError, UsageError
 from modelreg.records.manifest import FileEntry, Version
 from modelreg.records.refs import parse_ref
 from modelreg.repo import Repo
-from modelreg.stores.hashing import sha256_fd
 
 from .resolve import resolve
+from .transfer_state import ABSENT, CORRUPT, local_blob_state, local_file_usable, remember_sound
 
 if TYPE_CHECKING:
     from modelreg.stores.remotes import RemoteStore
 
 Progress = Callable[[int], None]
+DEFAULT_JOBS = 8
+UPGRADE_HINT = "run 'modelreg upgrade' to store large files as chunks (only changed chunks are stored and moved)"
 
 
 @dataclass
@@ -44,6 +43,15 @@ class TransferReport:
     transferred: int = 0
     bytes: int = 0
     already_present: int = 0
+    packs: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def count(self, moved: int, nbytes: int, present: int = 0, packs: int = 0) -> None:
+        with self._lock:
+            self.transferred += moved
+            self.bytes += nbytes
+            self.already_present += present
+            self.packs += packs
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -53,6 +61,18 @@ class TransferReport:
             "bytes": self.bytes,
             "already_present": self.already_present,
         }
+
+
+@dataclass
+class Plan:
+    whole: list[FileEntry]  # files moved as whole blobs
+    chunked: list[FileEntry]  # files moved as chunks (only the chunks the other side lacks)
+    present: int  # files the other side already has
+
+    @property
+    def total(self) -> int:
+        """At most this many bytes move (chunks the other side has are not sent)."""
+        return sum(f.size for f in self.whole) + sum(f.size for f in self.chunked)
 
 
 def select_versions(reg: Repo, target: str | None) -> list[Version]:
@@ -89,40 +109,79 @@ def _require_remote(reg: Repo) -> RemoteStore:
     return remote
 
 
-Plan = tuple[list[FileEntry], int]  # the files to move, and how many the other side already has
-
-
 def plan_transfer(reg: Repo, direction: str, versions: list[Version]) -> Plan:
     """What a push (the remote lacks) or a pull (this registry lacks) has to move."""
     files = unique_files(versions)
     remote = _require_remote(reg)
     if direction == "push":
+        chunked = [f for f in files if not reg.blobs.is_whole(f.digest) and reg.blobs.chunks.has_recipe(f.digest)]
+        whole = [f for f in files if f not in chunked]
         # Absent, or present with another size (corrupt): both are uploaded.
-        lacking = remote.missing([f.digest for f in files], {f.digest: f.size for f in files})
-        todo = [f for f in files if f.digest in lacking]
-    else:
-        todo = [f for f in files if not _local_blob_usable(reg, f)]
-    return todo, len(files) - len(todo)
+        lacking = remote.missing([f.digest for f in whole], {f.digest: f.size for f in whole})
+        todo = [f for f in whole if f.digest in lacking]
+        return Plan(todo, chunked, len(whole) - len(todo))
+    todo = [f for f in files if not local_file_usable(reg, f)]
+    chunked = [f for f in todo if reg.blobs.chunked(f.size)]
+    return Plan([f for f in todo if f not in chunked], chunked, len(files) - len(todo))
 
 
 def transfer(
-    reg: Repo, direction: str, versions: list[Version], progress: Progress | None = None, plan: Plan | None = None
+    reg: Repo,
+    direction: str,
+    versions: list[Version],
+    progress: Progress | None = None,
+    plan: Plan | None = None,
+    *,
+    jobs: int = DEFAULT_JOBS,
 ) -> TransferReport:
-    """Push or pull the blobs of ``versions``; ``plan`` is plan_transfer's answer if already known."""
+    """Push or pull the files of ``versions``; ``plan`` is plan_transfer's answer if already known."""
+    from modelreg.stores.chunks.sync import run_jobs
+
+    if jobs < 1:
+        raise UsageError("--jobs must be at least 1", code="usage")
     remote = _require_remote(reg)
-    files, present = plan if plan is not None else plan_transfer(reg, direction, versions)
-    move = _push_one if direction == "push" else _pull_one
-    report = TransferReport(direction, remote.url, already_present=present)
-    for entry in files:
-        if move(reg, remote, entry, progress):
-            report.transferred += 1
-            report.bytes += entry.size
+    plan = plan if plan is not None else plan_transfer(reg, direction, versions)
+    report = TransferReport(direction, remote.url, already_present=plan.present)
+    if reg.config.format_version < 2 and any(f.size >= reg.config.storage.chunk_min_size for f in plan.whole):
+        reg.warnings.append(f"this registry is in format 1: {UPGRADE_HINT}")
+    # Pushes read packs and pulls write them: gc waits (see ops/gc.py).
+    with reg.blob_lock():
+        if direction == "push":
+            if plan.chunked:
+                _push_chunked(reg, remote, plan.chunked, jobs, progress, report)
+            run_jobs([partial(_push_one, reg, remote, entry, progress, report) for entry in plan.whole], jobs)
         else:
-            report.already_present += 1
+            whole = list(plan.whole)
+            if plan.chunked:
+                whole += _pull_chunked(reg, remote, plan.chunked, jobs, progress, report)
+            run_jobs([partial(_pull_one, reg, remote, entry, progress, report) for entry in whole], jobs)
     return report
 
 
-def _push_one(reg: Repo, remote: RemoteStore, entry: FileEntry, progress: Progress | None) -> bool:
+def _push_chunked(
+    reg: Repo, remote: RemoteStore, files: list[FileEntry], jobs: int, progress: Progress | None, report: TransferReport
+) -> None:
+    from modelreg.stores.chunks.sync import push_files
+
+    rindex = reg.remote_index()
+    moved = push_files(reg.blobs.chunks, rindex.objects, rindex, [(f.digest, f.size) for f in files], jobs, progress)
+    report.count(len(moved.files), moved.bytes, len(moved.present), moved.packs)
+
+
+def _pull_chunked(
+    reg: Repo, remote: RemoteStore, files: list[FileEntry], jobs: int, progress: Progress | None, report: TransferReport
+) -> list[FileEntry]:
+    """Pull what the remote keeps as chunks; returns the files it keeps as whole blobs."""
+    from modelreg.repo.fetching import pull_chunked
+
+    moved = pull_chunked(remote, reg.blobs, reg.remote_index(), [(f.digest, f.size) for f in files], jobs, progress)
+    report.count(len(moved.files), moved.bytes, 0, moved.packs)
+    return [f for f in files if f.digest in set(moved.absent)]
+
+
+def _push_one(
+    reg: Repo, remote: RemoteStore, entry: FileEntry, progress: Progress | None, report: TransferReport
+) -> None:
     found = local_blob_state(reg, entry.digest)
     if found == ABSENT:
         raise NotFoundError(
@@ -136,86 +195,16 @@ def _push_one(reg: Repo, remote: RemoteStore, entry: FileEntry, progress: Progre
             "pushed: 'modelreg pull' replaces it with the remote's copy, or register the file again",
             code="digest_mismatch",
         )
-    return remote.upload(entry.digest, reg.blobs.path(entry.digest), entry.size, progress)
+    sent = remote.upload(entry.digest, reg.blobs.path(entry.digest), entry.size, progress)
+    report.count(1 if sent else 0, entry.size if sent else 0, 0 if sent else 1)
 
 
-def _pull_one(reg: Repo, remote: RemoteStore, entry: FileEntry, progress: Progress | None) -> bool:
-    from modelreg.stores.remotes.fetch import fetch_blob
+def _pull_one(
+    reg: Repo, remote: RemoteStore, entry: FileEntry, progress: Progress | None, report: TransferReport
+) -> None:
+    from modelreg.repo.fetching import fetch_file
 
-    fetch_blob(remote, reg.blobs, entry.digest, entry.size, progress)
-    _remember_sound(reg, entry.digest)
-    return True
-
-
-# -- is a local blob what its name says? ---------------------------------------------------------
-
-ABSENT, SOUND, CORRUPT = "absent", "sound", "corrupt"
-_STAMP_LIMIT = 512
-
-
-def _local_blob_usable(reg: Repo, entry: FileEntry) -> bool:
-    """For pull: a sound local blob is kept; a corrupt one is quarantined (and fetched again)."""
-    found = local_blob_state(reg, entry.digest)
-    if found == CORRUPT:
-        moved = reg.blobs.quarantine(entry.digest)
-        if moved is not None:
-            reg.warnings.append(
-                f"the local blob of {entry.path!r} ({entry.digest}) did not match its digest: "
-                f"moved to {moved}, a good copy is fetched from the remote"
-            )
-    return found == SOUND
-
-
-def local_blob_state(reg: Repo, digest: str) -> str:
-    """ABSENT, SOUND (its bytes hash to ``digest``) or CORRUPT; hashes only a blob that changed
-    since it was last found sound, or that was never checked here."""
-    path = reg.blobs.path(digest)
-    try:
-        fd = open_regular(path)  # never through a symlink, never blocking on a FIFO
-    except (FileNotFoundError, NotADirectoryError):
-        return ABSENT
-    except IntegrityError:
-        return CORRUPT  # a symlink, a FIFO, a directory... where a blob file should be
-    try:
-        before = os.fstat(fd)
-        stamp = _stamp_path(reg, digest)
-        if _read_stamp(stamp) == _fingerprint(digest, before):
-            return SOUND
-        actual, _ = sha256_fd(fd)
-        if actual != digest:
-            return CORRUPT
-        if _fingerprint(digest, os.fstat(fd)) == _fingerprint(digest, before):
-            _write_stamp(stamp, _fingerprint(digest, before))
-        return SOUND
-    finally:
-        os.close(fd)
-
-
-def _remember_sound(reg: Repo, digest: str) -> None:
-    """The blob was just verified (a fetch): remember its fingerprint."""
-    try:
-        st = os.lstat(reg.blobs.path(digest))
-    except OSError:
-        return
-    if stat.S_ISREG(st.st_mode):
-        _write_stamp(_stamp_path(reg, digest), _fingerprint(digest, st))
-
-
-def _fingerprint(digest: str, st: os.stat_result) -> str:
-    return f"{digest} {st.st_dev} {st.st_ino} {st.st_size} {st.st_mtime_ns} {st.st_ctime_ns}\n"
-
-
-def _stamp_path(reg: Repo, digest: str) -> Path:
-    return reg.tree.inside(reg.state_dir / "cache" / "verified-blobs" / digest.partition(":")[2])
-
-
-def _read_stamp(path: Path) -> str | None:
-    try:
-        return read_limited(path, _STAMP_LIMIT).decode("ascii", "replace")
-    except (OSError, OverflowError, IntegrityError):
-        return None
-
-
-def _write_stamp(path: Path, text: str) -> None:
-    with contextlib.suppress(OSError, StorageError):  # a cache: the blob is hashed again next time
-        atomic_write(path, text.encode("ascii"), durable=False)
+    moved = fetch_file(remote, reg.blobs, reg.remote_index(), entry.digest, entry.size, progress)
+    if reg.blobs.is_whole(entry.digest):
+        remember_sound(reg, entry.digest)
+    report.count(1, moved)

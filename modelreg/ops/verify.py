@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from modelreg.errors import IntegrityError, ModelregError, NotFoundError, StorageError
+from modelreg.errors import IntegrityError, ModelregError, StorageError
 from modelreg.records.filepaths import check_paths
 from modelreg.records.manifest import Version, file_set_digest
 from modelreg.records.names import NAME_RULE, is_valid_name
@@ -51,6 +51,7 @@ def verify(reg: Repo, name: str | None = None, *, quick: bool = False) -> Report
     if name is None and parsed is not None:
         _check_vanished_models(reg, by_model, names, report)
     _check_leftovers(reg, report)
+    _check_packs(reg, report)
     return report
 
 
@@ -79,7 +80,8 @@ def _check_versions(
                 f"digest {version.digest[:19]}… differs from the one recorded when {version.name}@{number} "
                 f"was registered ({str(registered[number])[:19]}…): files were swapped",
             )
-        _check_blobs(reg, version, report, checked, quick)
+        if not version.removed:  # a removed version's bytes are garbage: gc may have taken them
+            _check_blobs(reg, version, report, checked, quick)
     return loaded
 
 
@@ -256,42 +258,27 @@ def _check_blobs(reg: Repo, version: Version, report: Report, checked: dict[str,
                 report.add(
                     WARNING,
                     "missing",
-                    reg.blobs.path(entry.digest),
+                    reg.blobs.location(entry.digest),
                     f"blob of {version.name}@{version.version}:{entry.path} is not here; 'modelreg pull' fetches it",
                 )
             else:
                 report.add(
                     ERROR,
                     "missing",
-                    reg.blobs.path(entry.digest),
+                    reg.blobs.location(entry.digest),
                     f"blob of {version.name}@{version.version}:{entry.path} is missing and no remote is configured",
                 )
         elif problem:
             report.add(
                 ERROR,
                 "blob",
-                reg.blobs.path(entry.digest),
+                reg.blobs.location(entry.digest),
                 f"{problem} (file {entry.path!r} of {version.name}@{version.version})",
             )
 
 
 def _blob_problem(reg: Repo, digest: str, size: int, quick: bool) -> str | None:
-    path = reg.blobs.path(digest)
-    try:
-        actual_size = path.stat().st_size
-    except FileNotFoundError:
-        return "missing"
-    if actual_size != size:
-        return f"size is {actual_size}, the manifest says {size}"
-    if quick:
-        return None
-    try:
-        reg.blobs.verify(digest, size)
-    except IntegrityError:
-        return "bytes do not match the digest"
-    except NotFoundError:
-        return "missing"
-    return None
+    return reg.blobs.problem(digest, size, quick)
 
 
 def _check_orphans(reg: Repo, state: ModelState, present: set[int], report: Report) -> None:
@@ -302,6 +289,13 @@ def _check_orphans(reg: Repo, state: ModelState, present: set[int], report: Repo
             reg.manifest_path(state.index.name, number),
             "manifest of an unfinished registration; the next register replaces it",
         )
+
+
+def _check_packs(reg: Repo, report: Report) -> None:
+    """Packs whose index cannot be trusted hold no chunk for anyone; the files they served show above."""
+    index = reg.blobs.chunks.index()
+    for name, problem in sorted(index.problems.items()):
+        report.add(WARNING, "pack", index.idx_path(name), f"pack {name[:12]}… is ignored: {problem}")
 
 
 def _check_leftovers(reg: Repo, report: Report) -> None:

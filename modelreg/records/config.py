@@ -13,7 +13,9 @@ from modelreg.records.names import is_valid_stage_name
 from modelreg.records.policy import Policy, parse_policy
 
 CONFIG_NAME = "modelreg.toml"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # what init writes: large files as chunks (docs/storage-format.md)
+READABLE_FORMATS = (1, 2)  # format 1 (every file a whole blob) is read as it is, and written as format 1
+DEFAULT_CHUNK_MIN_SIZE = 8 << 20
 DEFAULT_STAGES = ("development", "staging", "production", "archived")
 DEFAULT_LOCK_TIMEOUT = 30.0
 
@@ -27,6 +29,11 @@ class RemoteConfig:
 
 
 @dataclass(frozen=True)
+class StorageConfig:
+    chunk_min_size: int = DEFAULT_CHUNK_MIN_SIZE  # files at least this large are stored as chunks (format 2)
+
+
+@dataclass(frozen=True)
 class Config:
     stages: tuple[str, ...] = DEFAULT_STAGES
     default_stage: str = "development"
@@ -37,7 +44,12 @@ class Config:
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
     remote: RemoteConfig = field(default_factory=RemoteConfig)
     format_version: int = FORMAT_VERSION
+    storage: StorageConfig = field(default_factory=StorageConfig)
     policy: Policy = field(default_factory=Policy)  # transitions, gates, hooks (records/policy.py)
+
+    def chunk_min_size(self) -> int | None:
+        """The size from which files are stored as chunks; None in a format-1 registry."""
+        return self.storage.chunk_min_size if self.format_version >= 2 else None
 
     def check_stage(self, stage: str) -> str:
         if stage not in self.stages:
@@ -71,6 +83,7 @@ def default_toml() -> dict[str, Any]:
             "require_reason": [],
         },
         "locks": {"timeout_seconds": DEFAULT_LOCK_TIMEOUT},
+        "storage": {"chunk_min_size": DEFAULT_CHUNK_MIN_SIZE},
         "remote": {"push_on_register": False},
     }
 
@@ -117,8 +130,9 @@ def load_config(path: Path, cache_dir: Path | None = None) -> Config:
     if not isinstance(data, dict):
         raise _bad(path, "malformed TOML")
     version = data.get("format_version")
-    if version != FORMAT_VERSION:
-        raise _bad(path, f"format_version {version!r} is not supported (this modelreg reads {FORMAT_VERSION})")
+    if isinstance(version, bool) or version not in READABLE_FORMATS:
+        readable = " and ".join(str(v) for v in READABLE_FORMATS)
+        raise _bad(path, f"format_version {version!r} is not supported (this modelreg reads {readable})")
     stages_t = data.get("stages", {})
     locks_t = data.get("locks", {})
     remote_t = data.get("remote", {})
@@ -173,5 +187,21 @@ def load_config(path: Path, cache_dir: Path | None = None) -> Config:
         production=production,
         lock_timeout=float(timeout),
         remote=remote,
+        format_version=int(version),
+        storage=parse_storage(path, data),
         policy=policy,
     )
+
+
+def parse_storage(path: Path, data: dict[str, Any]) -> StorageConfig:
+    """``[storage]``: ``chunk_min_size`` (bytes, at least 1 MiB; default 8 MiB)."""
+    table = data.get("storage", {})
+    if not isinstance(table, dict):
+        raise _bad(path, "[storage] must be a table")
+    size = table.get("chunk_min_size", DEFAULT_CHUNK_MIN_SIZE)
+    if not isinstance(size, int) or isinstance(size, bool) or size < (1 << 20):
+        raise _bad(path, "storage.chunk_min_size must be a whole number of bytes, at least 1048576 (1 MiB)")
+    unknown = sorted(set(table) - {"chunk_min_size"})
+    if unknown:
+        raise _bad(path, f"unknown key storage.{unknown[0]}")
+    return StorageConfig(chunk_min_size=size)

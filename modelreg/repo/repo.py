@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from modelreg.records.audit import AuditLog
     from modelreg.records.history_view import HistoryView
     from modelreg.records.journal import Change, Journal
+    from modelreg.stores.chunks.remote_index import RemoteIndex
     from modelreg.stores.remotes import RemoteStore
 
 LOG_NAME = "audit.jsonl"
@@ -45,8 +46,9 @@ class Repo:
         self.parse_cache = self.state_dir / "cache" / "parsed"
         self.tree.inside(self.parse_cache / "entry")
         self.config = config if config is not None else load_config(self.root / CONFIG_NAME, self.parse_cache)
-        self.blobs = LocalBlobStore(self.root / "blobs", self.tree)
+        self.blobs = LocalBlobStore(self.root / "blobs", self.tree, self.config.chunk_min_size())
         self._remote: RemoteStore | None = None
+        self._remote_index: RemoteIndex | None = None
         # What a person should know about a command that still succeeded (the CLI prints these).
         self.warnings: list[str] = []
         # The hooks this object's changes ran (ops/hooks.py): the CLI reports them under --json.
@@ -205,7 +207,7 @@ class Repo:
 
     def ensure_blob(self, entry: FileEntry) -> None:
         """Make a blob present locally, fetching it from the remote (verified) when missing."""
-        if self.blobs.exists(entry.digest):
+        if self.blobs.has(entry.digest, entry.size):
             return
         remote = self.remote()
         if remote is None:
@@ -214,9 +216,21 @@ class Repo:
                 "run 'modelreg pull' where a remote is set, or 'modelreg push' from the machine that has it",
                 code="blob_missing",
             )
-        from modelreg.stores.remotes.fetch import fetch_blob
+        from .fetching import fetch_file
 
-        fetch_blob(remote, self.blobs, entry.digest, entry.size)
+        with self.blob_lock():  # chunks arrive before their recipe: gc must wait
+            fetch_file(remote, self.blobs, self.remote_index(), entry.digest, entry.size)
+
+    def remote_index(self) -> RemoteIndex:
+        """What the remote's packs hold (read once per process, index objects cached here)."""
+        if self._remote_index is None:
+            from .fetching import remote_index
+
+            remote = self.remote()
+            assert remote is not None
+            cache = self.tree.inside(self.state_dir / "cache" / "remote-packs" / "x").parent
+            self._remote_index = remote_index(remote, cache, self.warnings.append)
+        return self._remote_index
 
     # -- changing ----------------------------------------------------------
     def locked_state(self, name: str) -> ModelState:

@@ -6,12 +6,16 @@ import os
 import re
 import stat
 from collections.abc import Callable, Iterator
+from functools import cached_property
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from modelreg.base.fs import REFUSED, TMP_SUFFIX, Tree, fsync_dir, open_regular, pid_alive, refused, tmp_name, tmp_owner
 from modelreg.errors import IntegrityError, NotFoundError, UsageError
 from modelreg.stores.hashing import copy_and_hash, sha256_fd, sha256_file
+
+if TYPE_CHECKING:
+    from modelreg.stores.chunks.store import ChunkStore
 
 _HEX_RE = re.compile(r"[0-9a-f]{64}")
 Progress = Callable[[int], None]
@@ -34,21 +38,44 @@ def hex_of(digest: str) -> str:
 
 
 class LocalBlobStore:
-    """``blobs/sha256/ab/<hex>``: one read-only file per digest holding the raw bytes."""
+    """``blobs/sha256/ab/<hex>``: one read-only file per digest holding the raw bytes; and, when
+    ``chunk_min_size`` is set (format version 2), files at least that large as chunks in
+    ``blobs/chunks/`` (stores/chunks/). Reading takes either form, whatever the format."""
 
-    def __init__(self, root: Path, tree: Tree | None = None) -> None:
+    def __init__(self, root: Path, tree: Tree | None = None, chunk_min_size: int | None = None) -> None:
         self.root = root
         self.tree = tree or Tree(root.parent)
+        self.chunk_min_size = chunk_min_size
+
+    @cached_property
+    def chunks(self) -> ChunkStore:
+        """The chunk store beside the blobs (loaded on first use: a served copy that is already
+        there needs neither)."""
+        from modelreg.stores.chunks.store import ChunkStore
+
+        return ChunkStore(self.root / "chunks", self.tree)
 
     def path(self, digest: str) -> Path:
         hexpart = hex_of(digest)
         return self.tree.inside(self.root / "sha256" / hexpart[:2] / hexpart)
 
     def exists(self, digest: str) -> bool:
+        """A whole blob, or a chunked file's recipe, is here (see ``has`` for a complete file)."""
+        return self.is_whole(digest) or self.chunks.has_recipe(digest)
+
+    def is_whole(self, digest: str) -> bool:
         try:
             return stat.S_ISREG(os.lstat(self.path(digest)).st_mode)
         except FileNotFoundError:
             return False
+
+    def has(self, digest: str, size: int) -> bool:
+        """The file can be handed out from here: a whole blob, or a recipe with all its chunks."""
+        return self.is_whole(digest) or self.chunks.complete(digest, size)
+
+    def chunked(self, size: int) -> bool:
+        """Whether a file of ``size`` bytes is stored as chunks here."""
+        return self.chunk_min_size is not None and size >= self.chunk_min_size
 
     def _touch(self, digest: str) -> bool:
         """True if the blob exists; its mtime is refreshed so gc's grace period protects it."""
@@ -76,12 +103,15 @@ class LocalBlobStore:
 
         ``link`` asks for a copy-on-write clone (btrfs, XFS, ZFS), which costs no copy and shares
         no inode: rewriting ``src`` later cannot touch the stored bytes. Where the filesystem has
-        no clones it is a plain copy. A hard link is never made. ``progress`` hears the bytes stored.
+        no clones it is a plain copy. A hard link is never made. A file stored as chunks is always
+        copied (its chunks are what is shared). ``progress`` hears the bytes stored.
         """
         with open(src, "rb") as sfh:
             before = os.fstat(sfh.fileno())
             if not stat.S_ISREG(before.st_mode):
                 raise UsageError(f"{src}: not a regular file", code="invalid_input")
+            if self.chunked(before.st_size):
+                return _put_chunked(self, src, sfh.fileno(), before, progress)
             tmp = self._incoming()
             fd = -1
             try:
@@ -118,6 +148,9 @@ class LocalBlobStore:
 
     def verify(self, digest: str, size: int | None = None) -> None:
         """Re-hash one blob; a missing blob is NotFound, different bytes an IntegrityError."""
+        if size is not None and not self.is_whole(digest) and self.chunks.has_recipe(digest):
+            self.chunks.verify(digest, size)
+            return
         path = self.path(digest)
         try:
             fd = open_regular(path)
@@ -130,11 +163,25 @@ class LocalBlobStore:
         if actual != digest or (size is not None and actual_size != size):
             raise IntegrityError(f"blob {path} does not match its digest {digest}", code="digest_mismatch")
 
+    def location(self, digest: str) -> Path:
+        """Where the file is kept: its blob, else its recipe (for messages)."""
+        if not self.is_whole(digest) and self.chunks.has_recipe(digest):
+            return self.chunks.recipe_path(digest)
+        return self.path(digest)
+
+    def problem(self, digest: str, size: int, quick: bool = False) -> str | None:
+        """What is wrong with a stored file (``"missing"`` when it, or a chunk of it, is not here);
+        ``quick`` checks sizes and presence only, without reading the bytes."""
+        return _problem(self, digest, size, quick)
+
     def copy_out(self, digest: str, size: int, dest_fd: int, progress: Progress | None = None) -> None:
         """Copy a blob into an open file, verifying its bytes on the way."""
         try:
             fd = open_regular(self.path(digest))
         except FileNotFoundError:
+            if self.chunks.has_recipe(digest):
+                self.chunks.copy_out(digest, size, dest_fd, progress)
+                return
             raise NotFoundError(f"blob {digest} is missing from {self.root}", code="blob_missing") from None
         try:
             actual, actual_size = copy_and_hash(fd, dest_fd, size, progress=progress)
@@ -170,10 +217,25 @@ class LocalBlobStore:
                     f"blob {digest} has {actual_size} bytes but its manifest records {size}: the manifest is wrong",
                     code="size_mismatch",
                 )
-            os.chmod(tmp, 0o444)
-            self._publish(tmp, digest)
+            if self.chunked(size):
+                self.put_verified(tmp, digest, size)
+            else:
+                os.chmod(tmp, 0o444)
+                self._publish(tmp, digest)
         finally:
             shutil.rmtree(work, ignore_errors=True)
+
+    def put_verified(self, path: Path, digest: str, size: int) -> None:
+        """Store as chunks a file already known to hold ``digest`` (a download, a whole blob being
+        upgraded); its bytes are hashed again on the way in, and must still match."""
+        fd = open_regular(path)
+        try:
+            actual, actual_size, recipe = self.chunks.put_fd(fd, size)
+        finally:
+            os.close(fd)
+        if (actual, actual_size) != (digest, size):
+            raise IntegrityError(f"{path} changed while it was stored as chunks", code="digest_mismatch")
+        self.chunks.write_recipe(recipe)
 
     def iter_digests(self) -> Iterator[tuple[str, Path]]:
         base = self.tree.inside(self.root / "sha256" / "00" / "x").parent.parent
@@ -191,6 +253,9 @@ class LocalBlobStore:
         if not self.root.is_dir():
             return []
         found = [p for p in self.root.iterdir() if p.name.endswith(TMP_SUFFIX)]
+        for part in (self.chunks.packs_dir, self.chunks.recipes_dir):  # packs and recipes being written
+            if part.is_dir() and not part.is_symlink():
+                found.extend(p for p in part.iterdir() if tmp_owner(p.name) is not None and not _writer_alive(p.name))
         incoming = self.root / INCOMING
         if incoming.is_dir() and not incoming.is_symlink():
             found.extend(p for p in incoming.iterdir() if tmp_owner(p.name) is not None and not _writer_alive(p.name))
@@ -225,6 +290,51 @@ class LocalBlobStore:
         path.mkdir(parents=True, exist_ok=True)
         self.tree.inside(path / "entry")  # nor at it
         return path
+
+
+def _put_chunked(
+    store: LocalBlobStore, src: Path, fd: int, before: os.stat_result, progress: Progress | None
+) -> tuple[str, int]:
+    digest, size, recipe = store.chunks.put_fd(fd, before.st_size, progress)
+    after = os.fstat(fd)
+    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or size != before.st_size:
+        raise UsageError(f"{src}: the file changed while it was being registered; try again")
+    store.chunks.write_recipe(recipe)  # only now, with the source found unchanged, does the file exist here
+    return digest, size
+
+
+def _problem(self: LocalBlobStore, digest: str, size: int, quick: bool) -> str | None:
+    if not self.is_whole(digest) and self.chunks.has_recipe(digest):
+        try:
+            recipe = self.chunks.recipe(digest, size)
+        except IntegrityError as exc:
+            return exc.message
+        if self.chunks.missing(recipe):
+            return "missing"
+        if quick:
+            return None
+        try:
+            self.chunks.verify(digest, size)
+        except IntegrityError as exc:
+            return exc.message
+        except NotFoundError:
+            return "missing"
+        return None
+    try:
+        actual_size = os.lstat(self.path(digest)).st_size
+    except FileNotFoundError:
+        return "missing"
+    if actual_size != size:
+        return f"size is {actual_size}, the manifest says {size}"
+    if quick:
+        return None
+    try:
+        self.verify(digest, size)
+    except IntegrityError:
+        return "bytes do not match the digest"
+    except NotFoundError:
+        return "missing"
+    return None
 
 
 INCOMING = ".incoming"

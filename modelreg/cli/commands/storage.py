@@ -49,15 +49,20 @@ def gc(
         )
 
 
-def _transfer(direction: str, target: str | None, registry: RegistryOpt, out: Output) -> None:
+JobsOpt = Annotated[
+    int, typer.Option("--jobs", "-j", min=1, max=64, help="Transfers in flight at once (packs or blobs).")
+]
+
+
+def _transfer(direction: str, target: str | None, registry: RegistryOpt, out: Output, jobs: int) -> None:
     from ...ops import transfer
     from ..progress import progress_bar
 
     reg = open_registry(registry, out)
     versions = transfer.select_versions(reg, target)
     plan = transfer.plan_transfer(reg, direction, versions)
-    with progress_bar(out, sum(f.size for f in plan[0]), direction) as progress:
-        report = transfer.transfer(reg, direction, versions, progress, plan)
+    with progress_bar(out, plan.total, direction) as progress:
+        report = transfer.transfer(reg, direction, versions, progress, plan, jobs=jobs)
     out.result(
         report.to_json(),
         lambda o: o.line(
@@ -72,14 +77,15 @@ def push(
     target: Annotated[
         str | None, typer.Argument(help="NAME or NAME@REF (default: every version).", autocompletion=complete_ref)
     ] = None,
+    jobs: JobsOpt = 8,
     registry: RegistryOpt = None,
     json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Upload the blobs the remote store lacks."""
+    """Upload the blobs and chunks the remote store lacks."""
     out = Output(json, quiet)
     with guard(out):
-        _transfer("push", target, registry, out)
+        _transfer("push", target, registry, out, jobs)
 
 
 @command()
@@ -87,11 +93,12 @@ def pull(
     target: Annotated[
         str | None, typer.Argument(help="NAME or NAME@REF (default: every version).", autocompletion=complete_ref)
     ] = None,
+    jobs: JobsOpt = 8,
     registry: RegistryOpt = None,
     json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Download the blobs this registry lacks from the remote store, verified."""
+    """Download the blobs and chunks this registry lacks from the remote store, verified."""
     out = Output(json, quiet)
     with guard(out):
-        _transfer("pull", target, registry, out)
+        _transfer("pull", target, registry, out, jobs)

@@ -10,6 +10,9 @@ recorded is corrupt, and ``upload`` replaces it; an object whose bytes a fetch f
 match its name is moved aside by ``quarantine`` to ``<prefix>/quarantine/<hex>.<time>.<random>``,
 so that the next push from a machine with a good copy uploads it again. Neither side ever
 deletes bytes outright: a corrupt object is kept under ``quarantine/`` for whoever looks into it.
+
+Large files of a format-2 registry live on the same remote as packs, pack indexes and recipes
+(``packs/``, ``recipes/``), reached through ``objects.open_objects`` (docs/storage-format.md).
 """
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ def make_client(boto: Boto, endpoint_url: str | None, region: str | None) -> Any
         "read_timeout": S3_READ_TIMEOUT,
         "retries": {"max_attempts": S3_MAX_ATTEMPTS, "mode": "standard"},
         # Room for the transfer threads plus the missing() lookup pool.
-        "max_pool_connections": S3_TRANSFER_CONCURRENCY + S3_LOOKUP_THREADS + 4,
+        "max_pool_connections": S3_TRANSFER_CONCURRENCY + S3_LOOKUP_THREADS + 20,  # + push/pull --jobs
         "user_agent_extra": "modelreg",
     }
     if endpoint_url:

@@ -1,0 +1,188 @@
+"""push of chunked files (pull is in pull.py): only the chunks the remote lacks, several packs at a time.
+
+Push learns what the remote holds from its pack listing and index objects (never a request per
+chunk), uploads a local pack as it is when the remote lacks every chunk in it (a first push is
+"PUT the local packs"), packs the other missing chunks anew in recipe order, and uploads each
+pack before its index and every recipe last. Pull fetches a whole pack when it needs at least
+half of it, otherwise one ranged read per run of needed chunks, checks every chunk against its
+id, and appends it to local packs published as they fill; a recipe is written here only once the
+file it describes assembles to its digest. A kill at any point loses at most the packs in flight:
+the next run finds what each side already has and moves only the rest.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING
+
+from modelreg.base.fs import open_regular
+from modelreg.errors import IntegrityError, NotFoundError
+
+from .format import PACK_CAP, ChunkRef, PackIndex, Recipe, chunk_id, encode_index
+from .remote_index import RemoteIndex, idx_key, pack_key, recipe_key
+from .store import ChunkStore
+
+if TYPE_CHECKING:
+    from .objects import ObjectStore
+
+Progress = Callable[[int], None]
+FileRef = tuple[str, int]  # (digest, size)
+
+
+@dataclass
+class Moved:
+    files: list[str] = field(default_factory=list)  # digests made present on the other side
+    present: list[str] = field(default_factory=list)  # digests the other side already had
+    bytes: int = 0  # pack bytes actually moved
+    packs: int = 0
+    absent: list[str] = field(default_factory=list)  # pull: digests the remote has no recipe of
+
+
+class _Counter:
+    def __init__(self, progress: Progress | None) -> None:
+        self.progress = progress
+        self.bytes = 0
+        self.packs = 0
+        self._lock = threading.Lock()
+
+    def add(self, n: int, packs: int = 0) -> None:
+        with self._lock:
+            self.bytes += n
+            self.packs += packs
+        if self.progress is not None and n:
+            self.progress(n)
+
+
+def run_jobs(jobs: list[Callable[[], None]], threads: int) -> None:
+    """Run ``jobs`` on ``threads`` threads; the first failure cancels what has not started."""
+    if not jobs:
+        return
+    if threads <= 1 or len(jobs) == 1:
+        for job in jobs:
+            job()
+        return
+    with ThreadPoolExecutor(max_workers=min(threads, len(jobs))) as pool:
+        futures: list[Future[None]] = [pool.submit(job) for job in jobs]
+        try:
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+        for future in done:
+            error = future.exception()
+            if error is not None:
+                for other in futures:
+                    other.cancel()
+                raise error
+
+
+# -- push ---------------------------------------------------------------------------------------
+
+
+def push_files(
+    store: ChunkStore,
+    objects: ObjectStore,
+    rindex: RemoteIndex,
+    files: list[FileRef],
+    jobs: int,
+    progress: Progress | None,
+) -> Moved:
+    moved = Moved()
+    rindex.load(jobs)
+    remote_recipes = objects.list("recipes/")
+    local = store.index()
+    need: dict[bytes, int] = {}
+    recipes: list[Recipe] = []
+    for digest, size in files:
+        recipe = store.recipe(digest, size)
+        lacking = [(cid, n) for cid, n in recipe.chunks if cid not in rindex]
+        if not lacking and recipe_key(digest) in remote_recipes:
+            moved.present.append(digest)
+            continue
+        recipes.append(recipe)
+        for cid, n in lacking:
+            need.setdefault(cid, n)
+    counter = _Counter(progress)
+    work: list[Callable[[], None]] = []
+    seen: set[str] = set()
+    for cid in list(need):  # in file order, so that an interrupted push has sent the start
+        where = local.locate(cid)
+        if where is None or where[0] in seen:
+            continue
+        seen.add(where[0])
+        pack = local.packs[where[0]]
+        if all(c in need for c, _ in pack.chunks):
+            work.append(partial(_send_local_pack, store, objects, pack, counter))
+            for c, _ in pack.chunks:
+                need.pop(c, None)
+    batch: list[ChunkRef] = []
+    batch_size = 0
+    for cid, n in need.items():
+        if local.locate(cid) is None:
+            raise NotFoundError(
+                f"a chunk ({cid.hex()[:16]}…) of a file being pushed is not in the local store: "
+                "'modelreg pull' or 'modelreg verify' first",
+                code="blob_missing",
+            )
+        if batch and batch_size + n > PACK_CAP:
+            work.append(partial(_send_new_pack, store, objects, batch, counter))
+            batch, batch_size = [], 0
+        batch.append((cid, n))
+        batch_size += n
+    if batch:
+        work.append(partial(_send_new_pack, store, objects, batch, counter))
+    run_jobs(work, jobs)
+    # Recipes last: a recipe on the remote means every chunk it lists is there.
+    run_jobs([partial(objects.write, recipe_key(r.digest), r.encode()) for r in recipes], jobs)
+    moved.files = [r.digest for r in recipes]
+    moved.bytes, moved.packs = counter.bytes, counter.packs
+    return moved
+
+
+def _not_pushed(what: str) -> IntegrityError:
+    return IntegrityError(
+        f"{what} in the local store does not match its id, so it is not pushed: 'modelreg verify' names it, "
+        "'modelreg pull' replaces it with the remote's copy",
+        code="digest_mismatch",
+    )
+
+
+def _send_local_pack(store: ChunkStore, objects: ObjectStore, pack: PackIndex, counter: _Counter) -> None:
+    import os
+
+    fd = open_regular(store.packs_dir / f"{pack.name}.pack")
+    try:
+        data = os.pread(fd, pack.pack_size + 1, 0)
+    finally:
+        os.close(fd)
+    view = memoryview(data)
+    if len(data) != pack.pack_size:
+        raise _not_pushed(f"pack {pack.name}")
+    for cid, offset, length in pack.offsets():
+        if chunk_id(view[offset : offset + length]) != cid:
+            raise _not_pushed(f"chunk {cid.hex()} of pack {pack.name}")
+    name, idx = encode_index(list(pack.chunks))
+    objects.write(pack_key(name), data)
+    objects.write(idx_key(name), idx)
+    counter.add(len(data), 1)
+
+
+def _send_new_pack(store: ChunkStore, objects: ObjectStore, batch: list[ChunkRef], counter: _Counter) -> None:
+    local = store.index()
+    parts = []
+    places = [local.locate(cid) for cid, _ in batch]
+    for (cid, n), piece in zip(batch, store.read_chunks([p for p in places if p is not None]), strict=True):
+        data = bytes(piece)
+        if len(data) != n or chunk_id(data) != cid:
+            raise _not_pushed(f"chunk {cid.hex()}")
+        parts.append(data)
+    body = b"".join(parts)
+    name, idx = encode_index(batch)
+    objects.write(pack_key(name), body)
+    objects.write(idx_key(name), idx)
+    counter.add(len(body), 1)
