@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .ops.alias import AliasResult
     from .ops.annotate import AnnotateResult
     from .ops.approvals import Decided
+    from .ops.importers.report import ImportReport
     from .ops.listing import ModelSummary
     from .ops.policy import Evaluation
     from .ops.promote import PromoteResult
@@ -241,6 +242,25 @@ class Registry(Repo):
         from .ops.annotate import annotate
 
         return annotate(self, target, description=description, set_tags=set_tags, unset_tags=unset_tags, actor=actor)
+
+    def import_mlflow(
+        self,
+        tracking_uri: str,
+        *,
+        models: list[str] | None = None,
+        renames: dict[str, str] | None = None,
+        dry_run: bool = False,
+        actor: str | None = None,
+        progress: Callable[[int, int, str], None] | None = None,
+    ) -> ImportReport:
+        """Copy registered models from an MLflow store or tracking server (extra ``modelreg[mlflow]``);
+        a second run imports only what is new and brings stages, aliases and annotations up to date.
+        ``renames`` maps MLflow names to model names; ``progress(done, total, what)`` follows it."""
+        from .ops.importers.mlflow import import_mlflow
+
+        return import_mlflow(
+            self, tracking_uri, models=models, renames=renames, dry_run=dry_run, actor=actor, progress=progress
+        )
 
     # -- governance ----------------------------------------------------------
     def check(self, ref: Ref | str, stage: str) -> Evaluation:

@@ -12,7 +12,7 @@ import pytest
 
 # Modules a `get-production --json` must not pay for: rendering, writers, parsers served from the
 # parse cache, locks (reads take none), remotes, and anything pydantic-based.
-FORBIDDEN_ON_READ = ("rich", "yaml", "tomllib", "tomli_w", "filelock", "boto3", "botocore", "pydantic")
+FORBIDDEN_ON_READ = ("rich", "yaml", "tomllib", "tomli_w", "filelock", "boto3", "botocore", "pydantic", "mlflow")
 
 PROBE = """
 import json, sys
@@ -65,7 +65,14 @@ def test_help_imports_no_registry_code(tmp_path: Path) -> None:
     modules, stdout, code = imported_modules(["--help"], tmp_path)
     assert code == 0
     assert "get-production" in stdout
-    assert modules.isdisjoint({"yaml", "rich", "filelock", "tomllib", "hashlib"} | {"boto3"})
+    assert modules.isdisjoint({"yaml", "rich", "filelock", "tomllib", "hashlib"} | {"boto3", "mlflow"})
+
+
+def test_import_help_does_not_import_mlflow(tmp_path: Path) -> None:
+    modules, stdout, code = imported_modules(["import", "--help"], tmp_path)
+    assert code == 0
+    assert "--tracking-uri" in stdout
+    assert "mlflow" not in modules and "sqlalchemy" not in modules
 
 
 def test_only_the_invoked_command_is_built(prod_registry: Path) -> None:

@@ -33,6 +33,7 @@ SUCCEEDS: dict[str, list[str]] = {
     "gc": ["--dry-run"],
     "push": [],
     "pull": [],
+    "import": ["mlflow", "--tracking-uri", "{tmp}/mlruns"],  # an MLflow file store without models
     "completion": ["bash"],
     "check": ["m@1", "staging"],
     "request": ["m@{free}", "production", "--reason", "better"],
@@ -56,6 +57,7 @@ def seeded(tmp_path: Path, make_file: Any) -> Path:
         (root / "modelreg.toml").read_text().replace("[remote]", f'[remote]\nurl = "{tmp_path / "remote"}"')
     )
     (tmp_path / "remote").mkdir()
+    (tmp_path / "mlruns" / ".trash").mkdir(parents=True)
     reg = Registry(root)
     reg.register("m", [make_file(tmp_path / "w1.bin", "weights one")], metrics={"acc": 0.9})
     reg.promote("m@1", "production")

@@ -59,6 +59,7 @@ COMMANDS: dict[str, str] = {
     "pull": "storage",
     "stats": "store",
     "upgrade": "store",
+    "import": "importing",
     "completion": "setup",
 }
 _DECLARED: dict[str, Callable[..., None]] = {}

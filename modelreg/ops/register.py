@@ -41,8 +41,12 @@ def register(
     python: Path | None = None,
     env_files: list[Path] | None = None,
     progress: Callable[[int], None] | None = None,
+    imported: dict[str, Any] | None = None,
 ) -> tuple[Version, tuple[int, ...]]:
     """Store the files and record a new version; returns it and any versions it archived.
+
+    ``imported`` (a version brought from another registry) is kept as ``lineage.imported`` in
+    place of this machine's git, CI and environment, which would describe the wrong thing.
 
     The training environment (``python``, else the active virtual or conda environment) goes
     into ``lineage.environment``; each of ``env_files`` is kept as ``environment/<base name>``.
@@ -81,17 +85,25 @@ def register(
     check_text(description, "description")
     sources = _with_env_files(collect(paths, registry=repo.root), env_files or [])
     when = now_utc()
-    lineage = capture(
-        who=draft.created_by,
-        when=when,
-        cwd=cwd,
-        datasets=datasets or [],
-        registry=repo.root,
-        inputs=[*paths, *(env_files or [])],
-    )
-    environment = capture_environment(python)
-    if environment is not None:
-        lineage["environment"] = environment
+    if imported is not None:
+        lineage = {
+            "author": draft.created_by,
+            "created_at": when,
+            "datasets": list(datasets or []),
+            "imported": imported,
+        }
+    else:
+        lineage = capture(
+            who=draft.created_by,
+            when=when,
+            cwd=cwd,
+            datasets=datasets or [],
+            registry=repo.root,
+            inputs=[*paths, *(env_files or [])],
+        )
+        environment = capture_environment(python)
+        if environment is not None:
+            lineage["environment"] = environment
     # Refuse a manifest too big to read back before storing a byte (the digests' length is fixed).
     unknown = "sha256:" + "0" * 64
     planned = [FileEntry(rel, src.stat().st_size, unknown) for rel, src in sources]
