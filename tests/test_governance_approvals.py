@@ -152,12 +152,21 @@ def test_a_request_checks_the_transition_and_gates(cli: Any, gated: Registry, tm
 def test_an_approved_request_left_unapplied_is_applied_by_promote(cli: Any, gated: Registry) -> None:
     """Two approvals can meet without either applying it (approved on two git branches, see the
     merge test): promote then applies the request and closes it."""
+    import shutil
+
     root = gated.root
     rid = file_request(cli, root)["id"]
+    other = root.parent / "other-branch"
+    shutil.copytree(root, other, ignore=shutil.ignore_patterns(".modelreg"))
     ok(cli("approve", rid, "--author", "bob", "-R", root))
+    ok(cli("approve", rid, "--author", "carol", "-R", other))
+    # What git leaves after merging the two branches: the log's union, both approvals in the file.
+    log = (root / "audit.jsonl").read_text()
+    theirs = (other / "audit.jsonl").read_text().splitlines(keepends=True)[-1]
+    (root / "audit.jsonl").write_text(log + theirs)
     path = root / "models" / "churn" / "requests" / f"{rid}.yaml"
     data = yaml.safe_load(path.read_text())
-    data["approvals"].append({"by": "carol", "at": "2026-01-01T00:00:00.000000Z", "reason": None})
+    data["approvals"] += yaml.safe_load((other / path.relative_to(root)).read_text())["approvals"]
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     assert ok(cli("check", "churn@1", "production", "--json", "-R", root))["allowed"] is True
     data = ok(cli("promote", "churn@1", "production", "--json", "-R", root))

@@ -125,6 +125,23 @@ def read_limited(path: Path, limit: int) -> bytes:
     return data
 
 
+def read_own(path: Path, limit: int) -> bytes | None:
+    """A file this machine keeps for itself (a cache entry, a stamp, a record), or None when it is
+    missing, over ``limit`` or anything but a regular file: a clone may have put a symlink or a
+    FIFO in its place, which must neither be followed nor block."""
+    try:
+        return read_limited(path, limit)
+    except (OSError, OverflowError, IntegrityError):
+        return None
+
+
+def read_head(path: Path, size: int) -> bytes:
+    """The first ``size`` bytes of a regular file (never through a symlink, never from a FIFO)."""
+    fd = open_regular(path)
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read(size)
+
+
 def fsync_dir(path: Path) -> None:
     """Make a rename inside ``path`` durable."""
     try:

@@ -19,7 +19,7 @@ from typing import Any
 from modelreg.errors import ConflictError, PolicyError, UsageError
 from modelreg.records.journal import Change
 from modelreg.records.refs import Ref, parse_ref
-from modelreg.records.requests import Decision, Request, new_id
+from modelreg.records.requests import Decision, Request, new_id, person
 from modelreg.repo import Repo
 
 from . import hooks
@@ -136,9 +136,9 @@ def version_requests(repo: Repo, name: str, number: int) -> list[Request]:
 def _may_approve(request: Request, who: str) -> None:
     if not request.is_open:
         raise ConflictError(f"request {request.id} is {request.status}, not open", code="request_closed")
-    if who == request.requested_by:
+    if person(who) == person(request.requested_by):
         raise PolicyError(f"{who} filed request {request.id} and cannot approve it: approvals come from others")
-    if who in {d.by for d in request.approvals}:
+    if person(who) in {person(d.by) for d in request.approvals}:
         raise PolicyError(f"{who} already approved request {request.id}; it needs another approver")
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from modelreg.base.fs import atomic_write
-from modelreg.errors import UsageError
+from modelreg.base.fs import atomic_write, read_limited
+from modelreg.errors import IntegrityError, UsageError
 from modelreg.records.config import CONFIG_NAME, Config, default_toml
 from modelreg.repo import Repo
 
@@ -24,6 +25,7 @@ def create(path: Path, *, actor: str | None = None) -> bool:
     import tomli_w
 
     path.mkdir(parents=True, exist_ok=True)
+    _refuse_links(path)
     repo = Repo(path, Config())
     # Under the audit lock: of several inits racing on one directory, exactly one creates it.
     with repo.audit_lock():
@@ -33,8 +35,9 @@ def create(path: Path, *, actor: str | None = None) -> bool:
             target = path / name
             if not target.exists():
                 atomic_write(target, text.encode())
-            elif text.splitlines()[1] not in target.read_text(errors="replace").splitlines():
-                with open(target, "a", encoding="utf-8") as fh:
+            elif text.splitlines()[1] not in _read_text(target).splitlines():
+                fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK)
+                with os.fdopen(fd, "a", encoding="utf-8") as fh:
                     fh.write("\n" + text)
         (path / "models").mkdir(exist_ok=True)
         (path / "models" / ".keep").touch()
@@ -42,3 +45,24 @@ def create(path: Path, *, actor: str | None = None) -> bool:
         # The config marks a registry: written last, so a killed init is simply done again.
         atomic_write(path / CONFIG_NAME, tomli_w.dumps(default_toml()).encode())
     return True
+
+
+# What init writes into; a link among them would carry its writes out of the registry.
+_OWN = (".gitignore", ".gitattributes", "models", "blobs", ".modelreg", "audit.jsonl", CONFIG_NAME)
+
+
+def _refuse_links(path: Path) -> None:
+    for name in _OWN:
+        if (path / name).is_symlink():
+            raise UsageError(
+                f"{path / name} is a symbolic link: modelreg never writes through links inside a registry; "
+                "remove it and run init again",
+                code="invalid_input",
+            )
+
+
+def _read_text(target: Path) -> str:
+    try:
+        return read_limited(target, 1 << 20).decode(errors="replace")
+    except (OverflowError, IntegrityError):
+        raise UsageError(f"{target} is not a small regular file; init leaves it alone", code="invalid_input") from None

@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from modelreg.errors import UsageError
+
 
 def now_utc() -> str:
     """RFC 3339 UTC with microseconds, e.g. 2026-11-25T12:00:00.123456Z."""
@@ -37,13 +39,29 @@ def ci_actor(env: dict[str, str] | None = None) -> str | None:
     return None
 
 
+MAX_IDENTITY = 200
+
+
+def identity(value: str, source: str) -> str:
+    """An identity as it is recorded: surrounding blanks dropped; blank, over 200 characters or
+    holding a control character (a newline, a terminal escape) is refused, since it is shown to
+    reviewers and compared with others."""
+    value = value.strip()
+    if not value or len(value) > MAX_IDENTITY or any(ch < " " or ch == "\x7f" for ch in value):
+        raise UsageError(
+            f"invalid identity from {source}: 1 to {MAX_IDENTITY} characters, no control characters",
+            code="invalid_input",
+        )
+    return value
+
+
 def author(explicit: str | None = None, cwd: Path | None = None) -> str:
     """--author, else $MODELREG_AUTHOR, else the CI's actor, else git user.name, else the login name."""
-    if explicit:
-        return explicit
+    if explicit is not None:
+        return identity(explicit, "--author")
     env = os.environ.get("MODELREG_AUTHOR")
     if env:
-        return env
+        return identity(env, "$MODELREG_AUTHOR")
     actor = ci_actor()
     if actor:
         return actor

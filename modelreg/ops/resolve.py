@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from modelreg.base.fs import read_head
 from modelreg.errors import NotFoundError, UsageError
 from modelreg.records.manifest import Version
 from modelreg.records.refs import Ref, parse_ref
@@ -123,7 +124,7 @@ def _match_digest(repo: Repo, state: ModelState, prefix: str) -> int:
     matches = []
     for number in range(1, state.latest + 1):
         try:
-            head = repo.manifest_path(name, number).read_bytes()[:4096]
+            head = read_head(repo.manifest_path(name, number), 4096)
         except FileNotFoundError:
             continue
         found = _DIGEST_LINE.search(head)

@@ -19,7 +19,7 @@ from contextlib import suppress
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from modelreg.base.fs import atomic_write, fsync_dir, tmp_name
+from modelreg.base.fs import atomic_write, fsync_dir, read_own, tmp_name
 from modelreg.base.machine import seal, unseal
 from modelreg.errors import ConflictError, StorageError, UsageError
 from modelreg.records.filepaths import check_paths, safe_relpath
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from modelreg.stores.blobs import LocalBlobStore
 
 _PURPOSE = b"modelreg output record v1"
+RECORD_LIMIT = 64 << 20  # the files written into one destination
 
 
 def export(repo: Repo, version: Version, dest: Path, *, progress: Callable[[int], None] | None = None) -> list[Path]:
@@ -73,7 +74,8 @@ def _written_before(records: Path | None, dest: Path) -> dict[str, list[int]]:
     if records is None:
         return {}
     try:
-        data = unseal(_record_path(records, dest).read_bytes(), _PURPOSE)
+        raw = read_own(_record_path(records, dest), RECORD_LIMIT)
+        data = None if raw is None else unseal(raw, _PURPOSE)
         files = json.loads(data)["files"] if data is not None else {}
     except (OSError, ValueError, KeyError, TypeError):
         return {}

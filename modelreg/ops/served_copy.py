@@ -21,7 +21,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelreg.base.fs import REFUSED, atomic_write, tmp_name
+from modelreg.base.fs import REFUSED, atomic_write, read_own, tmp_name
 from modelreg.base.machine import cache_dir, seal, unseal
 from modelreg.errors import StorageError
 from modelreg.records.filepaths import check_paths
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from modelreg.repo import Repo
 
 _PURPOSE = b"modelreg served copy v1"
+STAMP_LIMIT = 64 << 20  # a stamp lists every file of a version: far below this
 
 
 def materialize(
@@ -88,7 +89,7 @@ def _served(
         except OSError:
             # Another process got there first: keep its copy if good, so a reader of the path
             # never sees it vanish; replace it only if it is damaged.
-            if not _bytes_match(version, final):
+            if not (_bytes_match(version, final) and _only_these(final, {e.path for e in version.files})):
                 shutil.rmtree(final, ignore_errors=True)
                 os.rename(tmp_dir, final)
     finally:
@@ -112,7 +113,21 @@ def _stamp_path(final: Path) -> Path:
     return final.with_name(final.name + ".stamp")
 
 
+def _only_these(final: Path, paths: set[str]) -> bool:
+    """True when the copy holds the version's files and nothing else (no file planted beside them)."""
+    dirs = {p.rsplit("/", 1)[0] for p in paths if "/" in p}
+    dirs |= {d.rsplit("/", i)[0] for d in list(dirs) for i in range(1, d.count("/") + 1)}
+    for top, subdirs, names in os.walk(final):
+        rel = os.path.relpath(top, final).replace(os.sep, "/")
+        prefix = "" if rel == "." else rel + "/"
+        if any(prefix + n not in paths for n in names) or any(prefix + d not in dirs for d in subdirs):
+            return False
+    return True
+
+
 def _stamp_body(version: Version, final: Path) -> dict[str, Any] | None:
+    if not _only_these(final, {entry.path for entry in version.files}):
+        return None
     files = {}
     for entry in version.files:
         found = _file_stat(final / entry.path)
@@ -132,11 +147,8 @@ def _write_stamp(version: Version, final: Path) -> None:
 
 
 def _stamp_matches(version: Version, final: Path) -> bool:
-    try:
-        raw = _stamp_path(final).read_bytes()
-    except OSError:
-        return False
-    data = unseal(raw, _PURPOSE)
+    raw = read_own(_stamp_path(final), STAMP_LIMIT)
+    data = None if raw is None else unseal(raw, _PURPOSE)
     if data is None:
         return False
     try:

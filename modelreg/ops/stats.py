@@ -61,6 +61,8 @@ def stats(reg: Repo, name: str | None = None) -> Stats:
     for model in names:
         usage = Usage(model)
         for version in reg.versions(model):
+            if version.removed:
+                continue  # a recall's bytes are garbage (gc takes them), not what the registry holds
             _count(reg, version, usage)
             _count(reg, version, total)
         models.append(usage)

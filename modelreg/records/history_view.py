@@ -26,11 +26,12 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-from modelreg.base.fs import Tree, atomic_write
+from modelreg.base.fs import Tree, atomic_write, read_own
 from modelreg.base.machine import seal, unseal
 from modelreg.errors import StorageError
 
 _PURPOSE = b"modelreg history view v1"
+VIEW_LIMIT = 256 << 20  # offsets of millions of entries
 _BLOCK = 1 << 20
 _MAX_LINE = 1 << 20
 
@@ -105,10 +106,8 @@ class HistoryView:
         return self.tree.inside(self.dir / f"{model}.idx")
 
     def _read(self, path: Path) -> bytes | None:
-        try:
-            return unseal(path.read_bytes(), _PURPOSE)
-        except OSError:
-            return None
+        raw = read_own(path, VIEW_LIMIT)
+        return None if raw is None else unseal(raw, _PURPOSE)
 
     def _coverage(self) -> dict[str, Any] | None:
         data = self._read(self.tree.inside(self.dir / "coverage"))

@@ -19,11 +19,12 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-from modelreg.base.fs import atomic_write
+from modelreg.base.fs import atomic_write, read_own
 from modelreg.base.machine import seal, unseal
 from modelreg.errors import StorageError
 
 _PURPOSE = b"modelreg parse cache v1"
+ENTRY_LIMIT = 16 << 20  # the parse of a file under the 1 MiB read limit
 
 
 def load_cached(raw: bytes, parse: Callable[[bytes], Any], cache_dir: Path | None) -> Any:
@@ -32,8 +33,9 @@ def load_cached(raw: bytes, parse: Callable[[bytes], Any], cache_dir: Path | Non
     digest = hashlib.blake2b(raw, digest_size=16).digest()
     key = digest.hex()
     entry = cache_dir / key[:2] / key
-    with suppress(OSError):
-        data = unseal(entry.read_bytes(), _PURPOSE)
+    raw_entry = read_own(entry, ENTRY_LIMIT)
+    if raw_entry is not None:
+        data = unseal(raw_entry, _PURPOSE)
         if data is not None and data[: len(digest)] == digest:
             with suppress(ValueError, EOFError, TypeError):
                 return marshal.loads(data[len(digest) :])

@@ -47,6 +47,11 @@ class Decision:
         return cls(data["by"], data["at"], reason)
 
 
+def person(who: str) -> str:
+    """Who an identity names, for telling people apart: ``Alice``, ``alice`` and ``alice `` are one."""
+    return " ".join(who.split()).casefold()
+
+
 @dataclass(frozen=True)
 class Request:
     id: str
@@ -68,8 +73,10 @@ class Request:
     def approvers(self) -> list[str]:
         """Distinct approvers in order; the requester never counts."""
         seen: list[str] = []
+        people = {person(self.requested_by)}
         for decision in self.approvals:
-            if decision.by != self.requested_by and decision.by not in seen:
+            if person(decision.by) not in people:
+                people.add(person(decision.by))
                 seen.append(decision.by)
         return seen
 
