@@ -252,3 +252,12 @@ def test_stats_leaves_removed_versions_out(cli: Any, reg_path: Path, make_file: 
     stats = ok(cli("stats", "--json", "-R", reg_path))
     model = stats["models"][0]
     assert (model["versions"], model["logical_bytes"], model["missing_bytes"]) == (1, 5000, 0), model
+
+
+def test_force_with_missing_approvals_says_approvals_are_never_forced(
+    cli: Any, reg_path: Path, make_file: Any, tmp_path: Path
+) -> None:
+    add_policy(reg_path, '[gates.production]\nmetrics = ["acc >= 0.9"]\napprovals = 1\nallow_force = true')
+    ok(cli("register", "m", make_file(tmp_path / "w.bin", "w"), "-m", "acc=0.5", "-R", reg_path))
+    line = refused(cli("promote", "m@1", "production", "--force", "-R", reg_path))
+    assert "--force never passes approvals" in line and "--force passes" not in line, line

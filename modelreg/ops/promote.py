@@ -131,6 +131,8 @@ def _decide(
             hint = "--force never passes a transition or a removal"
         elif not evaluation.allow_force:
             hint = f"--force is not allowed for {stage} (allow_force is false)"
+        else:
+            hint = "--force never passes approvals"
     elif force:
         hint = "--force never passes approvals"
     raise evaluation.refusal(f"promotion of {version.name}@{version.version} to {stage}", hint=hint)
