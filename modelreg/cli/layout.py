@@ -8,6 +8,7 @@ When the columns do not fit, free text moves under its row, then low-value colum
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,12 +22,39 @@ SGR = {"bold": "1", "dim": "2", "green": "32", "yellow": "33", "red": "31", "cya
 Kind = Literal["atom", "words", "text"]
 
 
+# Registry text is someone else's: a terminal escape in a tag or a reason must be shown, not obeyed.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_OURS = re.compile("(\x1b\\[[0-9;]*m)")  # the colours paint() adds
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (ESC, BEL, CR, C1, bidirectional overrides) shown as escapes."""
+    if text.isprintable() or not _UNSAFE.search(text):
+        return text
+    return _UNSAFE.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable_line(text: str, color: bool) -> str:
+    """A whole output line: with colour on, only paint()'s own colour codes pass as they are."""
+    if not color:
+        return printable(text)
+    return "".join(part if i % 2 else printable(part) for i, part in enumerate(_OURS.split(text)))
+
+
 @dataclass(frozen=True)
 class Word:
     """A piece of a cell that is never split, with an optional style (``"bold green"``)."""
 
     text: str
     style: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text", printable(self.text))
 
 
 Cell = Sequence[Word]

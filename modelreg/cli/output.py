@@ -107,22 +107,30 @@ class Output:
             human(self)
 
     def line(self, text: str = "") -> None:
-        sys.stdout.write(text + "\n")
+        from .layout import printable_line
+
+        sys.stdout.write(printable_line(text, self.color) + "\n")
 
     def note(self, text: str) -> None:
         """A message for people (stderr), silenced by -q and --json."""
         if not self.quiet and not self.json_mode:
-            sys.stderr.write(text + "\n")
+            sys.stderr.write(_printable(text) + "\n")
 
     def warn(self, text: str) -> None:
         """A warning on stderr, even under --json (stdout stays one document); -q silences it."""
         if not self.quiet:
-            sys.stderr.write(f"warning: {text}\n")
+            sys.stderr.write(f"warning: {_printable(text)}\n")
 
     def console(self) -> Any:
         from rich.console import Console
 
         return Console(soft_wrap=True)
+
+
+def _printable(text: str) -> str:
+    from .layout import printable
+
+    return printable(text)
 
 
 def _os_error(out: Output, exc: OSError) -> ModelregError:
@@ -145,7 +153,7 @@ def _is_under(path: str, root: Path) -> bool:
 
 def fail(out: Output, exc: ModelregError) -> NoReturn:
     out.flush_warnings()
-    sys.stderr.write(f"error: {exc.message}\n")
+    sys.stderr.write(f"error: {_printable(exc.message)}\n")
     if out.json_mode:
         error = {"code": exc.code, "message": exc.message, **(exc.details or {})}
         sys.stderr.write(json.dumps({"error": error}) + "\n")

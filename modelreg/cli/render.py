@@ -72,7 +72,9 @@ def table(
             for words in layout.wrap([Word(note)], out.width, "text"):
                 out.line(layout.paint(" ".join(w.text for w in words), "dim", out.color))
         return
-    cells_plain = [[_fmt(c) for c in row] for row in rows]
+    from .layout import printable
+
+    cells_plain = [[printable(_fmt(c)) for c in row] for row in rows]
     widths = [max([len(c.header)] + [len(r[i]) for r in cells_plain]) for i, c in enumerate(cols)]
     if title:
         out.line(title)

@@ -43,11 +43,12 @@ def desired_stages(model: MlflowModel, present: list[int], config: Config) -> di
 
 
 def mapped_pairs(
-    values: dict[str, Any], what: str, model: MlflowModel, target: str, number: int, report: ImportReport
+    values: dict[str, Any], what: str, model: MlflowModel, target: str, number: int | None, report: ImportReport
 ) -> dict[str, Any]:
-    """Keys made modelreg keys (renames reported); MLflow's own ``mlflow.*`` tags left out."""
+    """Keys made modelreg keys (renames reported); MLflow's own ``mlflow.*`` tags left out. A key
+    that is already a modelreg key wins over one that would be renamed into it."""
     out: dict[str, Any] = {}
-    for original in sorted(values):
+    for original in _valid_first(values):
         value = values[original]
         if what == "tag" and original.startswith("mlflow."):
             continue
@@ -67,11 +68,15 @@ def mapped_pairs(
     return out
 
 
+def _valid_first(values: dict[str, Any]) -> list[str]:
+    return sorted(values, key=lambda k: (naming.key(k) != k, k))
+
+
 def plain_tags(tags: dict[str, str]) -> dict[str, str]:
     """Tags as modelreg keeps them: keys normalised, MLflow's own ``mlflow.*`` left out."""
     out: dict[str, str] = {}
-    for original, value in sorted(tags.items()):
-        fixed = naming.key(original)
+    for original in _valid_first(tags):
+        value, fixed = tags[original], naming.key(original)
         if not original.startswith("mlflow.") and fixed is not None:
             out.setdefault(fixed, value)
     return out

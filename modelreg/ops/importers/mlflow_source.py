@@ -105,6 +105,10 @@ def without_credentials(uri: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+# Other stores MLflow's client reads (a database's driver may need installing: dialect+driver://).
+_OTHER_STORES = frozenset({"databricks", "databricks-uc", "postgresql", "mysql", "mssql", "uc"})
+
+
 def locate(text: str, cwd: Path) -> Location:
     """Check the tracking URI before MLflow sees it: MLflow would create a missing store."""
     text = text.strip()
@@ -120,8 +124,14 @@ def locate(text: str, cwd: Path) -> Location:
         return _file_store(Path(unquote(urlsplit(text).path)), text)
     if scheme in ("http", "https"):
         return Location("server", without_credentials(text).rstrip("/"))
-    if scheme and len(scheme) > 1:  # databricks, postgresql, ...: read as given (untested here)
+    if scheme.split("+")[0] in _OTHER_STORES:  # read as given (not tested here)
         return Location("other", without_credentials(text))
+    if scheme and len(scheme) > 1:
+        raise UsageError(
+            f"{without_credentials(text)!r}: not an MLflow tracking URI this import reads "
+            "(sqlite:///FILE, file:///DIR, http(s)://SERVER, a database URI or a path)",
+            code="invalid_input",
+        )
     path = cwd / text
     if path.is_file():
         return _sqlite(path, text)
@@ -237,7 +247,11 @@ class MlflowSource:
         self.read_uri = read_uri
         self._mlflow = mlflow
         self._error: type[Exception] = MlflowException
-        self.client = mlflow.MlflowClient(tracking_uri=read_uri, registry_uri=read_uri)
+        try:
+            self.client = mlflow.MlflowClient(tracking_uri=read_uri, registry_uri=read_uri)
+        except MlflowException as exc:
+            message = str(getattr(exc, "message", exc)).splitlines()[0][:300]
+            raise UsageError(f"MLflow cannot read {location.uri}: {message}", code="invalid_input") from None
 
     def _call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """An MLflow call; a store or server that fails is exit 4, a missing thing exit 3."""
@@ -249,6 +263,11 @@ class MlflowSource:
             if code == "RESOURCE_DOES_NOT_EXIST":
                 raise NotFoundError(f"MLflow has no {what}: {message}") from None
             raise RemoteError(f"MLflow ({self.location.uri}) failed to give {what}: {message}") from None
+        except ImportError as exc:  # the database driver of a store MLflow reads through SQLAlchemy
+            raise UsageError(
+                f"MLflow needs the Python package {exc.name or exc} to read {self.location.uri}: pip install it",
+                code="invalid_input",
+            ) from None
         except (OSError, ValueError) as exc:  # a server's connection errors, a malformed answer
             raise RemoteError(f"MLflow ({self.location.uri}) failed to give {what}: {exc}") from None
 

@@ -19,7 +19,7 @@ from modelreg.records.state import ModelState
 from modelreg.repo import Repo
 
 from . import naming
-from .mapping import desired_stages, plain_tags
+from .mapping import desired_stages, mapped_pairs, plain_tags
 from .mlflow_source import MlflowModel
 from .report import ImportReport, Renamed, Skipped, Updated
 
@@ -192,7 +192,7 @@ def _annotations(
             mv = by_number[mlv]
             todo.append((p.number, version.description, version.tags, mv.description, plain_tags(mv.tags)))
     desc, tags = (state.index.description, state.index.tags) if state else ("", {})
-    todo.append((None, desc, tags, model.description, plain_tags(model.tags)))
+    todo.append((None, desc, tags, model.description, mapped_pairs(model.tags, "tag", model, target, None, report)))
     for number, desc, tags, want_desc, want_tags in todo:
         new_desc = want_desc if want_desc and want_desc != desc else None
         set_tags = {k: v for k, v in want_tags.items() if tags.get(k) != v}

@@ -20,7 +20,7 @@ from .charts import metric_chart
 from .gather import PAGE_SIZE, AuditDigest, Entry, VersionRow
 from .links import registry_remote
 from .render import markup, render
-from .site import Staging, check_destination
+from .site import Staging, check_destination, resolve_destination
 from .verdict import Pending, Verdict, start_verify
 
 MAX_CHARTS = 50
@@ -60,7 +60,7 @@ class Holder:
 
 
 def build_report(reg: Repo, output: Path, *, parallel: bool | None = None) -> ReportResult:
-    dest = Path(output).resolve()
+    dest = resolve_destination(Path(output), reg.root)
     check_destination(dest)
     reg.recover_all()  # as verify does first: a half-applied change is finished, not shown
     staging = Staging(dest)

@@ -28,6 +28,20 @@ def _refuse(dest: Path, why: str) -> UsageError:
     return UsageError(f"refusing to write the report into {dest}: {why}", code="invalid_destination")
 
 
+def resolve_destination(given: Path, registry: Path) -> Path:
+    """Where the site goes: never through a link named as DIR (a dangling one would make its
+    target), never among the registry's own records."""
+    absolute = Path(os.path.abspath(given))
+    if absolute.is_symlink():
+        raise _refuse(absolute, "it is a symbolic link; name the directory itself")
+    dest = absolute.resolve()
+    root = registry.resolve()
+    for own in ("models", "blobs", ".modelreg"):
+        if dest == root / own or root / own in dest.parents:
+            raise _refuse(dest, f"it is inside the registry's {own}/; write it elsewhere")
+    return dest
+
+
 def check_destination(dest: Path) -> None:
     """Raise unless ``dest`` is absent, empty, or holds only files an earlier report wrote."""
     try:

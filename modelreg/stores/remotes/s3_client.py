@@ -10,7 +10,7 @@ from modelreg.errors import UsageError
 
 # S3 client behaviour: an unreachable endpoint must fail in seconds, not minutes.
 S3_CONNECT_TIMEOUT = 2.0
-S3_READ_TIMEOUT = 30.0
+S3_READ_TIMEOUT = 10.0  # per socket read: a server streaming bytes never trips it, a hung one fails
 S3_MAX_ATTEMPTS = 3  # total tries, so throttling (503 SlowDown) still gets two retries
 # Multipart: model files are big; 16 MiB parts keep a 100 GB file under S3's 10,000 parts
 # (s3transfer also raises the part size by itself when a file needs it).

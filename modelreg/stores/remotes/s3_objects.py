@@ -14,7 +14,7 @@ from modelreg.errors import IntegrityError, RemoteError
 
 from .object_keys import check_key, quarantine_name, too_large
 from .s3 import S3Remote
-from .s3_reads import _retryable
+from .s3_reads import _retryable, timed_out
 
 _ATTEMPTS = 3
 _PUT_ATTEMPTS = 5  # after botocore's own retries
@@ -67,7 +67,7 @@ class S3Objects:
                     body.close()
                 return b"".join(parts)
             except _retryable() as exc:
-                if attempt == _ATTEMPTS:
+                if attempt == _ATTEMPTS or timed_out(exc):
                     raise RemoteError(f"reading {key} from the remote {self.url} failed: {exc}") from exc
         raise AssertionError("unreachable")
 

@@ -27,6 +27,14 @@ _READ_CHUNK = 1024 * 1024
 _PART_ATTEMPTS = 3
 
 
+def timed_out(exc: BaseException) -> bool:
+    """A server that did not answer in time: botocore has retried it already, and trying again
+    would only multiply the wait (minutes, for a process waiting on its model)."""
+    import botocore.exceptions as bexc
+
+    return isinstance(exc, (TimeoutError, bexc.ReadTimeoutError, bexc.ConnectTimeoutError))
+
+
 def _retryable() -> tuple[type[BaseException], ...]:
     """What a broken stream raises mid-body (botocore retries only up to the response headers)."""
     import botocore.exceptions as bexc
@@ -88,6 +96,8 @@ def _read_part(
             return
         except retryable as exc:  # before any byte of the body arrived
             cause: BaseException = exc
+            if timed_out(exc):
+                raise RemoteError(f"reading {key} from the remote {where} failed: {exc}") from exc
         except _Partial as partial_read:
             if progress is not None and partial_read.written:
                 progress(-partial_read.written)
