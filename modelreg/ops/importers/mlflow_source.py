@@ -252,6 +252,8 @@ class MlflowSource:
         except MlflowException as exc:
             message = str(getattr(exc, "message", exc)).splitlines()[0][:300]
             raise UsageError(f"MLflow cannot read {location.uri}: {message}", code="invalid_input") from None
+        except ImportError as exc:
+            raise _driver_missing(exc, location.uri) from None
 
     def _call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """An MLflow call; a store or server that fails is exit 4, a missing thing exit 3."""
@@ -263,11 +265,8 @@ class MlflowSource:
             if code == "RESOURCE_DOES_NOT_EXIST":
                 raise NotFoundError(f"MLflow has no {what}: {message}") from None
             raise RemoteError(f"MLflow ({self.location.uri}) failed to give {what}: {message}") from None
-        except ImportError as exc:  # the database driver of a store MLflow reads through SQLAlchemy
-            raise UsageError(
-                f"MLflow needs the Python package {exc.name or exc} to read {self.location.uri}: pip install it",
-                code="invalid_input",
-            ) from None
+        except ImportError as exc:
+            raise _driver_missing(exc, self.location.uri) from None
         except (OSError, ValueError) as exc:  # a server's connection errors, a malformed answer
             raise RemoteError(f"MLflow ({self.location.uri}) failed to give {what}: {exc}") from None
 
@@ -391,3 +390,8 @@ def _short(exc: BaseException) -> str:
     text = str(getattr(exc, "message", None) or exc)
     lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
     return (" ".join(lines) or type(exc).__name__)[:400]
+
+
+def _driver_missing(exc: ImportError, uri: str) -> UsageError:
+    """The database driver of a store MLflow reads through SQLAlchemy is not installed."""
+    return UsageError(f"MLflow needs the Python package {exc.name or exc} to read {uri}: pip install it", code="invalid_input")
