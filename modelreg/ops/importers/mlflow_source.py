@@ -394,4 +394,6 @@ def _short(exc: BaseException) -> str:
 
 def _driver_missing(exc: ImportError, uri: str) -> UsageError:
     """The database driver of a store MLflow reads through SQLAlchemy is not installed."""
-    return UsageError(f"MLflow needs the Python package {exc.name or exc} to read {uri}: pip install it", code="invalid_input")
+    return UsageError(
+        f"MLflow needs the Python package {exc.name or exc} to read {uri}: pip install it", code="invalid_input"
+    )
