@@ -54,6 +54,11 @@ def modelreg_cmd(*args: Any) -> list[str]:
     return [sys.executable, "-m", "modelreg", *map(str, args)]
 
 
+def run_modelreg(*args: Any, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """A real modelreg process that must end within ``timeout`` seconds (a hang fails the test)."""
+    return subprocess.run(modelreg_cmd(*args), capture_output=True, text=True, timeout=timeout, check=False)
+
+
 def script_cmd(mode: str, *args: Any) -> list[str]:
     """A command line that runs this file in ``mode``."""
     return [sys.executable, str(HERE), mode, *map(str, args)]

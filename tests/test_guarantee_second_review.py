@@ -11,29 +11,17 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import snapshot
 from governance_helpers import add_policy, ok, refused
+from procs import run_modelreg as _modelreg
 
 from modelreg import Registry
 
 IGNORED = (".modelreg/cache", ".modelreg/locks")
-
-
-def _modelreg(*args: Any, timeout: float = 30, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """A real process that must answer in ``timeout`` seconds (a hang fails the test, not the suite)."""
-    return subprocess.run(
-        [sys.executable, "-m", "modelreg", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
 
 
 @pytest.fixture
@@ -111,9 +99,7 @@ def test_an_approval_written_into_the_request_file_by_hand_does_not_count(cli: A
     assert [e["actor"] for e in approvals] == ["carol", "bob"]
 
 
-@pytest.mark.parametrize(
-    "field,value", [("version", 2), ("stage", "staging"), ("requested_by", "mallory")], ids=str
-)
+@pytest.mark.parametrize("field,value", [("version", 2), ("stage", "staging"), ("requested_by", "mallory")], ids=str)
 def test_a_request_file_that_tells_another_story_than_the_log_is_refused(
     cli: Any, gated: tuple[Path, str], make_file: Any, tmp_path: Path, field: str, value: Any
 ) -> None:
@@ -190,9 +176,7 @@ def test_a_fifo_as_an_output_record_is_ignored(served: Path, tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
-def test_a_manifest_that_is_a_fifo_or_a_link_to_dev_zero_fails_a_digest_reference_fast(
-    served: Path, kind: str
-) -> None:
+def test_a_manifest_that_is_a_fifo_or_a_link_to_dev_zero_fails_a_digest_reference_fast(served: Path, kind: str) -> None:
     digest = Registry(served).resolve("m@1").digest.removeprefix("sha256:")
     manifest = served / "models" / "m" / "versions" / "2.yaml"
     manifest.unlink()

@@ -20,20 +20,11 @@ from typing import Any
 import pytest
 from conftest import snapshot
 from governance_helpers import ok, refused
+from procs import run_modelreg as _modelreg
 
 from modelreg import Registry
 
 ESCAPES = "\x1b]0;pwned\x07\x1b[2J\x9b31m\u202e"
-
-
-def _modelreg(*args: Any, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "modelreg", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 # -- terminal output --------------------------------------------------------------------------------

@@ -125,6 +125,26 @@ def read_limited(path: Path, limit: int) -> bytes:
     return data
 
 
+def aside_name(base: str) -> str:
+    """``base.<UTC time>.<random>``: unique, so a second bad copy set aside never replaces a first."""
+    import time
+
+    return f"{base}.{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.{os.urandom(4).hex()}"
+
+
+def move_aside(path: Path, folder: Path, base: str) -> Path | None:
+    """Rename ``path`` into ``folder`` (which exists) under ``aside_name(base)``, durably; None if
+    it is gone already. What is set aside is kept, never deleted."""
+    target = folder / aside_name(base)
+    try:
+        os.rename(path, target)
+    except FileNotFoundError:
+        return None
+    fsync_dir(path.parent)
+    fsync_dir(folder)
+    return target
+
+
 def read_own(path: Path, limit: int) -> bytes | None:
     """A file this machine keeps for itself (a cache entry, a stamp, a record), or None when it is
     missing, over ``limit`` or anything but a regular file: a clone may have put a symlink or a
@@ -162,7 +182,7 @@ def write_all(fd: int, data: bytes | memoryview) -> None:
         view = view[os.write(fd, view) :]
 
 
-def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
+def atomic_write(path: Path, data: bytes, *, durable: bool = True, mode: int = 0o644) -> None:
     """Replace ``path`` with ``data`` so that a reader or a crash sees the old or the new file.
 
     A full disk or an unwritable directory is a ``StorageError`` naming ``path``; nothing of the
@@ -171,7 +191,7 @@ def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = tmp_name(path)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
     except OSError as exc:
         if exc.errno in REFUSED:
             raise refused(exc, path) from None

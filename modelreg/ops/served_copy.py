@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from modelreg.base.fs import REFUSED, atomic_write, read_own, tmp_name
 from modelreg.base.machine import cache_dir, seal, unseal
 from modelreg.errors import StorageError
-from modelreg.records.filepaths import check_paths
+from modelreg.records.filepaths import check_paths, folders_of
 from modelreg.records.manifest import Version
 from modelreg.stores.hashing import sha256_file
 
@@ -115,8 +115,7 @@ def _stamp_path(final: Path) -> Path:
 
 def _only_these(final: Path, paths: set[str]) -> bool:
     """True when the copy holds the version's files and nothing else (no file planted beside them)."""
-    dirs = {p.rsplit("/", 1)[0] for p in paths if "/" in p}
-    dirs |= {d.rsplit("/", i)[0] for d in list(dirs) for i in range(1, d.count("/") + 1)}
+    dirs = folders_of(paths)
     for top, subdirs, names in os.walk(final):
         rel = os.path.relpath(top, final).replace(os.sep, "/")
         prefix = "" if rel == "." else rel + "/"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import PurePosixPath
 
 from modelreg.errors import IntegrityError, UsageError
@@ -58,3 +59,8 @@ def check_storable(path: str) -> str:
             code="name_too_long",
         )
     return path
+
+
+def folders_of(paths: Iterable[str]) -> set[str]:
+    """Every folder that holds one of these ``/``-separated paths: ``a/b/c`` gives ``a`` and ``a/b``."""
+    return {p.rsplit("/", i)[0] for p in paths for i in range(1, p.count("/") + 1)}

@@ -10,7 +10,18 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from modelreg.base.fs import REFUSED, TMP_SUFFIX, Tree, fsync_dir, open_regular, pid_alive, refused, tmp_name, tmp_owner
+from modelreg.base.fs import (
+    REFUSED,
+    TMP_SUFFIX,
+    Tree,
+    fsync_dir,
+    move_aside,
+    open_regular,
+    pid_alive,
+    refused,
+    tmp_name,
+    tmp_owner,
+)
 from modelreg.errors import IntegrityError, NotFoundError, UsageError
 from modelreg.stores.hashing import copy_and_hash, sha256_fd, sha256_file
 
@@ -272,17 +283,7 @@ class LocalBlobStore:
     def quarantine(self, digest: str) -> Path | None:
         """Move a blob whose bytes do not match its name to ``blobs/quarantine/<hex>.<time>.<random>``
         (kept, never deleted), so that the next pull or fetch gets a good copy; None if it is gone."""
-        import time
-
-        hexpart = hex_of(digest)
-        qdir = self._own_dir(self.root / QUARANTINE)
-        target = qdir / f"{hexpart}.{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.{os.urandom(4).hex()}"
-        try:
-            os.rename(self.path(digest), target)
-        except FileNotFoundError:
-            return None
-        fsync_dir(qdir)
-        return target
+        return move_aside(self.path(digest), self._own_dir(self.root / QUARANTINE), hex_of(digest))
 
     def _own_dir(self, path: Path) -> Path:
         """A directory of the store, created if needed, never through a symlink."""

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from modelreg.base.fs import pid_alive, read_limited, refused
 from modelreg.errors import UsageError
+from modelreg.records.filepaths import folders_of
 
 MARKER = "modelreg-report.json"
 MARKER_FORMAT = 1
@@ -64,7 +65,7 @@ def check_destination(dest: Path) -> None:
         ours = {str(p) for p in listed["files"]} | {MARKER}
     except (OSError, ValueError, KeyError, TypeError):
         raise _refuse(dest, f"its {MARKER} is not one modelreg wrote") from None
-    dirs = {p.rsplit("/", i)[0] for p in ours for i in range(1, p.count("/") + 1)}
+    dirs = folders_of(ours)
     for top, dirnames, filenames in os.walk(dest):
         rel_top = Path(top).relative_to(dest).as_posix()
         for name in sorted([*dirnames, *filenames]):

@@ -13,7 +13,18 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from modelreg.base.fs import REFUSED, Tree, fsync_dir, open_regular, read_limited, refused, tmp_name, write_all
+from modelreg.base.fs import (
+    REFUSED,
+    Tree,
+    atomic_write,
+    fsync_dir,
+    move_aside,
+    open_regular,
+    read_limited,
+    refused,
+    tmp_name,
+    write_all,
+)
 from modelreg.errors import IntegrityError, NotFoundError
 
 from .assemble import assemble, bad_chunks, file_digest, plan_runs, read_runs
@@ -108,21 +119,7 @@ class ChunkStore:
                     return
             except (IntegrityError, OSError):
                 pass
-        try:
-            self.recipes_dir.mkdir(parents=True, exist_ok=True)
-            tmp = tmp_name(path)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
-            try:
-                write_all(fd, recipe.encode())
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, path)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            if exc.errno in REFUSED:
-                raise refused(exc, self.root) from None
-            raise
+        atomic_write(path, recipe.encode(), mode=0o444)
         fsync_dir(self.recipes_dir)
 
     # -- reading ------------------------------------------------------------------------------
@@ -241,11 +238,5 @@ class ChunkStore:
     def quarantine_recipe(self, digest: str) -> str | None:
         quarantine = self.tree.inside(self.quarantine_dir / "x").parent
         quarantine.mkdir(parents=True, exist_ok=True)
-        stamp = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.{os.urandom(4).hex()}"
-        target = quarantine / f"{digest.partition(':')[2]}.{stamp}.recipe"
-        try:
-            os.rename(self.recipe_path(digest), target)
-        except FileNotFoundError:
-            return None
-        fsync_dir(quarantine)
-        return str(target)
+        target = move_aside(self.recipe_path(digest), quarantine, f"{digest.partition(':')[2]}.recipe")
+        return None if target is None else str(target)

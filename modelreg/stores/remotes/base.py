@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Protocol
 
+from modelreg.base.fs import aside_name
 from modelreg.errors import IntegrityError, NotFoundError
 
 Progress = Callable[[int], None]
@@ -84,9 +84,7 @@ def blob_key(digest: str) -> str:
 
 def quarantine_key(digest: str) -> str:
     """``quarantine/<hex>.<UTC time>.<random>``: unique, so a second corrupt copy never replaces a first."""
-    hex_digest = blob_key(digest).rsplit("/", 1)[1]
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    return f"{QUARANTINE}/{hex_digest}.{stamp}.{os.urandom(4).hex()}"
+    return f"{QUARANTINE}/{aside_name(blob_key(digest).rsplit('/', 1)[1])}"
 
 
 def check_source(src: Path, size: int) -> None:

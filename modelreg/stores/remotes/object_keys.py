@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import re
-import time
 
+from modelreg.base.fs import aside_name
 from modelreg.errors import IntegrityError
 
 from .base import QUARANTINE
@@ -20,8 +19,7 @@ def check_key(key: str) -> str:
 
 
 def quarantine_name(key: str) -> str:
-    base = key.replace("/", ".")
-    return f"{QUARANTINE}/{base}.{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.{os.urandom(4).hex()}"
+    return f"{QUARANTINE}/{aside_name(key.replace('/', '.'))}"
 
 
 def too_large(key: str, where: str, limit: int) -> IntegrityError:
