@@ -15,16 +15,16 @@ from .repo import Repo
 from .repo import find_root as _find_root
 
 if TYPE_CHECKING:
-    from .ops.alias import AliasResult
-    from .ops.annotate import AnnotateResult
-    from .ops.approvals import Decided
+    from .ops.governance.approvals import Decided
+    from .ops.governance.policy import Evaluation
+    from .ops.governance.remove import RemoveResult
+    from .ops.governance.trust import TrustStatus
     from .ops.importers.report import ImportReport
-    from .ops.listing import ModelSummary
-    from .ops.policy import Evaluation
-    from .ops.promote import PromoteResult
-    from .ops.remove import RemoveResult
+    from .ops.lifecycle.alias import AliasResult
+    from .ops.lifecycle.annotate import AnnotateResult
+    from .ops.lifecycle.promote import PromoteResult
+    from .ops.queries.listing import ModelSummary
     from .ops.report import ReportResult
-    from .ops.trust import TrustStatus
     from .records.config import Config
     from .records.manifest import Version
     from .records.refs import Ref
@@ -64,29 +64,29 @@ class Registry(Repo):
     @classmethod
     def init(cls, path: PathLike, *, actor: str | None = None) -> tuple[Registry, bool]:
         """Create a registry at ``path``; on an existing registry change nothing."""
-        from .ops.create import create
+        from .ops.lifecycle.create import create
 
         created = create(_path(path), actor=actor)
         return cls(path), created
 
     # -- questions ---------------------------------------------------------
     def resolve(self, ref: Ref | str) -> Version:
-        from .ops.resolve import resolve
+        from .ops.queries.resolve import resolve
 
         return resolve(self, ref)
 
     def get_production(self, name: str) -> Version:
-        from .ops.resolve import get_production
+        from .ops.queries.resolve import get_production
 
         return get_production(self, name)
 
     def summary(self, name: str, state: ModelState | None = None) -> ModelSummary:
-        from .ops.listing import summary
+        from .ops.queries.listing import summary
 
         return summary(self, name, state)
 
     def list_models(self, *, stage: str | None = None, tags: dict[str, str] | None = None) -> list[ModelSummary]:
-        from .ops.listing import list_models
+        from .ops.queries.listing import list_models
 
         return list_models(self, stage=stage, tags=tags)
 
@@ -102,19 +102,19 @@ class Registry(Repo):
     ) -> list[Version]:
         """A model's versions; ``where`` conditions (``metrics.auc>=0.9``), ``sort`` key
         (``-metrics.auc``) and ``limit`` as ``list NAME`` takes them."""
-        from .ops.listing import list_versions
+        from .ops.queries.listing import list_versions
 
         return list_versions(self, name, stage=stage, tags=tags, where=where, sort=sort, limit=limit)
 
     def aliases(self, name: str) -> dict[str, int]:
         """The model's aliases: alias -> version."""
-        from .ops.alias import aliases
+        from .ops.lifecycle.alias import aliases
 
         return aliases(self, name)
 
     def history(self, name: str, version: int | None = None) -> list[dict[str, Any]]:
         """Audit entries of a model (or one version), oldest first."""
-        from .ops.history import history
+        from .ops.queries.history import history
 
         return history(self, name, version)
 
@@ -129,7 +129,7 @@ class Registry(Repo):
     # -- handing out files -------------------------------------------------
     def export(self, version: Version, dest: PathLike, *, progress: Callable[[int], None] | None = None) -> list[Path]:
         """Write the version's files into ``dest``, verified; ``progress`` hears the bytes written."""
-        from .ops.serve import export
+        from .ops.serving.destination import export
 
         _refuse_removed(version)
         return export(self, version, _path(dest), progress=progress)
@@ -139,7 +139,7 @@ class Registry(Repo):
     ) -> Path:
         """A directory of the version's files inside the git-ignored cache, verified when built
         and rebuilt when it changed since (``rehash`` re-reads an unchanged copy too)."""
-        from .ops.served_copy import materialize
+        from .ops.serving.served_copy import materialize
 
         _refuse_removed(version)
         return materialize(self, version, rehash=rehash, progress=progress)
@@ -169,7 +169,7 @@ class Registry(Repo):
         """Store the files and record a new version; returns it and any versions it archived.
 
         ``paths``: one file or directory, or several; ``progress`` hears the bytes stored."""
-        from .ops.register import register
+        from .ops.lifecycle.register import register
 
         inputs = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
         return register(
@@ -204,7 +204,7 @@ class Registry(Repo):
     ) -> PromoteResult:
         """Move a version to a stage under the registry's rules; ``force`` passes failing gates
         where the stage allows it (never a transition, a removal or missing approvals)."""
-        from .ops.promote import promote
+        from .ops.lifecycle.promote import promote
 
         return promote(self, ref, stage, reason=reason, actor=actor, force=force)
 
@@ -212,20 +212,20 @@ class Registry(Repo):
         self, name: str, *, to: int | None = None, reason: str | None = None, actor: str | None = None
     ) -> PromoteResult:
         """Put back in production the version that held it before the current one (or ``to``)."""
-        from .ops.promote import rollback
+        from .ops.lifecycle.promote import rollback
 
         return rollback(self, name, to=to, reason=reason, actor=actor)
 
     def alias(self, ref: Ref | str, alias: str, *, reason: str | None = None, actor: str | None = None) -> AliasResult:
         """Point ``alias`` at the version ``ref`` names, moving it if it pointed elsewhere."""
-        from .ops.alias import set_alias
+        from .ops.lifecycle.alias import set_alias
 
         return set_alias(self, ref, alias, reason=reason, actor=actor)
 
     def delete_alias(
         self, name: str, alias: str, *, reason: str | None = None, actor: str | None = None
     ) -> AliasResult:
-        from .ops.alias import delete_alias
+        from .ops.lifecycle.alias import delete_alias
 
         return delete_alias(self, name, alias, reason=reason, actor=actor)
 
@@ -239,7 +239,7 @@ class Registry(Repo):
         actor: str | None = None,
     ) -> AnnotateResult:
         """Change the description and tags of a model (NAME) or a version (NAME@REF)."""
-        from .ops.annotate import annotate
+        from .ops.lifecycle.annotate import annotate
 
         return annotate(self, target, description=description, set_tags=set_tags, unset_tags=unset_tags, actor=actor)
 
@@ -265,9 +265,9 @@ class Registry(Repo):
     # -- governance ----------------------------------------------------------
     def check(self, ref: Ref | str, stage: str) -> Evaluation:
         """Evaluate moving ``ref`` to ``stage`` (transition, gates, approvals) without changing anything."""
-        from .ops.policy import evaluate
-        from .ops.requestfiles import open_request_for
-        from .ops.resolve import resolve_in
+        from .ops.governance.policy import evaluate
+        from .ops.governance.request_store import open_request_for
+        from .ops.queries.resolve import resolve_in
         from .records.refs import parse_ref
 
         parsed = parse_ref(ref) if isinstance(ref, str) else ref
@@ -279,51 +279,51 @@ class Registry(Repo):
 
     def request(self, ref: Ref | str, stage: str, *, reason: str | None, actor: str | None = None) -> Request:
         """File a request to move a version to a stage that needs approvals."""
-        from .ops.approvals import file_request
+        from .ops.governance.approvals import file_request
 
         return file_request(self, ref, stage, reason=reason, actor=actor)
 
     def requests(self, name: str | None = None, *, include_closed: bool = False) -> list[Request]:
         """Open requests (every one with ``include_closed``), of one model or all."""
-        from .ops.approvals import list_requests
+        from .ops.governance.approvals import list_requests
 
         return list_requests(self, name, include_closed=include_closed)
 
     def version_requests(self, name: str, number: int) -> list[Request]:
-        from .ops.approvals import version_requests
+        from .ops.governance.approvals import version_requests
 
         return version_requests(self, name, number)
 
     def request_json(self, request: Request) -> dict[str, Any]:
-        from .ops.approvals import request_json
+        from .ops.governance.approvals import request_json
 
         return request_json(self, request)
 
     def approve(self, request_id: str, *, reason: str | None = None, actor: str | None = None) -> Decided:
         """Approve a request; the approval that completes the count applies the promotion."""
-        from .ops.approvals import approve
+        from .ops.governance.approvals import approve
 
         return approve(self, request_id, reason=reason, actor=actor)
 
     def reject(self, request_id: str, *, reason: str | None, actor: str | None = None) -> Decided:
-        from .ops.approvals import reject
+        from .ops.governance.approvals import reject
 
         return reject(self, request_id, reason=reason, actor=actor)
 
     def remove(self, ref: Ref | str, *, reason: str | None, actor: str | None = None) -> RemoveResult:
         """Retire a version for good: out of every stage and latest, its bytes garbage for gc."""
-        from .ops.remove import remove
+        from .ops.governance.remove import remove
 
         return remove(self, ref, reason=reason, actor=actor)
 
     def trust_status(self) -> TrustStatus:
-        from .ops.trust import status
+        from .ops.governance.trust import status
 
         return status(self)
 
     def trust(self, *, revoke: bool = False) -> TrustStatus:
         """Let this machine run the registry's hook and check commands as they are now."""
-        from .ops.trust import trust
+        from .ops.governance.trust import trust
 
         return trust(self, revoke=revoke)
 

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from modelreg import Registry, UsageError
-from modelreg.ops.query import parse_condition
+from modelreg.ops.queries.query import parse_condition
 from modelreg.records.refs import parse_ref
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

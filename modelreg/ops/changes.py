@@ -28,7 +28,7 @@ def record(
     **extra: Any,
 ) -> dict[str, Any]:
     """An audit record (the journal adds ``txn``, the log ``id`` and ``prev``)."""
-    from .lineage import author, now_utc
+    from modelreg.ops.capture.lineage import author, now_utc
 
     return {
         "time": now_utc(),

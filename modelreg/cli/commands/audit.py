@@ -40,7 +40,7 @@ def log(
     """The audit trail: who changed what, when, from which stage to which."""
     out = Output(json)
     with guard(out):
-        from ...ops.history import query
+        from ...ops.queries.history import query
         from .. import render
 
         reg = open_registry(registry, out)
@@ -67,7 +67,7 @@ def verify(
     """Check blobs, manifests, stage files and the audit chain (exit 5 on any integrity failure)."""
     out = Output(json)
     with guard(out):
-        from ...ops.verify import verify as run_verify
+        from ...ops.verify.run import verify as run_verify
         from .. import render
 
         report = run_verify(open_registry(registry, out), name, quick=quick)

@@ -19,8 +19,8 @@ from ..options import (
 from ..output import Output, guard
 
 if TYPE_CHECKING:
-    from ...ops.approvals import Decided
-    from ...ops.policy import Evaluation
+    from ...ops.governance.approvals import Decided
+    from ...ops.governance.policy import Evaluation
     from ...registry import Registry
 
 RefArg = Annotated[str, typer.Argument(help="NAME@REF: the version.", autocompletion=complete_ref)]

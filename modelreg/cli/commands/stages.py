@@ -21,7 +21,7 @@ from ..options import (
 from ..output import Output, guard
 
 if TYPE_CHECKING:
-    from ...ops.promote import PromoteResult
+    from ...ops.lifecycle.promote import PromoteResult
     from ...registry import Registry
 
 

@@ -35,7 +35,7 @@ def gc(
     """Remove unreferenced blobs, stale caches and leftovers of interrupted writes."""
     out = Output(json)
     with guard(out):
-        from ...ops.gc import collect_garbage
+        from ...ops.storage.gc import collect_garbage
 
         report = collect_garbage(open_registry(registry, out), dry_run=dry_run, grace=grace)
         verb = "Would remove" if dry_run else "Removed"
@@ -55,7 +55,7 @@ JobsOpt = Annotated[
 
 
 def _transfer(direction: str, target: str | None, registry: RegistryOpt, out: Output, jobs: int) -> None:
-    from ...ops import transfer
+    from ...ops.storage import transfer
     from ..progress import progress_bar
 
     reg = open_registry(registry, out)

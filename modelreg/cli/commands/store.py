@@ -21,7 +21,7 @@ def upgrade(
     """Convert the registry to format 2 in place: large files become chunks (safe to interrupt and rerun)."""
     out = Output(json, quiet)
     with guard(out):
-        from ...ops.upgrade import to_convert, upgrade
+        from ...ops.storage.upgrade import to_convert, upgrade
         from ..progress import progress_bar
 
         reg = open_registry(registry, out)
@@ -53,7 +53,7 @@ def stats(
     """Logical bytes, stored bytes and the saving, per model and in total."""
     out = Output(json, quiet)
     with guard(out):
-        from ...ops.stats import stats as compute
+        from ...ops.storage.stats import stats as compute
         from .. import render
 
         result = compute(open_registry(registry, out), name)

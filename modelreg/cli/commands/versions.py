@@ -87,7 +87,7 @@ def register(
         validate_name(name)
         metrics: dict[str, Any] = dict(pairs(metric, "metric"))
         if metrics_file is not None:
-            from ...ops.metrics_file import read_metrics_file
+            from ...ops.capture.metrics_file import read_metrics_file
 
             from_file = read_metrics_file(metrics_file)
             both = sorted(set(from_file) & set(metrics))
@@ -360,7 +360,7 @@ def diff(
     """What changed between two versions: files, metrics, params and tags."""
     out = Output(json)
     with guard(out):
-        from ...ops.diff import diff_versions
+        from ...ops.queries.diff import diff_versions
         from ...records.refs import parse_ref, parse_ref_of
         from .. import render
 
@@ -402,7 +402,7 @@ def diff(
 def _input_bytes(paths: list[Path], root: Path) -> int:
     """What register will store, for its progress bar (a bad input is reported by register itself)."""
     from ...errors import ModelregError
-    from ...ops.inputs import collect
+    from ...ops.capture.inputs import collect
 
     try:
         return sum(src.stat().st_size for _, src in collect(paths, registry=root))

@@ -61,7 +61,7 @@ def import_mlflow(
     progress: Progress | None = None,
 ) -> ImportReport:
     """Import (or with ``dry_run`` report what would be imported, changing nothing)."""
-    from modelreg.ops.lineage import author
+    from modelreg.ops.capture.lineage import author
 
     location = locate(tracking_uri, cwd or Path.cwd())
     renames = {k: validate_name(v) for k, v in (renames or {}).items()}
@@ -227,7 +227,7 @@ def _import_version(
     say: Callable[[str], None],
 ) -> int | None:
     """Download the version's artifacts and register them; None (reported) when it cannot be."""
-    from modelreg.ops.register import register
+    from modelreg.ops.lifecycle.register import register
 
     model, target = plan.model, plan.target
     staging = work / f"v{mv.version}"

@@ -84,7 +84,7 @@ def _stages(
     actor: str,
     mark: str,
 ) -> None:
-    from modelreg.ops.promote import promote
+    from modelreg.ops.lifecycle.promote import promote
 
     config = repo.config
     by_number = {v.version: v for v in model.versions}
@@ -128,7 +128,7 @@ def _aliases(
     actor: str,
     mark: str,
 ) -> None:
-    from modelreg.ops.alias import delete_alias, set_alias
+    from modelreg.ops.lifecycle.alias import delete_alias, set_alias
 
     wanted: dict[str, int] = {}
     for original, mlv in sorted(model.aliases.items()):
@@ -157,7 +157,7 @@ def _aliases(
     gone = sorted(set(view.aliases) - set(wanted))
     if not gone:
         return
-    from modelreg.ops.history import history
+    from modelreg.ops.queries.history import history
 
     last: dict[str, str] = {}
     for entry in history(repo, target):
@@ -182,7 +182,7 @@ def _annotations(
     dry_run: bool,
     actor: str,
 ) -> None:
-    from modelreg.ops.annotate import annotate
+    from modelreg.ops.lifecycle.annotate import annotate
 
     by_number = {v.version: v for v in model.versions}
     todo: list[tuple[int | None, str, dict[str, str], str, dict[str, str]]] = []

@@ -105,8 +105,8 @@ def build_report(reg: Repo, output: Path, *, parallel: bool | None = None) -> Re
 def _model(
     reg: Repo, staging: Staging, name: str, audit: AuditDigest, remote: str | None, site: dict[str, Any]
 ) -> ModelLine:
-    from modelreg.ops.alias import aliases as read_aliases
-    from modelreg.ops.listing import summary
+    from modelreg.ops.lifecycle.alias import aliases as read_aliases
+    from modelreg.ops.queries.listing import summary
 
     log = audit.models.get(name, gather.ModelLog())
     last = gather.entry(log.last) if log.last is not None else None

@@ -244,7 +244,7 @@ def page_of(position: int) -> int:
 def read_versions(reg: Repo, name: str, remote: str | None) -> list[VersionRow]:
     """Every version of ``name``, newest first; one whose manifest cannot be read becomes a row
     that says so (verify names the problem too)."""
-    from modelreg.ops.listing import list_versions
+    from modelreg.ops.queries.listing import list_versions
 
     try:
         found = {v.version: v.to_json() for v in list_versions(reg, name)}

@@ -55,7 +55,7 @@ def verdict_of(report: dict[str, Any], root: Path) -> Verdict:
 
 
 def _verify(root: Path) -> dict[str, Any]:
-    from modelreg.ops.verify import verify
+    from modelreg.ops.verify.run import verify
 
     try:
         return verify(Repo(root), quick=True).to_json()

@@ -9,14 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.errors import IntegrityError, ModelregError, StorageError
+from modelreg.ops.verify.findings import ERROR, WARNING, Finding, Report
+from modelreg.ops.verify.history import history_findings, registered
 from modelreg.records.filepaths import check_paths
 from modelreg.records.manifest import Version, file_set_digest
 from modelreg.records.names import NAME_RULE, is_valid_name
 from modelreg.records.state import ModelState
 from modelreg.repo import Repo
-
-from .verify_history import history_findings, registered
-from .verify_report import ERROR, WARNING, Finding, Report
 
 MAX_MISSING = 20  # missing manifests reported one by one
 

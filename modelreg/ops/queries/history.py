@@ -7,11 +7,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from modelreg.errors import UsageError
+from modelreg.ops.queries.resolve import resolve
 from modelreg.records.audit import public_entry
 from modelreg.records.refs import parse_ref
 from modelreg.repo import Repo
-
-from .resolve import resolve
 
 _RELATIVE = re.compile(r"(\d+)\s*([smhdw])")
 ACTIONS = ("init", "register", "promote", "archive", "annotate", "alias", "request", "approve", "reject", "remove")

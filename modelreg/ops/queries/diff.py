@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from modelreg.ops.capture.environment import changes
 from modelreg.records.manifest import Version
-
-from .environment import changes
 
 
 def _changed(a: dict[str, Any], b: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -15,15 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from modelreg.errors import ConflictError, NotFoundError
+from modelreg.ops.changes import check_text, record, write_yaml
+from modelreg.ops.governance.policy import Evaluation, evaluate, fingerprint, settled_state
 from modelreg.records.journal import Change
 from modelreg.records.manifest import Version
 from modelreg.records.refs import Ref, parse_ref
 from modelreg.records.requests import Decision, Request
 from modelreg.records.state import ModelState, StageFile
 from modelreg.repo import Repo
-
-from .changes import check_text, record, write_yaml
-from .policy import Evaluation, evaluate, fingerprint, settled_state
 
 ATTEMPTS = 5
 
@@ -66,9 +65,9 @@ def _promote(
     force: bool = False,
     exempt: bool = False,
 ) -> PromoteResult:
-    from . import hooks
-    from .lineage import author
-    from .resolve import resolve_in
+    from modelreg.ops.capture.lineage import author
+    from modelreg.ops.governance import hooks
+    from modelreg.ops.queries.resolve import resolve_in
 
     if isinstance(ref, str):
         ref = parse_ref(ref)
@@ -112,7 +111,7 @@ def _decide(
     repo: Repo, state: ModelState, version: Version, stage: str, *, reason: str | None, force: bool, exempt: bool
 ) -> Evaluation:
     """Evaluate the promotion; return the evaluation if it may go ahead, else refuse."""
-    from .requestfiles import open_request_for
+    from modelreg.ops.governance.request_store import open_request_for
 
     gate = repo.config.policy.gate(stage)
     request = None
@@ -140,7 +139,7 @@ def _decide(
 
 def _locked_request(repo: Repo, evaluation: Evaluation) -> Request | None:
     """The request the evaluation counted approvals from, read again under the lock."""
-    from .requestfiles import load_request
+    from modelreg.ops.governance.request_store import load_request
 
     if evaluation.request is None:
         return None
@@ -149,8 +148,8 @@ def _locked_request(repo: Repo, evaluation: Evaluation) -> Request | None:
 
 def apply_request(repo: Repo, change: Change, request: Request, who: str, reason: str | None) -> None:
     """Close an approved request as applied, in the change that promotes its version."""
-    from .lineage import now_utc
-    from .requestfiles import request_path
+    from modelreg.ops.capture.lineage import now_utc
+    from modelreg.ops.governance.request_store import request_path
 
     closed = request.close("applied", Decision(who, now_utc(), reason))
     write_yaml(repo, change, request_path(repo, request.name, request.id), closed.to_yaml_data())
@@ -188,7 +187,7 @@ def move(
 
 def former_holders(repo: Repo, name: str, stage: str) -> list[int]:
     """Versions that entered ``stage`` (register or promote), in the order they did."""
-    from .history import history
+    from modelreg.ops.queries.history import history
 
     return [
         e["version"]

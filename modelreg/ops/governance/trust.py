@@ -88,8 +88,7 @@ def is_trusted(repo: Repo) -> bool:
 def trust(repo: Repo, *, revoke: bool = False) -> TrustStatus:
     """Trust the registry's current commands (or forget this registry with ``revoke``)."""
     from modelreg.base.locks import hold
-
-    from .lineage import now_utc
+    from modelreg.ops.capture.lineage import now_utc
 
     current = status(repo)
     with hold(config_dir() / "trust.lock", repo.config.lock_timeout, "the trust record"):

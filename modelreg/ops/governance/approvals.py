@@ -17,16 +17,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelreg.errors import ConflictError, PolicyError, UsageError
+from modelreg.ops.changes import check_text, record, write_yaml
+from modelreg.ops.governance import hooks
+from modelreg.ops.governance.policy import evaluate, fingerprint, settled_state
+from modelreg.ops.governance.request_store import (
+    find_request,
+    load_request,
+    model_requests,
+    open_request_for,
+    request_path,
+)
+from modelreg.ops.lifecycle.promote import ATTEMPTS, PromoteResult, kept_changing, move
 from modelreg.records.journal import Change
 from modelreg.records.refs import Ref, parse_ref
 from modelreg.records.requests import Decision, Request, new_id, person
 from modelreg.repo import Repo
-
-from . import hooks
-from .changes import check_text, record, write_yaml
-from .policy import evaluate, fingerprint, settled_state
-from .promote import ATTEMPTS, PromoteResult, kept_changing, move
-from .requestfiles import find_request, load_request, model_requests, open_request_for, request_path
 
 
 @dataclass(frozen=True)
@@ -56,8 +61,8 @@ def _reason(reason: str | None, what: str) -> str:
 
 def file_request(repo: Repo, ref: Ref | str, stage: str, *, reason: str | None, actor: str | None = None) -> Request:
     """Check the transition and gates of moving ``ref`` to ``stage`` and file a request for it."""
-    from .lineage import author, now_utc
-    from .resolve import resolve_in
+    from modelreg.ops.capture.lineage import author, now_utc
+    from modelreg.ops.queries.resolve import resolve_in
 
     if isinstance(ref, str):
         ref = parse_ref(ref)
@@ -144,7 +149,7 @@ def _may_approve(request: Request, who: str) -> None:
 
 def approve(repo: Repo, request_id: str, *, reason: str | None = None, actor: str | None = None) -> Decided:
     """Record an approval; the one that reaches the stage's count also applies the promotion."""
-    from .lineage import author, now_utc
+    from modelreg.ops.capture.lineage import author, now_utc
 
     if reason is not None:
         check_text(reason, "reason")
@@ -205,7 +210,7 @@ def approve(repo: Repo, request_id: str, *, reason: str | None = None, actor: st
 
 def reject(repo: Repo, request_id: str, *, reason: str | None, actor: str | None = None) -> Decided:
     """Close an open request without moving anything (its requester may withdraw it this way)."""
-    from .lineage import author, now_utc
+    from modelreg.ops.capture.lineage import author, now_utc
 
     why = _reason(reason, "a rejection")
     who = author(actor)

@@ -265,8 +265,8 @@ def _commands(
     """The gate's check commands (``run`` false: only refuse untrusted ones, run nothing)."""
     if not gate.checks:
         return []
-    from .hooks import run_command
-    from .trust import is_trusted
+    from modelreg.ops.governance.hooks import run_command
+    from modelreg.ops.governance.trust import is_trusted
 
     if not is_trusted(repo):
         return [RuleResult(f"check: {cmd}", False, TRUST_HINT, untrusted=True) for cmd in gate.checks]

@@ -75,7 +75,7 @@ def list_versions(
 ) -> list[Version]:
     """A model's versions, filtered by stage, tags and ``where`` conditions, sorted and cut
     (see ops/query.py)."""
-    from .query import parse_condition, parse_sort, select
+    from modelreg.ops.queries.query import parse_condition, parse_sort, select
 
     if stage is not None:
         repo.config.check_stage(stage)

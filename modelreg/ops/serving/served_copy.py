@@ -24,11 +24,10 @@ from typing import TYPE_CHECKING, Any
 from modelreg.base.fs import REFUSED, atomic_write, read_own, tmp_name
 from modelreg.base.machine import cache_dir, seal, unseal
 from modelreg.errors import StorageError
+from modelreg.ops.serving.destination import write_files
 from modelreg.records.filepaths import check_paths, folders_of
 from modelreg.records.manifest import Version
 from modelreg.stores.hashing import sha256_file
-
-from .serve import write_files
 
 if TYPE_CHECKING:
     from modelreg.repo import Repo

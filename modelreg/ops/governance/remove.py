@@ -14,6 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from modelreg.errors import UsageError
+from modelreg.ops.changes import check_text, record, write_yaml
+from modelreg.ops.governance import hooks
+from modelreg.ops.governance.request_store import model_requests, request_path
 from modelreg.records.aliases import AliasFile
 from modelreg.records.journal import Change
 from modelreg.records.manifest import Version
@@ -21,10 +24,6 @@ from modelreg.records.refs import Ref, parse_ref
 from modelreg.records.removals import REMOVED_NAME, Removal, RemovedFile
 from modelreg.records.requests import Decision
 from modelreg.repo import Repo
-
-from . import hooks
-from .changes import check_text, record, write_yaml
-from .requestfiles import model_requests, request_path
 
 
 @dataclass(frozen=True)
@@ -37,8 +36,8 @@ class RemoveResult:
 
 
 def remove(repo: Repo, ref: Ref | str, *, reason: str | None, actor: str | None = None) -> RemoveResult:
-    from .lineage import author, now_utc
-    from .resolve import resolve_in
+    from modelreg.ops.capture.lineage import author, now_utc
+    from modelreg.ops.queries.resolve import resolve_in
 
     if isinstance(ref, str):
         ref = parse_ref(ref)

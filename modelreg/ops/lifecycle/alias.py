@@ -6,14 +6,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelreg.errors import ConflictError, NotFoundError
+from modelreg.ops.changes import check_text, record, write_yaml
+from modelreg.ops.governance import hooks
 from modelreg.records.aliases import AliasFile
 from modelreg.records.journal import Change
 from modelreg.records.names import validate_alias
 from modelreg.records.refs import Ref, parse_ref
 from modelreg.repo import Repo
-
-from . import hooks
-from .changes import check_text, record, write_yaml
 
 
 @dataclass(frozen=True)
@@ -29,8 +28,8 @@ def set_alias(
     repo: Repo, ref: Ref | str, alias: str, *, reason: str | None = None, actor: str | None = None
 ) -> AliasResult:
     """Point ``alias`` at the version ``ref`` names (moving it if it pointed elsewhere)."""
-    from .lineage import author
-    from .resolve import resolve_in
+    from modelreg.ops.capture.lineage import author
+    from modelreg.ops.queries.resolve import resolve_in
 
     if isinstance(ref, str):
         ref = parse_ref(ref)
@@ -56,7 +55,7 @@ def set_alias(
 def delete_alias(
     repo: Repo, name: str, alias: str, *, reason: str | None = None, actor: str | None = None
 ) -> AliasResult:
-    from .lineage import author
+    from modelreg.ops.capture.lineage import author
 
     if reason is not None:
         check_text(reason, "reason")

@@ -10,11 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from modelreg.ops.verify.findings import ERROR, Finding
 from modelreg.records.state import ModelState
 from modelreg.records.timeline import replay
 from modelreg.repo import Repo
-
-from .verify_report import ERROR, Finding
 
 
 def registered(entries: Iterable[dict[str, Any]]) -> dict[int, str | None]:

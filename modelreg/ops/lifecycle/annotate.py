@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from modelreg.ops.changes import check_text, record, write_yaml
+from modelreg.ops.governance import hooks
 from modelreg.records.journal import Change
 from modelreg.records.names import validate_key
 from modelreg.records.refs import Ref, parse_ref
 from modelreg.repo import Repo
-
-from . import hooks
-from .changes import check_text, record, write_yaml
 
 
 @dataclass(frozen=True)
@@ -33,8 +32,8 @@ def annotate(
     actor: str | None = None,
 ) -> AnnotateResult:
     """Change the description and tags of a model (NAME) or a version (NAME@REF)."""
-    from .lineage import author
-    from .resolve import resolve_in
+    from modelreg.ops.capture.lineage import author
+    from modelreg.ops.queries.resolve import resolve_in
 
     if isinstance(target, str):
         target = parse_ref(target)

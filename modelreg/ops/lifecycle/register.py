@@ -8,15 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.errors import ConflictError, ModelregError, NotFoundError, UsageError
+from modelreg.ops.changes import check_size, check_text, record, write_yaml
+from modelreg.ops.governance import hooks
+from modelreg.ops.lifecycle.promote import displace, write_stages
 from modelreg.records.journal import Change, crash_point
 from modelreg.records.manifest import FileEntry, Version, file_set_digest
 from modelreg.records.names import parse_number, validate_key, validate_name
 from modelreg.records.state import ModelIndex, ModelState, StageFile
 from modelreg.repo import Repo
-
-from . import hooks
-from .changes import check_size, check_text, record, write_yaml
-from .promote import displace, write_stages
 
 _WIDEST_VERSION = 9_999_999  # for the size check made before the number is known
 
@@ -55,10 +54,10 @@ def register(
     ``push_on_register`` says); a failed push leaves the version registered and says so.
     ``progress`` hears the bytes stored.
     """
-    from .environment import capture as capture_environment
-    from .inputs import collect
-    from .lineage import author as find_author
-    from .lineage import capture, input_dir, now_utc
+    from modelreg.ops.capture.environment import capture as capture_environment
+    from modelreg.ops.capture.inputs import collect
+    from modelreg.ops.capture.lineage import author as find_author
+    from modelreg.ops.capture.lineage import capture, input_dir, now_utc
 
     validate_name(name)
     config = repo.config
@@ -153,7 +152,7 @@ def _with_env_files(sources: list[tuple[str, Path]], env_files: list[Path]) -> l
 
 
 def _state(repo: Repo, draft: Version, *, locked: bool) -> ModelState:
-    from .policy import settled_state
+    from modelreg.ops.governance.policy import settled_state
 
     try:
         return repo.locked_state(draft.name) if locked else settled_state(repo, draft.name)
@@ -165,7 +164,7 @@ def _state(repo: Repo, draft: Version, *, locked: bool) -> ModelState:
 def _gate_new(repo: Repo, draft: Version, *, run_checks: bool = True) -> tuple[int, ...]:
     """Refuse a register into a stage whose rules it does not pass, as a promotion into it
     from the default stage would be; return the stage's holders the evaluation saw."""
-    from .policy import evaluate
+    from modelreg.ops.governance.policy import evaluate
 
     state = _state(repo, draft, locked=False)
     candidate = replace(draft, version=state.latest + 1)
@@ -180,7 +179,7 @@ def _record(
 ) -> tuple[Version, tuple[int, ...], list[dict[str, Any]]]:
     """Under the model lock: allocate the next number and commit the new version. Check
     commands run before the lock; under it, the stage's holders must be those they saw."""
-    from .promote import ATTEMPTS, kept_changing
+    from modelreg.ops.lifecycle.promote import ATTEMPTS, kept_changing
 
     name, stage = draft.name, draft.initial_stage
     for _ in range(ATTEMPTS):
@@ -217,7 +216,7 @@ def _commit_new(
 
 
 def _push(repo: Repo, version: Version) -> None:
-    from .transfer import transfer
+    from modelreg.ops.storage.transfer import transfer
 
     try:
         transfer(repo, "push", [version])

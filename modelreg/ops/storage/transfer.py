@@ -21,12 +21,17 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from modelreg.errors import ConflictError, IntegrityError, NotFoundError, UsageError
+from modelreg.ops.queries.resolve import resolve
+from modelreg.ops.storage.verified_fingerprints import (
+    ABSENT,
+    CORRUPT,
+    local_blob_state,
+    local_file_usable,
+    remember_sound,
+)
 from modelreg.records.manifest import FileEntry, Version
 from modelreg.records.refs import parse_ref
 from modelreg.repo import Repo
-
-from .resolve import resolve
-from .transfer_state import ABSENT, CORRUPT, local_blob_state, local_file_usable, remember_sound
 
 if TYPE_CHECKING:
     from modelreg.stores.remotes import RemoteStore

@@ -7,10 +7,9 @@ from pathlib import Path
 
 from modelreg.base.fs import atomic_write, read_limited
 from modelreg.errors import IntegrityError, UsageError
+from modelreg.ops.changes import record
 from modelreg.records.config import CONFIG_NAME, Config, default_toml
 from modelreg.repo import Repo
-
-from .changes import record
 
 GITIGNORE = "# modelreg: model bytes live in blobs/ and travel through the remote store\nblobs/\n.modelreg/\n"
 GITATTRIBUTES = "# modelreg: both branches' audit entries survive a merge\naudit.jsonl merge=union\n"
