@@ -236,10 +236,7 @@ def run() -> Callable[..., subprocess.CompletedProcess[str]]:
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[Any]:
     """One SeaweedFS S3 server on loopback for the whole session; skipped where weed cannot run."""
-    try:
-        from tests.s3server import SKIP_REASON, SeaweedS3, weed_binary
-    except ImportError:  # pytest run from inside tests/
-        from s3server import SKIP_REASON, SeaweedS3, weed_binary  # type: ignore[no-redef]
+    from support.s3server import SKIP_REASON, SeaweedS3, weed_binary
     if weed_binary() is None:
         pytest.skip(SKIP_REASON)
     with SeaweedS3() as server:
@@ -264,3 +261,20 @@ def aws_env(s3server: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> A
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     return s3server
+
+
+# -- markers for a quick inner loop (CI runs everything) ---------------------------------------
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark what needs a peer, from what a test uses: ``-m "not s3 and not mlflow and not browser
+    and not slow"`` is the inner loop."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        parts = Path(str(item.fspath)).parts
+        if "s3_server" in fixtures:
+            item.add_marker(pytest.mark.s3)
+        if "importing" in parts or any("mlflow" in name for name in fixtures):
+            item.add_marker(pytest.mark.mlflow)
+        if "browser" in fixtures:
+            item.add_marker(pytest.mark.browser)

@@ -1,0 +1,53 @@
+"""export: verified files, and nothing created when the blobs are missing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.results import ok_doc as ok
+
+from modelreg import Registry
+
+
+@pytest.fixture
+def two_versions(reg_path: Path, tmp_path: Path, make_file: Any) -> Registry:
+    reg = Registry(reg_path)
+    d1, d2 = tmp_path / "v1", tmp_path / "v2"
+    make_file(d1 / "model.bin", b"weights one")
+    make_file(d1 / "vocab.txt", b"a b c")
+    make_file(d1 / "old.cfg", b"x=1")
+    make_file(d2 / "model.bin", b"weights two!")
+    make_file(d2 / "vocab.txt", b"a b c")
+    make_file(d2 / "new.cfg", b"y=2")
+    reg.register("m", [d1], metrics={"acc": 0.8, "loss": 0.3}, params={"lr": "0.1"}, tags={"team": "a"})
+    reg.register("m", [d2], metrics={"acc": 0.85, "f1": 0.7}, params={"lr": "0.05"}, tags={"team": "a"})
+    return reg
+
+
+def code(result: Any) -> int:
+    return result.exit_code
+
+
+def test_export_writes_verified_files(cli: Any, two_versions: Registry, tmp_path: Path) -> None:
+    dest = tmp_path / "out"
+    data = ok(cli("export", "m@1", str(dest), "--json", "-R", two_versions.root))
+    assert data["version"] == 1 and Path(data["output"]) == dest.resolve()
+    assert sorted(p.name for p in dest.iterdir()) == ["model.bin", "old.cfg", "vocab.txt"]
+    assert (dest / "model.bin").read_bytes() == b"weights one"
+    # Exporting again over the same files is fine; `NAME` alone means latest.
+    ok(cli("export", "m", str(dest), "-R", two_versions.root))
+    assert (dest / "model.bin").read_bytes() == b"weights two!"
+
+
+def test_export_of_a_version_without_its_blobs_creates_nothing(
+    cli: Any, reg_path: Path, make_file: Any, tmp_path: Path
+) -> None:
+    reg = Registry(reg_path)
+    version, _ = reg.register("m", [make_file(tmp_path / "w.bin", "w")])
+    reg.blobs.path(version.files[0].digest).unlink()
+    dest = tmp_path / "out" / "nested"
+    result = cli("export", "m@1", str(dest), "-R", reg_path)
+    assert code(result) == 3 and "pull" in result.stderr
+    assert not (tmp_path / "out").exists()
