@@ -1,4 +1,5 @@
-"""Human output: plain when piped, rich on a terminal unless NO_COLOR, registry text shown literally and never obeyed by the terminal; -q silences messages."""
+"""Human output: plain when piped, rich on a terminal unless NO_COLOR, registry text shown literally
+and never obeyed by the terminal; -q silences messages."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The history is the truth: verify replays each model's audit entries and checks that stage files and aliases tell the same story."""
+"""The history is the truth: verify replays each model's audit entries and checks that stage files and
+aliases tell the same story."""
 
 from __future__ import annotations
 

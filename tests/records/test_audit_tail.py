@@ -1,4 +1,5 @@
-"""The audit log's tail: no complete entry is ever lost whatever the last line looks like; a short write never glues the next entry on; entries are capped."""
+"""The audit log's tail: no complete entry is ever lost whatever the last line looks like; a short
+write never glues the next entry on; entries are capped."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""One person however an identity is spelled; a request file counts only what the audit log records; --force never passes approvals."""
+"""One person however an identity is spelled; a request file counts only what the audit log records;
+--force never passes approvals."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""register: stored bytes, directories and links, metrics, repeatable options, stages, names, lineage and the version object."""
+"""register: stored bytes, directories and links, metrics, repeatable options, stages, names, lineage
+and the version object."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""register at its edges: a registry inside an input directory, its own changes in lineage, metric values, bad paths and settings."""
+"""register at its edges: a registry inside an input directory, its own changes in lineage, metric
+values, bad paths and settings."""
 
 from __future__ import annotations
 
