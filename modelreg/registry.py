@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from .base.effects import Reported, collecting
 from .repo import Repo
 from .repo import find_root as _find_root
 
 if TYPE_CHECKING:
-    from .ops.governance.approvals import Decided
+    from .ops.governance.approvals import Decided, Filed
     from .ops.governance.policy import Evaluation
     from .ops.governance.remove import RemoveResult
     from .ops.governance.trust import TrustStatus
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
     from .ops.lifecycle.alias import AliasResult
     from .ops.lifecycle.annotate import AnnotateResult
     from .ops.lifecycle.promote import PromoteResult
+    from .ops.lifecycle.register import RegisterResult
     from .ops.queries.listing import ModelSummary
     from .ops.report import ReportResult
     from .records.config import Config
@@ -35,6 +38,17 @@ __all__ = ["PathLike", "Registry", "find_root"]
 
 # Wherever the library takes a path it takes a str or any os.PathLike as well.
 PathLike = str | os.PathLike[str]
+
+
+R = TypeVar("R", bound=Reported)
+
+
+def _reporting(call: Callable[[], R]) -> R:
+    """Run one verb and return its result with the hooks it ran and its warnings: nothing of the
+    call stays on the registry object (those also reach an enclosing caller, such as the CLI)."""
+    with collecting() as effects:
+        result = call()
+    return replace(result, hooks=tuple(effects.hooks), warnings=tuple(effects.warnings))
 
 
 def _path(value: PathLike) -> Path:
@@ -165,32 +179,35 @@ class Registry(Repo):
         python: PathLike | None = None,
         env_files: Iterable[PathLike] | None = None,
         progress: Callable[[int], None] | None = None,
-    ) -> tuple[Version, tuple[int, ...]]:
-        """Store the files and record a new version; returns it and any versions it archived.
+    ) -> RegisterResult:
+        """Store the files and record a new version; the result holds it and any versions it archived
+        (and unpacks as ``version, archived``).
 
         ``paths``: one file or directory, or several; ``progress`` hears the bytes stored."""
         from .ops.lifecycle.register import register
 
         inputs = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
-        return register(
-            self,
-            name,
-            [_path(p) for p in inputs],
-            metrics=metrics,
-            params=params,
-            tags=tags,
-            description=description,
-            datasets=datasets,
-            stage=stage,
-            author=author,
-            link=link,
-            cwd=_opt_path(cwd),
-            on_file=on_file,
-            push=push,
-            reason=reason,
-            python=_opt_path(python),
-            env_files=None if env_files is None else [_path(p) for p in env_files],
-            progress=progress,
+        return _reporting(
+            lambda: register(
+                self,
+                name,
+                [_path(p) for p in inputs],
+                metrics=metrics,
+                params=params,
+                tags=tags,
+                description=description,
+                datasets=datasets,
+                stage=stage,
+                author=author,
+                link=link,
+                cwd=_opt_path(cwd),
+                on_file=on_file,
+                push=push,
+                reason=reason,
+                python=_opt_path(python),
+                env_files=None if env_files is None else [_path(p) for p in env_files],
+                progress=progress,
+            )
         )
 
     def promote(
@@ -206,7 +223,7 @@ class Registry(Repo):
         where the stage allows it (never a transition, a removal or missing approvals)."""
         from .ops.lifecycle.promote import promote
 
-        return promote(self, ref, stage, reason=reason, actor=actor, force=force)
+        return _reporting(lambda: promote(self, ref, stage, reason=reason, actor=actor, force=force))
 
     def rollback(
         self, name: str, *, to: int | None = None, reason: str | None = None, actor: str | None = None
@@ -214,20 +231,20 @@ class Registry(Repo):
         """Put back in production the version that held it before the current one (or ``to``)."""
         from .ops.lifecycle.promote import rollback
 
-        return rollback(self, name, to=to, reason=reason, actor=actor)
+        return _reporting(lambda: rollback(self, name, to=to, reason=reason, actor=actor))
 
     def alias(self, ref: Ref | str, alias: str, *, reason: str | None = None, actor: str | None = None) -> AliasResult:
         """Point ``alias`` at the version ``ref`` names, moving it if it pointed elsewhere."""
         from .ops.lifecycle.alias import set_alias
 
-        return set_alias(self, ref, alias, reason=reason, actor=actor)
+        return _reporting(lambda: set_alias(self, ref, alias, reason=reason, actor=actor))
 
     def delete_alias(
         self, name: str, alias: str, *, reason: str | None = None, actor: str | None = None
     ) -> AliasResult:
         from .ops.lifecycle.alias import delete_alias
 
-        return delete_alias(self, name, alias, reason=reason, actor=actor)
+        return _reporting(lambda: delete_alias(self, name, alias, reason=reason, actor=actor))
 
     def annotate(
         self,
@@ -241,7 +258,11 @@ class Registry(Repo):
         """Change the description and tags of a model (NAME) or a version (NAME@REF)."""
         from .ops.lifecycle.annotate import annotate
 
-        return annotate(self, target, description=description, set_tags=set_tags, unset_tags=unset_tags, actor=actor)
+        return _reporting(
+            lambda: annotate(
+                self, target, description=description, set_tags=set_tags, unset_tags=unset_tags, actor=actor
+            )
+        )
 
     def import_mlflow(
         self,
@@ -277,11 +298,15 @@ class Registry(Repo):
         request = open_request_for(self, version.name, version.version, stage)
         return evaluate(self, state, version, stage, request=request)
 
-    def request(self, ref: Ref | str, stage: str, *, reason: str | None, actor: str | None = None) -> Request:
+    def request(self, ref: Ref | str, stage: str, *, reason: str | None, actor: str | None = None) -> Filed:
         """File a request to move a version to a stage that needs approvals."""
-        from .ops.governance.approvals import file_request
+        from .ops.governance.approvals import Filed, file_request, required
 
-        return file_request(self, ref, stage, reason=reason, actor=actor)
+        def filed() -> Filed:
+            request = file_request(self, ref, stage, reason=reason, actor=actor)
+            return Filed(request, required(self, request.stage))
+
+        return _reporting(filed)
 
     def requests(self, name: str | None = None, *, include_closed: bool = False) -> list[Request]:
         """Open requests (every one with ``include_closed``), of one model or all."""
@@ -303,18 +328,18 @@ class Registry(Repo):
         """Approve a request; the approval that completes the count applies the promotion."""
         from .ops.governance.approvals import approve
 
-        return approve(self, request_id, reason=reason, actor=actor)
+        return _reporting(lambda: approve(self, request_id, reason=reason, actor=actor))
 
     def reject(self, request_id: str, *, reason: str | None, actor: str | None = None) -> Decided:
         from .ops.governance.approvals import reject
 
-        return reject(self, request_id, reason=reason, actor=actor)
+        return _reporting(lambda: reject(self, request_id, reason=reason, actor=actor))
 
     def remove(self, ref: Ref | str, *, reason: str | None, actor: str | None = None) -> RemoveResult:
         """Retire a version for good: out of every stage and latest, its bytes garbage for gc."""
         from .ops.governance.remove import remove
 
-        return remove(self, ref, reason=reason, actor=actor)
+        return _reporting(lambda: remove(self, ref, reason=reason, actor=actor))
 
     def trust_status(self) -> TrustStatus:
         from .ops.governance.trust import status

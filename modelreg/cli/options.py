@@ -36,12 +36,12 @@ GLOBAL_OPTIONS: dict[str, tuple[Any, Any]] = {
 
 def open_registry(registry: Path | None, out: Output) -> Registry:
     """The registry the command works on (-R before or after the command name, else found);
-    its warnings reach stderr when the command ends."""
+    what the library reports while the command runs reaches stderr when it ends (``guard``)."""
     from ..registry import Registry
     from .output import OPTIONS
 
     reg = Registry.open(registry if registry is not None else OPTIONS.registry)
-    out.attach(reg.root, reg.warnings)
+    out.attach(reg.root)
     return reg
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
+from ..base.effects import Effects, collecting
 from ..errors import Interrupted, ModelregError, StorageError, UsageError, caused_by_interrupt
 
 # The environment's refusals (a full disk, a read-only filesystem), not bugs: exit 4.
@@ -61,20 +62,20 @@ class Output:
     def __post_init__(self) -> None:
         self.json_mode = self.json_mode or OPTIONS.json
         self.quiet = self.quiet or OPTIONS.quiet
-        self._pending: list[list[str]] = []
+        self.effects: Effects | None = None  # what the library reported during the command (guard)
         self.registry_root: Path | None = None
 
-    def attach(self, root: Path, warnings: list[str]) -> None:
-        """The registry the command opened: what the library appends to ``warnings`` is printed
-        when the command ends, and a refused write under ``root`` is the environment's refusal."""
+    def attach(self, root: Path) -> None:
+        """The registry the command opened: a refused write under ``root`` is the environment's refusal."""
         self.registry_root = root
-        self._pending.append(warnings)
 
     def flush_warnings(self) -> None:
-        for sink in self._pending:
-            for text in sink:
-                self.warn(text)
-            sink.clear()
+        """Print what the library said a person should know (each warning once)."""
+        if self.effects is None:
+            return
+        for text in self.effects.warnings:
+            self.warn(text)
+        self.effects.warnings.clear()
 
     @property
     def people(self) -> bool:
@@ -163,9 +164,18 @@ def fail(out: Output, exc: ModelregError) -> NoReturn:
 
 @contextmanager
 def guard(out: Output) -> Iterator[None]:
+    with collecting() as effects:
+        out.effects = effects
+        with _mapped(out):
+            yield
+            out.flush_warnings()
+
+
+@contextmanager
+def _mapped(out: Output) -> Iterator[None]:
+    """Every exception as its exit code and one line on stderr (exit 1 only for a bug)."""
     try:
         yield
-        out.flush_warnings()
     except ModelregError as exc:
         fail(out, exc)
     except KeyboardInterrupt:

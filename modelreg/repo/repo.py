@@ -15,6 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modelreg.base.effects import current
 from modelreg.base.fs import Tree
 from modelreg.errors import IntegrityError, NotFoundError
 from modelreg.records import yamlio
@@ -49,10 +50,16 @@ class Repo:
         self.blobs = LocalBlobStore(self.root / "blobs", self.tree, self.config.chunk_min_size())
         self._remote: RemoteStore | None = None
         self._remote_index: RemoteIndex | None = None
-        # What a person should know about a command that still succeeded (the CLI prints these).
-        self.warnings: list[str] = []
-        # The hooks this object's changes ran (ops/hooks.py): the CLI reports them under --json.
-        self.hook_runs: list[dict[str, Any]] = []
+
+    @property
+    def warnings(self) -> list[str]:
+        """What a person should know about the call under way that still succeeded (repo/effects.py)."""
+        return current().warnings
+
+    @property
+    def hook_runs(self) -> list[dict[str, Any]]:
+        """The hooks the call under way ran (ops/governance/hooks.py)."""
+        return current().hooks
 
     @cached_property
     def audit(self) -> AuditLog:
@@ -229,7 +236,7 @@ class Repo:
             remote = self.remote()
             assert remote is not None
             cache = self.tree.inside(self.state_dir / "cache" / "remote-packs" / "x").parent
-            self._remote_index = remote_index(remote, cache, self.warnings.append)
+            self._remote_index = remote_index(remote, cache, lambda text: self.warnings.append(text))
         return self._remote_index
 
     # -- changing ----------------------------------------------------------

@@ -84,8 +84,9 @@ def request(
     out = Output(json, quiet)
     with guard(out):
         reg = open_registry(registry, out)
-        filed = reg.request(ref, stage, reason=reason, actor=author)
-        data = {**reg.request_json(filed), "hooks": reg.hook_runs}
+        result = reg.request(ref, stage, reason=reason, actor=author)
+        filed = result.request
+        data = result.to_json()
         text = (
             f"Filed request {filed.id}: {filed.name}@{filed.version} {filed.from_stage} -> {filed.stage} "
             f"(needs {data['required']} approval(s)); reviewers run: modelreg approve {filed.id}"
@@ -126,11 +127,7 @@ def requests(
 
 
 def _decision_data(reg: Registry, decided: Decided) -> dict[str, Any]:
-    data = decided.to_json()
-    data["promoted"] = decided.promoted.version.to_json() if decided.promoted else None
-    data["archived"] = list(decided.promoted.archived) if decided.promoted else []
-    data["hooks"] = reg.hook_runs
-    return data
+    return decided.to_json()
 
 
 @command()
@@ -195,14 +192,7 @@ def remove(
         reg = open_registry(registry, out)
         result = reg.remove(ref, reason=reason, actor=author)
         v = result.version
-        data = {
-            **v.to_json(),
-            "changed": result.changed,
-            "from_stage": result.from_stage,
-            "cancelled": list(result.cancelled),
-            "aliases_deleted": list(result.aliases),
-            "hooks": reg.hook_runs,
-        }
+        data = result.to_json()
         if result.changed:
             text = f"Removed {v.name}@{v.version} (was {result.from_stage}); 'modelreg gc' reclaims its bytes"
         else:

@@ -52,15 +52,7 @@ def report_promotion(out: Output, reg: Registry, result: PromoteResult) -> None:
     v = result.version
     for old in result.archived:
         out.note(f"{v.name}@{old} moved to {reg.config.archive_stage}")
-    data = {
-        **v.to_json(),
-        "changed": result.changed,
-        "from_stage": result.from_stage,
-        "archived": list(result.archived),
-        "forced": list(result.forced),
-        "request": result.request,
-        "hooks": reg.hook_runs,
-    }
+    data = result.to_json()
     if result.forced:
         out.warn(f"forced past: {'; '.join(result.forced)} (recorded in the audit log)")
     if result.changed:
@@ -137,11 +129,4 @@ def alias(
                 if result.changed
                 else (f"{ref.name}@{name} already names version {result.version}; nothing changed")
             )
-        data = {
-            "name": result.name,
-            "alias": result.alias,
-            "version": result.version,
-            "previous": result.previous,
-            "changed": result.changed,
-        }
-        out.result(data, lambda o: o.line(text))
+        out.result(result.to_json(), lambda o: o.line(text))

@@ -103,7 +103,7 @@ def register(
         reg = open_registry(registry, out)
         total = _input_bytes([*paths, *(env_file or [])], reg.root) if out.shows_progress else 0
         with progress_bar(out, total, f"register {name}") as progress:
-            version, archived = reg.register(
+            result = reg.register(
                 name,
                 paths,
                 metrics=metrics,
@@ -120,10 +120,11 @@ def register(
                 env_files=env_file,
                 progress=progress,
             )
-        for old in archived:
+        version = result.version
+        for old in result.archived:
             out.note(f"{name}@{old} moved to {reg.config.archive_stage}")
         out.result(
-            {**version.to_json(), "hooks": reg.hook_runs},
+            result.to_json(),
             lambda o: o.line(
                 f"Registered {name}@{version.version} ({version.stage}) "
                 + (version.digest[:19] if o.people else version.digest)  # a whole line on a terminal
@@ -332,14 +333,7 @@ def annotate(
         result = reg.annotate(target, description=description, set_tags=set_tags, unset_tags=untag)
         for key in result.missing_tags:
             out.warn(f"tag {key!r} was not set")
-        data = {
-            "name": result.name,
-            "version": result.version,
-            "description": result.description,
-            "tags": result.tags,
-            "changed": result.changed,
-            "hooks": reg.hook_runs,
-        }
+        data = result.to_json()
         label = result.name if result.version is None else f"{result.name}@{result.version}"
         out.result(data, lambda o: o.line(f"Annotated {label}" if result.changed else f"{label}: nothing changed"))
 

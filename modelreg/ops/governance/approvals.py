@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from modelreg.base.effects import Reported
 from modelreg.errors import ConflictError, PolicyError, UsageError
 from modelreg.ops.changes import check_text, record, write_yaml
 from modelreg.ops.governance import hooks
@@ -35,13 +36,34 @@ from modelreg.repo import Repo
 
 
 @dataclass(frozen=True)
-class Decided:
+class Decided(Reported):
     request: Request
     required: int
     promoted: PromoteResult | None = None  # the promotion the approval applied
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.request.to_json(self.required), "applied": self.promoted is not None}
+        return {
+            **self.request.to_json(self.required),
+            "applied": self.promoted is not None,
+            "promoted": self.promoted.version.to_json() if self.promoted else None,
+            "archived": list(self.promoted.archived) if self.promoted else [],
+            **self.effects_json(),
+        }
+
+
+@dataclass(frozen=True)
+class Filed(Reported):
+    """A request just filed."""
+
+    request: Request
+    required: int
+
+    @property
+    def id(self) -> str:
+        return self.request.id
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.request.to_json(self.required), **self.effects_json()}
 
 
 def required(repo: Repo, stage: str) -> int:

@@ -12,7 +12,9 @@ moves still gives what the stage file says.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from modelreg.base.effects import Reported
 from modelreg.errors import UsageError
 from modelreg.ops.changes import check_text, record, write_yaml
 from modelreg.ops.governance import hooks
@@ -27,12 +29,22 @@ from modelreg.repo import Repo
 
 
 @dataclass(frozen=True)
-class RemoveResult:
+class RemoveResult(Reported):
     version: Version
     changed: bool
     from_stage: str | None
     cancelled: tuple[str, ...] = ()  # the open requests of the version, now cancelled
     aliases: tuple[str, ...] = ()  # the aliases that named it, now deleted
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.version.to_json(),
+            "changed": self.changed,
+            "from_stage": self.from_stage,
+            "cancelled": list(self.cancelled),
+            "aliases_deleted": list(self.aliases),
+            **self.effects_json(),
+        }
 
 
 def remove(repo: Repo, ref: Ref | str, *, reason: str | None, actor: str | None = None) -> RemoveResult:

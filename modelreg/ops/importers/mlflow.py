@@ -246,7 +246,7 @@ def _import_version(
     try:
         while True:
             try:
-                version, _ = register(
+                version = register(
                     repo,
                     target,
                     [files],
@@ -261,7 +261,7 @@ def _import_version(
                     on_file=lambda rel, size: say(f"{target}: {rel}"),
                     push=False,
                     imported=imported_lineage(source.location, model, mv, run),
-                )
+                ).version
                 break
             except ConflictError as exc:
                 if exc.code != "policy":

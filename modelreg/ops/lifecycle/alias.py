@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from modelreg.base.effects import Reported
 from modelreg.errors import ConflictError, NotFoundError
 from modelreg.ops.changes import check_text, record, write_yaml
 from modelreg.ops.governance import hooks
@@ -16,12 +17,22 @@ from modelreg.repo import Repo
 
 
 @dataclass(frozen=True)
-class AliasResult:
+class AliasResult(Reported):
     name: str
     alias: str
     version: int | None  # None: deleted
     previous: int | None
     changed: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "alias": self.alias,
+            "version": self.version,
+            "previous": self.previous,
+            "changed": self.changed,
+            **self.effects_json(),
+        }
 
 
 def set_alias(

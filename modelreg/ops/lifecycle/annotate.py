@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
+from modelreg.base.effects import Reported
 from modelreg.ops.changes import check_text, record, write_yaml
 from modelreg.ops.governance import hooks
 from modelreg.records.journal import Change
@@ -13,13 +15,23 @@ from modelreg.repo import Repo
 
 
 @dataclass(frozen=True)
-class AnnotateResult:
+class AnnotateResult(Reported):
     name: str
     version: int | None
     description: str
     tags: dict[str, str]
     changed: bool
     missing_tags: tuple[str, ...] = ()  # --untag keys that were not set
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "description": self.description,
+            "tags": self.tags,
+            "changed": self.changed,
+            **self.effects_json(),
+        }
 
 
 def annotate(

@@ -13,7 +13,9 @@ promotion is refused rather than applied on stale answers. Hooks run once the lo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from modelreg.base.effects import Reported
 from modelreg.errors import ConflictError, NotFoundError
 from modelreg.ops.changes import check_text, record, write_yaml
 from modelreg.ops.governance.policy import Evaluation, evaluate, fingerprint, settled_state
@@ -28,13 +30,24 @@ ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
-class PromoteResult:
+class PromoteResult(Reported):
     version: Version
     changed: bool
     from_stage: str
     archived: tuple[int, ...] = ()
     forced: tuple[str, ...] = ()  # the failing rules --force passed
     request: str | None = None  # the approved request this promotion applied
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.version.to_json(),
+            "changed": self.changed,
+            "from_stage": self.from_stage,
+            "archived": list(self.archived),
+            "forced": list(self.forced),
+            "request": self.request,
+            **self.effects_json(),
+        }
 
 
 def promote(

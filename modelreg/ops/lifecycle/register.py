@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from modelreg.base.effects import Reported
 from modelreg.errors import ConflictError, ModelregError, NotFoundError, UsageError
 from modelreg.ops.changes import check_size, check_text, record, write_yaml
 from modelreg.ops.governance import hooks
@@ -18,6 +19,19 @@ from modelreg.records.state import ModelIndex, ModelState, StageFile
 from modelreg.repo import Repo
 
 _WIDEST_VERSION = 9_999_999  # for the size check made before the number is known
+
+
+@dataclass(frozen=True)
+class RegisterResult(Reported):
+    version: Version
+    archived: tuple[int, ...] = ()  # holders of an exclusive stage it registered into, now archived
+
+    def __iter__(self) -> Iterator[Any]:
+        # ``version, archived = reg.register(...)``: the library's first shape still unpacks
+        return iter((self.version, self.archived))
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.version.to_json(), **self.effects_json()}
 
 
 def register(
@@ -41,7 +55,7 @@ def register(
     env_files: list[Path] | None = None,
     progress: Callable[[int], None] | None = None,
     imported: dict[str, Any] | None = None,
-) -> tuple[Version, tuple[int, ...]]:
+) -> RegisterResult:
     """Store the files and record a new version; returns it and any versions it archived.
 
     ``imported`` (a version brought from another registry) is kept as ``lineage.imported`` in
@@ -132,7 +146,7 @@ def register(
             _push(repo, version)
     finally:
         hooks.after(repo, entries)  # the version is recorded whether or not the push worked
-    return version, archived
+    return RegisterResult(version, archived)
 
 
 def _with_env_files(sources: list[tuple[str, Path]], env_files: list[Path]) -> list[tuple[str, Path]]:
