@@ -7,12 +7,12 @@ it inherits from ``Repo`` (paths, config, records, locks, blob store, remote) is
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .base.effects import Reported, collecting
+from .base.effects import Reported, collecting, current
 from .repo import Repo
 from .repo import find_root as _find_root
 
@@ -28,13 +28,20 @@ if TYPE_CHECKING:
     from .ops.lifecycle.register import RegisterResult
     from .ops.queries.listing import ModelSummary
     from .ops.report import ReportResult
+    from .ops.serving.files import Served
+    from .ops.storage.gc import GcReport
+    from .ops.storage.stats import Stats
+    from .ops.storage.transfer import TransferReport
+    from .ops.storage.upgrade import UpgradeReport
+    from .ops.verify.findings import Report as VerifyReport
+    from .ops.views import AliasList, DiffResult, LogResult, ModelList, ModelView, RequestList, VersionList, VersionView
     from .records.config import Config
     from .records.manifest import Version
     from .records.refs import Ref
     from .records.requests import Request
     from .records.state import ModelState
 
-__all__ = ["PathLike", "Registry", "find_root"]
+__all__ = ["Initialized", "PathLike", "Registry", "find_root"]
 
 # Wherever the library takes a path it takes a str or any os.PathLike as well.
 PathLike = str | os.PathLike[str]
@@ -64,8 +71,26 @@ def find_root(explicit: PathLike | None = None, start: PathLike | None = None) -
     return _find_root(_opt_path(explicit), _opt_path(start))
 
 
+@dataclass(frozen=True)
+class Initialized(Reported):
+    """``init``: the registry, and whether this call created it (unpacks as ``registry, created``)."""
+
+    registry: Registry
+    created: bool
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.registry, self.created))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": str(self.registry.root.resolve()), "created": self.created, "changed": self.created}
+
+
 class Registry(Repo):
-    """A registry directory. Never prints; raises modelreg.errors types."""
+    """A registry directory. Never prints; raises modelreg.errors types.
+
+    Every command of the command line is one call here (see docs/reference/python.md), whose
+    result's ``to_json()`` is the command's ``--json`` document. The other methods are questions
+    that return plain values (a ``Version``, a list)."""
 
     def __init__(self, root: PathLike, config: Config | None = None) -> None:
         super().__init__(_path(root), config)
@@ -76,12 +101,20 @@ class Registry(Repo):
         return cls(find_root(path, start))
 
     @classmethod
-    def init(cls, path: PathLike, *, actor: str | None = None) -> tuple[Registry, bool]:
-        """Create a registry at ``path``; on an existing registry change nothing."""
-        from .ops.lifecycle.create import create
+    def init(cls, path: PathLike, *, actor: str | None = None) -> Initialized:
+        """Create a registry at ``path``; on an existing registry change nothing. The result
+        unpacks as ``registry, created``; its warnings name registries around ``path``.
 
-        created = create(_path(path), actor=actor)
-        return cls(path), created
+        Raises: UsageError (``path`` is a file, a link, or inside another registry's own folders)."""
+        from .ops.lifecycle.create import check_place, create
+
+        def created() -> Initialized:
+            target = _path(path)
+            current().warnings.extend(check_place(target))
+            made = create(target, actor=actor)
+            return Initialized(registry=cls(target), created=made)
+
+        return _reporting(created)
 
     # -- questions ---------------------------------------------------------
     def resolve(self, ref: Ref | str) -> Version:
@@ -140,6 +173,98 @@ class Registry(Repo):
 
         return build_report(self, _path(output), parallel=parallel)
 
+    # -- the read commands -------------------------------------------------
+    def listing(
+        self,
+        name: str | None = None,
+        *,
+        stage: str | None = None,
+        tags: dict[str, str] | None = None,
+        where: list[str] | None = None,
+        sort: str | None = None,
+        limit: int | None = None,
+    ) -> ModelList | VersionList:
+        """``list``: every model (a ``ModelList``), or with ``name`` that model's versions (a
+        ``VersionList``), filtered by ``stage`` and ``tags``; ``where``, ``sort`` and ``limit``
+        choose among one model's versions.
+
+        Raises: UsageError (an unknown stage, a bad condition, or ``where``/``sort``/``limit``
+        without ``name``), NotFoundError (no such model)."""
+        from .ops.views import listing
+
+        return _reporting(lambda: listing(self, name, stage=stage, tags=tags, where=where, sort=sort, limit=limit))
+
+    def show(self, ref: Ref | str) -> ModelView | VersionView:
+        """``show``: ``NAME`` gives the model with its versions (``ModelView``); ``NAME@REF`` one
+        version in full with its audit history and requests (``VersionView``).
+
+        Raises: UsageError (a malformed reference), NotFoundError (no such model or version)."""
+        from .ops.views import show
+
+        return _reporting(lambda: show(self, ref))
+
+    def log(
+        self,
+        target: str | None = None,
+        *,
+        since: str | None = None,
+        actions: list[str] | None = None,
+        limit: int | None = None,
+    ) -> LogResult:
+        """``log``: audit entries of the registry, of a model (``NAME``) or a version
+        (``NAME@REF``), oldest first; ``since`` takes 7d, 12h, 30m or a date; ``limit`` keeps the
+        newest entries.
+
+        Raises: UsageError (a bad time, action or limit), NotFoundError (no such model or version)."""
+        from .ops.views import log
+
+        return _reporting(lambda: log(self, target, since=since, actions=actions, limit=limit))
+
+    def diff(self, a: Ref | str, b: Ref | str) -> DiffResult:
+        """``diff``: what changed from version ``a`` to ``b`` (files, metrics, params, tags and
+        environment); ``b`` may be a bare reference (``3``, ``latest``, a stage) of ``a``'s model.
+
+        Raises: UsageError (a malformed reference), NotFoundError (no such version)."""
+        from .ops.views import diff
+
+        return _reporting(lambda: diff(self, a, b))
+
+    def list_requests(self, name: str | None = None, *, include_closed: bool = False) -> RequestList:
+        """``requests``: open requests (every one with ``include_closed``) of a model or all,
+        oldest first, each with its approval count.
+
+        Raises: NotFoundError (no such model)."""
+        from .ops.views import requests
+
+        return _reporting(lambda: requests(self, name, include_closed=include_closed))
+
+    def list_aliases(self, name: str) -> AliasList:
+        """``alias NAME``: the model's aliases.
+
+        Raises: UsageError (a malformed name), NotFoundError (no such model)."""
+        from .ops.views import alias_list
+
+        return _reporting(lambda: alias_list(self, name))
+
+    def verify(self, name: str | None = None, *, quick: bool = False) -> VerifyReport:
+        """``verify``: check blobs (only their sizes with ``quick``), manifests, stage files and the
+        audit chain, of every model or ``name`` (the chain always); finishes interrupted changes.
+        A failed check is in the report (``ok`` false, ``failure()`` the error the command exits
+        with), not raised.
+
+        Raises: NotFoundError (no such model), LockTimeoutError (a change holds the model)."""
+        from .ops.verify.run import verify
+
+        return verify(self, name, quick=quick)
+
+    def stats(self, name: str | None = None) -> Stats:
+        """``stats``: logical bytes, stored bytes and the saving, per model and in total.
+
+        Raises: NotFoundError (no such model)."""
+        from .ops.storage.stats import stats
+
+        return stats(self, name)
+
     # -- handing out files -------------------------------------------------
     def export(self, version: Version, dest: PathLike, *, progress: Callable[[int], None] | None = None) -> list[Path]:
         """Write the version's files into ``dest``, verified; ``progress`` hears the bytes written."""
@@ -158,6 +283,54 @@ class Registry(Repo):
         _refuse_removed(version)
         return materialize(self, version, rehash=rehash, progress=progress)
 
+    def get(
+        self,
+        ref: Ref | str | Version,
+        *,
+        output: PathLike | None = None,
+        path: bool = True,
+        strict: bool = False,
+        progress: Callable[[int], None] | None = None,
+        planned: Callable[[int, str], None] | None = None,
+    ) -> Served:
+        """``get`` (and ``export`` with ``output``): the version ``ref`` names, its files written
+        into ``output`` (verified, all or nothing) and, with ``path``, the directory holding its
+        verified files. When that copy cannot be built (blobs missing with no remote, a remote
+        down, a registry that cannot be written) ``path`` is None and the reason a warning,
+        unless ``strict``, which raises it. ``planned(total, what)`` hears once the bytes to copy
+        and of which version (``NAME@N``), then ``progress`` the bytes copied since its last call.
+
+        Raises: UsageError (a malformed reference), NotFoundError (no such version; with
+        ``strict`` a missing blob), ConflictError (a removed version), IntegrityError (bytes that
+        do not match their digest), RemoteError and StorageError (with ``strict``)."""
+        from .ops.serving.files import serve
+        from .records.manifest import Version
+
+        def served() -> Served:
+            version = ref if isinstance(ref, Version) else self.resolve(ref)
+            return serve(
+                self, version, output=_opt_path(output), path=path, strict=strict, progress=progress, planned=planned
+            )
+
+        return _reporting(served)
+
+    def get_production_files(
+        self,
+        name: str,
+        *,
+        output: PathLike | None = None,
+        path: bool = True,
+        strict: bool = False,
+        progress: Callable[[int], None] | None = None,
+        planned: Callable[[int, str], None] | None = None,
+    ) -> Served:
+        """``get-production``: as ``get`` for the version in production.
+
+        Raises: NotFoundError (no such model, or nothing in production), and as ``get``."""
+        return self.get(
+            self.get_production(name), output=output, path=path, strict=strict, progress=progress, planned=planned
+        )
+
     # -- changes -----------------------------------------------------------
     def register(
         self,
@@ -165,6 +338,7 @@ class Registry(Repo):
         paths: PathLike | Iterable[PathLike],
         *,
         metrics: dict[str, Any] | None = None,
+        metrics_file: PathLike | None = None,
         params: dict[str, str] | None = None,
         tags: dict[str, str] | None = None,
         description: str = "",
@@ -183,10 +357,18 @@ class Registry(Repo):
         """Store the files and record a new version; the result holds it and any versions it archived
         (and unpacks as ``version, archived``).
 
-        ``paths``: one file or directory, or several; ``progress`` hears the bytes stored."""
+        ``paths``: one file or directory, or several; ``metrics_file`` a JSON or YAML mapping of
+        metric names to numbers (a metric may not be given both there and in ``metrics``);
+        ``progress`` hears the bytes stored.
+
+        Raises: UsageError (a bad name, key, value, stage or path), NotFoundError (an input
+        missing), PolicyError (a stage's gates refuse it), LockTimeoutError, StorageError,
+        RemoteError (with ``push``)."""
         from .ops.lifecycle.register import register
 
         inputs = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+        if metrics_file is not None:
+            metrics = _merge_metrics(_path(metrics_file), metrics or {})
         return _reporting(
             lambda: register(
                 self,
@@ -283,6 +465,78 @@ class Registry(Repo):
             self, tracking_uri, models=models, renames=renames, dry_run=dry_run, actor=actor, progress=progress
         )
 
+    # -- storage -------------------------------------------------------------
+    def gc(self, *, dry_run: bool = False, grace: float = 3600.0) -> GcReport:
+        """``gc``: remove unreferenced blobs older than ``grace`` seconds, stale caches and
+        leftovers of interrupted writes (``dry_run``: only report them).
+
+        Raises: LockTimeoutError (a change holds the blob lock)."""
+        from .ops.storage.gc import collect_garbage
+
+        return collect_garbage(self, dry_run=dry_run, grace=grace)
+
+    def push(
+        self,
+        target: str | None = None,
+        *,
+        jobs: int = 8,
+        progress: Callable[[int], None] | None = None,
+        planned: Callable[[int, str], None] | None = None,
+    ) -> TransferReport:
+        """``push``: upload what the remote store lacks, of every version or of ``target``
+        (``NAME`` or ``NAME@REF``), ``jobs`` transfers at once. ``planned(total, what)`` hears
+        once the bytes to move, then ``progress`` the bytes moved since its last call.
+
+        Raises: UsageError (no remote configured, a bad ``jobs``), NotFoundError (no such version,
+        a local blob missing), RemoteError (the remote cannot be reached)."""
+        return self._transfer("push", target, jobs, progress, planned)
+
+    def pull(
+        self,
+        target: str | None = None,
+        *,
+        jobs: int = 8,
+        progress: Callable[[int], None] | None = None,
+        planned: Callable[[int, str], None] | None = None,
+    ) -> TransferReport:
+        """``pull``: download, verified, what this registry lacks from the remote store; as ``push``.
+
+        Raises: UsageError (no remote configured), NotFoundError (no such version, a blob the
+        remote lacks too), RemoteError, IntegrityError (remote bytes that do not match)."""
+        return self._transfer("pull", target, jobs, progress, planned)
+
+    def _transfer(
+        self,
+        direction: str,
+        target: str | None,
+        jobs: int,
+        progress: Callable[[int], None] | None,
+        planned: Callable[[int, str], None] | None,
+    ) -> TransferReport:
+        from .errors import UsageError
+        from .ops.storage import transfer
+
+        if not 1 <= jobs <= 64:
+            raise UsageError(f"jobs must be between 1 and 64, not {jobs}")
+        versions = transfer.select_versions(self, target)
+        plan = transfer.plan_transfer(self, direction, versions)
+        if planned is not None:
+            planned(plan.total, f"{direction} {target or 'all'}")
+        return transfer.transfer(self, direction, versions, progress, plan, jobs=jobs)
+
+    def upgrade(
+        self, *, progress: Callable[[int], None] | None = None, planned: Callable[[int, str], None] | None = None
+    ) -> UpgradeReport:
+        """``upgrade``: convert the registry to format 2 in place (large files become chunks);
+        safe to interrupt and run again. ``planned`` hears the bytes to convert first.
+
+        Raises: LockTimeoutError (a change holds the blob lock), StorageError (a full disk)."""
+        from .ops.storage.upgrade import to_convert, upgrade
+
+        if planned is not None:
+            planned(sum(size for _, size in to_convert(self)), "upgrade")
+        return upgrade(self, progress)
+
     # -- governance ----------------------------------------------------------
     def check(self, ref: Ref | str, stage: str) -> Evaluation:
         """Evaluate moving ``ref`` to ``stage`` (transition, gates, approvals) without changing anything."""
@@ -353,14 +607,20 @@ class Registry(Repo):
         return trust(self, revoke=revoke)
 
 
-def _refuse_removed(version: Version) -> None:
-    """A removed version is a recall: its files are not handed out any more."""
-    if version.removed:
-        from .errors import ConflictError
+def _merge_metrics(path: Path, given: dict[str, Any]) -> dict[str, Any]:
+    from .errors import UsageError
+    from .ops.capture.metrics_file import read_metrics_file
 
-        removal = version.removed
-        raise ConflictError(
-            f"{version.name}@{version.version} was removed {removal['removed_at']} by {removal['removed_by']} "
-            f"({removal['reason']}); its files are not served",
-            code="removed",
+    from_file = read_metrics_file(path)
+    both = sorted(set(from_file) & set(given))
+    if both:
+        raise UsageError(
+            f"metric {both[0]!r} is given both in {path} and by --metric; give it once", code="duplicate_key"
         )
+    return {**from_file, **given}
+
+
+def _refuse_removed(version: Version) -> None:
+    from .ops.serving.files import refuse_removed
+
+    refuse_removed(version)

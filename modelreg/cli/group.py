@@ -63,14 +63,20 @@ COMMANDS: dict[str, str] = {
     "completion": "setup",
 }
 _DECLARED: dict[str, Callable[..., None]] = {}
+# The library call(s) doing each command's work, as dotted names under ``modelreg`` (``Registry.verify``,
+# ``completion_script``): kept as text so that declaring them imports nothing.
+LIBRARY: dict[str, tuple[str, ...]] = {}
 F = TypeVar("F", bound=Callable[..., None])
 
 
-def command(name: str | None = None) -> Callable[[F], F]:
-    """Declare a command; build_app turns the declarations into a Typer app."""
+def command(name: str | None = None, *, library: str | tuple[str, ...] = ()) -> Callable[[F], F]:
+    """Declare a command and the library call(s) it renders; build_app turns the declarations
+    into a Typer app, and the Python reference lists each command's call."""
 
     def declare(func: F) -> F:
-        _DECLARED[name or func.__name__.removesuffix("_").replace("_", "-")] = func
+        key = name or func.__name__.removesuffix("_").replace("_", "-")
+        _DECLARED[key] = func
+        LIBRARY[key] = (library,) if isinstance(library, str) else tuple(library)
         return func
 
     return declare

@@ -50,6 +50,10 @@ class _Bar:
             self._task = self._progress.add_task(self.label, total=self.total)
         self._progress.advance(self._task, moved)
 
+    def off(self) -> None:
+        """Draw nothing: the bytes are too few for a bar to be worth showing."""
+        self._broken = True
+
     def close(self) -> None:
         if self._progress is not None:
             with suppress(Exception):
@@ -65,5 +69,26 @@ def progress_bar(out: Output, total: int, label: str) -> Iterator[Progress | Non
     bar = _Bar(total, label)
     try:
         yield bar
+    finally:
+        bar.close()
+
+
+@contextmanager
+def planned_bar(out: Output, verb: str) -> Iterator[tuple[Progress | None, Callable[[int, str], None] | None]]:
+    """``(progress, planned)`` for a library call that learns what it moves itself: it tells
+    ``planned`` the bytes and what they are, then ``progress`` the bytes moved. (None, None)
+    when no bar belongs here; a total too small for a bar turns it off."""
+    if not out.shows_progress:
+        yield None, None
+        return
+    bar = _Bar(0, verb)
+
+    def planned(total: int, what: str) -> None:
+        bar.total, bar.label = total, f"{verb} {what}".strip()
+        if total < MIN_BYTES:
+            bar.off()
+
+    try:
+        yield bar, planned
     finally:
         bar.close()

@@ -19,7 +19,7 @@ from ..output import Output, guard
 from ..units import plural
 
 
-@command()
+@command(library="Registry.log")
 def log(
     target: Annotated[
         str | None, typer.Argument(help="NAME or NAME@REF to show the history of.", autocompletion=complete_ref)
@@ -40,19 +40,16 @@ def log(
     """The audit trail: who changed what, when, from which stage to which."""
     out = Output(json)
     with guard(out):
-        from ...ops.queries.history import query
         from .. import render
 
         reg = open_registry(registry, out)
-        entries = query(reg, target, since=since, actions=action)
-        if limit is not None:
-            entries = entries[-limit:]
+        result = reg.log(target, since=since, actions=action, limit=limit)
         # A person at a terminal wants the newest first; files and scripts get log order.
-        shown = list(reversed(entries)) if out.people else entries
-        out.result({"entries": entries}, lambda o: render.log_table(o, shown, production=reg.config.production))
+        shown = list(reversed(result.entries)) if out.people else list(result.entries)
+        out.result(result.to_json(), lambda o: render.log_table(o, shown, production=reg.config.production))
 
 
-@command()
+@command(library="Registry.verify")
 def verify(
     name: Annotated[
         str | None,
@@ -67,10 +64,9 @@ def verify(
     """Check blobs, manifests, stage files and the audit chain (exit 5 on any integrity failure)."""
     out = Output(json)
     with guard(out):
-        from ...ops.verify.run import verify as run_verify
         from .. import render
 
-        report = run_verify(open_registry(registry, out), name, quick=quick)
+        report = open_registry(registry, out).verify(name, quick=quick)
 
         def human(o: Output) -> None:
             for model in report.recovered:
@@ -89,10 +85,6 @@ def verify(
             )
 
         out.result(report.to_json(), human)
-        if not report.ok:
-            from ...errors import IntegrityError
-
-            errors = sum(1 for f in report.findings if f.severity == "error")
-            raise IntegrityError(
-                f"verify found {plural(errors, 'integrity problem')}; see the findings above", code="verify_failed"
-            )
+        failure = report.failure()
+        if failure is not None:
+            raise failure

@@ -19,9 +19,7 @@ from ..options import (
 from ..output import Output, guard
 
 if TYPE_CHECKING:
-    from ...ops.governance.approvals import Decided
     from ...ops.governance.policy import Evaluation
-    from ...registry import Registry
 
 RefArg = Annotated[str, typer.Argument(help="NAME@REF: the version.", autocompletion=complete_ref)]
 StageArg = Annotated[str, typer.Argument(help="Target stage.", autocompletion=complete_stage)]
@@ -38,7 +36,7 @@ def _why(required: bool) -> Any:
     )
 
 
-@command()
+@command(library="Registry.check")
 def check(
     ref: RefArg,
     stage: StageArg,
@@ -70,7 +68,7 @@ def _render_check(o: Output, ev: Evaluation) -> None:
     o.line("allowed" if ev.allowed else "not allowed")
 
 
-@command()
+@command(library="Registry.request")
 def request(
     ref: RefArg,
     stage: StageArg,
@@ -94,7 +92,7 @@ def request(
         out.result(data, lambda o: o.line(text))
 
 
-@command()
+@command(library="Registry.list_requests")
 def requests(
     name: Annotated[
         str | None, typer.Argument(help="Only this model's requests.", autocompletion=complete_model)
@@ -108,8 +106,7 @@ def requests(
     with guard(out):
         from .. import render
 
-        reg = open_registry(registry, out)
-        shown = [reg.request_json(r) for r in reg.requests(name, include_closed=all_)]
+        result = open_registry(registry, out).list_requests(name, include_closed=all_)
         rows = [
             [
                 r["id"],
@@ -120,17 +117,13 @@ def requests(
                 r["requested_by"],
                 r["reason"],
             ]
-            for r in shown
+            for r in result.requests
         ]
         headers = ["id", "version", "move", "status", "approvals", "requested by", "reason"]
-        out.result({"requests": shown}, lambda o: render.table(o, headers, rows))
+        out.result(result.to_json(), lambda o: render.table(o, headers, rows))
 
 
-def _decision_data(reg: Registry, decided: Decided) -> dict[str, Any]:
-    return decided.to_json()
-
-
-@command()
+@command(library="Registry.approve")
 def approve(
     request_id: IdArg,
     reason: Annotated[str | None, _why(False)] = None,
@@ -153,10 +146,10 @@ def approve(
             text = f"Approved request {r.id} ({count}): promoted {r.name}@{r.version} {move}"
         else:
             text = f"Approved request {r.id} ({count}); it stays open"
-        out.result(_decision_data(reg, decided), lambda o: o.line(text))
+        out.result(decided.to_json(), lambda o: o.line(text))
 
 
-@command()
+@command(library="Registry.reject")
 def reject(
     request_id: IdArg,
     reason: Annotated[str | None, _why(True)] = None,
@@ -172,12 +165,12 @@ def reject(
         decided = reg.reject(request_id, reason=reason, actor=author)
         r = decided.request
         out.result(
-            _decision_data(reg, decided),
+            decided.to_json(),
             lambda o: o.line(f"Rejected request {r.id} ({r.name}@{r.version} -> {r.stage})"),
         )
 
 
-@command()
+@command(library="Registry.remove")
 def remove(
     ref: RefArg,
     reason: Annotated[str | None, typer.Option("--reason", help="Why it is removed (required; kept for good).")] = None,
@@ -202,7 +195,7 @@ def remove(
         out.result(data, lambda o: o.line(text))
 
 
-@command()
+@command(library=("Registry.trust", "Registry.trust_status"))
 def trust(
     revoke: Annotated[bool, typer.Option("--revoke", help="Stop trusting this registry's commands.")] = False,
     show: Annotated[

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 SOURCES = ("mlflow",)
 
 
-@command("import")
+@command("import", library="Registry.import_mlflow")
 def import_(
     source: Annotated[str, typer.Argument(help="Where the models come from: mlflow.", show_default=False)],
     tracking_uri: Annotated[

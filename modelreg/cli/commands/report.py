@@ -12,7 +12,7 @@ from ..options import JsonOpt, QuietOpt, RegistryOpt, open_registry
 from ..output import Output, guard
 
 
-@command()
+@command(library="Registry.report")
 def report(
     output: Annotated[
         Path,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -19,7 +20,7 @@ from ..options import (
 from ..output import Output, guard
 
 if TYPE_CHECKING:
-    from ...records.manifest import Version
+    from ...ops.serving.files import Served
     from ...registry import Registry
 
 
@@ -27,7 +28,7 @@ PathOpt = Annotated[bool, typer.Option("--path", help="Print only the local dire
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write its verified files into DIR.")]
 
 
-@command()
+@command(library="Registry.get")
 def get(
     ref: Annotated[
         str,
@@ -45,10 +46,10 @@ def get(
     out = Output(json)
     with guard(out):
         reg = open_registry(registry, out)
-        _hand_out(out, reg, reg.resolve(ref), path, output)
+        _hand_out(out, reg, lambda **how: reg.get(ref, **how), path, output, "get")
 
 
-@command("get-production")
+@command("get-production", library="Registry.get_production_files")
 def get_production(
     name: ModelArg,
     path: PathOpt = False,
@@ -60,36 +61,25 @@ def get_production(
     out = Output(json)
     with guard(out):
         reg = open_registry(registry, out)
-        _hand_out(out, reg, reg.get_production(name), path, output)
+        _hand_out(out, reg, lambda **how: reg.get_production_files(name, **how), path, output, "get")
 
 
-def _hand_out(out: Output, reg: Registry, v: Version, path: bool, output: Path | None) -> None:
-    """The version as JSON or a panel; its files written to ``output`` and/or located (``path``)."""
-    from ..progress import progress_bar
+def _hand_out(
+    out: Output, reg: Registry, call: Callable[..., Served], path: bool, output: Path | None, label: str
+) -> None:
+    """The version as JSON or a panel; its files written to ``output`` and/or located (``path``).
 
-    data = v.to_json()
-    total = sum(f.size for f in v.files)
-    if output is not None:
-        with progress_bar(out, total, f"write {v.name}@{v.version}") as progress:
-            reg.export(v, output, progress=progress)
-        data["output"] = str(output.resolve())
-    if path:
-        with progress_bar(out, total, f"assemble {v.name}@{v.version}") as progress:
-            data["path"] = str(reg.materialize(v, progress=progress))
-    elif out.json_mode:
-        # --json reports where the verified files are; a clone without the blobs, a remote
-        # that is down or a registry that cannot be written still learn which version it is
-        # (path null, a warning).
-        from ...errors import NotFoundError, RemoteError, StorageError
+    --path insists on the located copy; --json reports where the verified files are, and learns
+    which version it is even when they cannot be had (path null, a warning); a person without
+    --path is shown the version alone."""
+    from ..progress import planned_bar
 
-        try:
-            data["path"] = data.get("output") or str(reg.materialize(v))
-        except (NotFoundError, RemoteError, StorageError) as exc:
-            data["path"] = None
-            out.warn(exc.message)
+    with planned_bar(out, label) as (progress, planned):
+        served = call(output=output, path=path or out.json_mode, strict=path, progress=progress, planned=planned)
     if path and not out.json_mode:
-        out.line(data["path"])
+        out.line(str(served.path))
         return
+    data = served.to_json()
 
     def human(o: Output) -> None:
         from .. import render
@@ -99,7 +89,7 @@ def _hand_out(out: Output, reg: Registry, v: Version, path: bool, output: Path |
     out.result(data, human)
 
 
-@command()
+@command(library="Registry.get")
 def export(
     ref: Annotated[str, typer.Argument(help="NAME[@REF] to export (default @latest).", autocompletion=complete_ref)],
     dest: Annotated[Path, typer.Argument(help="Directory to write the files into.")],
@@ -110,15 +100,13 @@ def export(
     """Write a version's files into DIR, each verified against its digest."""
     out = Output(json, quiet)
     with guard(out):
-        from ..progress import progress_bar
+        from ..progress import planned_bar
         from ..units import human_size, plural
 
         reg = open_registry(registry, out)
-        version = reg.resolve(ref)
-        total = sum(f.size for f in version.files)
-        with progress_bar(out, total, f"export {version.name}@{version.version}") as progress:
-            written = reg.export(version, dest, progress=progress)
-        data = {**version.to_json(), "output": str(dest.resolve())}
-        what = f"{plural(len(written), 'file')} ({human_size(total)})"
-        text = f"Exported {version.name}@{version.version}: {what} to {dest}"
-        out.result(data, lambda o: o.line(text))
+        with planned_bar(out, "export") as (progress, planned):
+            served = reg.get(ref, output=dest, path=False, progress=progress, planned=planned)
+        v = served.version
+        what = f"{plural(len(served.files), 'file')} ({human_size(served.size)})"
+        text = f"Exported {v.name}@{v.version}: {what} to {dest}"
+        out.result(served.to_json(), lambda o: o.line(text))

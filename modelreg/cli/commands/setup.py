@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -12,12 +11,8 @@ from ..group import command
 from ..options import JsonOpt, QuietOpt, RegistryOpt, complete_shell
 from ..output import Output, guard
 
-CONFIG_NAME = "modelreg.toml"
-# A registry's own folders: a registry created inside one of them would corrupt it.
-OWN_FOLDERS = ("models", "blobs", ".modelreg")
 
-
-@command()
+@command(library="Registry.init")
 def init(
     path: Annotated[
         Path | None, typer.Argument(help="Directory to create the registry in (default: -R, else here).")
@@ -35,29 +30,15 @@ def init(
         if path is not None and registry is not None and path.resolve() != registry.resolve():
             raise UsageError(f"init got two places: {path} and -R {registry}; give one", code="usage")
         target = path or registry or Path(".")
-        enclosing, inner = _registries_near(target)
-        if enclosing is not None:
-            rel = target.resolve().relative_to(enclosing).parts
-            if rel and rel[0] in OWN_FOLDERS:
-                raise UsageError(
-                    f"{target} is inside {rel[0]}/ of the registry at {enclosing}: a registry there would "
-                    "corrupt it; choose a directory outside it",
-                    code="nested_registry",
-                )
-            out.warn(
-                f"{target} is inside the registry at {enclosing}: commands run below {target} will use the new "
-                f"registry, commands elsewhere in {enclosing} the old one"
-            )
-        for found in inner:
-            out.warn(f"a registry already exists at {found}: commands run inside it use that one, not this one")
-        reg, created = Registry.init(target)
-        root = str(reg.root.resolve())
-        where = _shell_word(root)
+        result = Registry.init(target)
+        created = result.created
+        data = result.to_json()
+        where = _shell_word(data["path"])
         text = (
-            f"{'Created' if created else 'Already a'} registry at {root}\n"
+            f"{'Created' if created else 'Already a'} registry at {data['path']}\n"
             f"Commands run inside it find it; from anywhere else use -R {where} or MODELREG_REGISTRY={where}"
         )
-        out.result({"path": root, "created": created, "changed": created}, lambda o: o.line(text))
+        out.result(data, lambda o: o.line(text))
 
 
 def _shell_word(text: str) -> str:
@@ -66,41 +47,7 @@ def _shell_word(text: str) -> str:
     return shlex.quote(text)
 
 
-def _registries_near(target: Path, depth: int = 3, budget: int = 2000) -> tuple[Path | None, list[Path]]:
-    """The registry ``target`` would sit inside, and the registries already below it (a bounded look)."""
-    here = target.resolve()
-    if (here / CONFIG_NAME).is_file():
-        return None, []  # init on a registry changes nothing
-    enclosing = next((p for p in here.parents if (p / CONFIG_NAME).is_file()), None)
-    inner: list[Path] = []
-    if not here.is_dir():
-        return enclosing, inner
-    level = [here]
-    for _ in range(depth):
-        below = []
-        for folder in level:
-            try:
-                entries = sorted(os.scandir(folder), key=lambda e: e.name)
-            except OSError:
-                continue
-            for entry in entries:
-                budget -= 1
-                if budget < 0:
-                    return enclosing, inner
-                if entry.name.startswith(".") or not entry.is_dir(follow_symlinks=False):
-                    continue
-                if os.path.isfile(os.path.join(entry.path, CONFIG_NAME)):
-                    inner.append(Path(entry.path))
-                elif entry.name != "node_modules":
-                    below.append(Path(entry.path))
-        level = below
-    return enclosing, inner
-
-
-SHELLS = ("bash", "zsh", "fish")
-
-
-@command()
+@command(library="completion_script")
 def completion(
     shell: Annotated[str, typer.Argument(help="bash, zsh or fish.", autocompletion=complete_shell)],
     json: JsonOpt = False,
@@ -109,23 +56,7 @@ def completion(
     into modelreg at each TAB for commands, options, models, versions and stages."""
     out = Output(json)
     with guard(out):
-        from typer._completion_shared import get_completion_script
+        from ..completion_script import completion_script
 
-        if shell not in SHELLS:
-            from ...errors import UsageError
-
-            raise UsageError(f"unknown shell {shell!r}; choose one of: {', '.join(SHELLS)}")
-        script = get_completion_script(prog_name="modelreg", complete_var="_MODELREG_COMPLETE", shell=shell)
-        out.result({"shell": shell, "script": script}, lambda o: o.line(script.rstrip("\n")))
-        _warm_completion_cache()
-
-
-def _warm_completion_cache() -> None:
-    """Whoever installs the script is about to press TAB: have the first one answer fast too."""
-    try:
-        from ..complete import save_spec
-        from ..completion_spec import build_spec
-
-        save_spec(build_spec())
-    except Exception:  # never worth failing the command for
-        pass
+        result = completion_script(shell)
+        out.result(result.to_json(), lambda o: o.line(result.script.rstrip("\n")))

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from ...registry import Registry
 
 
-@command()
+@command(library="Registry.promote")
 def promote(
     ref: Annotated[str, typer.Argument(help="NAME@VERSION (or any reference) to move.", autocompletion=complete_ref)],
     stage: Annotated[str, typer.Argument(help="Target stage.", autocompletion=complete_stage)],
@@ -62,7 +62,7 @@ def report_promotion(out: Output, reg: Registry, result: PromoteResult) -> None:
     out.result(data, lambda o: o.line(text))
 
 
-@command()
+@command(library="Registry.rollback")
 def rollback(
     name: ModelArg,
     to: Annotated[
@@ -80,7 +80,7 @@ def rollback(
         report_promotion(out, reg, reg.rollback(name, to=to, reason=reason))
 
 
-@command()
+@command(library=("Registry.alias", "Registry.delete_alias", "Registry.list_aliases"))
 def alias(
     target: Annotated[
         str,
@@ -110,9 +110,10 @@ def alias(
         if name is None:
             if delete or ref.explicit:
                 raise UsageError("give the alias: modelreg alias NAME@REF ALIAS, or NAME ALIAS --delete")
-            found = reg.aliases(ref.name)
+            listed = reg.list_aliases(ref.name)
+            found = listed.aliases
             out.result(
-                {"name": ref.name, "aliases": found},
+                listed.to_json(),
                 lambda o: render.table(o, ["alias", "version"], list(found.items())) if found else o.line("no aliases"),
             )
             return

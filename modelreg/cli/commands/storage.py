@@ -18,7 +18,7 @@ from ..output import Output, guard
 from ..units import human_size, plural
 
 
-@command()
+@command(library="Registry.gc")
 def gc(
     dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="Only report what would be removed.")] = False,
     grace: Annotated[
@@ -35,9 +35,7 @@ def gc(
     """Remove unreferenced blobs, stale caches and leftovers of interrupted writes."""
     out = Output(json)
     with guard(out):
-        from ...ops.storage.gc import collect_garbage
-
-        report = collect_garbage(open_registry(registry, out), dry_run=dry_run, grace=grace)
+        report = open_registry(registry, out).gc(dry_run=dry_run, grace=grace)
         verb = "Would remove" if dry_run else "Removed"
         out.result(
             report.to_json(),
@@ -55,14 +53,12 @@ JobsOpt = Annotated[
 
 
 def _transfer(direction: str, target: str | None, registry: RegistryOpt, out: Output, jobs: int) -> None:
-    from ...ops.storage import transfer
-    from ..progress import progress_bar
+    from ..progress import planned_bar
 
     reg = open_registry(registry, out)
-    versions = transfer.select_versions(reg, target)
-    plan = transfer.plan_transfer(reg, direction, versions)
-    with progress_bar(out, plan.total, direction) as progress:
-        report = transfer.transfer(reg, direction, versions, progress, plan, jobs=jobs)
+    move = reg.push if direction == "push" else reg.pull
+    with planned_bar(out, "") as (progress, planned):
+        report = move(target, jobs=jobs, progress=progress, planned=planned)
     out.result(
         report.to_json(),
         lambda o: o.line(
@@ -72,7 +68,7 @@ def _transfer(direction: str, target: str | None, registry: RegistryOpt, out: Ou
     )
 
 
-@command()
+@command(library="Registry.push")
 def push(
     target: Annotated[
         str | None, typer.Argument(help="NAME or NAME@REF (default: every version).", autocompletion=complete_ref)
@@ -88,7 +84,7 @@ def push(
         _transfer("push", target, registry, out, jobs)
 
 
-@command()
+@command(library="Registry.pull")
 def pull(
     target: Annotated[
         str | None, typer.Argument(help="NAME or NAME@REF (default: every version).", autocompletion=complete_ref)

@@ -12,7 +12,7 @@ from ..output import Output, guard
 from ..units import human_size
 
 
-@command()
+@command(library="Registry.upgrade")
 def upgrade(
     registry: RegistryOpt = None,
     json: JsonOpt = False,
@@ -21,13 +21,11 @@ def upgrade(
     """Convert the registry to format 2 in place: large files become chunks (safe to interrupt and rerun)."""
     out = Output(json, quiet)
     with guard(out):
-        from ...ops.storage.upgrade import to_convert, upgrade
-        from ..progress import progress_bar
+        from ..progress import planned_bar
 
         reg = open_registry(registry, out)
-        total = sum(size for _, size in to_convert(reg))
-        with progress_bar(out, total, "upgrade") as progress:
-            report = upgrade(reg, progress)
+        with planned_bar(out, "") as (progress, planned):
+            report = reg.upgrade(progress=progress, planned=planned)
 
         def human(o: Output) -> None:
             changed = f"format {report.from_format} -> {report.to_format}"
@@ -43,7 +41,7 @@ def upgrade(
         out.result(report.to_json(), human)
 
 
-@command()
+@command(library="Registry.stats")
 def stats(
     name: Annotated[str | None, typer.Argument(help="Only this model.", autocompletion=complete_model)] = None,
     registry: RegistryOpt = None,
@@ -53,10 +51,9 @@ def stats(
     """Logical bytes, stored bytes and the saving, per model and in total."""
     out = Output(json, quiet)
     with guard(out):
-        from ...ops.storage.stats import stats as compute
         from .. import render
 
-        result = compute(open_registry(registry, out), name)
+        result = open_registry(registry, out).stats(name)
 
         def human(o: Output) -> None:
             rows = [

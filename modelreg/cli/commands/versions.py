@@ -25,7 +25,7 @@ from ..options import (
 from ..output import Output, guard
 
 
-@command()
+@command(library="Registry.register")
 def register(
     name: ModelArg,
     paths: Annotated[list[Path], typer.Argument(help="Files or directories holding the model.", show_default=False)],
@@ -86,19 +86,6 @@ def register(
 
         validate_name(name)
         metrics: dict[str, Any] = dict(pairs(metric, "metric"))
-        if metrics_file is not None:
-            from ...ops.capture.metrics_file import read_metrics_file
-
-            from_file = read_metrics_file(metrics_file)
-            both = sorted(set(from_file) & set(metrics))
-            if both:
-                from ...errors import UsageError
-
-                raise UsageError(
-                    f"metric {both[0]!r} is given both in {metrics_file} and by --metric; give it once",
-                    code="duplicate_key",
-                )
-            metrics = {**from_file, **metrics}
         params, tags = pairs(param, "param"), pairs(tag, "tag")
         reg = open_registry(registry, out)
         total = _input_bytes([*paths, *(env_file or [])], reg.root) if out.shows_progress else 0
@@ -107,6 +94,7 @@ def register(
                 name,
                 paths,
                 metrics=metrics,
+                metrics_file=metrics_file,
                 params=params,
                 tags=tags,
                 description=description,
@@ -132,7 +120,7 @@ def register(
         )
 
 
-@command("list")
+@command("list", library="Registry.listing")
 def list_(
     name: Annotated[
         str | None, typer.Argument(help="List this model's versions.", autocompletion=complete_model)
@@ -160,21 +148,19 @@ def list_(
     """Every model with its latest version and stages, or one model's versions."""
     out = Output(json)
     with guard(out):
+        from ...ops.views import ModelList
         from .. import render
 
         tags = pairs(tag, "tag")
         reg = open_registry(registry, out)
         production = reg.config.production
-        if name is None:
-            if where or sort or limit:
-                from ...errors import UsageError
-
-                raise UsageError("--where, --sort and --limit choose among one model's versions: give NAME")
-            models = reg.list_models(stage=stage, tags=tags)
+        result = reg.listing(name, stage=stage, tags=tags, where=where, sort=sort, limit=limit)
+        if isinstance(result, ModelList):
+            models = result.models
             if not models and stage is None and not tags:
                 out.note("no models yet; add one with: modelreg register NAME PATH...")
             out.result(
-                {"models": [m.to_json() for m in models]},
+                result.to_json(),
                 lambda o: render.table(
                     o,
                     [Col("name"), Col("latest", right=True), Col("stages", "words"), Col("description", "text")],
@@ -185,7 +171,7 @@ def list_(
                 ),
             )
             return
-        versions = reg.list_versions(name, stage=stage, tags=tags, where=where, sort=sort, limit=limit)
+        versions = result.versions
 
         def human(o: Output) -> None:
             render.table(
@@ -212,10 +198,10 @@ def list_(
                 row_style=["bold" if v.stage == production else "" for v in versions],
             )
 
-        out.result({"versions": [v.to_json() for v in versions]}, human)
+        out.result(result.to_json(), human)
 
 
-@command()
+@command(library="Registry.show")
 def show(
     ref: Annotated[
         str, typer.Argument(help="NAME (the model) or NAME@REF (one version).", autocompletion=complete_ref)
@@ -226,16 +212,14 @@ def show(
     """One model with its versions, or one version in full with its stage history."""
     out = Output(json)
     with guard(out):
-        from ...records.refs import parse_ref
+        from ...ops.views import VersionView
         from .. import render
 
-        parsed = parse_ref(ref)
         reg = open_registry(registry, out)
         production = reg.config.production
-        if parsed.explicit:
-            v = reg.resolve(parsed)
-            history = reg.history(v.name, v.version)
-            requests = [reg.request_json(r) for r in reg.version_requests(v.name, v.version)]
+        shown = reg.show(ref)
+        if isinstance(shown, VersionView):
+            v, history, requests = shown.version, list(shown.history), shown.requests
 
             def detail(o: Output) -> None:
                 render.version_detail(o, v.to_json(), history, production=production)
@@ -259,10 +243,9 @@ def show(
                         title="requests",
                     )
 
-            out.result({**v.to_json(), "history": history, "requests": requests}, detail)
+            out.result(shown.to_json(), detail)
             return
-        summary = reg.summary(parsed.name)
-        versions = reg.versions(parsed.name)
+        summary, versions = shown.summary, shown.versions
 
         def human(o: Output) -> None:
             stages = render.stage_words(summary.stages, production)
@@ -300,10 +283,10 @@ def show(
                 row_style=["bold" if v.stage == production else "" for v in versions],
             )
 
-        out.result({**summary.to_json(), "versions": [v.to_json() for v in versions]}, human)
+        out.result(shown.to_json(), human)
 
 
-@command()
+@command(library="Registry.annotate")
 def annotate(
     target: Annotated[
         str, typer.Argument(help="NAME (the model) or NAME@REF (one version).", autocompletion=complete_ref)
@@ -338,7 +321,7 @@ def annotate(
         out.result(data, lambda o: o.line(f"Annotated {label}" if result.changed else f"{label}: nothing changed"))
 
 
-@command()
+@command(library="Registry.diff")
 def diff(
     a: Annotated[str, typer.Argument(help="First version, NAME@REF.", autocompletion=complete_ref)],
     b: Annotated[
@@ -354,14 +337,10 @@ def diff(
     """What changed between two versions: files, metrics, params and tags."""
     out = Output(json)
     with guard(out):
-        from ...ops.queries.diff import diff_versions
-        from ...records.refs import parse_ref, parse_ref_of
         from .. import render
 
-        reg = open_registry(registry, out)
-        first = parse_ref(a)
-        va, vb = reg.resolve(first), reg.resolve(parse_ref_of(b, first.name, reg.config.stages))
-        result = diff_versions(va, vb)
+        compared = open_registry(registry, out).diff(a, b)
+        va, vb, result = compared.a, compared.b, compared.changes
 
         def human(o: Output) -> None:
             o.line(
@@ -390,7 +369,7 @@ def diff(
                 erows += [[k, ver, "-"] for k, ver in packages["removed"].items()]
                 render.table(o, ["package", "a", "b"], erows, title="environment")
 
-        out.result(result, human)
+        out.result(compared.to_json(), human)
 
 
 def _input_bytes(paths: list[Path], root: Path) -> int:

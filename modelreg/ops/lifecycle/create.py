@@ -65,3 +65,60 @@ def _read_text(target: Path) -> str:
         return read_limited(target, 1 << 20).decode(errors="replace")
     except (OverflowError, IntegrityError):
         raise UsageError(f"{target} is not a small regular file; init leaves it alone", code="invalid_input") from None
+
+
+# A registry's own folders: a registry created inside one of them would corrupt it.
+OWN_FOLDERS = ("models", "blobs", ".modelreg")
+
+
+def check_place(target: Path) -> list[str]:
+    """Refuse a registry inside another's own folders; the warnings a person should read about
+    registries around ``target`` (commands below it would find the new one, not the old)."""
+    enclosing, inner = _registries_near(target)
+    warnings = []
+    if enclosing is not None:
+        rel = target.resolve().relative_to(enclosing).parts
+        if rel and rel[0] in OWN_FOLDERS:
+            raise UsageError(
+                f"{target} is inside {rel[0]}/ of the registry at {enclosing}: a registry there would "
+                "corrupt it; choose a directory outside it",
+                code="nested_registry",
+            )
+        warnings.append(
+            f"{target} is inside the registry at {enclosing}: commands run below {target} will use the new "
+            f"registry, commands elsewhere in {enclosing} the old one"
+        )
+    for found in inner:
+        warnings.append(f"a registry already exists at {found}: commands run inside it use that one, not this one")
+    return warnings
+
+
+def _registries_near(target: Path, depth: int = 3, budget: int = 2000) -> tuple[Path | None, list[Path]]:
+    """The registry ``target`` would sit inside, and the registries already below it (a bounded look)."""
+    here = target.resolve()
+    if (here / CONFIG_NAME).is_file():
+        return None, []  # init on a registry changes nothing
+    enclosing = next((p for p in here.parents if (p / CONFIG_NAME).is_file()), None)
+    inner: list[Path] = []
+    if not here.is_dir():
+        return enclosing, inner
+    level = [here]
+    for _ in range(depth):
+        below = []
+        for folder in level:
+            try:
+                entries = sorted(os.scandir(folder), key=lambda e: e.name)
+            except OSError:
+                continue
+            for entry in entries:
+                budget -= 1
+                if budget < 0:
+                    return enclosing, inner
+                if entry.name.startswith(".") or not entry.is_dir(follow_symlinks=False):
+                    continue
+                if os.path.isfile(os.path.join(entry.path, CONFIG_NAME)):
+                    inner.append(Path(entry.path))
+                elif entry.name != "node_modules":
+                    below.append(Path(entry.path))
+        level = below
+    return enclosing, inner

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modelreg.errors import IntegrityError
+
 ERROR, WARNING = "error", "warning"
 
 
@@ -32,6 +34,14 @@ class Report:
     @property
     def ok(self) -> bool:
         return not any(f.severity == ERROR for f in self.findings)
+
+    def failure(self) -> IntegrityError | None:
+        """The error ``verify`` exits with when a check failed (exit 5), else None."""
+        if self.ok:
+            return None
+        errors = sum(1 for f in self.findings if f.severity == ERROR)
+        problems = "1 integrity problem" if errors == 1 else f"{errors} integrity problems"
+        return IntegrityError(f"verify found {problems}; see the findings above", code="verify_failed")
 
     def add(self, severity: str, kind: str, path: Path | str, message: str) -> None:
         self.findings.append(Finding(severity, kind, str(path), message))

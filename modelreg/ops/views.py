@@ -1,0 +1,182 @@
+"""The answers of the read commands (list, show, log, diff, requests, alias NAME) as results.
+
+Each is what the command prints with --json (``to_json``) and what a Python caller gets from the
+registry, so the two cannot drift apart. This module sits above ``queries`` and ``governance``
+because a version's view shows its requests, which governance owns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from modelreg.base.effects import Reported
+from modelreg.errors import UsageError
+from modelreg.ops.queries.listing import ModelSummary
+from modelreg.records.manifest import Version
+from modelreg.records.refs import Ref, parse_ref, parse_ref_of
+from modelreg.repo import Repo
+
+
+@dataclass(frozen=True)
+class ModelList(Reported):
+    """``list``: every model (or those in ``stage`` / with ``tags``) with its latest version and stages."""
+
+    models: tuple[ModelSummary, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"models": [m.to_json() for m in self.models]}
+
+
+@dataclass(frozen=True)
+class VersionList(Reported):
+    """``list NAME``: one model's versions, filtered, sorted and cut as asked."""
+
+    name: str
+    versions: tuple[Version, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"versions": [v.to_json() for v in self.versions]}
+
+
+@dataclass(frozen=True)
+class ModelView(Reported):
+    """``show NAME``: the model and all its versions."""
+
+    summary: ModelSummary
+    versions: tuple[Version, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.summary.to_json(), "versions": [v.to_json() for v in self.versions]}
+
+
+@dataclass(frozen=True)
+class VersionView(Reported):
+    """``show NAME@REF``: one version in full, its audit history and the requests about it."""
+
+    version: Version
+    history: tuple[dict[str, Any], ...]
+    requests: tuple[dict[str, Any], ...]  # as ``requests --json`` shows them
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.version.to_json(), "history": list(self.history), "requests": list(self.requests)}
+
+
+@dataclass(frozen=True)
+class LogResult(Reported):
+    """``log``: audit entries in log order (oldest first), without the chain fields."""
+
+    entries: tuple[dict[str, Any], ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"entries": list(self.entries)}
+
+
+@dataclass(frozen=True)
+class RequestList(Reported):
+    """``requests``: requests oldest first, each with its approval count."""
+
+    requests: tuple[dict[str, Any], ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"requests": list(self.requests)}
+
+
+@dataclass(frozen=True)
+class AliasList(Reported):
+    """``alias NAME``: a model's aliases, alias -> version."""
+
+    name: str
+    aliases: dict[str, int]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "aliases": dict(self.aliases)}
+
+
+@dataclass(frozen=True)
+class DiffResult(Reported):
+    """``diff A B``: what changed from ``a`` to ``b`` (files, metrics, params, tags, environment)."""
+
+    a: Version
+    b: Version
+    changes: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.changes)
+
+
+def listing(
+    repo: Repo,
+    name: str | None = None,
+    *,
+    stage: str | None = None,
+    tags: dict[str, str] | None = None,
+    where: list[str] | None = None,
+    sort: str | None = None,
+    limit: int | None = None,
+) -> ModelList | VersionList:
+    from modelreg.ops.queries.listing import list_models, list_versions
+
+    if name is None:
+        if where or sort or limit:
+            raise UsageError("--where, --sort and --limit choose among one model's versions: give NAME")
+        return ModelList(tuple(list_models(repo, stage=stage, tags=tags)))
+    found = list_versions(repo, name, stage=stage, tags=tags, where=where, sort=sort, limit=limit)
+    return VersionList(name, tuple(found))
+
+
+def show(repo: Repo, ref: Ref | str) -> ModelView | VersionView:
+    from modelreg.ops.governance.approvals import request_json, version_requests
+    from modelreg.ops.queries.history import history
+    from modelreg.ops.queries.listing import summary
+    from modelreg.ops.queries.resolve import resolve
+
+    parsed = parse_ref(ref) if isinstance(ref, str) else ref
+    if parsed.explicit:
+        v = resolve(repo, parsed)
+        requests = tuple(request_json(repo, r) for r in version_requests(repo, v.name, v.version))
+        return VersionView(v, tuple(history(repo, v.name, v.version)), requests)
+    about = summary(repo, parsed.name)
+    return ModelView(about, tuple(repo.versions(parsed.name)))
+
+
+def log(
+    repo: Repo,
+    target: str | None = None,
+    *,
+    since: str | None = None,
+    actions: list[str] | None = None,
+    limit: int | None = None,
+) -> LogResult:
+    from modelreg.ops.queries.history import query
+
+    if limit is not None and limit < 1:
+        raise UsageError(f"limit must be at least 1, not {limit}")
+    entries = query(repo, target, since=since, actions=actions)
+    if limit is not None:
+        entries = entries[-limit:]  # the newest
+    return LogResult(tuple(entries))
+
+
+def requests(repo: Repo, name: str | None = None, *, include_closed: bool = False) -> RequestList:
+    from modelreg.ops.governance.approvals import list_requests, request_json
+
+    found = list_requests(repo, name, include_closed=include_closed)
+    return RequestList(tuple(request_json(repo, r) for r in found))
+
+
+def alias_list(repo: Repo, name: str) -> AliasList:
+    from modelreg.ops.lifecycle.alias import aliases
+
+    return AliasList(name, aliases(repo, name))
+
+
+def diff(repo: Repo, a: Ref | str, b: Ref | str) -> DiffResult:
+    """``b`` may be a bare reference (a number, latest, a stage, a digest) of ``a``'s model."""
+    from modelreg.ops.queries.diff import diff_versions
+    from modelreg.ops.queries.resolve import resolve
+
+    first = parse_ref(a) if isinstance(a, str) else a
+    second = parse_ref_of(b, first.name, repo.config.stages) if isinstance(b, str) else b
+    va, vb = resolve(repo, first), resolve(repo, second)
+    return DiffResult(va, vb, diff_versions(va, vb))
