@@ -67,7 +67,10 @@ def _opt_path(value: PathLike | None) -> Path | None:
 
 
 def find_root(explicit: PathLike | None = None, start: PathLike | None = None) -> Path:
-    """-R PATH, else $MODELREG_REGISTRY, else walk up from ``start`` (default: the working directory)."""
+    """The root of the registry a command would use: ``explicit`` (-R PATH), else
+    $MODELREG_REGISTRY, else the first found walking up from ``start`` (default: the working directory).
+
+    Raises: NotFoundError (no registry there)."""
     return _find_root(_opt_path(explicit), _opt_path(start))
 
 
@@ -98,6 +101,10 @@ class Registry(Repo):
     # -- opening -----------------------------------------------------------
     @classmethod
     def open(cls, path: PathLike | None = None, *, start: PathLike | None = None) -> Registry:
+        """Open the registry whose root is ``path``, else the one ``$MODELREG_REGISTRY`` names,
+        else the one found walking up from ``start`` (default: the working directory).
+
+        Raises: NotFoundError (no registry there), UsageError (a malformed modelreg.toml)."""
         return cls(find_root(path, start))
 
     @classmethod
@@ -118,21 +125,35 @@ class Registry(Repo):
 
     # -- questions ---------------------------------------------------------
     def resolve(self, ref: Ref | str) -> Version:
+        """The version a reference names: ``NAME`` (latest), ``NAME@3``, ``@production``, an alias,
+        ``@latest``, a digest prefix, with ``~N`` (N changes back) and ``@{TIME}`` (as it was then).
+
+        Raises: UsageError (a malformed reference), NotFoundError (no such model or version)."""
         from .ops.queries.resolve import resolve
 
         return resolve(self, ref)
 
     def get_production(self, name: str) -> Version:
+        """The version in production (the question behind ``get_production_files``).
+
+        Raises: NotFoundError (no such model, or nothing in production)."""
         from .ops.queries.resolve import get_production
 
         return get_production(self, name)
 
     def summary(self, name: str, state: ModelState | None = None) -> ModelSummary:
+        """The model's latest version, stage holders, aliases, description and tags.
+
+        Raises: NotFoundError (no such model)."""
         from .ops.queries.listing import summary
 
         return summary(self, name, state)
 
     def list_models(self, *, stage: str | None = None, tags: dict[str, str] | None = None) -> list[ModelSummary]:
+        """Every model's summary (those in ``stage`` / carrying ``tags``); ``listing`` is the
+        command's call.
+
+        Raises: UsageError (an unknown stage)."""
         from .ops.queries.listing import list_models
 
         return list_models(self, stage=stage, tags=tags)
@@ -148,27 +169,35 @@ class Registry(Repo):
         limit: int | None = None,
     ) -> list[Version]:
         """A model's versions; ``where`` conditions (``metrics.auc>=0.9``), ``sort`` key
-        (``-metrics.auc``) and ``limit`` as ``list NAME`` takes them."""
+        (``-metrics.auc``) and ``limit`` as ``list NAME`` takes them (``listing`` is the command's call).
+
+        Raises: UsageError (an unknown stage, a bad condition or key), NotFoundError (no such model)."""
         from .ops.queries.listing import list_versions
 
         return list_versions(self, name, stage=stage, tags=tags, where=where, sort=sort, limit=limit)
 
     def aliases(self, name: str) -> dict[str, int]:
-        """The model's aliases: alias -> version."""
+        """The model's aliases: alias -> version (``list_aliases`` is the command's call).
+
+        Raises: NotFoundError (no such model)."""
         from .ops.lifecycle.alias import aliases
 
         return aliases(self, name)
 
     def history(self, name: str, version: int | None = None) -> list[dict[str, Any]]:
-        """Audit entries of a model (or one version), oldest first."""
+        """Audit entries of a model (or one version), oldest first.
+
+        Raises: NotFoundError (no such model)."""
         from .ops.queries.history import history
 
         return history(self, name, version)
 
     def report(self, output: PathLike, *, parallel: bool | None = None) -> ReportResult:
-        """Write the registry as a static site into ``output`` (all or nothing; only into a new or
-        empty directory or an earlier report). ``parallel`` runs verify in a second process
-        (default: on a big registry with a spare core)."""
+        """``report``: write the registry as a static site into ``output`` (all or nothing; only
+        into a new or empty directory or an earlier report). ``parallel`` runs verify in a second
+        process (default: on a big registry with a spare core).
+
+        Raises: UsageError (``output`` holds something that is not a report), StorageError (it cannot be written)."""
         from .ops.report import build_report
 
         return build_report(self, _path(output), parallel=parallel)
@@ -267,7 +296,11 @@ class Registry(Repo):
 
     # -- handing out files -------------------------------------------------
     def export(self, version: Version, dest: PathLike, *, progress: Callable[[int], None] | None = None) -> list[Path]:
-        """Write the version's files into ``dest``, verified; ``progress`` hears the bytes written."""
+        """Write the version's files into ``dest``, verified; ``progress`` hears the bytes written
+        (``get(ref, output=dest, path=False)`` is the ``export`` command's call).
+
+        Raises: ConflictError (a removed version), NotFoundError (a blob missing here and on the
+        remote), IntegrityError (bytes that do not match their digest), UsageError (``dest`` unusable)."""
         from .ops.serving.destination import export
 
         _refuse_removed(version)
@@ -277,7 +310,10 @@ class Registry(Repo):
         self, version: Version, *, rehash: bool = False, progress: Callable[[int], None] | None = None
     ) -> Path:
         """A directory of the version's files inside the git-ignored cache, verified when built
-        and rebuilt when it changed since (``rehash`` re-reads an unchanged copy too)."""
+        and rebuilt when it changed since (``rehash`` re-reads an unchanged copy too).
+
+        Raises: ConflictError (a removed version), NotFoundError (a blob missing here and on the
+        remote), IntegrityError, RemoteError, StorageError (nowhere to write the copy)."""
         from .ops.serving.served_copy import materialize
 
         _refuse_removed(version)
@@ -401,8 +437,13 @@ class Registry(Repo):
         actor: str | None = None,
         force: bool = False,
     ) -> PromoteResult:
-        """Move a version to a stage under the registry's rules; ``force`` passes failing gates
-        where the stage allows it (never a transition, a removal or missing approvals)."""
+        """``promote``: move a version to a stage under the registry's rules; ``force`` passes
+        failing gates where the stage allows it (never a transition, a removal or missing approvals).
+        An exclusive stage's previous holder is archived (``archived`` in the result).
+
+        Raises: UsageError (a malformed reference, an unknown stage, a reason missing where one is
+        required), NotFoundError (no such version), PolicyError (a transition, gate or approval
+        refuses it), ConflictError (a removed version), LockTimeoutError."""
         from .ops.lifecycle.promote import promote
 
         return _reporting(lambda: promote(self, ref, stage, reason=reason, actor=actor, force=force))
@@ -410,13 +451,21 @@ class Registry(Repo):
     def rollback(
         self, name: str, *, to: int | None = None, reason: str | None = None, actor: str | None = None
     ) -> PromoteResult:
-        """Put back in production the version that held it before the current one (or ``to``)."""
+        """``rollback``: put back in production the version that held it before the current one
+        (or ``to``).
+
+        Raises: NotFoundError (no such model or version, nothing to roll back to), ConflictError (a
+        removed version), UsageError, LockTimeoutError."""
         from .ops.lifecycle.promote import rollback
 
         return _reporting(lambda: rollback(self, name, to=to, reason=reason, actor=actor))
 
     def alias(self, ref: Ref | str, alias: str, *, reason: str | None = None, actor: str | None = None) -> AliasResult:
-        """Point ``alias`` at the version ``ref`` names, moving it if it pointed elsewhere."""
+        """``alias NAME@REF ALIAS``: point ``alias`` at the version ``ref`` names, moving it if it
+        pointed elsewhere.
+
+        Raises: UsageError (a malformed reference or alias), NotFoundError (no such version),
+        ConflictError (a removed version), LockTimeoutError."""
         from .ops.lifecycle.alias import set_alias
 
         return _reporting(lambda: set_alias(self, ref, alias, reason=reason, actor=actor))
@@ -424,6 +473,9 @@ class Registry(Repo):
     def delete_alias(
         self, name: str, alias: str, *, reason: str | None = None, actor: str | None = None
     ) -> AliasResult:
+        """``alias NAME ALIAS --delete``: remove the alias.
+
+        Raises: UsageError (a malformed alias), NotFoundError (no such model or alias), LockTimeoutError."""
         from .ops.lifecycle.alias import delete_alias
 
         return _reporting(lambda: delete_alias(self, name, alias, reason=reason, actor=actor))
@@ -437,7 +489,12 @@ class Registry(Repo):
         unset_tags: list[str] | None = None,
         actor: str | None = None,
     ) -> AnnotateResult:
-        """Change the description and tags of a model (NAME) or a version (NAME@REF)."""
+        """``annotate``: change the description and tags of a model (NAME) or a version
+        (NAME@REF), the only parts that ever change; ``missing_tags`` in the result names the tags to
+        unset that were not set.
+
+        Raises: UsageError (nothing to change, a bad key or value), NotFoundError (no such model or
+        version), LockTimeoutError."""
         from .ops.lifecycle.annotate import annotate
 
         return _reporting(
@@ -456,9 +513,13 @@ class Registry(Repo):
         actor: str | None = None,
         progress: Callable[[int, int, str], None] | None = None,
     ) -> ImportReport:
-        """Copy registered models from an MLflow store or tracking server (extra ``modelreg[mlflow]``);
-        a second run imports only what is new and brings stages, aliases and annotations up to date.
-        ``renames`` maps MLflow names to model names; ``progress(done, total, what)`` follows it."""
+        """``import mlflow``: copy registered models from an MLflow store or tracking server
+        (extra ``modelreg[mlflow]``); a second run imports only what is new and brings stages, aliases
+        and annotations up to date. ``renames`` maps MLflow names to model names; ``progress(done,
+        total, what)`` follows it.
+
+        Raises: UsageError (MLflow not installed, a bad store or rename), RemoteError (the store
+        cannot be reached), LockTimeoutError."""
         from .ops.importers.mlflow import import_mlflow
 
         return import_mlflow(
@@ -539,7 +600,10 @@ class Registry(Repo):
 
     # -- governance ----------------------------------------------------------
     def check(self, ref: Ref | str, stage: str) -> Evaluation:
-        """Evaluate moving ``ref`` to ``stage`` (transition, gates, approvals) without changing anything."""
+        """``check``: evaluate moving ``ref`` to ``stage`` (transition, gates, approvals) without
+        changing anything; ``allowed`` says the answer, ``refusal(what)`` the error the command exits with.
+
+        Raises: UsageError (a malformed reference, an unknown stage), NotFoundError (no such version)."""
         from .ops.governance.policy import evaluate
         from .ops.governance.request_store import open_request_for
         from .ops.queries.resolve import resolve_in
@@ -553,7 +617,11 @@ class Registry(Repo):
         return evaluate(self, state, version, stage, request=request)
 
     def request(self, ref: Ref | str, stage: str, *, reason: str | None, actor: str | None = None) -> Filed:
-        """File a request to move a version to a stage that needs approvals."""
+        """``request``: file a request to move a version to a stage that needs approvals.
+
+        Raises: UsageError (no reason, an unknown stage), NotFoundError (no such version),
+        PolicyError (the stage needs no approvals, the version is there already, its gates fail,
+        or a request for the move is open already), LockTimeoutError."""
         from .ops.governance.approvals import Filed, file_request, required
 
         def filed() -> Filed:
@@ -563,45 +631,72 @@ class Registry(Repo):
         return _reporting(filed)
 
     def requests(self, name: str | None = None, *, include_closed: bool = False) -> list[Request]:
-        """Open requests (every one with ``include_closed``), of one model or all."""
+        """Open requests (every one with ``include_closed``), of one model or all, as records
+        (``list_requests`` is the command's call).
+
+        Raises: NotFoundError (no such model)."""
         from .ops.governance.approvals import list_requests
 
         return list_requests(self, name, include_closed=include_closed)
 
     def version_requests(self, name: str, number: int) -> list[Request]:
+        """The requests about one version, oldest first.
+
+        Raises: NotFoundError (no such model)."""
         from .ops.governance.approvals import version_requests
 
         return version_requests(self, name, number)
 
     def request_json(self, request: Request) -> dict[str, Any]:
+        """A request as ``requests --json`` shows it (with the approvals its stage requires).
+
+        Raises: nothing of its own."""
         from .ops.governance.approvals import request_json
 
         return request_json(self, request)
 
     def approve(self, request_id: str, *, reason: str | None = None, actor: str | None = None) -> Decided:
-        """Approve a request; the approval that completes the count applies the promotion."""
+        """``approve``: approve a request; the approval that completes the count applies the
+        promotion (``promoted`` in the result).
+
+        Raises: NotFoundError (no such request), PolicyError (the requester approving, an approver
+        approving twice, the gates no longer passing), ConflictError (the request is closed), LockTimeoutError."""
         from .ops.governance.approvals import approve
 
         return _reporting(lambda: approve(self, request_id, reason=reason, actor=actor))
 
     def reject(self, request_id: str, *, reason: str | None, actor: str | None = None) -> Decided:
+        """``reject``: reject (or, as its requester, withdraw) an open request; nothing moves.
+
+        Raises: UsageError (no reason), NotFoundError (no such request), ConflictError (the request is
+        closed), LockTimeoutError."""
         from .ops.governance.approvals import reject
 
         return _reporting(lambda: reject(self, request_id, reason=reason, actor=actor))
 
     def remove(self, ref: Ref | str, *, reason: str | None, actor: str | None = None) -> RemoveResult:
-        """Retire a version for good: out of every stage and latest, its bytes garbage for gc."""
+        """``remove``: retire a version for good (a recall): out of every stage and of latest, its
+        open requests cancelled, its bytes garbage for gc.
+
+        Raises: UsageError (no reason), NotFoundError (no such version), LockTimeoutError."""
         from .ops.governance.remove import remove
 
         return _reporting(lambda: remove(self, ref, reason=reason, actor=actor))
 
     def trust_status(self) -> TrustStatus:
+        """``trust --show``: the registry's hook and check commands and whether this machine
+        trusts them, changing nothing.
+
+        Raises: UsageError (a malformed modelreg.toml)."""
         from .ops.governance.trust import status
 
         return status(self)
 
     def trust(self, *, revoke: bool = False) -> TrustStatus:
-        """Let this machine run the registry's hook and check commands as they are now."""
+        """``trust``: let this machine run the registry's hook and check commands as they are now
+        (``revoke``: stop trusting them).
+
+        Raises: StorageError (this user's config directory cannot be written)."""
         from .ops.governance.trust import trust
 
         return trust(self, revoke=revoke)

@@ -27,10 +27,11 @@ class CompletionScript(Reported):
 
 
 def completion_script(shell: str) -> CompletionScript:
-    """The completion script for bash, zsh or fish (the same as the files in completions/).
+    """``completion``: the completion script for bash, zsh or fish (the same as the files in
+    completions/). Also fills this user's cache of the command line's shape, so that the first
+    TAB after installing it answers fast too.
 
-    Raises UsageError (exit 2) for another shell. Also fills this user's cache of the command
-    line's shape, so that the first TAB after installing it answers fast too."""
+    Raises: UsageError (another shell)."""
     if shell not in SHELLS:
         raise UsageError(f"unknown shell {shell!r}; choose one of: {', '.join(SHELLS)}")
     from typer._completion_shared import get_completion_script

@@ -20,6 +20,8 @@ class SchemaError(ValueError):
 
 @dataclass(frozen=True)
 class FileEntry:
+    """One file of a version: its path inside the version, its size and its ``sha256:`` digest."""
+
     path: str
     size: int
     digest: str
