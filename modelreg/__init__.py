@@ -22,6 +22,7 @@ _LAZY = {
     "completion_script": "cli.completion_script",
     # results: what each call did (``to_json()`` is the command's --json)
     "Reported": "base.effects",
+    "Accumulated": "base.effects",
     "Initialized": "registry",
     "RegisterResult": "ops.lifecycle.register",
     "PromoteResult": "ops.lifecycle.promote",
@@ -70,6 +71,7 @@ _LAZY = {
 _RENAMED = {"VerifyReport": "Report"}
 
 __all__ = [
+    "Accumulated",
     "AliasList",
     "AliasResult",
     "AnnotateResult",
@@ -124,7 +126,7 @@ __all__ = [
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing here would slow start-up
 if TYPE_CHECKING:
-    from .base.effects import Reported
+    from .base.effects import Accumulated, Reported
     from .cli.completion_script import CompletionScript, completion_script
     from .errors import (
         ConflictError,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .base.effects import Reported, collecting, current
+from .base.effects import Accumulated, Reported, collecting, current
 from .repo import Repo
 from .repo import find_root as _find_root
 
@@ -47,7 +47,7 @@ __all__ = ["Initialized", "PathLike", "Registry", "find_root"]
 PathLike = str | os.PathLike[str]
 
 
-R = TypeVar("R", bound=Reported)
+R = TypeVar("R", bound=Reported | Accumulated)
 
 
 def _reporting(call: Callable[[], R]) -> R:
@@ -55,7 +55,11 @@ def _reporting(call: Callable[[], R]) -> R:
     call stays on the registry object (those also reach an enclosing caller, such as the CLI)."""
     with collecting() as effects:
         result = call()
-    return replace(result, hooks=tuple(effects.hooks), warnings=tuple(effects.warnings))
+    hooks, warnings = tuple(effects.hooks), tuple(effects.warnings)
+    if isinstance(result, Accumulated):
+        result.hooks, result.warnings = hooks, warnings
+        return result
+    return replace(result, hooks=hooks, warnings=warnings)
 
 
 def _path(value: PathLike) -> Path:
@@ -200,7 +204,7 @@ class Registry(Repo):
         Raises: UsageError (``output`` holds something that is not a report), StorageError (it cannot be written)."""
         from .ops.report import build_report
 
-        return build_report(self, _path(output), parallel=parallel)
+        return _reporting(lambda: build_report(self, _path(output), parallel=parallel))
 
     # -- the read commands -------------------------------------------------
     def listing(
@@ -284,7 +288,7 @@ class Registry(Repo):
         Raises: NotFoundError (no such model), LockTimeoutError (a change holds the model)."""
         from .ops.verify.run import verify
 
-        return verify(self, name, quick=quick)
+        return _reporting(lambda: verify(self, name, quick=quick))
 
     def stats(self, name: str | None = None) -> Stats:
         """``stats``: logical bytes, stored bytes and the saving, per model and in total.
@@ -292,7 +296,7 @@ class Registry(Repo):
         Raises: NotFoundError (no such model)."""
         from .ops.storage.stats import stats
 
-        return stats(self, name)
+        return _reporting(lambda: stats(self, name))
 
     # -- handing out files -------------------------------------------------
     def export(self, version: Version, dest: PathLike, *, progress: Callable[[int], None] | None = None) -> list[Path]:
@@ -522,8 +526,10 @@ class Registry(Repo):
         cannot be reached), LockTimeoutError."""
         from .ops.importers.mlflow import import_mlflow
 
-        return import_mlflow(
-            self, tracking_uri, models=models, renames=renames, dry_run=dry_run, actor=actor, progress=progress
+        return _reporting(
+            lambda: import_mlflow(
+                self, tracking_uri, models=models, renames=renames, dry_run=dry_run, actor=actor, progress=progress
+            )
         )
 
     # -- storage -------------------------------------------------------------
@@ -534,7 +540,7 @@ class Registry(Repo):
         Raises: LockTimeoutError (a change holds the blob lock)."""
         from .ops.storage.gc import collect_garbage
 
-        return collect_garbage(self, dry_run=dry_run, grace=grace)
+        return _reporting(lambda: collect_garbage(self, dry_run=dry_run, grace=grace))
 
     def push(
         self,
@@ -550,7 +556,7 @@ class Registry(Repo):
 
         Raises: UsageError (no remote configured, a bad ``jobs``), NotFoundError (no such version,
         a local blob missing), RemoteError (the remote cannot be reached)."""
-        return self._transfer("push", target, jobs, progress, planned)
+        return _reporting(lambda: self._transfer("push", target, jobs, progress, planned))
 
     def pull(
         self,
@@ -564,7 +570,7 @@ class Registry(Repo):
 
         Raises: UsageError (no remote configured), NotFoundError (no such version, a blob the
         remote lacks too), RemoteError, IntegrityError (remote bytes that do not match)."""
-        return self._transfer("pull", target, jobs, progress, planned)
+        return _reporting(lambda: self._transfer("pull", target, jobs, progress, planned))
 
     def _transfer(
         self,
@@ -594,9 +600,12 @@ class Registry(Repo):
         Raises: LockTimeoutError (a change holds the blob lock), StorageError (a full disk)."""
         from .ops.storage.upgrade import to_convert, upgrade
 
-        if planned is not None:
-            planned(sum(size for _, size in to_convert(self)), "upgrade")
-        return upgrade(self, progress)
+        def upgraded() -> UpgradeReport:
+            if planned is not None:
+                planned(sum(size for _, size in to_convert(self)), "upgrade")
+            return upgrade(self, progress)
+
+        return _reporting(upgraded)
 
     # -- governance ----------------------------------------------------------
     def check(self, ref: Ref | str, stage: str) -> Evaluation:

@@ -192,8 +192,8 @@ def render() -> str:
 
     out.append("## Results\n")
     out.append(
-        "Each is a frozen or plain dataclass with a `to_json()`; those deriving from `Reported` also"
-        " carry `hooks` and `warnings`.\n"
+        "Each is a dataclass with a `to_json()`. Those deriving from `Reported` (frozen) or"
+        " `Accumulated` (counted up while the call runs) also carry `hooks` and `warnings`.\n"
     )
     results = sorted(n for n, v in public.items() if isinstance(v, type) and hasattr(v, "to_json") and n not in errors)
     for name in results:
@@ -206,7 +206,7 @@ def render() -> str:
             rows = [
                 f"- `{f.name}`: `{_annotation(f.type)}`"
                 for f in dataclasses.fields(cls)
-                if f.name not in ("hooks", "warnings") or name == "Reported"
+                if f.name not in ("hooks", "warnings")
             ]
             out.extend(rows)
             out.append("")

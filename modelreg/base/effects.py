@@ -54,3 +54,15 @@ class Reported:
 
     def effects_json(self) -> dict[str, Any]:
         return {"hooks": [dict(run) for run in self.hooks]}
+
+
+@dataclass(kw_only=True)
+class Accumulated:
+    """A verb's result counted up while the call runs (findings, blobs moved, bytes freed); like
+    ``Reported`` it carries the hooks the call ran and its warnings, set when the call ends."""
+
+    hooks: tuple[dict[str, Any], ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def effects_json(self) -> dict[str, Any]:
+        return {"hooks": [dict(run) for run in self.hooks]}

@@ -185,6 +185,19 @@ def test_get_without_blobs_reports_no_path_both_ways(built: Built, cli: Any) -> 
     assert served.warnings[0] in result.stderr
 
 
+def test_results_carry_the_warnings_the_command_prints(built: Built, cli: Any) -> None:
+    """A report of a registry that fails verify: the library result holds the warning the command prints."""
+    blob = next(p for p in (built.root / "blobs" / "sha256").rglob("*") if p.is_file())
+    blob.chmod(0o644)
+    blob.write_bytes(blob.read_bytes() + b"tampered")  # verify --quick compares sizes
+    result = cli("report", "-o", built.tmp / "site", "-R", built.root, "--json")
+    assert result.exit_code == 0, result.stderr
+    report = built.reg.report(built.tmp / "site")
+    assert json.loads(result.stdout) == as_json(report)
+    assert report.verify_ok is False and len(report.warnings) == 1
+    assert f"warning: {report.warnings[0]}" in result.stderr
+
+
 # -- changing commands: two registries built alike -----------------------------------------------
 
 Prepare = Callable[[Built], Built]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from modelreg.base.effects import Accumulated
+
 
 @dataclass(frozen=True)
 class Imported:
@@ -46,7 +48,7 @@ class Renamed:
 
 
 @dataclass
-class ImportReport:
+class ImportReport(Accumulated):
     source: str
     dry_run: bool
     models: list[str] = field(default_factory=list)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modelreg.base.effects import Reported
 from modelreg.errors import ModelregError
 from modelreg.repo import Repo
 
@@ -28,7 +29,7 @@ PAGE_WINDOW = 2  # page links shown either side of the current page
 
 
 @dataclass(frozen=True)
-class ReportResult:
+class ReportResult(Reported):
     path: Path
     models: int
     versions: int

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modelreg.base.effects import Accumulated
 from modelreg.base.fs import TMP_SUFFIX, pid_alive, tmp_owner
 from modelreg.repo import Repo
 
@@ -25,7 +26,7 @@ DEFAULT_GRACE = 3600.0
 
 
 @dataclass
-class GcReport:
+class GcReport(Accumulated):
     dry_run: bool
     blobs_removed: list[str] = field(default_factory=list)
     bytes_freed: int = 0

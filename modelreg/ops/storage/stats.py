@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelreg.base.effects import Accumulated
 from modelreg.errors import IntegrityError, NotFoundError
 from modelreg.records.manifest import Version
 from modelreg.repo import Repo
@@ -40,7 +41,7 @@ class Usage:
 
 
 @dataclass
-class Stats:
+class Stats(Accumulated):
     format_version: int
     models: list[Usage]
     total: Usage

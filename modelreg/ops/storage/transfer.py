@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from modelreg.base.effects import Accumulated
 from modelreg.errors import ConflictError, IntegrityError, NotFoundError, UsageError
 from modelreg.ops.queries.resolve import resolve
 from modelreg.ops.storage.verified_fingerprints import (
@@ -42,7 +43,7 @@ UPGRADE_HINT = "run 'modelreg upgrade' to store large files as chunks (only chan
 
 
 @dataclass
-class TransferReport:
+class TransferReport(Accumulated):
     direction: str
     remote: str
     transferred: int = 0

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelreg.base.effects import Accumulated
 from modelreg.base.fs import atomic_write, fsync_dir, read_limited
 from modelreg.errors import IntegrityError, NotFoundError, UsageError
 from modelreg.records.config import CONFIG_NAME, FORMAT_VERSION, load_config
@@ -29,7 +30,7 @@ _FORMAT_LINE = re.compile(rb"(?m)^([ \t]*format_version[ \t]*=[ \t]*)1([ \t]*(?:
 
 
 @dataclass
-class UpgradeReport:
+class UpgradeReport(Accumulated):
     from_format: int
     to_format: int = FORMAT_VERSION
     converted: list[str] = field(default_factory=list)

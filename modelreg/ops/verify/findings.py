@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modelreg.base.effects import Accumulated
 from modelreg.errors import IntegrityError
 
 ERROR, WARNING = "error", "warning"
@@ -23,7 +24,7 @@ class Finding:
 
 
 @dataclass
-class Report:
+class Report(Accumulated):
     findings: list[Finding] = field(default_factory=list)
     models: int = 0
     versions: int = 0
