@@ -157,7 +157,10 @@ def render() -> str:
     out.append("## Commands and their calls\n")
     out.append("| command | library call | result |")
     out.append("| --- | --- | --- |")
-    for command, calls in library.items():
+    from modelreg.cli import COMMANDS
+
+    for command in COMMANDS:  # in --help order
+        calls = library[command]
         cells, results = [], []
         for dotted in calls:
             head, _, rest = dotted.partition(".")
@@ -166,8 +169,13 @@ def render() -> str:
             results += [f"`{r}`" for r in _returned(target, public) if f"`{r}`" not in results]
         out.append(f"| `{command}` | {', '.join(cells)} | {', '.join(results)} |")
     out.append(
-        "\n`completion` is not a registry operation: `modelreg.completion_script(shell)` returns the"
-        " script (it needs no registry).\n"
+        "\nHow the options map: `get REF --json` is `reg.get(ref)` (the path, or None and a warning when"
+        " the files cannot be had); `get REF --path` is `reg.get(ref, strict=True)`; `--output DIR` is"
+        " `output=DIR`; `export REF DIR` is `reg.get(ref, output=DIR, path=False)`; `list` without NAME"
+        " returns a `ModelList`, with NAME a `VersionList`; `alias NAME@REF ALIAS` is `reg.alias`,"
+        " `alias NAME ALIAS --delete` `reg.delete_alias` and `alias NAME` `reg.list_aliases`;"
+        " `trust --show` is `reg.trust_status()`. `completion` is not a registry operation:"
+        " `modelreg.completion_script(shell)` returns the script (it needs no registry).\n"
     )
 
     out.append("## Errors\n")
