@@ -393,13 +393,15 @@ class Registry(Repo):
         python: PathLike | None = None,
         env_files: Iterable[PathLike] | None = None,
         progress: Callable[[int], None] | None = None,
+        planned: Callable[[int, str], None] | None = None,
     ) -> RegisterResult:
         """Store the files and record a new version; the result holds it and any versions it archived
         (and unpacks as ``version, archived``).
 
         ``paths``: one file or directory, or several; ``metrics_file`` a JSON or YAML mapping of
         metric names to numbers (a metric may not be given both there and in ``metrics``);
-        ``progress`` hears the bytes stored.
+        ``planned(total, name)`` hears once the bytes it will store, then ``progress`` the bytes
+        stored since its last call.
 
         Raises: UsageError (a bad name, key, value, stage or path), NotFoundError (an input
         missing), PolicyError (a stage's gates refuse it), LockTimeoutError, StorageError,
@@ -429,6 +431,7 @@ class Registry(Repo):
                 python=_opt_path(python),
                 env_files=None if env_files is None else [_path(p) for p in env_files],
                 progress=progress,
+                planned=planned,
             )
         )
 

@@ -82,14 +82,13 @@ def register(
     out = Output(json, quiet)
     with guard(out):
         from ...records.names import validate_name
-        from ..progress import progress_bar
+        from ..progress import planned_bar
 
         validate_name(name)
         metrics: dict[str, Any] = dict(pairs(metric, "metric"))
         params, tags = pairs(param, "param"), pairs(tag, "tag")
         reg = open_registry(registry, out)
-        total = _input_bytes([*paths, *(env_file or [])], reg.root) if out.shows_progress else 0
-        with progress_bar(out, total, f"register {name}") as progress:
+        with planned_bar(out, "register") as (progress, planned):
             result = reg.register(
                 name,
                 paths,
@@ -107,6 +106,7 @@ def register(
                 python=python,
                 env_files=env_file,
                 progress=progress,
+                planned=planned,
             )
         version = result.version
         for old in result.archived:
@@ -370,14 +370,3 @@ def diff(
                 render.table(o, ["package", "a", "b"], erows, title="environment")
 
         out.result(compared.to_json(), human)
-
-
-def _input_bytes(paths: list[Path], root: Path) -> int:
-    """What register will store, for its progress bar (a bad input is reported by register itself)."""
-    from ...errors import ModelregError
-    from ...ops.capture.inputs import collect
-
-    try:
-        return sum(src.stat().st_size for _, src in collect(paths, registry=root))
-    except (ModelregError, OSError):
-        return 0

@@ -54,6 +54,7 @@ def register(
     python: Path | None = None,
     env_files: list[Path] | None = None,
     progress: Callable[[int], None] | None = None,
+    planned: Callable[[int, str], None] | None = None,
     imported: dict[str, Any] | None = None,
 ) -> RegisterResult:
     """Store the files and record a new version; returns it and any versions it archived.
@@ -66,7 +67,7 @@ def register(
 
     ``push`` uploads the new blobs to the remote store afterwards (None: as the registry's
     ``push_on_register`` says); a failed push leaves the version registered and says so.
-    ``progress`` hears the bytes stored.
+    ``progress`` hears the bytes stored, ``planned(total, name)`` once before how many.
     """
     from modelreg.ops.capture.environment import capture as capture_environment
     from modelreg.ops.capture.inputs import collect
@@ -119,12 +120,14 @@ def register(
             lineage["environment"] = environment
     # Refuse a manifest too big to read back before storing a byte (the digests' length is fixed).
     unknown = "sha256:" + "0" * 64
-    planned = [FileEntry(rel, src.stat().st_size, unknown) for rel, src in sources]
-    draft = replace(draft, digest=unknown, created_at=when, files=tuple(planned), lineage=lineage)
+    sized = [FileEntry(rel, src.stat().st_size, unknown) for rel, src in sources]
+    draft = replace(draft, digest=unknown, created_at=when, files=tuple(sized), lineage=lineage)
     check_size(replace(draft, version=_WIDEST_VERSION).to_manifest(), f"the manifest of {name}")
     if governed:
         # The rules a promotion into the stage obeys, before a byte is stored (check commands later).
         _gate_new(repo, draft, run_checks=False)
+    if planned is not None:
+        planned(sum(e.size for e in sized), name)
     # From the first stored blob until the version is recorded, gc waits (see ops/gc.py).
     with repo.blob_lock():
         files = []
