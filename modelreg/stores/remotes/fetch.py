@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 from modelreg.errors import IntegrityError, ModelregError
 
-from .base import Progress, RemoteStore, quarantined
+from .backend import Progress
+from .base import RemoteStore, quarantined
 
 if TYPE_CHECKING:
     from modelreg.stores.blobs import LocalBlobStore
