@@ -265,6 +265,17 @@ class Repo:
         with self.model_lock(name, new=True):
             return self._recover_locked(name)
 
+    def leftovers(self) -> list[Path]:
+        """Temporary files and folders of interrupted writes (their writer gone) among the
+        registry's records, blobs and caches: what verify reports and gc removes."""
+        from modelreg.base.fs import leftovers
+
+        found: list[Path] = []
+        for top in (self.root / "models", self.blobs.root, self.state_dir):
+            if self.tree.inside(top / "entry").parent.is_dir():
+                found.extend(leftovers(top))
+        return found
+
     def recover_all(self) -> list[str]:
         """Finish every interrupted change (verify and gc call this first)."""
         return [name for name in self.journal.pending() if self.recover(name)]

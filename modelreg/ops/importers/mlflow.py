@@ -15,7 +15,6 @@ the rules refuse is reported and left as it is.
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
@@ -23,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelreg.base.fs import pid_alive, tmp_name, tmp_owner
+from modelreg.base.fs import leftovers, tmp_name
 from modelreg.errors import ConflictError, NotFoundError, UsageError
 from modelreg.records.names import validate_name
 from modelreg.repo import Repo
@@ -299,10 +298,8 @@ def _workdir(repo: Repo) -> Iterator[Path]:
     downloads; those a killed import left behind are removed (gc removes them too)."""
     parent = repo.tree.inside(repo.state_dir / "imports" / "x").parent
     if parent.is_dir():
-        for entry in os.scandir(parent):
-            owner = tmp_owner(entry.name)
-            if owner is not None and not pid_alive(owner) and entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path, ignore_errors=True)
+        for path in leftovers(parent):
+            shutil.rmtree(path, ignore_errors=True)
     work = tmp_name(parent / "work")
     work.mkdir(parents=True)
     try:

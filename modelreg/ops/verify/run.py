@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from modelreg.errors import IntegrityError, ModelregError, StorageError
@@ -298,17 +297,7 @@ def _check_packs(reg: Repo, report: Report) -> None:
 
 
 def _check_leftovers(reg: Repo, report: Report) -> None:
-    from modelreg.base.fs import TMP_SUFFIX
-
-    for top in (reg.root / "models", reg.blobs.root, reg.state_dir):
-        if not top.is_dir():
-            continue
-        for dirpath, dirnames, filenames in os.walk(top):
-            for fname in [*dirnames, *filenames]:
-                if fname.endswith(TMP_SUFFIX):
-                    report.add(
-                        WARNING,
-                        "leftover",
-                        Path(dirpath) / fname,
-                        "temporary file of an interrupted write; harmless, 'modelreg gc' removes it",
-                    )
+    for path in reg.leftovers():
+        report.add(
+            WARNING, "leftover", path, "temporary file of an interrupted write; harmless, 'modelreg gc' removes it"
+        )
