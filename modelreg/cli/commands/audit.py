@@ -37,7 +37,10 @@ def log(
     registry: RegistryOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """The audit trail: who changed what, when, from which stage to which."""
+    """The audit trail: who changed what, when, from which stage to which.
+
+    Filter with --since 7d (or a date), --action promote, --limit N; newest first on a terminal.
+    """
     out = Output(json)
     with guard(out):
         from ...ops.queries.history import query
@@ -64,7 +67,10 @@ def verify(
     registry: RegistryOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Check blobs, manifests, stage files and the audit chain (exit 5 on any integrity failure)."""
+    """Check blobs, manifests, stage files and the audit chain (exit 5 on any integrity failure).
+
+    Re-hashes every blob (--quick: sizes only) and checks manifests, stage files and the audit chain.
+    """
     out = Output(json)
     with guard(out):
         from ...ops.verify.run import verify as run_verify

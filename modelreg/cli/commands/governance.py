@@ -45,7 +45,11 @@ def check(
     registry: RegistryOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Evaluate moving a version to a stage without changing anything (exit 0 allowed, 4 not)."""
+    """Evaluate moving a version to a stage without changing anything (exit 0 allowed, 4 not).
+
+    Evaluates the transition, every gate and the approvals, and prints the evaluation whether or not the move is
+    allowed.
+    """
     out = Output(json)
     with guard(out):
         reg = open_registry(registry, out)
@@ -80,7 +84,11 @@ def request(
     json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """File a request to move a version to a stage that needs approvals."""
+    """File a request to move a version to a stage that needs approvals.
+
+    Checks the transition and the gates, then files the request: a file in the registry and a request entry in the
+    audit log.
+    """
     out = Output(json, quiet)
     with guard(out):
         reg = open_registry(registry, out)
@@ -139,7 +147,11 @@ def approve(
     json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Approve a request; the approval that completes the count applies the promotion."""
+    """Approve a request; the approval that completes the count applies the promotion.
+
+    Never by its requester, never twice by one person. The approval that reaches the count promotes, after
+    re-checking the gates.
+    """
     out = Output(json, quiet)
     with guard(out):
         reg = open_registry(registry, out)
@@ -186,7 +198,10 @@ def remove(
     json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Retire a version for good (a recall): out of every stage and of latest, its bytes left to gc."""
+    """Retire a version for good (a recall): out of every stage and of latest, its bytes left to gc.
+
+    Its open requests are cancelled and its aliases deleted; its manifest and history are kept.
+    """
     out = Output(json, quiet)
     with guard(out):
         reg = open_registry(registry, out)
@@ -212,7 +227,10 @@ def trust(
     json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Let this machine run the registry's hook and check commands as they are now (review them first)."""
+    """Let this machine run the registry's hook and check commands as they are now (review them first).
+
+    --show tells whether they are trusted, --revoke forgets them.
+    """
     out = Output(json, quiet)
     with guard(out):
         from .. import render

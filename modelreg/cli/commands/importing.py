@@ -49,7 +49,11 @@ def import_(
     json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Copy registered models from MLflow; run it again to bring over what is new."""
+    """Copy registered models from MLflow; run it again to bring over what is new.
+
+    Reads a sqlite store, a file store or a tracking server: versions, files, metrics, params, stages and aliases
+    (docs/guide/import-mlflow.md).
+    """
     out = Output(json, quiet)
     with guard(out):
         from ...errors import UsageError

@@ -41,7 +41,11 @@ def get(
     registry: RegistryOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Any version, as get-production gives the production one (exit 3 when REF names nothing)."""
+    """Any version, as get-production gives the production one (exit 3 when REF names nothing).
+
+    REF is a version number, stage, alias, latest or digest, with ~N and @{TIME} (docs/reference/references.md).
+    --path, --output and --json work as get-production has them.
+    """
     out = Output(json)
     with guard(out):
         reg = open_registry(registry, out)
@@ -56,7 +60,11 @@ def get_production(
     registry: RegistryOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """The version in production (exit 3 when there is none)."""
+    """The version in production (exit 3 when there is none).
+
+    --path prints only its local directory: a copy in the git-ignored cache, verified when built and rebuilt when it
+    changed since. --output DIR writes its verified files there (all or nothing). --json adds path, the cached copy.
+    """
     out = Output(json)
     with guard(out):
         reg = open_registry(registry, out)

@@ -26,7 +26,12 @@ def init(
     json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Create a registry (running it again on a registry changes nothing)."""
+    """Create a registry (running it again on a registry changes nothing).
+
+    On an existing registry it changes nothing and succeeds ("changed": false). Inside another registry, or above
+    one, it warns and names it; inside another registry's models/, blobs/ or .modelreg/ it refuses (exit 2). It says
+    how commands will find the registry.
+    """
     out = Output(json, quiet)
     with guard(out):
         from ...errors import UsageError

@@ -32,7 +32,11 @@ def gc(
     registry: RegistryOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Remove unreferenced blobs, stale caches and leftovers of interrupted writes."""
+    """Remove unreferenced blobs, stale caches and leftovers of interrupted writes.
+
+    Removes unreferenced blobs, recipes and chunk packs older than --grace seconds (a pack at least half
+    unreferenced is rewritten with its live chunks), stale cached copies and leftovers of interrupted writes.
+    """
     out = Output(json)
     with guard(out):
         from ...ops.storage.gc import collect_garbage
@@ -82,7 +86,11 @@ def push(
     json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Upload the blobs and chunks the remote store lacks."""
+    """Upload the blobs and chunks the remote store lacks.
+
+    Sends what the remote lacks: whole blobs, and for large files only the missing chunks, in packs of up to 64 MiB.
+    A transfer killed half way and run again moves only what is still missing.
+    """
     out = Output(json, quiet)
     with guard(out):
         _transfer("push", target, registry, out, jobs)
@@ -98,7 +106,11 @@ def pull(
     json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Download the blobs and chunks this registry lacks from the remote store, verified."""
+    """Download the blobs and chunks this registry lacks from the remote store, verified.
+
+    Fetches what this registry lacks: whole blobs, and for large files only the missing chunks, in packs of up to 64
+    MiB. A transfer killed half way and run again moves only what is still missing.
+    """
     out = Output(json, quiet)
     with guard(out):
         _transfer("pull", target, registry, out, jobs)

@@ -78,7 +78,14 @@ def register(
     json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Record a new version of NAME from files or directories."""
+    """Record a new version of NAME from files or directories.
+
+    A file is stored under its base name, a directory's files under their /-separated relative paths; a registry
+    directory inside an input directory is skipped. A metric is a JSON number (0.85, -1e3; not nan, 0x10 or integers
+    beyond 2**53). A key given twice (-m acc=0.9 -m acc=0.8, or in the file and by --metric) and spaces around '='
+    (acc= 0.5) are refused (exit 2). The training environment is recorded in lineage.environment (--python,
+    --env-file).
+    """
     out = Output(json, quiet)
     with guard(out):
         from ...records.names import validate_name
@@ -157,7 +164,11 @@ def list_(
     registry: RegistryOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Every model with its latest version and stages, or one model's versions."""
+    """Every model with its latest version and stages, or one model's versions.
+
+    --stage keeps the models with a version in that stage (the versions in it, with NAME); --tag filters model tags
+    for list, version tags for list NAME.
+    """
     out = Output(json)
     with guard(out):
         from .. import render
@@ -351,7 +362,11 @@ def diff(
     registry: RegistryOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """What changed between two versions: files, metrics, params and tags."""
+    """What changed between two versions: files, metrics, params and tags.
+
+    Shows files added, removed and changed, metric deltas, param and tag changes. A bare B that is a version number,
+    latest, a stage or a digest names a version of A's model (diff m@1 2); anything else is NAME[@REF].
+    """
     out = Output(json)
     with guard(out):
         from ...ops.queries.diff import diff_versions
