@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from .base.effects import Reported, collecting
 from .repo import Repo
 from .repo import find_root as _find_root
+from .repo.published import PublishedRepo
 
 if TYPE_CHECKING:
     from .ops.governance.approvals import Decided, Filed
@@ -43,9 +44,10 @@ PathLike = str | os.PathLike[str]
 R = TypeVar("R", bound=Reported)
 
 
-def _reporting(call: Callable[[], R]) -> R:
-    """Run one verb and return its result with the hooks it ran and its warnings: nothing of the
-    call stays on the registry object (those also reach an enclosing caller, such as the CLI)."""
+def _reporting(reg: Repo, call: Callable[[], R]) -> R:
+    """Run one change and return its result with the hooks it ran and its warnings: nothing of
+    the call stays on the registry object (those also reach an enclosing caller, such as the CLI)."""
+    reg.require_writable()
     with collecting() as effects:
         result = call()
     return replace(result, hooks=tuple(effects.hooks), warnings=tuple(effects.warnings))
@@ -73,6 +75,14 @@ class Registry(Repo):
     # -- opening -----------------------------------------------------------
     @classmethod
     def open(cls, path: PathLike | None = None, *, start: PathLike | None = None) -> Registry:
+        """The registry at ``path`` ($MODELREG_REGISTRY, else found walking up from ``start``): a
+        directory, or a published registry (``s3://bucket/prefix``, or a published remote
+        directory), which answers every question and refuses every change."""
+        from .repo.published import published_location
+
+        target = published_location(None if path is None else os.fspath(path))
+        if target is not None:
+            return PublishedRegistry(target)
         return cls(find_root(path, start))
 
     @classmethod
@@ -188,6 +198,7 @@ class Registry(Repo):
 
         inputs = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
         return _reporting(
+            self,
             lambda: register(
                 self,
                 name,
@@ -207,7 +218,7 @@ class Registry(Repo):
                 python=_opt_path(python),
                 env_files=None if env_files is None else [_path(p) for p in env_files],
                 progress=progress,
-            )
+            ),
         )
 
     def promote(
@@ -223,7 +234,7 @@ class Registry(Repo):
         where the stage allows it (never a transition, a removal or missing approvals)."""
         from .ops.lifecycle.promote import promote
 
-        return _reporting(lambda: promote(self, ref, stage, reason=reason, actor=actor, force=force))
+        return _reporting(self, lambda: promote(self, ref, stage, reason=reason, actor=actor, force=force))
 
     def rollback(
         self, name: str, *, to: int | None = None, reason: str | None = None, actor: str | None = None
@@ -231,20 +242,20 @@ class Registry(Repo):
         """Put back in production the version that held it before the current one (or ``to``)."""
         from .ops.lifecycle.promote import rollback
 
-        return _reporting(lambda: rollback(self, name, to=to, reason=reason, actor=actor))
+        return _reporting(self, lambda: rollback(self, name, to=to, reason=reason, actor=actor))
 
     def alias(self, ref: Ref | str, alias: str, *, reason: str | None = None, actor: str | None = None) -> AliasResult:
         """Point ``alias`` at the version ``ref`` names, moving it if it pointed elsewhere."""
         from .ops.lifecycle.alias import set_alias
 
-        return _reporting(lambda: set_alias(self, ref, alias, reason=reason, actor=actor))
+        return _reporting(self, lambda: set_alias(self, ref, alias, reason=reason, actor=actor))
 
     def delete_alias(
         self, name: str, alias: str, *, reason: str | None = None, actor: str | None = None
     ) -> AliasResult:
         from .ops.lifecycle.alias import delete_alias
 
-        return _reporting(lambda: delete_alias(self, name, alias, reason=reason, actor=actor))
+        return _reporting(self, lambda: delete_alias(self, name, alias, reason=reason, actor=actor))
 
     def annotate(
         self,
@@ -259,9 +270,10 @@ class Registry(Repo):
         from .ops.lifecycle.annotate import annotate
 
         return _reporting(
+            self,
             lambda: annotate(
                 self, target, description=description, set_tags=set_tags, unset_tags=unset_tags, actor=actor
-            )
+            ),
         )
 
     def import_mlflow(
@@ -306,7 +318,7 @@ class Registry(Repo):
             request = file_request(self, ref, stage, reason=reason, actor=actor)
             return Filed(request, required(self, request.stage))
 
-        return _reporting(filed)
+        return _reporting(self, filed)
 
     def requests(self, name: str | None = None, *, include_closed: bool = False) -> list[Request]:
         """Open requests (every one with ``include_closed``), of one model or all."""
@@ -328,18 +340,18 @@ class Registry(Repo):
         """Approve a request; the approval that completes the count applies the promotion."""
         from .ops.governance.approvals import approve
 
-        return _reporting(lambda: approve(self, request_id, reason=reason, actor=actor))
+        return _reporting(self, lambda: approve(self, request_id, reason=reason, actor=actor))
 
     def reject(self, request_id: str, *, reason: str | None, actor: str | None = None) -> Decided:
         from .ops.governance.approvals import reject
 
-        return _reporting(lambda: reject(self, request_id, reason=reason, actor=actor))
+        return _reporting(self, lambda: reject(self, request_id, reason=reason, actor=actor))
 
     def remove(self, ref: Ref | str, *, reason: str | None, actor: str | None = None) -> RemoveResult:
         """Retire a version for good: out of every stage and latest, its bytes garbage for gc."""
         from .ops.governance.remove import remove
 
-        return _reporting(lambda: remove(self, ref, reason=reason, actor=actor))
+        return _reporting(self, lambda: remove(self, ref, reason=reason, actor=actor))
 
     def trust_status(self) -> TrustStatus:
         from .ops.governance.trust import status
@@ -364,3 +376,10 @@ def _refuse_removed(version: Version) -> None:
             f"({removal['reason']}); its files are not served",
             code="removed",
         )
+
+
+class PublishedRegistry(PublishedRepo, Registry):
+    """A registry read from its publication on a remote (``push`` publishes): read-only."""
+
+    def __init__(self, url: str) -> None:
+        PublishedRepo.__init__(self, url)

@@ -265,6 +265,16 @@ class Repo:
         with self.model_lock(name, new=True):
             return self._recover_locked(name)
 
+    def require_writable(self) -> None:
+        """Refuse a change here (a published registry is read-only); a directory accepts them."""
+
+    def prepare_all(self) -> None:
+        """Make every record readable where it lives (a published registry fetches them all)."""
+
+    def blob_problem(self, digest: str, size: int, quick: bool) -> str | None:
+        """What is wrong with the stored bytes of ``digest`` (None: sound); ``quick``: sizes only."""
+        return self.blobs.problem(digest, size, quick)
+
     def leftovers(self) -> list[Path]:
         """Temporary files and folders of interrupted writes (their writer gone) among the
         registry's records, blobs and caches: what verify reports and gc removes."""

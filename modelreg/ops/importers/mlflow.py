@@ -60,6 +60,7 @@ def import_mlflow(
     progress: Progress | None = None,
 ) -> ImportReport:
     """Import (or with ``dry_run`` report what would be imported, changing nothing)."""
+    repo.require_writable()
     from modelreg.ops.capture.lineage import author
 
     location = locate(tracking_uri, cwd or Path.cwd())

@@ -67,6 +67,7 @@ def _remove(path: Path) -> None:
 
 
 def collect_garbage(reg: Repo, *, dry_run: bool = False, grace: float = DEFAULT_GRACE) -> GcReport:
+    reg.require_writable()
     if dry_run:
         return _collect(reg, dry_run, grace)  # decides nothing, so it waits for nobody
     with reg.blob_lock(exclusive=True):

@@ -49,6 +49,7 @@ class TransferReport:
     bytes: int = 0
     already_present: int = 0
     packs: int = 0
+    published: str | None = None  # the publication a push made (repo/published.py)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def count(self, moved: int, nbytes: int, present: int = 0, packs: int = 0) -> None:
@@ -65,6 +66,7 @@ class TransferReport:
             "transferred": self.transferred,
             "bytes": self.bytes,
             "already_present": self.already_present,
+            "published": self.published,
         }
 
 
@@ -144,6 +146,7 @@ def transfer(
 
     if jobs < 1:
         raise UsageError("--jobs must be at least 1", code="usage")
+    reg.require_writable()
     remote = _require_remote(reg)
     plan = plan if plan is not None else plan_transfer(reg, direction, versions)
     report = TransferReport(direction, remote.url, already_present=plan.present)
@@ -155,12 +158,24 @@ def transfer(
             if plan.chunked:
                 _push_chunked(reg, remote, plan.chunked, jobs, progress, report)
             run_jobs([partial(_push_one, reg, remote, entry, progress, report) for entry in plan.whole], jobs)
+            report.published = _publish(reg, remote)
         else:
             whole = list(plan.whole)
             if plan.chunked:
                 whole += _pull_chunked(reg, remote, plan.chunked, jobs, progress, report)
             run_jobs([partial(_pull_one, reg, remote, entry, progress, report) for entry in whole], jobs)
     return report
+
+
+def _publish(reg: Repo, remote: RemoteStore) -> str | None:
+    """The records go up once the bytes are there, so every version they name can be served."""
+    from modelreg.stores.remotes.blob_remote import BlobRemote
+
+    from .publish import publish
+
+    if not isinstance(remote, BlobRemote):
+        return None
+    return publish(reg, remote.backend).publication
 
 
 def _push_chunked(

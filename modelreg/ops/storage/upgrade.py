@@ -63,6 +63,7 @@ def to_convert(reg: Repo) -> list[tuple[str, int]]:
 
 
 def upgrade(reg: Repo, progress: Progress | None = None) -> UpgradeReport:
+    reg.require_writable()
     report = UpgradeReport(from_format=reg.config.format_version)
     if reg.config.format_version < 2:
         _write_format(reg)

@@ -21,6 +21,7 @@ MAX_MISSING = 20  # missing manifests reported one by one
 
 def verify(reg: Repo, name: str | None = None, *, quick: bool = False) -> Report:
     report = Report()
+    reg.prepare_all()
     report.recovered = reg.recover_all()
     if name is not None:
         reg.state(name)  # an unknown model is "not found", not a clean report
@@ -276,7 +277,7 @@ def _check_blobs(reg: Repo, version: Version, report: Report, checked: dict[str,
 
 
 def _blob_problem(reg: Repo, digest: str, size: int, quick: bool) -> str | None:
-    return reg.blobs.problem(digest, size, quick)
+    return reg.blob_problem(digest, size, quick)
 
 
 def _check_orphans(reg: Repo, state: ModelState, present: set[int], report: Report) -> None:
