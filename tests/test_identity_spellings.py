@@ -15,7 +15,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from modelreg import Registry
-from modelreg.records.identities import has_invisible, person
 
 INVISIBLE = ["\u200b", "\u00ad", "\u180e", "\u2060", "\ufeff", "\u034f", "\ufe0f", "\U000e0041"]
 
@@ -92,6 +91,8 @@ def test_a_forged_invisible_spelling_in_the_log_counts_once(run: Any, gated: Reg
 def test_person_ignores_invisible_characters_width_and_case(
     name: str, marks: list[tuple[int, str]], wide: bool, upper: bool
 ) -> None:
+    from modelreg.records.identities import has_invisible, person
+
     spelled = full_width(name) if wide else name
     spelled = spelled.upper() if upper else spelled
     for at, mark in marks:

@@ -78,7 +78,7 @@ def test_a_forced_entry_where_allow_force_is_false_fails_verify(run: Any, gated:
     root = gated.root
     append_forged_entry(
         root, action="promote", model="churn", version=2, from_stage="staging", to_stage="production",
-        forced=True, failed=["acc >= 0.9"], request=None, rules=rules_now(root),
+        forced=True, failed=["acc >= 0.9"], request=None,
     )  # fmt: skip
     set_stages(root, v2="production", v1="archived")
     append_forged_entry(root, action="archive", model="churn", version=1, from_stage="production", to_stage="archived")
@@ -91,15 +91,14 @@ def test_a_forged_holder_gains_no_rollback_exemption(run: Any, gated: Registry) 
     """A forged promote-and-archive pair makes churn@2 look like a former holder: a real
     ``rollback --to 2`` still obeys the rules, and verify names the forged move."""
     root = gated.root
-    rules = rules_now(root)
     append_forged_entry(
         root, action="promote", model="churn", version=2, from_stage="staging", to_stage="production",
-        rollback=True, rules=rules,
+        rollback=True,
     )  # fmt: skip
     append_forged_entry(root, action="archive", model="churn", version=1, from_stage="production", to_stage="archived")
     append_forged_entry(
         root, action="promote", model="churn", version=1, from_stage="archived", to_stage="production",
-        rollback=True, rules=rules,
+        rollback=True,
     )  # fmt: skip
     append_forged_entry(root, action="archive", model="churn", version=2, from_stage="production", to_stage="archived")
     set_stages(root, v1="production", v2="archived")
