@@ -5,6 +5,7 @@ a script a check names makes it untrusted until ``trust``, and ``trust --show`` 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -126,3 +127,24 @@ def test_modelreg_trust_never_reaches_a_hook(run: Any, reg_path: Path, tmp_path:
     assert not other_marker.exists()  # the other registry's commands stayed untrusted
     shown = run("show", "churn", "--json", "-R", other)
     assert json.loads(shown.stdout)["description"] == "from-a-hook"  # the hook itself did run
+
+
+def test_a_record_that_covered_command_lines_only_is_trusted_again(run: Any, reg_path: Path, tmp_path: Path) -> None:
+    from modelreg import Registry
+
+    add_policy(reg_path, f'[hooks]\nannotate = ["{PY} hooks/notify.py"]')
+    (reg_path / "hooks").mkdir()
+    (reg_path / "hooks" / "notify.py").write_text("print('hi')\n")
+    config = Path(os.environ["XDG_CONFIG_HOME"]) / "modelreg"
+    config.mkdir(parents=True, exist_ok=True)
+    policy = Registry(reg_path).config.policy
+    entry = {"digest": policy.commands_digest(), "commands": policy.commands()}  # as trust wrote it before
+    record = {"format_version": 1, "registries": {str(reg_path.resolve()): entry}}
+    (config / "trust.json").write_text(json.dumps(record))
+    shown = json.loads(run("trust", "--show", "--json", "-R", reg_path).stdout)
+    assert shown["trusted"] is False
+    assert shown["changes"] == [
+        "trusted before the record covered the registry files the commands name (hooks/notify.py)"
+    ]
+    assert run("trust", "-R", reg_path).returncode == 0
+    assert json.loads(run("trust", "--show", "--json", "-R", reg_path).stdout)["trusted"] is True

@@ -212,8 +212,9 @@ def _changes(entry: Any, commands: dict[str, dict[str, list[str]]], files: dict[
     lines += [f"{kind} {where}: {cmd!r} added" for kind, where, cmd in sorted(new - old)]
     lines += [f"{kind} {where}: {cmd!r} removed" for kind, where, cmd in sorted(old - new)]
     if before_files is None:
-        if files:
-            lines.append("the files the commands run were not covered when trusted: " + ", ".join(files))
+        # A record of an earlier modelreg: its digest covered the command lines only.
+        covered = ", ".join(files) if files else "none here"
+        lines.append(f"trusted before the record covered the registry files the commands name ({covered})")
         return tuple(lines)
     for path in sorted(set(files) | set(before_files)):
         was, now = before_files.get(path), files.get(path)
