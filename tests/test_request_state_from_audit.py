@@ -136,3 +136,23 @@ def test_a_removal_cancels_the_requests_the_log_has_open(run: Any, gated: Regist
     assert yaml.safe_load(request_path(root, rid).read_text())["status"] == "cancelled"
     code, findings = verify(run, root)
     assert code == 0, findings
+
+
+def test_a_stray_file_of_another_model_with_the_same_id_is_passed_over(
+    run: Any, gated: Registry, tmp_path: Path
+) -> None:
+    root = gated.root
+    rid = file_request(run, root)
+    (tmp_path / "a.bin").write_text("a")
+    assert run("register", "aaa", tmp_path / "a.bin", "-R", root).returncode == 0
+    stray = root / "models" / "aaa" / "requests" / f"{rid}.yaml"
+    stray.parent.mkdir()
+    data = yaml.safe_load(request_path(root, rid).read_text())
+    data["name"] = "aaa"
+    stray.write_text(yaml.safe_dump(data))
+    assert run("approve", rid, "--author", "bob", "-R", root).returncode == 0
+    done = run("approve", rid, "--author", "carol", "-R", root)
+    assert done.returncode == 0, done.stderr
+    assert stage_of(root, 1) == "production"
+    code, findings = verify(run, root)
+    assert code == 5 and [f["path"] for f in findings if f["kind"] == "request"] == [str(stray)]

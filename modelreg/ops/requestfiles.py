@@ -170,9 +170,15 @@ def find_request(repo: Repo, request_id: str) -> Request:
         raise UsageError(
             f"invalid request id {request_id!r}: 8 hex digits, as 'modelreg requests' shows", code="invalid_ref"
         )
+    refused: IntegrityError | None = None
     for name in repo.model_names():
         if os.path.isfile(request_path(repo, name, request_id)):
-            return load_request(repo, name, request_id)
+            try:
+                return load_request(repo, name, request_id)
+            except IntegrityError as exc:  # a stray file of another model may share the id
+                refused = refused or exc
+    if refused is not None:
+        raise refused
     raise NotFoundError(f"no request {request_id}; see: modelreg requests --all", code="unknown_request")
 
 
