@@ -151,3 +151,24 @@ def test_moves_made_before_a_gate_was_tightened_stay_valid(run: Any, reg_path: P
     assert code == 5
     [message] = governance(findings)
     assert "churn@2: the promote to production" in message and "needs 1 approval" in message
+
+
+def test_an_applied_request_justifies_no_second_entry(run: Any, gated: Registry, tmp_path: Path) -> None:
+    """churn@1's request was applied; churn@1 is replaced, and a forged promote citing that
+    request again (its approvals were real) is still a move nothing justifies."""
+    root = gated.root
+    reg = Registry(root)
+    register(reg, tmp_path, metrics={"acc": 0.97})
+    reg.promote("churn@3", "staging")
+    reg.approve(reg.request("churn@3", "production", reason="better", actor="ada").id, actor="bob")
+    first = next(e["request"] for e in audit(root) if e["action"] == "promote" and e.get("request"))
+    append_forged_entry(
+        root, action="promote", model="churn", version=1, from_stage="archived", to_stage="production",
+        request=first, rules=rules_now(root),
+    )  # fmt: skip
+    append_forged_entry(root, action="archive", model="churn", version=3, from_stage="production", to_stage="archived")
+    set_stages(root, v1="production", v3="archived")
+    code, findings = verify(run, root)
+    assert code == 5
+    [message] = governance(findings)
+    assert f"request {first} was already closed" in message

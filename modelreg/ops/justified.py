@@ -94,15 +94,20 @@ def justify(
     where: dict[int, str] = {}
     requests: dict[str, tuple[int, str, str]] = {}  # id -> (version, stage, requester)
     approvers: dict[str, list[str]] = {}
+    closed: set[str] = set()  # requests rejected, cancelled or applied: none justifies another move
     for e in entries:
         action, number, stage = e.get("action"), e.get("version"), e.get("to_stage")
         rid = e.get("request")
         if action == "request" and isinstance(rid, str) and isinstance(number, int) and isinstance(stage, str):
             requests.setdefault(rid, (number, stage, person(str(e.get("actor")))))
-        elif action == "approve" and isinstance(rid, str) and rid in requests:
+        elif action == "approve" and isinstance(rid, str) and rid in requests and rid not in closed:
             who = person(str(e.get("actor")))
             if who != requests[rid][2] and who not in approvers.setdefault(rid, []):
                 approvers[rid].append(who)
+        elif action == "reject" and isinstance(rid, str):
+            closed.add(rid)
+        if action == "remove" and isinstance(e.get("requests"), list):
+            closed.update(r for r in e["requests"] if isinstance(r, str))
         if not isinstance(number, int) or isinstance(number, bool):
             continue
         if action == "remove":
@@ -119,7 +124,9 @@ def justify(
         elif not era:
             found.genuine.setdefault(stage, []).append(number)  # made under other rules: taken as it is
             continue
-        why = _why_not(config, e, number, stage, source, found, requests, approvers, version_of)
+        why = _why_not(config, e, number, stage, source, found, requests, approvers, closed, version_of)
+        if isinstance(rid, str) and action == "promote":
+            closed.add(rid)
         if why is None:
             found.genuine.setdefault(stage, []).append(number)
         else:
@@ -136,6 +143,7 @@ def _why_not(
     found: Justification,
     requests: dict[str, tuple[int, str, str]],
     approvers: dict[str, list[str]],
+    closed: set[str],
     version_of: Callable[[int], Version | None],
 ) -> str | None:
     """Why nothing justifies this entry, or None when the rules do."""
@@ -152,6 +160,8 @@ def _why_not(
         rid = e.get("request")
         if not isinstance(rid, str) or requests.get(rid, (None, None))[:2] != (number, stage):
             problems.append(f"{stage} needs {gate.approvals} approval(s) and no request filed for it is applied")
+        elif rid in closed and source != stage:  # the same move applied on two merged branches is one
+            problems.append(f"request {rid} was already closed (applied, rejected or cancelled)")
         elif len(approvers.get(rid, [])) < gate.approvals:
             granted = len(approvers.get(rid, []))
             problems.append(f"request {rid} had {granted} of {gate.approvals} approval(s) recorded")

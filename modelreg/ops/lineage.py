@@ -71,11 +71,12 @@ def _neutralised(cwd: Path) -> list[str] | None:
     return fixed
 
 
-def _git(cwd: Path, *args: str) -> str | None:
+def _git(cwd: Path, *args: str, safe: list[str] | None = None) -> str | None:
     """Run a git command that reads the repository holding ``cwd``; no program its config names
     (a filter driver's clean command, an fsmonitor, a hook) ever runs: the repository may be a
-    project unpacked with its .git/ from anywhere."""
-    safe = _neutralised(cwd)
+    project unpacked with its .git/ from anywhere. ``safe``: the options ``_neutralised`` gave
+    for this ``cwd`` (worked out here when not given)."""
+    safe = _neutralised(cwd) if safe is None else safe
     if safe is None:
         return None
     try:
@@ -161,12 +162,15 @@ def git_state(cwd: Path, registry: Path | None = None, inputs: Sequence[Path] = 
     tracked files make it dirty, and so do untracked files (``untracked`` then says so). The
     registry's own files (which every change rewrites) never count, nor do untracked inputs:
     the version records their bytes itself (a tracked input that was edited does count)."""
-    found = _git(cwd, "rev-parse", "--show-toplevel", "HEAD")
+    safe = _neutralised(cwd)
+    if safe is None:
+        return None
+    found = _git(cwd, "rev-parse", "--show-toplevel", "HEAD", safe=safe)
     if found is None or len(found.splitlines()) != 2:
         return None
     top_text, commit = found.splitlines()
     top = Path(top_text).resolve()
-    branch = _git(cwd, "rev-parse", "--abbrev-ref", "HEAD")
+    branch = _git(cwd, "rev-parse", "--abbrev-ref", "HEAD", safe=safe)
 
     def excluding(paths: Iterable[Path]) -> list[str]:
         spec = [":(top)"]
@@ -180,9 +184,16 @@ def git_state(cwd: Path, registry: Path | None = None, inputs: Sequence[Path] = 
     # Submodules: their commits count, their work trees are not entered (their own config could
     # name programs this process never saw).
     changed = _git(
-        cwd, "status", "--porcelain", "--untracked-files=no", "--ignore-submodules=dirty", "--", *excluding(own)
+        cwd,
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--ignore-submodules=dirty",
+        "--",
+        *excluding(own),
+        safe=safe,
     )
-    untracked = _git(cwd, "ls-files", "--others", "--exclude-standard", "--", *excluding([*own, *inputs]))
+    untracked = _git(cwd, "ls-files", "--others", "--exclude-standard", "--", *excluding([*own, *inputs]), safe=safe)
     state: dict[str, Any] = {
         "commit": commit,
         "branch": None if branch in (None, "HEAD") else branch,
