@@ -95,6 +95,24 @@ class Policy:
         canonical = json.dumps(self.commands(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
+    def rules_digest(self) -> str:
+        """A digest of the rules a move obeys (transitions and gates, not hooks): each move's audit
+        entry records the rules it was checked against (``rules``), see ops/justified.py."""
+        gates = {
+            stage: {
+                "metrics": [m.text for m in g.metrics],
+                "require": list(g.require),
+                "approvals": g.approvals,
+                "check": list(g.checks),
+                "allow_force": g.allow_force,
+            }
+            for stage, g in sorted(self.gates.items())
+            if not g.empty or g.allow_force
+        }
+        body = {"transitions": {k: list(v) for k, v in sorted(self.transitions.items())}, "gates": gates}
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
     @property
     def has_commands(self) -> bool:
         commands = self.commands()

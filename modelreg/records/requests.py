@@ -12,6 +12,10 @@ import secrets
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .identities import person
+
+__all__ = ["ID_RE", "REQUESTS_DIR", "Decision", "Request", "RequestSchemaError", "new_id", "person"]
+
 REQUEST_FORMAT = 1
 REQUESTS_DIR = "requests"
 ID_RE = re.compile(r"[0-9a-f]{8}")
@@ -45,11 +49,6 @@ class Decision:
         if reason is not None and not isinstance(reason, str):
             raise RequestSchemaError(f"{where}: 'reason' must be a string")
         return cls(data["by"], data["at"], reason)
-
-
-def person(who: str) -> str:
-    """Who an identity names, for telling people apart: ``Alice``, ``alice`` and ``alice `` are one."""
-    return " ".join(who.split()).casefold()
 
 
 @dataclass(frozen=True)

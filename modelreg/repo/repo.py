@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelreg.base.effects import current
 from modelreg.base.fs import Tree
+from modelreg.base.machine import note_registry
 from modelreg.errors import IntegrityError, NotFoundError
 from modelreg.records import yamlio
 from modelreg.records.aliases import AliasFile
@@ -42,6 +43,7 @@ class Repo:
 
     def __init__(self, root: Path, config: Config | None = None) -> None:
         self.root = root.absolute()  # paths handed out stay valid after a chdir
+        note_registry(self.root)  # this user's key and trust record are never kept inside it
         self.tree = Tree(self.root)  # nothing inside is followed through a symlink
         self.state_dir = self.root / ".modelreg"
         self.parse_cache = self.state_dir / "cache" / "parsed"

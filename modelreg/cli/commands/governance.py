@@ -253,6 +253,11 @@ def trust(
                 o.line(
                     f"{state} on this machine{' (MODELREG_TRUST=1)' if status.by_environment else ''}: {status.path}"
                 )
+                for change in status.changes:
+                    o.line(f"  since trusted: {change}")
+                if status.files:
+                    named = ", ".join(status.files)
+                    o.line(f"  covers {len(status.files)} registry file(s) the commands name: {named}")
             else:
                 o.line(f"Trusted {len(rows)} command(s) of {status.path}" if status.changed else "Already trusted")
 

@@ -109,7 +109,7 @@ def file_request(repo: Repo, ref: Ref | str, stage: str, *, reason: str | None, 
         version = repo.load_version(state, version.version)
         if version.removed is not None or version.stage == stage:
             raise PolicyError(f"{name}@{version.version} changed while its gates were checked; try again")
-        existing = open_request_for(repo, name, version.version, stage)
+        existing = open_request_for(repo, name, version.version, stage, locked=True)
         if existing is not None:
             raise PolicyError(
                 f"request {existing.id} already asks to move {target} (by {existing.requested_by}); "
@@ -194,7 +194,7 @@ def approve(repo: Repo, request_id: str, *, reason: str | None = None, actor: st
                 )
         with repo.model_lock(name):
             state = repo.locked_state(name)
-            current = load_request(repo, name, request_id)
+            current = load_request(repo, name, request_id, locked=True)
             _may_approve(current, who)
             version = repo.load_version(state, current.version)
             if version.stage == stage:  # decided under the lock: a concurrent approval may have applied it
@@ -239,7 +239,7 @@ def reject(repo: Repo, request_id: str, *, reason: str | None, actor: str | None
     name = find_request(repo, request_id).name
     with repo.model_lock(name):
         state = repo.locked_state(name)
-        current = load_request(repo, name, request_id)
+        current = load_request(repo, name, request_id, locked=True)
         if not current.is_open:
             raise ConflictError(f"request {current.id} is {current.status}, not open", code="request_closed")
         closed = current.close("rejected", Decision(who, now_utc(), why))

@@ -24,6 +24,7 @@ from typing import IO, Any
 
 from modelreg.repo import Repo
 
+TRUST_ENV = "MODELREG_TRUST"  # ops/trust.py reads it; never passed on to a command
 DEPTH_ENV = "MODELREG_HOOK_DEPTH"
 MAX_DEPTH = 3  # a hook whose modelreg call runs hooks whose modelreg call runs hooks: stop there
 _TAIL_BYTES = 4096
@@ -52,6 +53,9 @@ def run_command(repo: Repo, command: str, document: dict[str, Any], env: dict[st
     last line of its stderr. Killed (with everything it started) after ``timeout`` seconds."""
     depth = _depth()
     full_env = {**os.environ, **env, "MODELREG_REGISTRY": str(repo.root), DEPTH_ENV: str(depth + 1)}
+    # Trusting this registry's commands for one run trusts nothing they run in turn: a hook that
+    # calls modelreg on another registry finds that one's commands untrusted, as they are.
+    full_env.pop(TRUST_ENV, None)
     with tempfile.TemporaryFile() as stdin, tempfile.TemporaryFile() as stderr:
         stdin.write(json.dumps(document, ensure_ascii=False).encode() + b"\n")
         stdin.seek(0)

@@ -18,7 +18,7 @@ from modelreg.base.effects import Reported
 from modelreg.errors import UsageError
 from modelreg.ops.changes import check_text, record, write_yaml
 from modelreg.ops.governance import hooks
-from modelreg.ops.governance.request_store import model_requests, request_path
+from modelreg.ops.governance.request_store import open_requests_of, request_path
 from modelreg.records.aliases import AliasFile
 from modelreg.records.journal import Change
 from modelreg.records.manifest import Version
@@ -71,11 +71,11 @@ def remove(repo: Repo, ref: Ref | str, *, reason: str | None, actor: str | None 
         removed = RemovedFile(name, {**state.removed, version.version: removal})
         write_yaml(repo, change, repo.model_dir(name) / REMOVED_NAME, removed.to_yaml_data())
         cancelled = []
-        for request in model_requests(repo, name):
-            if request.version == version.version and request.is_open:
-                closed = request.close("cancelled", Decision(who, when, f"version removed: {reason}"))
-                write_yaml(repo, change, request_path(repo, name, request.id), closed.to_yaml_data())
-                cancelled.append(request.id)
+        # The log says which requests are open: a recall is never blocked by a request file.
+        for request in open_requests_of(repo, name, version.version):
+            closed = request.close("cancelled", Decision(who, when, f"version removed: {reason}"))
+            write_yaml(repo, change, request_path(repo, name, request.id), closed.to_yaml_data())
+            cancelled.append(request.id)
         # Its aliases go too: the remove entry lists them (replaying it drops them, see ops/resolve.replay).
         dropped = list(state.aliases.of(version.version))
         if dropped:

@@ -109,10 +109,12 @@ def _promote(
             if exempt:
                 extras["rollback"] = True
             change = Change(name)
+            why = reason
             if request is not None:
-                apply_request(repo, change, request, who, reason)
+                why = reason or request.reason
+                apply_request(repo, change, request, who, why)
                 extras["request"] = request.id
-            archived = move(repo, change, state, version, stage, who, reason, extras)
+            archived = move(repo, change, state, version, stage, who, why, extras)
             entries = repo.commit(change)
         hooks.after(repo, entries)
         applied = request.id if request is not None else None
@@ -133,14 +135,15 @@ def _decide(
     evaluation = evaluate(repo, state, version, stage, request=request, exempt=exempt)
     if evaluation.noop:
         return evaluation
-    if stage in repo.config.require_reason and not reason:
+    applies_request = request is not None and evaluation.approved  # its reason is the move's reason
+    if stage in repo.config.require_reason and not reason and not applies_request:
         raise ConflictError(f"this registry's policy requires --reason to move a version to {stage!r}", code="policy")
     if evaluation.allowed or (force and evaluation.approved and evaluation.forcible):
         return evaluation
     hint = None
     if force and evaluation.failed:
         if not all(r.forcible for r in evaluation.failed):
-            hint = "--force never passes a transition or a removal"
+            hint = "--force never passes a transition, a removal or a check command that is not trusted (it never ran)"
         elif not evaluation.allow_force:
             hint = f"--force is not allowed for {stage} (allow_force is false)"
         else:
@@ -156,7 +159,7 @@ def _locked_request(repo: Repo, evaluation: Evaluation) -> Request | None:
 
     if evaluation.request is None:
         return None
-    return load_request(repo, evaluation.name, evaluation.request.id)
+    return load_request(repo, evaluation.name, evaluation.request.id, locked=True)
 
 
 def apply_request(repo: Repo, change: Change, request: Request, who: str, reason: str | None) -> None:
@@ -192,6 +195,7 @@ def move(
             from_stage=version.stage,
             to_stage=stage,
             reason=reason,
+            rules=repo.config.policy.rules_digest(),  # what the move was checked against
             **extras,
         )
     )
@@ -199,16 +203,11 @@ def move(
 
 
 def former_holders(repo: Repo, name: str, stage: str) -> list[int]:
-    """Versions that entered ``stage`` (register or promote), in the order they did."""
-    from modelreg.ops.queries.history import history
+    """Versions that genuinely entered ``stage``, in the order they did: each entry there
+    justified by the rules (ops/justified.py), so a forged history exempts no version."""
+    from modelreg.ops.governance.justified import model_justification
 
-    return [
-        e["version"]
-        for e in history(repo, name)
-        if e.get("action") in ("register", "promote")
-        and e.get("to_stage") == stage
-        and isinstance(e.get("version"), int)
-    ]
+    return model_justification(repo, name).held(stage)
 
 
 def rollback(
@@ -216,7 +215,7 @@ def rollback(
 ) -> PromoteResult:
     """Put back in production the version that held it before the current one (or ``to``).
 
-    A version that held the stage before is exempt from transitions, gates and approvals (it
+    A version that genuinely held the stage before is exempt from transitions, gates and approvals (it
     passed them when it first entered; a rollback is an emergency) and is recorded with
     ``rollback: true``. ``to`` naming a version that never held it is an ordinary promotion.
     A removed version is never brought back.

@@ -219,7 +219,16 @@ def _commit_new(
         repo, change, repo.model_dir(name) / "model.yaml", state.index.with_version(number, stage).to_yaml_data()
     )
     change.records.append(
-        record("register", name, number, actor=who, to_stage=stage, reason=reason, digest=version.digest)
+        record(
+            "register",
+            name,
+            number,
+            actor=who,
+            to_stage=stage,
+            reason=reason,
+            digest=version.digest,
+            rules=repo.config.policy.rules_digest(),
+        )
     )
     # Only a register into an occupied exclusive stage touches the stage file.
     assignments, archived = displace(repo, change, state, stage, number, who)

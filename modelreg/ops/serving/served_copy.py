@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelreg.base.fs import REFUSED, atomic_write, read_own, tmp_name
-from modelreg.base.machine import cache_dir, seal, unseal
+from modelreg.base.machine import cache_dir, own_dir, seal, unseal
 from modelreg.errors import StorageError
 from modelreg.ops.serving.destination import write_files
 from modelreg.records.filepaths import check_paths, folders_of
@@ -51,7 +51,7 @@ def materialize(
     except StorageError:
         if not _cannot_write(repo.state_dir):
             raise
-    return _served(repo, version, cache_dir() / "versions" / name, rehash, progress)
+    return _served(repo, version, own_dir(cache_dir(), "cache") / "versions" / name, rehash, progress)
 
 
 def _cannot_write(path: Path) -> bool:

@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from modelreg.errors import ModelregError
 from modelreg.ops.verify.findings import ERROR, Finding
+from modelreg.records.manifest import Version
 from modelreg.records.state import ModelState
 from modelreg.records.timeline import replay
 from modelreg.repo import Repo
@@ -84,4 +86,39 @@ def history_findings(reg: Repo, state: ModelState, entries: list[dict[str, Any]]
                     "deleted or added?)",
                 )
             )
+    found += _governance_findings(reg, state, entries)
+    found += _request_findings(reg, model, entries)
     return found
+
+
+def _governance_findings(reg: Repo, state: ModelState, entries: list[dict[str, Any]]) -> list[Finding]:
+    """Every recorded move into a stage that the rules in force do not justify (ops/justified.py)."""
+    from modelreg.ops.governance.justified import justify
+
+    model = state.index.name
+    loaded: dict[int, Version | None] = {}
+
+    def version_of(number: int) -> Version | None:
+        if number not in loaded:
+            try:
+                loaded[number] = reg.load_version(state, number, cached=False)
+            except ModelregError:
+                loaded[number] = None
+        return loaded[number]
+
+    judged = justify(reg.config, entries, version_of)
+    where = str(reg.audit.path)
+    return [
+        Finding(ERROR, "governance", where, f"{u.describe()} (see: modelreg log {model})") for u in judged.unjustified
+    ]
+
+
+def _request_findings(reg: Repo, model: str, entries: list[dict[str, Any]]) -> list[Finding]:
+    """Request files that do not tell the audit log's story: strays, edited, missing."""
+    from modelreg.ops.governance.request_store import request_files
+
+    try:
+        problems = request_files(reg, model, entries).problems
+    except ModelregError as exc:  # the requests folder itself (a link)
+        return [Finding(ERROR, "request", str(reg.model_dir(model) / "requests"), exc.message)]
+    return [Finding(ERROR, "request", str(path), why) for path, why in problems]
