@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .ops.listing import ModelSummary
     from .ops.policy import Evaluation
     from .ops.promote import PromoteResult
+    from .ops.proof.sign import SignResult
     from .ops.remove import RemoveResult
     from .ops.report import ReportResult
     from .ops.trust import TrustStatus
@@ -126,13 +127,56 @@ class Registry(Repo):
 
         return build_report(self, _path(output), parallel=parallel)
 
+    def safety(self, version: Version) -> list[dict[str, Any]]:
+        """Each file's safety against the allowlist in force: ``safe``, ``unsafe`` (with the
+        imports outside it) or ``unknown``, with its recorded format."""
+        from .ops.proof.safety import judge
+
+        allow = self.config.safety_allow
+        return [
+            {"path": f.path, "format": f.format, **judge(f.format, f.imports, f.unreadable, allow).to_json()}
+            for f in version.files
+        ]
+
+    def version_json(self, version: Version) -> dict[str, Any]:
+        """The version object, each file with its ``format`` and ``safety``."""
+        data = version.to_json()
+        judged = {item["path"]: item for item in self.safety(version)}
+        data["files"] = [{**f.to_dict(), **judged[f.path]} for f in version.files]
+        return data
+
     # -- handing out files -------------------------------------------------
-    def export(self, version: Version, dest: PathLike, *, progress: Callable[[int], None] | None = None) -> list[Path]:
-        """Write the version's files into ``dest``, verified; ``progress`` hears the bytes written."""
+    def export(
+        self,
+        version: Version,
+        dest: PathLike,
+        *,
+        progress: Callable[[int], None] | None = None,
+        signature: bool = False,
+    ) -> list[Path]:
+        """Write the version's files into ``dest``, verified; ``progress`` hears the bytes written.
+        ``signature`` writes its newest signature beside them as ``model.sig`` (OpenSSF Model
+        Signing), so that ``model_signing verify`` checks the files as served."""
         from .ops.serve import export
 
         _refuse_removed(version)
-        return export(self, version, _path(dest), progress=progress)
+        extra = None
+        if signature:
+            from .ops.proof.sign import served_signature
+
+            extra = served_signature(self, version)
+        written = export(self, version, _path(dest), progress=progress, extra=extra)
+        self._warn_unsafe(version)
+        return written
+
+    def _warn_unsafe(self, version: Version) -> None:
+        """Handing out a file the allowlist does not pass says so on stderr (it is still served)."""
+        for item in self.safety(version):
+            if item["safety"] == "unsafe":
+                self.warnings.append(
+                    f"{version.name}@{version.version}: {item['path']} is unsafe to load: it "
+                    f"{item.get('safety_detail', 'imports globals outside the allowlist')}"
+                )
 
     def materialize(
         self, version: Version, *, rehash: bool = False, progress: Callable[[int], None] | None = None
@@ -142,7 +186,9 @@ class Registry(Repo):
         from .ops.served_copy import materialize
 
         _refuse_removed(version)
-        return materialize(self, version, rehash=rehash, progress=progress)
+        where = materialize(self, version, rehash=rehash, progress=progress)
+        self._warn_unsafe(version)
+        return where
 
     # -- changes -----------------------------------------------------------
     def register(
@@ -165,14 +211,21 @@ class Registry(Repo):
         python: PathLike | None = None,
         env_files: Iterable[PathLike] | None = None,
         progress: Callable[[int], None] | None = None,
+        sign: PathLike | None = None,
     ) -> tuple[Version, tuple[int, ...]]:
         """Store the files and record a new version; returns it and any versions it archived.
 
-        ``paths``: one file or directory, or several; ``progress`` hears the bytes stored."""
+        ``paths``: one file or directory, or several; ``progress`` hears the bytes stored;
+        ``sign``: an EC private key that signs the new version (checked before anything is stored)."""
         from .ops.register import register
 
+        if sign is not None:
+            from .ops.lineage import author as find_author
+            from .ops.proof.sign import prepare_key
+
+            prepare_key(self, _path(sign), find_author(author))
         inputs = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
-        return register(
+        version, archived = register(
             self,
             name,
             [_path(p) for p in inputs],
@@ -192,6 +245,19 @@ class Registry(Repo):
             env_files=None if env_files is None else [_path(p) for p in env_files],
             progress=progress,
         )
+        if sign is not None:
+            from .errors import ModelregError
+            from .ops.proof.sign import sign_version
+
+            try:
+                sign_version(self, f"{name}@{version.version}", _path(sign), actor=author)
+            except ModelregError as exc:
+                ref = f"{name}@{version.version}"
+                raise type(exc)(
+                    f"registered {ref}, but signing it failed: {exc.message}; run 'modelreg sign {ref} --key KEY'",
+                    code=exc.code,
+                ) from exc
+        return version, archived
 
     def promote(
         self,
@@ -261,6 +327,13 @@ class Registry(Repo):
         return import_mlflow(
             self, tracking_uri, models=models, renames=renames, dry_run=dry_run, actor=actor, progress=progress
         )
+
+    # -- proof -------------------------------------------------------------------
+    def sign(self, ref: Ref | str, key: PathLike, *, actor: str | None = None) -> SignResult:
+        """Sign a version's files (OpenSSF Model Signing) with the EC private key at ``key``."""
+        from .ops.proof.sign import sign_version
+
+        return sign_version(self, ref, _path(key), actor=actor)
 
     # -- governance ----------------------------------------------------------
     def check(self, ref: Ref | str, stage: str) -> Evaluation:

@@ -9,7 +9,7 @@ from typing import Any
 
 from modelreg.errors import ConflictError, ModelregError, NotFoundError, UsageError
 from modelreg.records.journal import Change, crash_point
-from modelreg.records.manifest import FileEntry, Version, file_set_digest
+from modelreg.records.manifest import FileEntry, Version, facts_digest, file_set_digest
 from modelreg.records.names import parse_number, validate_key, validate_name
 from modelreg.records.state import ModelIndex, ModelState, StageFile
 from modelreg.repo import Repo
@@ -116,8 +116,10 @@ def register(
     with repo.blob_lock():
         files = []
         for rel, src in sources:
+            facts, seen = _read_facts(src)
             digest, size = repo.blobs.put_file(src, link=link, progress=progress)
-            files.append(FileEntry(rel, size, digest))
+            _unchanged(src, seen)
+            files.append(FileEntry(rel, size, digest, **facts))
             if on_file:
                 on_file(rel, size)
         crash_point("after-blobs")
@@ -134,6 +136,39 @@ def register(
     finally:
         hooks.after(repo, entries)  # the version is recorded whether or not the push worked
     return version, archived
+
+
+MAX_RECORDED_IMPORTS = 1000
+
+
+def _read_facts(src: Path) -> tuple[dict[str, Any], tuple[int, ...]]:
+    """The file's format and pickle imports, read from its bytes (nothing is unpickled), and the
+    identity of what was read, so that the bytes stored are known to be the bytes judged."""
+    import os
+
+    from .proof.fileformats import facts_of
+
+    with open(src, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        facts = facts_of(fh, st.st_size).to_dict()
+    imports = facts.get("imports")
+    if imports is not None and len(imports) > MAX_RECORDED_IMPORTS:
+        facts["imports"] = imports[:MAX_RECORDED_IMPORTS]
+        facts["unreadable"] = f"imports more than {MAX_RECORDED_IMPORTS} globals"
+    if isinstance(facts.get("imports"), list):
+        facts["imports"] = tuple(facts["imports"])
+    return facts, _identity(st)
+
+
+def _identity(st: Any) -> tuple[int, ...]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _unchanged(src: Path, seen: tuple[int, ...]) -> None:
+    import os
+
+    if _identity(os.stat(src)) != seen:
+        raise UsageError(f"{src}: the file changed while it was being registered; try again")
 
 
 def _with_env_files(sources: list[tuple[str, Path]], env_files: list[Path]) -> list[tuple[str, Path]]:
@@ -206,8 +241,11 @@ def _commit_new(
         repo, change, repo.model_dir(name) / "model.yaml", state.index.with_version(number, stage).to_yaml_data()
     )
     change.records.append(
-        record("register", name, number, actor=who, to_stage=stage, reason=reason, digest=version.digest)
-    )
+        record(
+            "register", name, number, actor=who, to_stage=stage, reason=reason, digest=version.digest,
+            **({"facts": facts} if (facts := facts_digest(version.files)) else {}),
+        )
+    )  # fmt: skip
     # Only a register into an occupied exclusive stage touches the stage file.
     assignments, archived = displace(repo, change, state, stage, number, who)
     if archived:
