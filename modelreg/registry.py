@@ -350,11 +350,14 @@ class Registry(Repo):
         request = open_request_for(self, version.name, version.version, stage)
         return evaluate(self, state, version, stage, request=request)
 
-    def request(self, ref: Ref | str, stage: str, *, reason: str | None, actor: str | None = None) -> Request:
-        """File a request to move a version to a stage that needs approvals."""
+    def request(
+        self, ref: Ref | str, stage: str, *, reason: str | None, actor: str | None = None, sign: PathLike | None = None
+    ) -> Request:
+        """File a request to move a version to a stage that needs approvals (``sign``: an SSH
+        private key that signs it)."""
         from .ops.approvals import file_request
 
-        return file_request(self, ref, stage, reason=reason, actor=actor)
+        return file_request(self, ref, stage, reason=reason, actor=actor, sign=_opt_path(sign))
 
     def requests(self, name: str | None = None, *, include_closed: bool = False) -> list[Request]:
         """Open requests (every one with ``include_closed``), of one model or all."""
@@ -372,11 +375,14 @@ class Registry(Repo):
 
         return request_json(self, request)
 
-    def approve(self, request_id: str, *, reason: str | None = None, actor: str | None = None) -> Decided:
-        """Approve a request; the approval that completes the count applies the promotion."""
+    def approve(
+        self, request_id: str, *, reason: str | None = None, actor: str | None = None, sign: PathLike | None = None
+    ) -> Decided:
+        """Approve a request; the approval that completes the count applies the promotion
+        (``sign``: an SSH private key that signs the approval)."""
         from .ops.approvals import approve
 
-        return approve(self, request_id, reason=reason, actor=actor)
+        return approve(self, request_id, reason=reason, actor=actor, sign=_opt_path(sign))
 
     def reject(self, request_id: str, *, reason: str | None, actor: str | None = None) -> Decided:
         from .ops.approvals import reject

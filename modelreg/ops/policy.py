@@ -182,6 +182,10 @@ def evaluate(
         checks.append(_signed_by(repo, version, gate.signed_by))
     checks += _commands(repo, version, stage, gate, source, run=run_checks)
     approvers = tuple(request.approvers()) if request is not None else ()
+    if gate.signed_approvals and request is not None:
+        from .proof.approvals import signed_approvers
+
+        approvers = signed_approvers(repo, request, version.digest)
     return replace(base, checks=tuple(checks), required=gate.approvals, approvers=approvers, request=request)
 
 

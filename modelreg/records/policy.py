@@ -45,7 +45,8 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 }
 _METRIC_RE = re.compile(r"\s*([A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127})\s*(>=|<=|==|!=|>|<)\s*(\S+)\s*")
 _GATE_KEYS = frozenset(
-    {"metrics", "require", "approvals", "check", "allow_force", "check_timeout_seconds", "signed_by"}
+    {"metrics", "require", "approvals", "check", "allow_force", "check_timeout_seconds"}
+    | {"signed_approvals", "signed_by"}
 )
 
 
@@ -71,6 +72,7 @@ class Gate:
     allow_force: bool = False
     check_timeout: float = DEFAULT_CHECK_TIMEOUT
     signed_by: tuple[str, ...] = ()  # a version signature by one of these identities
+    signed_approvals: bool = False  # count only approvals whose SSH signature verifies (allowed_signers)
 
     @property
     def empty(self) -> bool:
@@ -166,7 +168,11 @@ def _parse_gate(stage: str, table: Any, bad: Bad) -> Gate:
         raise bad(f"{where}.allow_force must be true or false")
     timeout = table.get("check_timeout_seconds", DEFAULT_CHECK_TIMEOUT)
     signed_by = _strings(table.get("signed_by", []), f"{where}.signed_by", bad)
+    signed_approvals = table.get("signed_approvals", False)
+    if not isinstance(signed_approvals, bool):
+        raise bad(f"{where}.signed_approvals must be true or false")
     return Gate(
+        signed_approvals=signed_approvals,
         signed_by=signed_by,
         metrics=metrics,
         require=require,

@@ -54,4 +54,7 @@ def proof_findings(reg: Repo, name: str, numbers: set[int], entries: list[dict[s
     from .sign import signature_findings
 
     found += signature_findings(reg, state, versions, entries)
+    from .approvals import approval_findings
+
+    found += approval_findings(reg, name, entries)
     return found
