@@ -275,13 +275,60 @@ class _Walker:
     # -- the walk ------------------------------------------------------------
     def run(self) -> None:
         handlers = _HANDLERS
+        runs = _RUNS
+        r = self.r
         while True:
-            code = self.r.byte()
+            buf, pos = r.buf, r.pos
+            if pos < len(buf):
+                code = buf[pos]
+                if code in runs:
+                    # A long run of one number opcode (a list of floats or ints): its values are
+                    # never names nor a joblib layout, so it is pushed whole, at regex speed.
+                    pattern, width = runs[code]
+                    match = pattern.match(buf, pos)
+                    if match is not None:
+                        count = (match.end() - pos) // width
+                        if len(self.stack) + count > MAX_STACK:
+                            raise Unreadable(f"its stack grows beyond {MAX_STACK:,} items")
+                        self.stack.extend([OPAQUE] * count)
+                        r.pos = match.end()
+                        continue
+                # The commonest opcodes of plain pickles (short strings, memo, marks, small ints),
+                # handled inline while their bytes are in the buffer: same effect as their handlers.
+                if code == 0x8C and pos + 1 < len(buf):
+                    end = pos + 2 + buf[pos + 1]
+                    if end <= len(buf):
+                        try:
+                            text: Any = buf[pos + 2 : end].decode("utf-8", "surrogatepass")
+                        except UnicodeDecodeError:
+                            raise Unreadable("holds a string that is not UTF-8") from None
+                        self.push(text)
+                        r.pos = end
+                        continue
+                elif code == 0x94 and self.stack and (not self.marks or len(self.stack) > self.marks[-1]):
+                    self.remember(len(self.memo), self.stack[-1])
+                    r.pos = pos + 1
+                    continue
+                elif code == 0x28:  # MARK
+                    self.marks.append(len(self.stack))
+                    r.pos = pos + 1
+                    continue
+                elif code == 0x4B and pos + 1 < len(buf):  # BININT1
+                    self.push(buf[pos + 1])
+                    r.pos = pos + 2
+                    continue
+                elif code == 0x68 and pos + 1 < len(buf) and buf[pos + 1] in self.memo:  # BINGET
+                    self.push(self.memo[buf[pos + 1]])
+                    r.pos = pos + 2
+                    continue
+                r.pos = pos + 1
+            else:
+                code = r.byte()
             handler = handlers.get(code)
             if handler is None:
                 raise Unreadable(f"holds byte 0x{code:02x}, which is no pickle opcode")
             if handler(self):
-                self.facts.end = self.r.tell()
+                self.facts.end = r.tell()
                 return
 
     def build(self) -> None:
@@ -760,6 +807,13 @@ _HANDLERS: dict[int, Any] = {
     ord("P"): _op_persid,
     ord("Q"): _op_binpersid,
     ord("."): _op_stop,
+}
+
+
+_RUN_MIN = 64  # shorter runs go opcode by opcode (a shape or a dtype state holds a few numbers)
+_RUNS: dict[int, tuple[re.Pattern[bytes], int]] = {
+    code: (re.compile(b"(?:" + re.escape(bytes([code])) + b".{%d}){%d,}" % (width - 1, _RUN_MIN), re.DOTALL), width)
+    for code, width in ((ord("G"), 9), (ord("K"), 2), (ord("J"), 5), (ord("M"), 3))
 }
 
 
