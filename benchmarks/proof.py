@@ -43,7 +43,8 @@ sys.path.insert(0, str(ROOT))
 
 
 def load() -> str:
-    return "load %.2f %.2f %.2f" % os.getloadavg()
+    one, five, fifteen = os.getloadavg()
+    return f"load {one:.2f} {five:.2f} {fifteen:.2f}"
 
 
 def median_time(fn: Callable[[], object], runs: int) -> float:
