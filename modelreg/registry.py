@@ -329,11 +329,22 @@ class Registry(Repo):
         )
 
     # -- proof -------------------------------------------------------------------
-    def sign(self, ref: Ref | str, key: PathLike, *, actor: str | None = None) -> SignResult:
-        """Sign a version's files (OpenSSF Model Signing) with the EC private key at ``key``."""
+    def sign(
+        self,
+        ref: Ref | str,
+        key: PathLike,
+        *,
+        actor: str | None = None,
+        certificate: PathLike | None = None,
+        chain: Iterable[PathLike] = (),
+    ) -> SignResult:
+        """Sign a version's files (OpenSSF Model Signing) with the EC private key at ``key``;
+        ``certificate`` (PEM, certifying that key) and ``chain`` go into the bundle."""
         from .ops.proof.sign import sign_version
 
-        return sign_version(self, ref, _path(key), actor=actor)
+        return sign_version(
+            self, ref, _path(key), actor=actor, certificate=_opt_path(certificate), chain=[_path(c) for c in chain]
+        )
 
     # -- governance ----------------------------------------------------------
     def check(self, ref: Ref | str, stage: str) -> Evaluation:

@@ -154,3 +154,87 @@ def test_signature_output_needs_a_signature_and_an_output(cli, reg_path: Path, t
     assert "not signed" in refused(cli("-R", reg_path, "export", "churn", tmp_path / "x", "--signature"), 3)
     assert not (tmp_path / "x").exists()
     assert "--output" in refused(cli("-R", reg_path, "get", "churn", "--signature"), 2)
+
+
+def _certificate(subject: str, key, issuer_name, issuer_key, *, ca: bool):  # type: ignore[no-untyped-def]
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import NameOID
+
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer_name or name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=not ca,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=ca,
+                crl_sign=ca,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )  # fmt: skip
+    )
+    return builder.sign(issuer_key or key, hashes.SHA256())
+
+
+def test_model_signing_certificate_flow_with_a_test_ca(cli, run, reg_path: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A root CA and a signing certificate made in the test: the bundle carries the chain and
+    ``model_signing verify certificate`` accepts it against the root, not against another root."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    root_key = ec.generate_private_key(ec.SECP384R1())
+    root = _certificate("modelreg test root", root_key, None, None, ca=True)
+    signing_key = ec.generate_private_key(ec.SECP256R1())
+    leaf = _certificate("release-bot", signing_key, root.subject, root_key, ca=False)
+    key_path = tmp_path / "signing.pem"
+    key_path.write_bytes(
+        signing_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    (tmp_path / "leaf.pem").write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "root.pem").write_bytes(root.public_bytes(serialization.Encoding.PEM))
+    other_key = ec.generate_private_key(ec.SECP384R1())
+    other = _certificate("another root", other_key, None, None, ca=True)
+    (tmp_path / "other.pem").write_bytes(other.public_bytes(serialization.Encoding.PEM))
+    ok(cli("-R", reg_path, "register", "churn", model(tmp_path)))
+    ok(cli("-R", reg_path, "sign", "churn@1", "--key", key_path, "--certificate", tmp_path / "leaf.pem"))
+    out = tmp_path / "served"
+    assert run("-R", reg_path, "get", "churn@1", "--output", out, "--signature").returncode == 0
+
+    def verify(root_pem: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*_cli_tool(), "verify", "certificate", str(out), "--signature", str(out / "model.sig"),
+             "--certificate_chain", str(root_pem)],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+
+    accepted = verify(tmp_path / "root.pem")
+    assert accepted.returncode == 0, accepted.stderr
+    assert verify(tmp_path / "other.pem").returncode != 0
+    (out / "sub" / "config.json").write_text('{"a": 2}')
+    assert verify(tmp_path / "root.pem").returncode != 0
+    ok(cli("-R", reg_path, "verify"))
+    # A certificate of another key is refused before anything is signed.
+    wrong = _certificate("someone", other_key, root.subject, root_key, ca=False)
+    (tmp_path / "wrong.pem").write_bytes(wrong.public_bytes(serialization.Encoding.PEM))
+    line = refused(
+        cli("-R", reg_path, "sign", "churn@1", "--key", key_path, "--certificate", tmp_path / "wrong.pem"), 2
+    )
+    assert "another key" in line

@@ -19,6 +19,14 @@ def sign(
         Path,
         typer.Option("--key", help="EC private key (PEM or OpenSSH; passphrase from $MODELREG_KEY_PASSPHRASE)."),
     ],
+    certificate: Annotated[
+        Path | None,
+        typer.Option("--certificate", help="PEM certificate of the key: the bundle carries it, with --chain."),
+    ] = None,
+    chain: Annotated[
+        list[Path] | None,
+        typer.Option("--chain", help="PEM certificates of the chain above --certificate (repeatable)."),
+    ] = None,
     author: Annotated[
         str | None,
         typer.Option("--author", help="Who signs (default: $MODELREG_AUTHOR, git user.name, login name)."),
@@ -30,7 +38,7 @@ def sign(
     out = Output(json)
     with guard(out):
         reg = open_registry(registry, out)
-        result = reg.sign(ref, key, actor=author)
+        result = reg.sign(ref, key, actor=author, certificate=certificate, chain=chain or [])
         data = result.to_json()
         text = f"Signed {data['name']}@{data['version']} as {data['signer']}"
         out.result(data, lambda o: o.line(text))

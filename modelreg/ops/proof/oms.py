@@ -118,15 +118,36 @@ def openssh_public(public_key: Any) -> str:
     return text.decode()
 
 
-def sign(version: Version, key: ec.EllipticCurvePrivateKey) -> str:
-    """The Sigstore bundle (JSON text) signing ``version``'s files."""
+def load_certificates(key: ec.EllipticCurvePrivateKey, certificate: Path, chain: list[Path]) -> list[bytes]:
+    """The signing certificate (which must certify ``key``) and its chain, as DER, for a bundle
+    that ``model_signing verify certificate`` checks against a root of trust."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        leaf = x509.load_pem_x509_certificate(certificate.read_bytes())
+        others = [c for path in chain for c in x509.load_pem_x509_certificates(path.read_bytes())]
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read the certificates ({exc})", code="invalid_key") from None
+    if leaf.public_key() != key.public_key():
+        raise UsageError(f"{certificate} certifies another key than the one given with --key", code="invalid_key")
+    return [c.public_bytes(serialization.Encoding.DER) for c in [leaf, *others]]
+
+
+def sign(version: Version, key: ec.EllipticCurvePrivateKey, certificates: list[bytes] | None = None) -> str:
+    """The Sigstore bundle (JSON text) signing ``version``'s files; with ``certificates`` (DER,
+    the signing certificate first) the bundle carries the chain instead of a key hint."""
     from cryptography.hazmat.primitives.asymmetric import ec
 
     payload = json.dumps(statement(version), sort_keys=True, separators=(",", ":")).encode()
     signature = key.sign(pae(payload), ec.ECDSA(_hash(key.curve.name)))
+    material: dict[str, Any] = {"publicKey": {"hint": pem_hint(key.public_key())}, "tlogEntries": []}
+    if certificates:
+        chain = [{"rawBytes": base64.b64encode(der).decode()} for der in certificates]
+        material = {"x509CertificateChain": {"certificates": chain}, "tlogEntries": []}
     bundle = {
         "mediaType": BUNDLE_MEDIA_TYPE,
-        "verificationMaterial": {"publicKey": {"hint": pem_hint(key.public_key())}, "tlogEntries": []},
+        "verificationMaterial": material,
         "dsseEnvelope": {
             "payload": base64.b64encode(payload).decode(),
             "payloadType": PAYLOAD_TYPE,
@@ -163,12 +184,13 @@ def open_bundle(bundle: str, public_key: Any) -> dict[str, Any]:
         envelope = data["dsseEnvelope"]
         payload = base64.b64decode(envelope["payload"], validate=True)
         sig = base64.b64decode(envelope["signatures"][0]["sig"], validate=True)
-        hint = data["verificationMaterial"]["publicKey"]["hint"]
+        material = data["verificationMaterial"]
+        named = _named_key(material)
     except (ValueError, KeyError, IndexError, TypeError):
         raise bad("the signature is not a Sigstore bundle of a DSSE envelope") from None
     if data.get("mediaType") != BUNDLE_MEDIA_TYPE or envelope.get("payloadType") != PAYLOAD_TYPE:
         raise bad("the signature is not an OpenSSF Model Signing bundle")
-    if hint != pem_hint(public_key):
+    if named != pem_hint(public_key):
         raise bad("the bundle names another public key than the one recorded")
     try:
         public_key.verify(sig, pae(payload), ec.ECDSA(_hash(public_key.curve.name)))
@@ -181,6 +203,16 @@ def open_bundle(bundle: str, public_key: Any) -> dict[str, Any]:
     if not isinstance(parsed, dict) or parsed.get("_type") != STATEMENT_TYPE:
         raise bad("the signed statement is not an in-toto statement")
     return parsed
+
+
+def _named_key(material: dict[str, Any]) -> str:
+    """The PEM hash of the key a bundle names: its hint, or its signing certificate's key."""
+    if "publicKey" in material:
+        return str(material["publicKey"]["hint"])
+    from cryptography import x509
+
+    der = base64.b64decode(material["x509CertificateChain"]["certificates"][0]["rawBytes"], validate=True)
+    return pem_hint(x509.load_der_x509_certificate(der).public_key())
 
 
 def signed_files(stmt: dict[str, Any]) -> tuple[str, dict[str, str]]:

@@ -91,8 +91,17 @@ def _moment(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def sign_version(repo: Repo, ref: Ref | str, key_path: Path, *, actor: str | None = None) -> SignResult:
-    """Sign the version ``ref`` names with the EC key at ``key_path``."""
+def sign_version(
+    repo: Repo,
+    ref: Ref | str,
+    key_path: Path,
+    *,
+    actor: str | None = None,
+    certificate: Path | None = None,
+    chain: list[Path] | None = None,
+) -> SignResult:
+    """Sign the version ``ref`` names with the EC key at ``key_path``; with ``certificate`` (and
+    its ``chain``) the bundle carries the certificates, for ``model_signing verify certificate``."""
     from modelreg.ops import hooks
     from modelreg.ops.changes import record, write_yaml
     from modelreg.ops.lineage import author, now_utc
@@ -104,6 +113,7 @@ def sign_version(repo: Repo, ref: Ref | str, key_path: Path, *, actor: str | Non
         ref = parse_ref(ref)
     who = author(actor)
     key, public, signer = prepare_key(repo, key_path, who)
+    certificates = None if certificate is None else oms.load_certificates(key, certificate, chain or [])
     when = now_utc()
     name = ref.name
     with repo.model_lock(name):
@@ -111,7 +121,7 @@ def sign_version(repo: Repo, ref: Ref | str, key_path: Path, *, actor: str | Non
         version = resolve_in(repo, state, ref)
         if version.removed:
             raise ConflictError(f"{name}@{version.version} was removed; it is not signed any more", code="removed")
-        signature = VersionSignature(signer, public, when, oms.sign(version, key))
+        signature = VersionSignature(signer, public, when, oms.sign(version, key, certificates))
         kept = [s for s in load_signatures(repo, name, version.version) if s.public_key != public]
         change = Change(name)
         write_yaml(
