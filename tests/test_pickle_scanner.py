@@ -213,7 +213,12 @@ def test_tensor_and_plain_formats() -> None:
     assert facts(struct.pack("<Q", len(header)) + header + b"\x00" * 8).format == "safetensors"
     assert facts(b"GGUF\x03\x00\x00\x00" + b"\x00" * 16).format == "gguf"
     assert facts(b"\x08\x07\x12\x07pytorch\x1a\x03" + b"\x00" * 8).format == "onnx"
-    for plain in (b"col1,col2\n1,2\n", b'{"a": 1}', b"", b"(hello) world\n", b"\x00\x01\x02"):
+    text_like_globals = (
+        b"city\nParis\nLondon\nRome\n",
+        b"# notes\n\ncolumns\nrows\nmore text\n",
+        b"(config\nname\nvalue\n",
+    )
+    for plain in (b"col1,col2\n1,2\n", b'{"a": 1}', b"", b"(hello) world\n", b"\x00\x01\x02", *text_like_globals):
         f = facts(plain)
         assert (f.format, f.imports) == ("data", None), plain
         assert verdict(plain) == "safe"

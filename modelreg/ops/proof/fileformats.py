@@ -89,9 +89,12 @@ def facts_of(fh: IO[bytes], size: int) -> Facts:
     if compression is not None:
         return _compressed(fh, compression, size)
     if _is_pickle(head):
-        found = _Pickles()
-        found.add(scan(fh))
-        return found.facts("joblib" if found.joblib else "pickle")
+        facts = scan(fh)
+        if head[0] == 0x80 or facts.complete or (facts.imports and facts.calls):
+            found = _Pickles()
+            found.add(facts)
+            return found.facts("joblib" if found.joblib else "pickle")
+        fh.seek(0)
     if _is_onnx(head):
         return Facts("onnx")
     return Facts("data")

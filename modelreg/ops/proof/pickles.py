@@ -181,6 +181,7 @@ class PickleFacts:
     end: int = 0
     joblib: bool = False
     protocol: int = 0
+    calls: bool = False  # a call opcode (REDUCE, INST, OBJ, NEWOBJ, BUILD) was read
 
 
 class _Walker:
@@ -492,12 +493,15 @@ def _op_int(w: _Walker) -> None:
 
 
 def _op_long(w: _Walker) -> None:
-    w.text_line()
+    _int_line(w)
     w.push(OPAQUE)
 
 
 def _op_float(w: _Walker) -> None:
-    w.text_line()
+    try:
+        float(w.text_line())
+    except ValueError:
+        raise Unreadable("holds a FLOAT it cannot read") from None
     w.push(OPAQUE)
 
 
@@ -677,12 +681,14 @@ def _op_stack_global(w: _Walker) -> None:
 
 
 def _op_inst(w: _Walker) -> None:
+    w.facts.calls = True
     module, name = w.ascii_pair()
     args = w.pop_mark()
     w.push(Obj(w.record(module, name), tuple(args)))
 
 
 def _op_obj(w: _Walker) -> None:
+    w.facts.calls = True
     items = w.pop_mark()
     if not items:
         raise Unreadable("has an OBJ without its class")
@@ -690,18 +696,21 @@ def _op_obj(w: _Walker) -> None:
 
 
 def _op_reduce(w: _Walker) -> None:
+    w.facts.calls = True
     args = w.pop()
     func = w.pop()
     w.push(Obj(func, args))
 
 
 def _op_newobj(w: _Walker) -> None:
+    w.facts.calls = True
     args = w.pop()
     cls = w.pop()
     w.push(Obj(cls, args))
 
 
 def _op_newobj_ex(w: _Walker) -> None:
+    w.facts.calls = True
     w.pop()
     args = w.pop()
     cls = w.pop()
@@ -709,6 +718,7 @@ def _op_newobj_ex(w: _Walker) -> None:
 
 
 def _op_build(w: _Walker) -> None:
+    w.facts.calls = True
     w.build()
 
 
@@ -839,10 +849,16 @@ def scan(stream: IO[bytes], *, budget: int | None = None, reader: Reader | None 
     return facts
 
 
+_PROTOCOL01_START = frozenset(b"(c]}){ldISVNFLKJMGTUBCXp")
+
+
 def looks_like_protocol01(head: bytes) -> bool:
     """Whether bytes without a PROTO header open like a protocol 0 or 1 pickle that imports
-    something: ``c module\\nname\\n`` or ``(`` ... ``i module\\nname\\n`` with real identifiers.
-    Plain text seldom does; a hand-made protocol-0 payload does."""
+    something: an opcode first, then ``c module\\nname\\n`` or ``i module\\nname\\n`` with real
+    identifiers. Plain text seldom does; a hand-made protocol-0 payload does (the caller then
+    walks it, and keeps it as a pickle only if it reaches STOP or imports and calls)."""
+    if not head or head[0] not in _PROTOCOL01_START:
+        return False
     text = head[:4096]
     for match in re.finditer(rb"(?:^|[\n(])[ci]([^\n]{1,200})\n([^\n]{1,200})\n", text):
         module, name = match.group(1), match.group(2)
