@@ -157,3 +157,21 @@ def test_a_signer_outside_valid_before_fails_verify_and_does_not_count(cli, reg_
     # A window open at the time of the entry verifies again.
     (reg_path / "allowed_signers").write_text(line("alice", alice, 'valid-after="20200101Z"') + "\n")
     ok(cli("-R", reg_path, "verify"))
+
+
+def test_a_dropped_signed_approval_and_a_key_inside_the_registry(cli, reg_path: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    alice = key(tmp_path, "alice")
+    setup(reg_path, tmp_path, [line("alice", alice)], gate="approvals = 2\nsigned_approvals = true")
+    rid = request(cli, reg_path, version(cli, reg_path, tmp_path))
+    inside = reg_path / "alice.key"
+    shutil.copy(alice, inside)
+    assert "inside the registry" in refused(
+        cli("-R", reg_path, "approve", rid, "--author", "alice", "--sign", inside), 2
+    )
+    inside.unlink()
+    ok(cli("-R", reg_path, "approve", rid, "--author", "alice", "--sign", alice))
+    ok(cli("-R", reg_path, "verify"))
+    audit = reg_path / "audit.jsonl"
+    kept = [x for x in audit.read_text().splitlines() if '"action":"approve"' not in x.replace(" ", "")]
+    audit.write_text("\n".join(kept) + "\n")
+    assert cli("-R", reg_path, "verify").exit_code == 5

@@ -68,6 +68,9 @@ def sign_decision(
 ) -> str:
     """Sign a decision with the key at ``key``; refused (exit 4, nothing recorded) when the
     signature does not verify for ``who`` under allowed_signers now."""
+    from .sign import refuse_key_inside
+
+    refuse_key_inside(repo, key)
     body = message(decision, model, version, digest, stage, request, who)
     signature = sshsig.sign(key, NAMESPACE, body)
     good, said = _check(repo, signature, body, who, datetime.now(UTC))
@@ -157,6 +160,7 @@ def approval_findings(reg: Repo, name: str, entries: list[dict[str, Any]]) -> li
                 )
             )
         unchecked = unchecked or reg.config.allowed_signers is None
+    found += _dropped(reg, name, entries)
     if unchecked:
         found.append(
             Finding(
@@ -167,4 +171,45 @@ def approval_findings(reg: Repo, name: str, entries: list[dict[str, Any]]) -> li
                 "who signed is unchecked",
             )
         )
+    return found
+
+
+def _dropped(reg: Repo, name: str, entries: list[dict[str, Any]]) -> list[Finding]:
+    """A request file whose approvals the audit log does not hold: an approval entry was cut
+    from the log (the newest entries leave no broken link behind them)."""
+    import os
+
+    from modelreg.errors import ModelregError
+    from modelreg.records.requests import ID_RE, REQUESTS_DIR, RequestSchemaError, person
+
+    folder = reg.model_dir(name) / REQUESTS_DIR
+    try:
+        names = sorted(e.name for e in os.scandir(folder) if e.is_file(follow_symlinks=False))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    logged: dict[str, set[str]] = {}
+    for e in entries:
+        if e.get("action") == "approve" and isinstance(e.get("request"), str):
+            logged.setdefault(e["request"], set()).add(person(str(e.get("actor"))))
+    found = []
+    for file_name in names:
+        request_id = file_name.removesuffix(".yaml")
+        if not file_name.endswith(".yaml") or not ID_RE.fullmatch(request_id):
+            continue
+        path = folder / file_name
+        try:
+            request = Request.parse(reg.load(path, "request file", cached=False))
+        except (ModelregError, RequestSchemaError):
+            continue  # an unreadable request file is reported where requests are read
+        missing = sorted({d.by for d in request.approvals if person(d.by) not in logged.get(request.id, set())})
+        if missing:
+            found.append(
+                Finding(
+                    ERROR,
+                    "approval",
+                    str(path),
+                    f"request {request.id} lists approvals by {', '.join(missing)} that the audit log does not "
+                    "record (an entry cut from the log, or the file edited?)",
+                )
+            )
     return found

@@ -148,6 +148,7 @@ def prepare_key(repo: Repo, key_path: Path, who: str) -> tuple[Any, str, str]:
 
     from . import oms
 
+    refuse_key_inside(repo, key_path)
     key = oms.load_private_key(key_path)
     public = oms.openssh_public(key.public_key())
     signers = allowed_signers(repo)
@@ -164,6 +165,19 @@ def prepare_key(repo: Repo, key_path: Path, who: str) -> tuple[Any, str, str]:
             f"refused: the key {key_path} belongs to {', '.join(names)} in allowed_signers; say which with --author"
         )
     return key, public, names[0]
+
+
+def refuse_key_inside(repo: Repo, key_path: Path) -> None:
+    """Keys never enter the registry: a private key inside it would be committed with it."""
+    try:
+        inside = key_path.resolve().is_relative_to(repo.root.resolve())
+    except OSError:
+        inside = False
+    if inside:
+        raise UsageError(
+            f"{key_path} is inside the registry, where git would share it: keep private keys outside it",
+            code="invalid_key",
+        )
 
 
 def _fingerprint(public: str) -> str:
