@@ -175,3 +175,15 @@ def test_a_dropped_signed_approval_and_a_key_inside_the_registry(cli, reg_path: 
     kept = [x for x in audit.read_text().splitlines() if '"action":"approve"' not in x.replace(" ", "")]
     audit.write_text("\n".join(kept) + "\n")
     assert cli("-R", reg_path, "verify").exit_code == 5
+
+
+def test_an_allowed_signers_symlink_is_never_followed(cli, reg_path: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    alice = key(tmp_path, "alice")
+    outside = tmp_path / "elsewhere"
+    outside.write_text(line("alice", alice) + "\n")
+    (reg_path / "allowed_signers").symlink_to(outside)
+    add_policy(reg_path, '[signing]\nallowed_signers = "allowed_signers"\n[gates.production]\napprovals = 1')
+    rid = request(cli, reg_path, version(cli, reg_path, tmp_path))
+    assert "symbolic link" in refused(cli("-R", reg_path, "approve", rid, "--author", "alice", "--sign", alice), 2)
+    result = cli("-R", reg_path, "verify", "--json")
+    assert result.exit_code == 5 and "symbolic link" in result.stdout

@@ -102,10 +102,15 @@ def signed_approvers(repo: Repo, request: Request, digest: str) -> tuple[str, ..
 
 def approval_findings(reg: Repo, name: str, entries: list[dict[str, Any]]) -> list[Finding]:
     """Every signed request and approval of the model, checked as verify does."""
-    from modelreg.errors import ModelregError
+    from modelreg.errors import ModelregError, UsageError
 
     from ..requestfiles import request_path
+    from .sign import allowed_signers_path
 
+    try:
+        allowed_signers_path(reg)
+    except UsageError as exc:
+        return [Finding(ERROR, "approval", str(reg.root / "modelreg.toml"), exc.message)]
     found: list[Finding] = []
     unchecked = False
     digests: dict[int, str | None] = {}

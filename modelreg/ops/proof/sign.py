@@ -57,7 +57,8 @@ def allowed_signers(repo: Repo) -> list[Signer] | None:
         return None
     from modelreg.base.fs import read_limited
 
-    path = repo.tree.inside(repo.root / rel)
+    path = allowed_signers_path(repo)
+    assert path is not None
     try:
         text = read_limited(path, 1 << 20).decode("utf-8")
     except FileNotFoundError:
@@ -71,8 +72,16 @@ def allowed_signers(repo: Repo) -> list[Signer] | None:
 
 
 def allowed_signers_path(repo: Repo) -> Path | None:
+    """The file ssh-keygen reads; never a symlink (nothing in a registry is followed out of it)."""
+    import os
+
     rel = repo.config.allowed_signers
-    return None if rel is None else repo.tree.inside(repo.root / rel)
+    if rel is None:
+        return None
+    path = repo.tree.inside(repo.root / rel)
+    if os.path.islink(path):
+        raise UsageError(f"{path} is a symbolic link: modelreg never follows links inside a registry")
+    return path
 
 
 def load_signatures(repo: Repo, name: str, number: int) -> list[VersionSignature]:
