@@ -80,6 +80,10 @@ def test_model_signing_accepts_served_files_and_rejects_a_changed_byte(
         "model.sig", "sub/config.json", "weights.bin"]  # fmt: skip
     accepted = verify_with_cli(out, pem)
     assert accepted.returncode == 0, accepted.stderr
+    ok(cli("-R", reg_path, "promote", "churn@1", "production"))
+    production = tmp_path / "production"
+    assert run("-R", reg_path, "get-production", "churn", "--output", production, "--signature").returncode == 0
+    assert verify_with_cli(production, pem).returncode == 0
     exported = tmp_path / "exported"
     assert run("-R", reg_path, "export", "churn@1", exported, "--signature").returncode == 0
     assert verify_with_cli(exported, pem).returncode == 0

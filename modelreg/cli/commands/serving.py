@@ -61,6 +61,7 @@ def get_production(
     name: ModelArg,
     path: PathOpt = False,
     output: OutputOpt = None,
+    signature: SignatureOpt = False,
     registry: RegistryOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -68,7 +69,7 @@ def get_production(
     out = Output(json)
     with guard(out):
         reg = open_registry(registry, out)
-        _hand_out(out, reg, reg.get_production(name), path, output)
+        _hand_out(out, reg, reg.get_production(name), path, output, signature)
 
 
 def _hand_out(
