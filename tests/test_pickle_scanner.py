@@ -202,6 +202,11 @@ def test_joblib_dumps_with_raw_array_bytes_and_scikit_learn_are_safe(tmp_path: P
     assert (f.format, f.compression, f.unreadable) == ("joblib", "zlib", None)
 
 
+def test_an_lz4_stream_is_never_judged_safe() -> None:
+    data = b"\x04\x22\x4d\x18" + b"\x00" * 32
+    assert (facts(data).compression, verdict(data)) == ("lz4", "unknown")
+
+
 def test_a_compressed_malicious_pickle_is_unsafe() -> None:
     data = gzip.compress(stack_global_memo(b"true"))
     f = facts(data)

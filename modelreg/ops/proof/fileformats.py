@@ -85,6 +85,10 @@ def facts_of(fh: IO[bytes], size: int) -> Facts:
         return Facts("gguf")
     if _is_safetensors(fh, head, size):
         return Facts("safetensors")
+    if head.startswith(b"\x04\x22\x4d\x18"):
+        # An LZ4 frame (joblib's compress="lz4"): no stdlib codec reads it, so it may hide a
+        # pickle that joblib would load. Fail closed: pickle-bearing, not read.
+        return Facts("pickle", (), "LZ4-compressed, which modelreg does not decompress", "lz4")
     compression = _compression(head)
     if compression is not None:
         return _compressed(fh, compression, size)
