@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .ops.lifecycle.annotate import AnnotateResult
     from .ops.lifecycle.promote import PromoteResult
     from .ops.lifecycle.register import RegisterResult
+    from .ops.proof.sign import SignResult
     from .ops.queries.listing import ModelSummary
     from .ops.report import ReportResult
     from .records.config import Config
@@ -150,13 +151,56 @@ class Registry(Repo):
 
         return build_report(self, _path(output), parallel=parallel)
 
+    def safety(self, version: Version) -> list[dict[str, Any]]:
+        """Each file's safety against the allowlist in force: ``safe``, ``unsafe`` (with the
+        imports outside it) or ``unknown``, with its recorded format."""
+        from .ops.proof.safety import judge
+
+        allow = self.config.safety_allow
+        return [
+            {"path": f.path, "format": f.format, **judge(f.format, f.imports, f.unreadable, allow).to_json()}
+            for f in version.files
+        ]
+
+    def version_json(self, version: Version) -> dict[str, Any]:
+        """The version object, each file with its ``format`` and ``safety``."""
+        data = version.to_json()
+        judged = {item["path"]: item for item in self.safety(version)}
+        data["files"] = [{**f.to_dict(), **judged[f.path]} for f in version.files]
+        return data
+
     # -- handing out files -------------------------------------------------
-    def export(self, version: Version, dest: PathLike, *, progress: Callable[[int], None] | None = None) -> list[Path]:
-        """Write the version's files into ``dest``, verified; ``progress`` hears the bytes written."""
+    def export(
+        self,
+        version: Version,
+        dest: PathLike,
+        *,
+        progress: Callable[[int], None] | None = None,
+        signature: bool = False,
+    ) -> list[Path]:
+        """Write the version's files into ``dest``, verified; ``progress`` hears the bytes written.
+        ``signature`` writes its newest signature beside them as ``model.sig`` (OpenSSF Model
+        Signing), so that ``model_signing verify`` checks the files as served."""
         from .ops.serving.destination import export
 
         _refuse_removed(version)
-        return export(self, version, _path(dest), progress=progress)
+        extra = None
+        if signature:
+            from .ops.proof.sign import served_signature
+
+            extra = served_signature(self, version)
+        written = export(self, version, _path(dest), progress=progress, extra=extra)
+        self._warn_unsafe(version)
+        return written
+
+    def _warn_unsafe(self, version: Version) -> None:
+        """Handing out a file the allowlist does not pass says so on stderr (it is still served)."""
+        for item in self.safety(version):
+            if item["safety"] == "unsafe":
+                self.warnings.append(
+                    f"{version.name}@{version.version}: {item['path']} is unsafe to load: it "
+                    f"{item.get('safety_detail', 'imports globals outside the allowlist')}"
+                )
 
     def materialize(
         self, version: Version, *, rehash: bool = False, progress: Callable[[int], None] | None = None
@@ -166,7 +210,9 @@ class Registry(Repo):
         from .ops.serving.served_copy import materialize
 
         _refuse_removed(version)
-        return materialize(self, version, rehash=rehash, progress=progress)
+        where = materialize(self, version, rehash=rehash, progress=progress)
+        self._warn_unsafe(version)
+        return where
 
     # -- changes -----------------------------------------------------------
     def register(
@@ -189,15 +235,23 @@ class Registry(Repo):
         python: PathLike | None = None,
         env_files: Iterable[PathLike] | None = None,
         progress: Callable[[int], None] | None = None,
+        sign: PathLike | None = None,
     ) -> RegisterResult:
         """Store the files and record a new version; the result holds it and any versions it archived
         (and unpacks as ``version, archived``).
 
-        ``paths``: one file or directory, or several; ``progress`` hears the bytes stored."""
+        ``paths``: one file or directory, or several; ``progress`` hears the bytes stored;
+        ``sign``: an EC private key that signs the new version (checked before anything is stored)."""
         from .ops.lifecycle.register import register
 
+        self.require_writable()
+        if sign is not None:
+            from .ops.capture.lineage import author as find_author
+            from .ops.proof.sign import prepare_key
+
+            prepare_key(self, _path(sign), find_author(author))
         inputs = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
-        return _reporting(
+        result = _reporting(
             self,
             lambda: register(
                 self,
@@ -220,6 +274,19 @@ class Registry(Repo):
                 progress=progress,
             ),
         )
+        if sign is not None:
+            from .errors import ModelregError
+            from .ops.proof.sign import sign_version
+
+            ref = f"{name}@{result.version.version}"
+            try:
+                sign_version(self, ref, _path(sign), actor=author)
+            except ModelregError as exc:
+                raise type(exc)(
+                    f"registered {ref}, but signing it failed: {exc.message}; run 'modelreg sign {ref} --key KEY'",
+                    code=exc.code,
+                ) from exc
+        return result
 
     def promote(
         self,
@@ -295,6 +362,25 @@ class Registry(Repo):
             self, tracking_uri, models=models, renames=renames, dry_run=dry_run, actor=actor, progress=progress
         )
 
+    # -- proof -------------------------------------------------------------------
+    def sign(
+        self,
+        ref: Ref | str,
+        key: PathLike,
+        *,
+        actor: str | None = None,
+        certificate: PathLike | None = None,
+        chain: Iterable[PathLike] = (),
+    ) -> SignResult:
+        """Sign a version's files (OpenSSF Model Signing) with the EC private key at ``key``;
+        ``certificate`` (PEM, certifying that key) and ``chain`` go into the bundle."""
+        from .ops.proof.sign import sign_version
+
+        self.require_writable()
+        return sign_version(
+            self, ref, _path(key), actor=actor, certificate=_opt_path(certificate), chain=[_path(c) for c in chain]
+        )
+
     # -- governance ----------------------------------------------------------
     def check(self, ref: Ref | str, stage: str) -> Evaluation:
         """Evaluate moving ``ref`` to ``stage`` (transition, gates, approvals) without changing anything."""
@@ -310,12 +396,15 @@ class Registry(Repo):
         request = open_request_for(self, version.name, version.version, stage)
         return evaluate(self, state, version, stage, request=request)
 
-    def request(self, ref: Ref | str, stage: str, *, reason: str | None, actor: str | None = None) -> Filed:
-        """File a request to move a version to a stage that needs approvals."""
+    def request(
+        self, ref: Ref | str, stage: str, *, reason: str | None, actor: str | None = None, sign: PathLike | None = None
+    ) -> Filed:
+        """File a request to move a version to a stage that needs approvals (``sign``: an SSH
+        private key that signs it)."""
         from .ops.governance.approvals import Filed, file_request, required
 
         def filed() -> Filed:
-            request = file_request(self, ref, stage, reason=reason, actor=actor)
+            request = file_request(self, ref, stage, reason=reason, actor=actor, sign=_opt_path(sign))
             return Filed(request, required(self, request.stage))
 
         return _reporting(self, filed)
@@ -336,11 +425,14 @@ class Registry(Repo):
 
         return request_json(self, request)
 
-    def approve(self, request_id: str, *, reason: str | None = None, actor: str | None = None) -> Decided:
-        """Approve a request; the approval that completes the count applies the promotion."""
+    def approve(
+        self, request_id: str, *, reason: str | None = None, actor: str | None = None, sign: PathLike | None = None
+    ) -> Decided:
+        """Approve a request; the approval that completes the count applies the promotion
+        (``sign``: an SSH private key that signs the approval)."""
         from .ops.governance.approvals import approve
 
-        return _reporting(self, lambda: approve(self, request_id, reason=reason, actor=actor))
+        return _reporting(self, lambda: approve(self, request_id, reason=reason, actor=actor, sign=_opt_path(sign)))
 
     def reject(self, request_id: str, *, reason: str | None, actor: str | None = None) -> Decided:
         from .ops.governance.approvals import reject

@@ -53,6 +53,7 @@ COMMANDS: dict[str, str] = {
     "approve": "governance",
     "reject": "governance",
     "remove": "governance",
+    "sign": "proof",
     "trust": "governance",
     "gc": "storage",
     "push": "storage",

@@ -189,7 +189,13 @@ def version_detail(
         title = [Word(title, "bold"), *stage_word(v["stage"], production)]
     mapping(out, title, items)
     file_cols = [Col("path"), Col("size", right=True, shows="size"), Col("digest", shows="digest")]
-    table(out, file_cols, [[f["path"], f["size"], f["digest"]] for f in v["files"]], title="files")
+    rows = [[f["path"], f["size"], f["digest"]] for f in v["files"]]
+    if any("safety" in f for f in v["files"]):
+        file_cols += [Col("format", drop=1), Col("safety", kind="words")]
+        for row, f in zip(rows, v["files"], strict=True):
+            unsafe = f.get("unsafe_imports")
+            row += [f.get("format") or "?", f"{f['safety']}: {', '.join(unsafe)}" if unsafe else f["safety"]]
+    table(out, file_cols, rows, title="files")
     if history:
         log_table(out, history, title="history", production=production)
 

@@ -33,7 +33,7 @@ EVENTS = ("register", "promote", "archive", "alias", "annotate", "request", "app
 DEFAULT_HOOK_TIMEOUT = 60.0
 DEFAULT_CHECK_TIMEOUT = 600.0
 MAX_APPROVALS = 100
-FLAT_REQUIREMENTS = ("description", "git:clean", "ci")
+FLAT_REQUIREMENTS = ("description", "git:clean", "ci", "safe-files")
 KEYED_REQUIREMENTS = ("tag", "param", "metric", "file")
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
@@ -44,7 +44,10 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
 }
 _METRIC_RE = re.compile(r"\s*([A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127})\s*(>=|<=|==|!=|>|<)\s*(\S+)\s*")
-_GATE_KEYS = frozenset({"metrics", "require", "approvals", "check", "allow_force", "check_timeout_seconds"})
+_GATE_KEYS = frozenset(
+    {"metrics", "require", "approvals", "check", "allow_force", "check_timeout_seconds"}
+    | {"signed_approvals", "signed_by"}
+)
 
 
 @dataclass(frozen=True)
@@ -68,10 +71,12 @@ class Gate:
     checks: tuple[str, ...] = ()
     allow_force: bool = False
     check_timeout: float = DEFAULT_CHECK_TIMEOUT
+    signed_by: tuple[str, ...] = ()  # a version signature by one of these identities
+    signed_approvals: bool = False  # count only approvals whose SSH signature verifies (allowed_signers)
 
     @property
     def empty(self) -> bool:
-        return not (self.metrics or self.require or self.approvals or self.checks)
+        return not (self.metrics or self.require or self.approvals or self.checks or self.signed_by)
 
 
 @dataclass(frozen=True)
@@ -154,7 +159,7 @@ def check_requirement(item: str, where: str, bad: Bad) -> str:
         return item
     raise bad(
         f"{where}: unknown requirement {item!r}; use description, tag:KEY, param:KEY, metric:KEY, "
-        "file:PATH, git:clean or ci"
+        "file:PATH, git:clean, ci or safe-files"
     )
 
 
@@ -180,7 +185,13 @@ def _parse_gate(stage: str, table: Any, bad: Bad) -> Gate:
     if not isinstance(allow_force, bool):
         raise bad(f"{where}.allow_force must be true or false")
     timeout = table.get("check_timeout_seconds", DEFAULT_CHECK_TIMEOUT)
+    signed_by = _strings(table.get("signed_by", []), f"{where}.signed_by", bad)
+    signed_approvals = table.get("signed_approvals", False)
+    if not isinstance(signed_approvals, bool):
+        raise bad(f"{where}.signed_approvals must be true or false")
     return Gate(
+        signed_approvals=signed_approvals,
+        signed_by=signed_by,
         metrics=metrics,
         require=require,
         approvals=approvals,

@@ -41,6 +41,7 @@ SUCCEEDS: dict[str, list[str]] = {
     "approve": ["{request}", "--reason", "read it"],
     "reject": ["{request}", "--reason", "not yet"],
     "remove": ["m@{free}", "--reason", "recall"],
+    "sign": ["m@1", "--key", "{tmp}/signing.pem"],
     "trust": [],
     "stats": [],
     "upgrade": [],
@@ -58,6 +59,12 @@ def seeded(tmp_path: Path, make_file: Any) -> Path:
     )
     (tmp_path / "remote").mkdir()
     (tmp_path / "mlruns" / ".trash").mkdir(parents=True)
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    (tmp_path / "signing.pem").write_bytes(pem)
     reg = Registry(root)
     reg.register("m", [make_file(tmp_path / "w1.bin", "weights one")], metrics={"acc": 0.9})
     reg.promote("m@1", "production")

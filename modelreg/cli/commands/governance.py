@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -26,6 +27,13 @@ if TYPE_CHECKING:
 RefArg = Annotated[str, typer.Argument(help="NAME@REF: the version.", autocompletion=complete_ref)]
 StageArg = Annotated[str, typer.Argument(help="Target stage.", autocompletion=complete_stage)]
 IdArg = Annotated[str, typer.Argument(help="Request id (see: modelreg requests).")]
+SignKeyOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--sign",
+        help="Sign the decision with this SSH private key (ssh-keygen -Y); allowed_signers must give it to you.",
+    ),
+]
 AuthorOpt = Annotated[
     str | None,
     typer.Option("--author", help="Who decides (default: $MODELREG_AUTHOR, git user.name, login name)."),
@@ -80,6 +88,7 @@ def request(
     stage: StageArg,
     reason: Annotated[str | None, _why(True)] = None,
     author: AuthorOpt = None,
+    sign: SignKeyOpt = None,
     registry: RegistryOpt = None,
     json: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -92,7 +101,7 @@ def request(
     out = Output(json, quiet)
     with guard(out):
         reg = open_registry(registry, out)
-        result = reg.request(ref, stage, reason=reason, actor=author)
+        result = reg.request(ref, stage, reason=reason, actor=author, sign=sign)
         filed = result.request
         data = result.to_json()
         text = (
@@ -143,6 +152,7 @@ def approve(
     request_id: IdArg,
     reason: Annotated[str | None, _why(False)] = None,
     author: AuthorOpt = None,
+    sign: SignKeyOpt = None,
     registry: RegistryOpt = None,
     json: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -155,7 +165,7 @@ def approve(
     out = Output(json, quiet)
     with guard(out):
         reg = open_registry(registry, out)
-        decided = reg.approve(request_id, reason=reason, actor=author)
+        decided = reg.approve(request_id, reason=reason, actor=author, sign=sign)
         r = decided.request
         count = f"{len(r.approvers())} of {decided.required}"
         if decided.promoted is not None:

@@ -25,6 +25,13 @@ if TYPE_CHECKING:
 
 PathOpt = Annotated[bool, typer.Option("--path", help="Print only the local directory holding its verified files.")]
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write its verified files into DIR.")]
+SignatureOpt = Annotated[
+    bool,
+    typer.Option(
+        "--signature",
+        help="Also write its newest signature as model.sig (OpenSSF Model Signing), for model_signing verify.",
+    ),
+]
 
 
 @command()
@@ -38,6 +45,7 @@ def get(
     ],
     path: PathOpt = False,
     output: OutputOpt = None,
+    signature: SignatureOpt = False,
     registry: RegistryOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -49,7 +57,7 @@ def get(
     out = Output(json)
     with guard(out):
         reg = open_registry(registry, out)
-        _hand_out(out, reg, reg.resolve(ref), path, output)
+        _hand_out(out, reg, reg.resolve(ref), path, output, signature)
 
 
 @command("get-production")
@@ -57,6 +65,7 @@ def get_production(
     name: ModelArg,
     path: PathOpt = False,
     output: OutputOpt = None,
+    signature: SignatureOpt = False,
     registry: RegistryOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -68,18 +77,24 @@ def get_production(
     out = Output(json)
     with guard(out):
         reg = open_registry(registry, out)
-        _hand_out(out, reg, reg.get_production(name), path, output)
+        _hand_out(out, reg, reg.get_production(name), path, output, signature)
 
 
-def _hand_out(out: Output, reg: Registry, v: Version, path: bool, output: Path | None) -> None:
+def _hand_out(
+    out: Output, reg: Registry, v: Version, path: bool, output: Path | None, signature: bool = False
+) -> None:
     """The version as JSON or a panel; its files written to ``output`` and/or located (``path``)."""
     from ..progress import progress_bar
 
-    data = v.to_json()
+    if signature and output is None:
+        from ...errors import UsageError
+
+        raise UsageError("--signature writes model.sig beside the files: it needs --output DIR")
+    data = reg.version_json(v)
     total = sum(f.size for f in v.files)
     if output is not None:
         with progress_bar(out, total, f"write {v.name}@{v.version}") as progress:
-            reg.export(v, output, progress=progress)
+            reg.export(v, output, progress=progress, signature=signature)
         data["output"] = str(output.resolve())
     if path:
         with progress_bar(out, total, f"assemble {v.name}@{v.version}") as progress:
@@ -111,6 +126,7 @@ def _hand_out(out: Output, reg: Registry, v: Version, path: bool, output: Path |
 def export(
     ref: Annotated[str, typer.Argument(help="NAME[@REF] to export (default @latest).", autocompletion=complete_ref)],
     dest: Annotated[Path, typer.Argument(help="Directory to write the files into.")],
+    signature: SignatureOpt = False,
     registry: RegistryOpt = None,
     json: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -125,8 +141,8 @@ def export(
         version = reg.resolve(ref)
         total = sum(f.size for f in version.files)
         with progress_bar(out, total, f"export {version.name}@{version.version}") as progress:
-            written = reg.export(version, dest, progress=progress)
-        data = {**version.to_json(), "output": str(dest.resolve())}
+            written = reg.export(version, dest, progress=progress, signature=signature)
+        data = {**reg.version_json(version), "output": str(dest.resolve())}
         what = f"{plural(len(written), 'file')} ({human_size(total)})"
         text = f"Exported {version.name}@{version.version}: {what} to {dest}"
         out.result(data, lambda o: o.line(text))

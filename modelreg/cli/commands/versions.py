@@ -73,6 +73,10 @@ def register(
         typer.Option("--env-file", help="An environment file kept with the version under environment/ (repeatable)."),
     ] = None,
     reason: ReasonOpt = None,
+    sign: Annotated[
+        Path | None,
+        typer.Option("--sign", help="Sign the new version with this EC private key (OpenSSF Model Signing)."),
+    ] = None,
     push: Annotated[bool, typer.Option("--push", help="Upload the new blobs to the remote store.")] = False,
     registry: RegistryOpt = None,
     json: JsonOpt = False,
@@ -126,12 +130,13 @@ def register(
                 python=python,
                 env_files=env_file,
                 progress=progress,
+                sign=sign,
             )
         version = result.version
         for old in result.archived:
             out.note(f"{name}@{old} moved to {reg.config.archive_stage}")
         out.result(
-            result.to_json(),
+            {**reg.version_json(version), **result.effects_json()},
             lambda o: o.line(
                 f"Registered {name}@{version.version} ({version.stage}) "
                 + (version.digest[:19] if o.people else version.digest)  # a whole line on a terminal
@@ -249,7 +254,7 @@ def show(
             requests = [reg.request_json(r) for r in reg.version_requests(v.name, v.version)]
 
             def detail(o: Output) -> None:
-                render.version_detail(o, v.to_json(), history, production=production)
+                render.version_detail(o, reg.version_json(v), history, production=production)
                 if v.removed:
                     o.line(f"REMOVED {v.removed['removed_at']} by {v.removed['removed_by']}: {v.removed['reason']}")
                 if requests:
@@ -270,7 +275,7 @@ def show(
                         title="requests",
                     )
 
-            out.result({**v.to_json(), "history": history, "requests": requests}, detail)
+            out.result({**reg.version_json(v), "history": history, "requests": requests}, detail)
             return
         summary = reg.summary(parsed.name)
         versions = reg.versions(parsed.name)

@@ -173,9 +173,17 @@ def evaluate(
     if moving is not None:
         checks.append(moving)
     checks += _metrics(repo, state, version, stage, gate)
-    checks += [requirement(version, item) for item in gate.require]
+    checks += [
+        _safe_files(repo, version) if item == "safe-files" else requirement(version, item) for item in gate.require
+    ]
+    if gate.signed_by:
+        checks.append(_signed_by(repo, version, gate.signed_by))
     checks += _commands(repo, version, stage, gate, source, run=run_checks)
     approvers = tuple(request.approvers()) if request is not None else ()
+    if gate.signed_approvals and request is not None:
+        from modelreg.ops.proof.approvals import signed_approvers
+
+        approvers = signed_approvers(repo, request, version.digest)
     return replace(base, checks=tuple(checks), required=gate.approvals, approvers=approvers, request=request)
 
 
@@ -222,6 +230,36 @@ def _metric(rule: MetricRule, version: Version, holder: Version | None, stage: s
             against = f" (the last holder of {stage}, {holder.name}@{holder.version}, {now})"
     passed = rule.holds(float(value), bound)
     return RuleResult(rule.text, passed, f"{rule.metric} = {value:g}, bound {bound:g}{against}")
+
+
+def _safe_files(repo: Repo, version: Version) -> RuleResult:
+    """Every file safe to load: no pickle importing a global outside the allowlist, none unread."""
+    from modelreg.ops.proof.safety import judge
+
+    bad = []
+    for entry in version.files:
+        verdict = judge(entry.format, entry.imports, entry.unreadable, repo.config.safety_allow)
+        if verdict.safety != "safe":
+            bad.append(f"{entry.path} is {verdict.safety} ({verdict.detail})")
+    if not bad:
+        return RuleResult("safe-files", True, f"{len(version.files)} file(s), none unsafe or unknown")
+    more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+    return RuleResult("safe-files", False, "; ".join(bad[:3]) + more)
+
+
+def _signed_by(repo: Repo, version: Version, signers: tuple[str, ...]) -> RuleResult:
+    from modelreg.ops.proof.sign import signers_of
+
+    rule = f"signed_by: {', '.join(signers)}"
+    found, problems = signers_of(repo, version)
+    wanted = {s.casefold() for s in signers}
+    good = [who for who in found if who.casefold() in wanted]
+    if good:
+        return RuleResult(rule, True, f"signed by {', '.join(good)}")
+    detail = f"signed by {', '.join(found)}, none of them required" if found else "no valid signature"
+    if problems:
+        detail += f" ({'; '.join(problems[:2])})"
+    return RuleResult(rule, False, detail)
 
 
 def _commands(

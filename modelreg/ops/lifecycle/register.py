@@ -13,7 +13,7 @@ from modelreg.ops.changes import check_size, check_text, record, write_yaml
 from modelreg.ops.governance import hooks
 from modelreg.ops.lifecycle.promote import displace, write_stages
 from modelreg.records.journal import Change, crash_point
-from modelreg.records.manifest import FileEntry, Version, file_set_digest
+from modelreg.records.manifest import FileEntry, Version, facts_digest, file_set_digest
 from modelreg.records.names import parse_number, validate_key, validate_name
 from modelreg.records.state import ModelIndex, ModelState, StageFile
 from modelreg.repo import Repo
@@ -129,8 +129,10 @@ def register(
     with repo.blob_lock():
         files = []
         for rel, src in sources:
+            facts, seen = _read_facts(src)
             digest, size = repo.blobs.put_file(src, link=link, progress=progress)
-            files.append(FileEntry(rel, size, digest))
+            _unchanged(src, seen)
+            files.append(FileEntry(rel, size, digest, **facts))
             if on_file:
                 on_file(rel, size)
         crash_point("after-blobs")
@@ -147,6 +149,39 @@ def register(
     finally:
         hooks.after(repo, entries)  # the version is recorded whether or not the push worked
     return RegisterResult(version, archived)
+
+
+MAX_RECORDED_IMPORTS = 1000
+
+
+def _read_facts(src: Path) -> tuple[dict[str, Any], tuple[int, ...]]:
+    """The file's format and pickle imports, read from its bytes (nothing is unpickled), and the
+    identity of what was read, so that the bytes stored are known to be the bytes judged."""
+    import os
+
+    from modelreg.ops.proof.fileformats import facts_of
+
+    with open(src, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        facts = facts_of(fh, st.st_size).to_dict()
+    imports = facts.get("imports")
+    if imports is not None and len(imports) > MAX_RECORDED_IMPORTS:
+        facts["imports"] = imports[:MAX_RECORDED_IMPORTS]
+        facts["unreadable"] = f"imports more than {MAX_RECORDED_IMPORTS} globals"
+    if isinstance(facts.get("imports"), list):
+        facts["imports"] = tuple(facts["imports"])
+    return facts, _identity(st)
+
+
+def _identity(st: Any) -> tuple[int, ...]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _unchanged(src: Path, seen: tuple[int, ...]) -> None:
+    import os
+
+    if _identity(os.stat(src)) != seen:
+        raise UsageError(f"{src}: the file changed while it was being registered; try again")
 
 
 def _with_env_files(sources: list[tuple[str, Path]], env_files: list[Path]) -> list[tuple[str, Path]]:
@@ -228,6 +263,7 @@ def _commit_new(
             reason=reason,
             digest=version.digest,
             rules=repo.config.policy.rules_digest(),
+            **({"facts": facts} if (facts := facts_digest(version.files)) else {}),
         )
     )
     # Only a register into an occupied exclusive stage touches the stage file.

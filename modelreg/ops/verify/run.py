@@ -42,6 +42,10 @@ def verify(reg: Repo, name: str | None = None, *, quick: bool = False) -> Report
         _report_missing_manifests(reg, state, present, report)
         loaded = _check_versions(reg, state, present, registered(by_model.get(model, [])), report, checked, quick)
         _check_orphans(reg, state, present, report)
+        if parsed is not None:
+            from modelreg.ops.proof.checks import proof_findings
+
+            report.findings.extend(proof_findings(reg, model, loaded, by_model.get(model, [])))
         findings = history_findings(reg, state, by_model.get(model, []), loaded) if parsed is not None else []
         if findings:
             suspects[model] = (loaded, findings)
