@@ -18,10 +18,10 @@ from .repo import find_root as _find_root
 from .repo.published import PublishedRepo
 
 if TYPE_CHECKING:
+    from .ops.events.trust import TrustStatus
     from .ops.governance.approvals import Decided, Filed
     from .ops.governance.policy import Evaluation
     from .ops.governance.remove import RemoveResult
-    from .ops.governance.trust import TrustStatus
     from .ops.importers.report import ImportReport
     from .ops.lifecycle.alias import AliasResult
     from .ops.lifecycle.annotate import AnnotateResult
@@ -446,13 +446,13 @@ class Registry(Repo):
         return _reporting(self, lambda: remove(self, ref, reason=reason, actor=actor))
 
     def trust_status(self) -> TrustStatus:
-        from .ops.governance.trust import status
+        from .ops.events.trust import status
 
         return status(self)
 
     def trust(self, *, revoke: bool = False) -> TrustStatus:
         """Let this machine run the registry's hook and check commands as they are now."""
-        from .ops.governance.trust import trust
+        from .ops.events.trust import trust
 
         return trust(self, revoke=revoke)
 

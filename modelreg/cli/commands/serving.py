@@ -80,9 +80,7 @@ def get_production(
         _hand_out(out, reg, reg.get_production(name), path, output, signature)
 
 
-def _hand_out(
-    out: Output, reg: Registry, v: Version, path: bool, output: Path | None, signature: bool = False
-) -> None:
+def _hand_out(out: Output, reg: Registry, v: Version, path: bool, output: Path | None, signature: bool = False) -> None:
     """The version as JSON or a panel; its files written to ``output`` and/or located (``path``)."""
     from ..progress import progress_bar
 

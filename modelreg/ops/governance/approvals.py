@@ -20,8 +20,9 @@ from typing import Any
 from modelreg.base.effects import Reported
 from modelreg.errors import ConflictError, PolicyError, UsageError
 from modelreg.ops.changes import check_text, record, write_yaml
-from modelreg.ops.governance import hooks
-from modelreg.ops.governance.policy import evaluate, fingerprint, settled_state
+from modelreg.ops.events import hooks
+from modelreg.ops.governance.moves import PromoteResult, governed, move
+from modelreg.ops.governance.policy import Evaluation, evaluate, fingerprint, settled_state
 from modelreg.ops.governance.request_store import (
     find_request,
     load_request,
@@ -29,7 +30,6 @@ from modelreg.ops.governance.request_store import (
     open_request_for,
     request_path,
 )
-from modelreg.ops.lifecycle.promote import ATTEMPTS, PromoteResult, kept_changing, move
 from modelreg.records.journal import Change
 from modelreg.records.refs import Ref, parse_ref
 from modelreg.records.requests import Decision, Request, new_id, person
@@ -208,63 +208,70 @@ def approve(
     if reason is not None:
         check_text(reason, "reason")
     who = author(actor)
-    signature: str | None = None
-    for _ in range(ATTEMPTS):
+    signatures: dict[str, str] = {}  # signed once, whatever the rounds: the key may ask for a passphrase
+
+    def check() -> tuple[Request, Evaluation | None]:
+        """Outside the lock: the gates the approval would apply the promotion under, if it completes."""
         seen = find_request(repo, request_id)
         _may_approve(seen, who, signed=sign is not None)
-        name, stage, count = seen.name, seen.stage, required(repo, seen.stage)
-        evaluation = None
-        state = settled_state(repo, name)
+        state = settled_state(repo, seen.name)
         version = repo.load_version(state, seen.version)
-        if sign is not None and signature is None:
+        if sign is not None and "sig" not in signatures:
             from modelreg.ops.proof.approvals import sign_decision
 
-            signature = sign_decision(repo, sign, "approve", name, seen.version, version.digest, stage, seen.id, who)
-        if _granted(repo, seen.approved(Decision(who, "", reason, signature)), version.digest) >= count:
-            prospective = seen.approved(Decision(who, "", reason, signature))
-            evaluation = evaluate(repo, state, version, stage, request=prospective)
-            if not evaluation.noop and not evaluation.gates_ok:
-                raise evaluation.refusal(
-                    f"approval of request {seen.id} ({name}@{seen.version} to {stage}) not recorded, the request "
-                    "stays open:",
-                    gates_only=True,
-                )
-        with repo.model_lock(name):
-            state = repo.locked_state(name)
-            current = load_request(repo, name, request_id, locked=True)
-            _may_approve(current, who, signed=sign is not None)
-            version = repo.load_version(state, current.version)
-            if version.stage == stage:  # decided under the lock: a concurrent approval may have applied it
-                raise PolicyError(
-                    f"{name}@{version.version} is already in {stage}; request {current.id} is moot: "
-                    f"modelreg reject {current.id} --reason 'already in {stage}'"
-                )
-            decision = Decision(who, now_utc(), reason, signature)
-            updated = current.approved(decision)
-            completes = _granted(repo, updated, version.digest) >= count
-            if completes and (
-                evaluation is None or fingerprint(state, version, stage, updated) != evaluation.fingerprint
-            ):
-                continue  # the approval now completes the count, on a state the gates were not checked against
-            change = Change(name)
-            change.records.append(
-                record(
-                    "approve", name, version.version, actor=who, from_stage=version.stage, to_stage=stage,
-                    reason=reason, request=current.id, **_signed(signature, version.digest),
-                )
-            )  # fmt: skip
-            promoted = None
-            if completes:
-                updated = updated.close("applied", decision)
-                extras: dict[str, object] = {"request": current.id}
-                archived = move(repo, change, state, version, stage, who, current.reason, extras)
-                promoted = PromoteResult(version.with_stage(stage), True, version.stage, archived, (), current.id)
-            write_yaml(repo, change, request_path(repo, name, current.id), updated.to_yaml_data())
-            entries = repo.commit(change)
-        decided = Decided(updated, count, promoted)
-        hooks.after(repo, entries, {"request": decided.request.to_json(count)})
-        return decided
-    raise kept_changing(f"approval of request {request_id}")
+            signatures["sig"] = sign_decision(
+                repo, sign, "approve", seen.name, seen.version, version.digest, seen.stage, seen.id, who
+            )
+        prospective = seen.approved(Decision(who, "", reason, signatures.get("sig")))
+        if _granted(repo, prospective, version.digest) < required(repo, seen.stage):
+            return seen, None
+        evaluation = evaluate(repo, state, version, seen.stage, request=prospective)
+        if not evaluation.noop and not evaluation.gates_ok:
+            raise evaluation.refusal(
+                f"approval of request {seen.id} ({seen.name}@{seen.version} to {seen.stage}) not recorded, the "
+                "request stays open:",
+                gates_only=True,
+            )
+        return seen, evaluation
+
+    def record_approval(checked: tuple[Request, Evaluation | None]) -> tuple[Decided, list[dict[str, Any]]] | None:
+        seen, evaluation = checked
+        name, stage, count = seen.name, seen.stage, required(repo, seen.stage)
+        signature = signatures.get("sig")
+        state = repo.locked_state(name)
+        current = load_request(repo, name, request_id, locked=True)
+        _may_approve(current, who, signed=sign is not None)
+        version = repo.load_version(state, current.version)
+        if version.stage == stage:  # decided under the lock: a concurrent approval may have applied it
+            raise PolicyError(
+                f"{name}@{version.version} is already in {stage}; request {current.id} is moot: "
+                f"modelreg reject {current.id} --reason 'already in {stage}'"
+            )
+        decision = Decision(who, now_utc(), reason, signature)
+        updated = current.approved(decision)
+        completes = _granted(repo, updated, version.digest) >= count
+        if completes and (evaluation is None or fingerprint(state, version, stage, updated) != evaluation.fingerprint):
+            return None  # the approval now completes the count, on a state the gates were not checked against
+        change = Change(name)
+        change.records.append(
+            record(
+                "approve", name, version.version, actor=who, from_stage=version.stage, to_stage=stage,
+                reason=reason, request=current.id, **_signed(signature, version.digest),
+            )
+        )  # fmt: skip
+        promoted = None
+        if completes:
+            updated = updated.close("applied", decision)
+            extras: dict[str, object] = {"request": current.id}
+            archived = move(repo, change, state, version, stage, who, current.reason, extras)
+            promoted = PromoteResult(version.with_stage(stage), True, version.stage, archived, (), current.id)
+        write_yaml(repo, change, request_path(repo, name, current.id), updated.to_yaml_data())
+        return Decided(updated, count, promoted), repo.commit(change)
+
+    name = find_request(repo, request_id).name
+    decided, entries = governed(repo, name, f"approval of request {request_id}", check, record_approval)
+    hooks.after(repo, entries, {"request": decided.request.to_json(decided.required)})
+    return decided
 
 
 def reject(repo: Repo, request_id: str, *, reason: str | None, actor: str | None = None) -> Decided:

@@ -268,8 +268,8 @@ def _commands(
     """The gate's check commands (``run`` false: only refuse untrusted ones, run nothing)."""
     if not gate.checks:
         return []
-    from modelreg.ops.governance.hooks import run_command
-    from modelreg.ops.governance.trust import is_trusted
+    from modelreg.ops.events.hooks import run_command
+    from modelreg.ops.events.trust import is_trusted
 
     if not is_trusted(repo):
         # Never forcible: --force passes a check that ran and failed, not code that never ran.

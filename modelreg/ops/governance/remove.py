@@ -17,7 +17,7 @@ from typing import Any
 from modelreg.base.effects import Reported
 from modelreg.errors import UsageError
 from modelreg.ops.changes import check_text, record, write_yaml
-from modelreg.ops.governance import hooks
+from modelreg.ops.events import hooks
 from modelreg.ops.governance.request_store import open_requests_of, request_path
 from modelreg.records.aliases import AliasFile
 from modelreg.records.journal import Change

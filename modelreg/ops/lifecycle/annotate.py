@@ -7,7 +7,7 @@ from typing import Any
 
 from modelreg.base.effects import Reported
 from modelreg.ops.changes import check_text, record, write_yaml
-from modelreg.ops.governance import hooks
+from modelreg.ops.events import hooks
 from modelreg.records.journal import Change
 from modelreg.records.names import validate_key
 from modelreg.records.refs import Ref, parse_ref

@@ -10,8 +10,8 @@ from typing import Any
 from modelreg.base.effects import Reported
 from modelreg.errors import ConflictError, ModelregError, NotFoundError, UsageError
 from modelreg.ops.changes import check_size, check_text, record, write_yaml
-from modelreg.ops.governance import hooks
-from modelreg.ops.lifecycle.promote import displace, write_stages
+from modelreg.ops.events import hooks
+from modelreg.ops.governance.moves import displace, write_stages
 from modelreg.records.journal import Change, crash_point
 from modelreg.records.manifest import FileEntry, Version, facts_digest, file_set_digest
 from modelreg.records.names import parse_number, validate_key, validate_name
@@ -228,17 +228,20 @@ def _record(
 ) -> tuple[Version, tuple[int, ...], list[dict[str, Any]]]:
     """Under the model lock: allocate the next number and commit the new version. Check
     commands run before the lock; under it, the stage's holders must be those they saw."""
-    from modelreg.ops.lifecycle.promote import ATTEMPTS, kept_changing
+    from modelreg.ops.governance.moves import governed as governed_move
 
     name, stage = draft.name, draft.initial_stage
-    for _ in range(ATTEMPTS):
-        seen = _gate_new(repo, draft) if governed else None
-        with repo.model_lock(name, new=True):
-            state = _state(repo, draft, locked=True)
-            if seen is not None and tuple(state.holders(stage)) != seen:
-                continue
-            return _commit_new(repo, draft, reason, state)
-    raise kept_changing(f"register of {name} into {stage}")
+
+    def gate() -> tuple[int, ...] | None:
+        return _gate_new(repo, draft) if governed else None
+
+    def commit(seen: tuple[int, ...] | None) -> tuple[Version, tuple[int, ...], list[dict[str, Any]]] | None:
+        state = _state(repo, draft, locked=True)
+        if seen is not None and tuple(state.holders(stage)) != seen:
+            return None  # the stage's holders moved since the gates were checked
+        return _commit_new(repo, draft, reason, state)
+
+    return governed_move(repo, name, f"register of {name} into {stage}", gate, commit, new=True)
 
 
 def _commit_new(

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.errors import PolicyError
-from modelreg.ops.verify.findings import ERROR, WARNING, Finding
+from modelreg.ops.findings import ERROR, WARNING, Finding
 from modelreg.records.requests import Request
 from modelreg.repo import Repo
 
@@ -103,7 +103,7 @@ def signed_approvers(repo: Repo, request: Request, digest: str) -> tuple[str, ..
 def approval_findings(reg: Repo, name: str, entries: list[dict[str, Any]]) -> list[Finding]:
     """Every signed request and approval of the model, checked as verify does."""
     from modelreg.errors import ModelregError, UsageError
-    from modelreg.ops.governance.request_store import request_path
+    from modelreg.records.requests import REQUESTS_DIR
 
     from .sign import allowed_signers_path
 
@@ -136,7 +136,7 @@ def approval_findings(reg: Repo, name: str, entries: list[dict[str, Any]]) -> li
             found.append(Finding(ERROR, "approval", where, f"{what} was signed for other files than {name}@{number}"))
             continue
         try:
-            filed = reg.load(request_path(reg, name, request_id), "request file", cached=False)
+            filed = reg.load(reg.model_dir(name) / REQUESTS_DIR / f"{request_id}.yaml", "request file", cached=False)
         except ModelregError:
             filed = None
         if isinstance(filed, dict) and (filed.get("version"), filed.get("stage")) != (number, entry.get("to_stage")):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelreg.ops.verify.findings import ERROR, Finding
+from modelreg.ops.findings import ERROR, Finding
 from modelreg.records.manifest import Version, facts_digest
 from modelreg.repo import Repo
 

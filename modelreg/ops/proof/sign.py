@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.errors import ConflictError, IntegrityError, ModelregError, PolicyError, UsageError
-from modelreg.ops.verify.findings import ERROR, WARNING, Finding
+from modelreg.ops.findings import ERROR, WARNING, Finding
 from modelreg.records.allowed_signers import AllowedSignersError, Signer, identities_for, parse_allowed_signers
 from modelreg.records.journal import Change
 from modelreg.records.manifest import Version
@@ -112,7 +112,7 @@ def sign_version(
     its ``chain``) the bundle carries the certificates, for ``model_signing verify certificate``."""
     from modelreg.ops.capture.lineage import author, now_utc
     from modelreg.ops.changes import record, write_yaml
-    from modelreg.ops.governance import hooks
+    from modelreg.ops.events import hooks
     from modelreg.ops.queries.resolve import resolve_in
 
     from . import oms

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from modelreg.errors import ModelregError
-from modelreg.ops.verify.findings import ERROR, Finding
+from modelreg.ops.findings import ERROR, Finding
 from modelreg.records.manifest import Version
 from modelreg.records.state import ModelState
 from modelreg.records.timeline import replay

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from modelreg.errors import IntegrityError, ModelregError, StorageError
-from modelreg.ops.verify.findings import ERROR, WARNING, Finding, Report
+from modelreg.ops.findings import ERROR, WARNING, Finding, Report
 from modelreg.ops.verify.history import history_findings, registered
 from modelreg.records.filepaths import check_paths
 from modelreg.records.manifest import Version, file_set_digest

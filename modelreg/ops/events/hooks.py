@@ -129,7 +129,7 @@ def _version_json(repo: Repo, entry: dict[str, Any], cache: dict[tuple[str, int]
 def after(repo: Repo, entries: list[dict[str, Any]], extra: dict[str, Any] | None = None) -> None:
     """Run the hooks of each entry's event, in order, once the change is durable and no lock is
     held. A failing hook undoes nothing: it becomes a warning and a line of ``repo.hook_runs``."""
-    from modelreg.ops.governance.trust import is_trusted
+    from modelreg.ops.events.trust import is_trusted
 
     hooks = repo.config.policy.hooks
     wanted = [(e, hooks.get(str(e.get("action")), ())) for e in entries]
