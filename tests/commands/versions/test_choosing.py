@@ -158,7 +158,7 @@ def test_get_hands_out_any_reference(cli: Any, history: Path, tmp_path: Path) ->
 def test_aliases_set_move_delete_list_and_show(cli: Any, history: Path) -> None:
     assert js(cli, "alias", "churn", "-R", history) == {"name": "churn", "aliases": {"champion": 5}}
     moved = js(cli, "alias", "churn@production", "champion", "--reason", "back to prod", "-R", history)
-    assert moved == {"name": "churn", "alias": "champion", "version": 1, "previous": 5, "changed": True}
+    assert moved == {"name": "churn", "alias": "champion", "version": 1, "previous": 5, "changed": True, "hooks": []}
     again = js(cli, "alias", "churn@1", "champion", "-R", history)
     assert again["changed"] is False
     js(cli, "alias", "churn@2", "eu-canary", "-R", history)
