@@ -18,7 +18,6 @@ from modelreg.errors import UsageError
 from modelreg.records.names import parse_number, validate_key
 from modelreg.records.yamlio import MAX_MANIFEST_BYTES
 
-
 MAX_METRICS_BYTES = MAX_MANIFEST_BYTES
 
 
