@@ -30,7 +30,16 @@ from modelreg.repo import Repo
 
 from . import naming
 from .mapping import desired_stages, imported_lineage, key_of, mapped_pairs
-from .mlflow_source import MlflowModel, MlflowRun, MlflowSource, MlflowVersion, Unfetchable, locate, open_source
+from .mlflow_source import (
+    MlflowModel,
+    MlflowRun,
+    MlflowSource,
+    MlflowVersion,
+    OutsideStore,
+    Unfetchable,
+    locate,
+    open_source,
+)
 from .report import Imported, ImportReport, Renamed, Skipped
 from .sync import Present, sync_model
 
@@ -190,7 +199,7 @@ def _would_import(
     source: MlflowSource, plan: Plan, mv: MlflowVersion, stage: str, number: int, report: ImportReport
 ) -> int | None:
     """A dry run lists the version's files (without fetching them) and predicts its number."""
-    ok, why = source.has_artifacts(plan.model.name, mv.version)
+    ok, why = source.has_artifacts(plan.model.name, mv.version, mv.run_id)
     if not ok:
         _skip_version(report, plan, mv, f"its artifacts cannot be fetched: {why}")
         return None
@@ -232,10 +241,12 @@ def _import_version(
     model, target = plan.model, plan.target
     staging = work / f"v{mv.version}"
     try:
-        files = source.download(model.name, mv.version, staging)
+        files = source.download(model.name, mv.version, staging, mv.run_id)
     except Unfetchable as exc:
         shutil.rmtree(staging, ignore_errors=True)
         _skip_version(report, plan, mv, f"its artifacts cannot be fetched: {exc}")
+        if isinstance(exc, OutsideStore):
+            repo.warnings.append(f"MLflow {model.name} version {mv.version} not imported: {exc}")
         return None
     kept = len(report.skipped), len(report.renamed)
     run, metrics, params, tags = _fields(source, plan, mv, report)
