@@ -9,7 +9,7 @@ from modelreg.errors import IntegrityError
 
 from .base import QUARANTINE
 
-_KEY_RE = re.compile(r"(packs/[0-9a-f]{64}\.(pack|idx)|recipes/[0-9a-f]{64})")
+_KEY_RE = re.compile(r"(packs/[0-9a-f]{64}\.(pack|idx)|(recipes|locators)/[0-9a-f]{64})")
 
 
 def check_key(key: str) -> str:
