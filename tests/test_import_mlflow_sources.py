@@ -142,4 +142,5 @@ def test_a_dry_run_reports_the_same_refusals(tmp_path: Path, reg_path: Path, rec
     report = json.loads(proc.stdout)
     assert [i["mlflow_version"] for i in report["imported"]] == [numbers["sound"]]
     assert all("outside the store's artifact locations" in s["reason"] for s in report["skipped"])
+    assert proc.stderr.count("would not be imported: its source") == len(numbers) - 1
     assert hits == []

@@ -97,7 +97,7 @@ def import_mlflow(
                 say(f"{plan.target}: MLflow {plan.model.name} version {mv.version}")
                 stage = stages[mv.version][0]
                 if dry_run:
-                    number = _would_import(source, plan, mv, stage, next_number, report)
+                    number = _would_import(source, plan, mv, stage, next_number, report, repo.warnings)
                 else:
                     number = _import_version(repo, source, plan, mv, stage, who, work, report, say)
                 done += 1
@@ -196,10 +196,21 @@ def _latest(repo: Repo, plan: Plan) -> int:
 
 
 def _would_import(
-    source: MlflowSource, plan: Plan, mv: MlflowVersion, stage: str, number: int, report: ImportReport
+    source: MlflowSource,
+    plan: Plan,
+    mv: MlflowVersion,
+    stage: str,
+    number: int,
+    report: ImportReport,
+    warnings: list[str],
 ) -> int | None:
     """A dry run lists the version's files (without fetching them) and predicts its number."""
-    ok, why = source.has_artifacts(plan.model.name, mv.version, mv.run_id)
+    try:
+        ok, why = source.has_artifacts(plan.model.name, mv.version, mv.run_id)
+    except OutsideStore as exc:
+        _skip_version(report, plan, mv, f"its artifacts cannot be fetched: {exc}")
+        warnings.append(f"MLflow {plan.model.name} version {mv.version} would not be imported: {exc}")
+        return None
     if not ok:
         _skip_version(report, plan, mv, f"its artifacts cannot be fetched: {why}")
         return None

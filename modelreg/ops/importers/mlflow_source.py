@@ -422,12 +422,13 @@ class MlflowSource:
         return str(model.artifact_location)
 
     def has_artifacts(self, name: str, version: int, run_id: str | None = None) -> tuple[bool, str]:
-        """A cheap look (one listing) for the dry run: whether the version has files to fetch."""
+        """A cheap look (one listing) for the dry run: whether the version has files to fetch
+        (OutsideStore when its source is not the store's to hand out)."""
         try:
             where = self._where(name, version, run_id)
             listed = self._mlflow.artifacts.list_artifacts(artifact_uri=where, tracking_uri=self.read_uri)
-        except OutsideStore as exc:
-            return False, str(exc)
+        except OutsideStore:
+            raise
         except (ModelregError, self._error, OSError) as exc:
             return False, _short(exc)
         return (True, "") if listed else (False, f"no files at {where}")
