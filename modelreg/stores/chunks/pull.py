@@ -5,7 +5,7 @@ published as they fill (a killed pull keeps them, and the next run fetches only 
 file is checked against its digest while the transfer runs: a verifier thread hashes the files in
 order, taking each chunk from what was just fetched or from the local packs, so that the check
 costs no extra pass at the end. If chunks arrive too far out of order for that (more than
-2 x ``--jobs`` x ``SPAN`` bytes waiting), the files are hashed from the store afterwards instead.
+``--jobs`` x ``SPAN`` bytes waiting), the files are hashed from the store afterwards instead.
 Memory is bounded by ``--jobs``, never by the size of a pack or a file: a read is at most
 ``SPAN`` bytes, and what waits for the verifier is capped as above. A recipe
 is written here only once its file hashes to its digest.
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from .objects import ObjectStore
 
 _COALESCE_GAP = 1 << 20  # a request costs about as much as a MiB of transfer: read across smaller gaps
-SPAN = 8 << 20  # the most one ranged read holds: a pull holds about --jobs x 3 x SPAN of chunk bytes
+SPAN = 8 << 20  # the most one ranged read holds: a pull holds about --jobs x 2 x SPAN of chunk bytes
 
 
 def remote_recipe(objects: ObjectStore, digest: str, size: int) -> Recipe | None:
@@ -66,7 +66,7 @@ def pull_files(
             if where is None or where[2] != n:
                 need.setdefault(cid, n)
     counter = _Counter(progress)
-    verifier = _Verifier(local, recipes, set(need), 2 * max(1, jobs) * SPAN)
+    verifier = _Verifier(local, recipes, set(need), max(1, jobs) * SPAN)
     if need:
         rindex.locate(need, [(r.digest, r.size) for r in recipes], jobs)
         verifier.start()
