@@ -140,7 +140,13 @@ def read_limited(path: Path, limit: int) -> bytes:
     """Read a small regular file, refusing one larger than ``limit`` bytes before reading it."""
     fd = open_regular(path, limit=limit)
     with os.fdopen(fd, "rb") as fh:
-        data = fh.read(limit + 1)
+        # What the file holds, not the limit: read(limit) would set aside the whole limit first.
+        data = fh.read(min(os.fstat(fd).st_size, limit) + 1)
+        while len(data) <= limit:  # grew since the stat: read on, a MiB at a time, to the limit
+            more = fh.read(min(1 << 20, limit + 1 - len(data)))
+            if not more:
+                break
+            data += more
     if len(data) > limit:  # grew while being read
         raise OverflowError(len(data))
     return data

@@ -55,7 +55,9 @@ def table(
     title: str | None = None,
     *,
     row_style: Sequence[str] = (),
+    header: bool = True,
 ) -> None:
+    """``header=False`` continues a table in plain output (its rows only); for people it is shown again."""
     cols = [h if isinstance(h, Col) else Col(h) for h in headers]
     if out.people:
         from . import layout
@@ -78,7 +80,8 @@ def table(
     widths = [max([len(c.header)] + [len(r[i]) for r in cells_plain]) for i, c in enumerate(cols)]
     if title:
         out.line(title)
-    out.line("  ".join(c.header.upper().ljust(w) for c, w in zip(cols, widths, strict=True)).rstrip())
+    if header:
+        out.line("  ".join(c.header.upper().ljust(w) for c, w in zip(cols, widths, strict=True)).rstrip())
     for row in cells_plain:
         out.line("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
@@ -201,7 +204,12 @@ def version_detail(
 
 
 def log_table(
-    out: Output, entries: list[dict[str, Any]], title: str | None = None, production: str | None = None
+    out: Output,
+    entries: list[dict[str, Any]],
+    title: str | None = None,
+    production: str | None = None,
+    *,
+    header: bool = True,
 ) -> None:
     rows = []
     for e in entries:
@@ -224,4 +232,4 @@ def log_table(
         Col("stage", kind="words"),
         Col("reason", kind="text"),
     ]
-    table(out, cols, rows, title=title)
+    table(out, cols, rows, title=title, header=header)

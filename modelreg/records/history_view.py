@@ -36,12 +36,12 @@ _BLOCK = 1 << 20
 _MAX_LINE = 1 << 20
 
 
-def _offsets(data: bytes | None) -> list[int] | None:
+def _offsets(data: bytes | None) -> array[int] | None:
     if data is None or len(data) % 8:
         return None
     found = array("Q")
     found.frombytes(data)
-    return found.tolist()
+    return found  # 8 bytes an entry: a view of millions of entries stays small in memory
 
 
 class HistoryView:
@@ -81,7 +81,7 @@ class HistoryView:
             return None
         return entry if isinstance(entry, dict) and entry.get("model") == model else None
 
-    def _offsets_of(self, fd: int, st: os.stat_result, model: str) -> list[int]:
+    def _offsets_of(self, fd: int, st: os.stat_result, model: str) -> array[int]:
         identity = [st.st_ino, st.st_size, st.st_mtime_ns]
         coverage = self._coverage()
         if coverage is not None and coverage.get("log") == identity:
@@ -95,11 +95,11 @@ class HistoryView:
             if any(v is None for v in known.values()):
                 start, known = 0, {}
         new, end, tail = self._scan(fd, start)
-        merged = {m: list(v or []) for m, v in known.items()}
+        merged = {m: v if v is not None else array("Q") for m, v in known.items()}
         for name, offs in new.items():
-            merged.setdefault(name, []).extend(offs)
+            merged.setdefault(name, array("Q")).extend(offs)
         self._save(merged, set(new), identity, end, tail)
-        return merged.get(model, [])
+        return merged.get(model, array("Q"))
 
     # -- the view's files ----------------------------------------------------------
     def _idx(self, model: str) -> Path:
@@ -129,9 +129,9 @@ class HistoryView:
         line = os.pread(fd, end - start, start)
         return len(line) == end - start and hashlib.sha256(line).hexdigest() == digest
 
-    def _scan(self, fd: int, start: int) -> tuple[dict[str, list[int]], int, tuple[int, str]]:
+    def _scan(self, fd: int, start: int) -> tuple[dict[str, array[int]], int, tuple[int, str]]:
         """Offsets by model of every whole line from ``start``; where the scan ended; the last line."""
-        found: dict[str, list[int]] = {}
+        found: dict[str, array[int]] = {}
         offset = start
         last = (start, hashlib.sha256(b"").hexdigest())
         for line_start, line in _lines(fd, start):
@@ -140,12 +140,12 @@ class HistoryView:
             with suppress(ValueError):
                 entry = json.loads(line)
                 if isinstance(entry, dict) and isinstance(entry.get("model"), str):
-                    found.setdefault(entry["model"], []).append(line_start)
+                    found.setdefault(entry["model"], array("Q")).append(line_start)
         return found, offset, last
 
     def _save(
         self,
-        offsets: dict[str, list[int]],
+        offsets: dict[str, array[int]],
         touched: set[str],
         identity: list[int],
         end: int,
@@ -154,7 +154,7 @@ class HistoryView:
         coverage = {"log": identity, "end": end, "tail_start": tail[0], "tail": tail[1], "models": sorted(offsets)}
         try:
             for model in touched:
-                sealed = seal(array("Q", offsets[model]).tobytes(), _PURPOSE)
+                sealed = seal(offsets[model].tobytes(), _PURPOSE)
                 if sealed is None:
                     return
                 atomic_write(self._idx(model), sealed, durable=False)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Iterable
+from typing import Annotated, Any
 
 import typer
 
@@ -17,6 +18,8 @@ from ..options import (
 )
 from ..output import Output, guard
 from ..units import plural
+
+_LOG_BATCH = 1000  # rows laid out together (plain output keeps one header, its columns per batch)
 
 
 @command()
@@ -43,16 +46,33 @@ def log(
     """
     out = Output(json)
     with guard(out):
-        from ...ops.queries.history import query
+        from itertools import islice
+
+        from ...ops.queries.history import stream
         from .. import render
 
         reg = open_registry(registry, out)
-        entries = query(reg, target, since=since, actions=action)
+        # A person at a terminal wants the newest first; files and scripts get log order. The
+        # entries stream out as the log is read; the newest N are read from the end of the log.
+        newest_first = out.people or limit is not None
+        entries = stream(reg, target, since=since, actions=action, newest_first=newest_first)
         if limit is not None:
-            entries = entries[-limit:]
-        # A person at a terminal wants the newest first; files and scripts get log order.
-        shown = list(reversed(entries)) if out.people else entries
-        out.result({"entries": entries}, lambda o: render.log_table(o, shown, production=reg.config.production))
+            newest = list(islice(entries, limit))
+            entries = iter(newest if out.people else newest[::-1])
+        production = reg.config.production
+
+        def human(o: Output, shown: Iterable[dict[str, Any]]) -> None:
+            it = iter(shown)
+            first = True
+            while True:
+                batch = list(islice(it, _LOG_BATCH))
+                if batch or first:
+                    render.log_table(o, batch, production=production, header=first)
+                if len(batch) < _LOG_BATCH:
+                    return
+                first = False
+
+        out.result_stream("entries", entries, human)
 
 
 @command()

@@ -29,7 +29,16 @@ from modelreg.repo import Repo
 
 from . import naming
 from .mapping import desired_stages, imported_lineage, key_of, mapped_pairs
-from .mlflow_source import MlflowModel, MlflowRun, MlflowSource, MlflowVersion, Unfetchable, locate, open_source
+from .mlflow_source import (
+    MlflowModel,
+    MlflowRun,
+    MlflowSource,
+    MlflowVersion,
+    OutsideStore,
+    Unfetchable,
+    locate,
+    open_source,
+)
 from .report import Imported, ImportReport, Renamed, Skipped
 from .sync import Present, sync_model
 
@@ -88,7 +97,7 @@ def import_mlflow(
                 say(f"{plan.target}: MLflow {plan.model.name} version {mv.version}")
                 stage = stages[mv.version][0]
                 if dry_run:
-                    number = _would_import(source, plan, mv, stage, next_number, report)
+                    number = _would_import(source, plan, mv, stage, next_number, report, repo.warnings)
                 else:
                     number = _import_version(repo, source, plan, mv, stage, who, work, report, say)
                 done += 1
@@ -187,10 +196,21 @@ def _latest(repo: Repo, plan: Plan) -> int:
 
 
 def _would_import(
-    source: MlflowSource, plan: Plan, mv: MlflowVersion, stage: str, number: int, report: ImportReport
+    source: MlflowSource,
+    plan: Plan,
+    mv: MlflowVersion,
+    stage: str,
+    number: int,
+    report: ImportReport,
+    warnings: list[str],
 ) -> int | None:
     """A dry run lists the version's files (without fetching them) and predicts its number."""
-    ok, why = source.has_artifacts(plan.model.name, mv.version)
+    try:
+        ok, why = source.has_artifacts(plan.model.name, mv.version, mv.run_id)
+    except OutsideStore as exc:
+        _skip_version(report, plan, mv, f"its artifacts cannot be fetched: {exc}")
+        warnings.append(f"MLflow {plan.model.name} version {mv.version} would not be imported: {exc}")
+        return None
     if not ok:
         _skip_version(report, plan, mv, f"its artifacts cannot be fetched: {why}")
         return None
@@ -232,10 +252,12 @@ def _import_version(
     model, target = plan.model, plan.target
     staging = work / f"v{mv.version}"
     try:
-        files = source.download(model.name, mv.version, staging)
+        files = source.download(model.name, mv.version, staging, mv.run_id)
     except Unfetchable as exc:
         shutil.rmtree(staging, ignore_errors=True)
         _skip_version(report, plan, mv, f"its artifacts cannot be fetched: {exc}")
+        if isinstance(exc, OutsideStore):
+            repo.warnings.append(f"MLflow {model.name} version {mv.version} not imported: {exc}")
         return None
     kept = len(report.skipped), len(report.renamed)
     run, metrics, params, tags = _fields(source, plan, mv, report)

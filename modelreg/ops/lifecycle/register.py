@@ -12,6 +12,7 @@ from modelreg.errors import ConflictError, ModelregError, NotFoundError, UsageEr
 from modelreg.ops.changes import check_size, check_text, record, write_yaml
 from modelreg.ops.events import hooks
 from modelreg.ops.governance.moves import displace, write_stages
+from modelreg.records.filepaths import folder_clash
 from modelreg.records.journal import Change, crash_point
 from modelreg.records.manifest import FileEntry, Version, facts_digest, file_set_digest
 from modelreg.records.names import parse_number, validate_key, validate_name
@@ -97,6 +98,13 @@ def register(
     )
     check_text(description, "description")
     sources = _with_env_files(collect(paths, registry=repo.root), env_files or [])
+    clash = folder_clash(rel for rel, _ in sources)
+    if clash is not None:
+        raise UsageError(
+            f"the inputs give {clash[0]!r} as a file and {clash[1]!r} inside a folder of that name: no directory "
+            "could hold both when the version is handed out; rename one",
+            code="duplicate_path",
+        )
     when = now_utc()
     if imported is not None:
         lineage = {

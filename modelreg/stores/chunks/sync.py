@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 from modelreg.base.fs import open_regular
 from modelreg.errors import IntegrityError, NotFoundError
 
-from .format import PACK_CAP, ChunkRef, PackIndex, Recipe, chunk_id, encode_index
-from .remote_index import RemoteIndex, idx_key, pack_key, recipe_key
+from .format import PACK_CAP, ChunkRef, PackIndex, Recipe, chunk_id, encode_index, encode_locator
+from .remote_index import LOCATORS, RemoteIndex, idx_key, locator_key, pack_key, recipe_key
 from .store import ChunkStore
 
 if TYPE_CHECKING:
@@ -95,19 +95,24 @@ def push_files(
     moved = Moved()
     rindex.load(jobs)
     remote_recipes = objects.list("recipes/")
+    remote_locators = objects.list(LOCATORS)
     local = store.index()
     need: dict[bytes, int] = {}
     recipes: list[Recipe] = []
+    unlocated: list[Recipe] = []  # on the remote already, without a locator (pushed by an older modelreg)
     for digest, size in files:
         recipe = store.recipe(digest, size)
         lacking = [(cid, n) for cid, n in recipe.chunks if cid not in rindex]
         if not lacking and recipe_key(digest) in remote_recipes:
             moved.present.append(digest)
+            if locator_key(digest) not in remote_locators:
+                unlocated.append(recipe)
             continue
         recipes.append(recipe)
         for cid, n in lacking:
             need.setdefault(cid, n)
     counter = _Counter(progress)
+    sent: dict[bytes, str] = {}  # chunk id -> the pack this push put it in
     work: list[Callable[[], None]] = []
     seen: set[str] = set()
     for cid in list(need):  # in file order, so that an interrupted push has sent the start
@@ -117,7 +122,7 @@ def push_files(
         seen.add(where[0])
         pack = local.packs[where[0]]
         if all(c in need for c, _ in pack.chunks):
-            work.append(partial(_send_local_pack, store, objects, pack, counter))
+            work.append(partial(_send_local_pack, store, objects, pack, counter, sent))
             for c, _ in pack.chunks:
                 need.pop(c, None)
     batch: list[ChunkRef] = []
@@ -130,14 +135,21 @@ def push_files(
                 code="blob_missing",
             )
         if batch and batch_size + n > PACK_CAP:
-            work.append(partial(_send_new_pack, store, objects, batch, counter))
+            work.append(partial(_send_new_pack, store, objects, batch, counter, sent))
             batch, batch_size = [], 0
         batch.append((cid, n))
         batch_size += n
     if batch:
-        work.append(partial(_send_new_pack, store, objects, batch, counter))
+        work.append(partial(_send_new_pack, store, objects, batch, counter, sent))
     run_jobs(work, jobs)
-    # Recipes last: a recipe on the remote means every chunk it lists is there.
+
+    # Then each file's locator (the packs that hold its chunks: what a pull reads instead of
+    # every index), then recipes last: a recipe on the remote means every chunk it lists is there.
+    def locate(recipe: Recipe) -> None:
+        packs = dict.fromkeys(sent.get(cid) or rindex.where[cid][0] for cid, _ in recipe.chunks)
+        objects.write(locator_key(recipe.digest), encode_locator(recipe.digest, list(packs)))
+
+    run_jobs([partial(locate, r) for r in [*recipes, *unlocated]], jobs)
     run_jobs([partial(objects.write, recipe_key(r.digest), r.encode()) for r in recipes], jobs)
     moved.files = [r.digest for r in recipes]
     moved.bytes, moved.packs = counter.bytes, counter.packs
@@ -152,7 +164,9 @@ def _not_pushed(what: str) -> IntegrityError:
     )
 
 
-def _send_local_pack(store: ChunkStore, objects: ObjectStore, pack: PackIndex, counter: _Counter) -> None:
+def _send_local_pack(
+    store: ChunkStore, objects: ObjectStore, pack: PackIndex, counter: _Counter, sent: dict[bytes, str]
+) -> None:
     import os
 
     fd = open_regular(store.packs_dir / f"{pack.name}.pack")
@@ -169,10 +183,13 @@ def _send_local_pack(store: ChunkStore, objects: ObjectStore, pack: PackIndex, c
     name, idx = encode_index(list(pack.chunks))
     objects.write(pack_key(name), data)
     objects.write(idx_key(name), idx)
+    sent.update(dict.fromkeys((cid for cid, _ in pack.chunks), name))
     counter.add(len(data), 1)
 
 
-def _send_new_pack(store: ChunkStore, objects: ObjectStore, batch: list[ChunkRef], counter: _Counter) -> None:
+def _send_new_pack(
+    store: ChunkStore, objects: ObjectStore, batch: list[ChunkRef], counter: _Counter, sent: dict[bytes, str]
+) -> None:
     local = store.index()
     parts = []
     places = [local.locate(cid) for cid, _ in batch]
@@ -185,4 +202,5 @@ def _send_new_pack(store: ChunkStore, objects: ObjectStore, batch: list[ChunkRef
     name, idx = encode_index(batch)
     objects.write(pack_key(name), body)
     objects.write(idx_key(name), idx)
+    sent.update(dict.fromkeys((cid for cid, _ in batch), name))
     counter.add(len(body), 1)

@@ -19,7 +19,7 @@ from .backend import Backend, Retrying
 from .base import QUARANTINE, RemoteStore
 from .blob_remote import BlobRemote
 
-_KEY_RE = re.compile(r"(packs/[0-9a-f]{64}\.(pack|idx)|recipes/[0-9a-f]{64})")
+_KEY_RE = re.compile(r"(packs/[0-9a-f]{64}\.(pack|idx)|(recipes|locators)/[0-9a-f]{64})")
 
 
 def check_key(key: str) -> str:
