@@ -5,7 +5,10 @@ lines are (their byte offsets), in ``.modelreg/cache/history/``:
 
 - ``coverage``: the log's identity when the view was last brought up to date (inode, size,
   mtime) and the bytes of the last line it covers, with their offset;
-- ``<model>.idx``: the offsets of that model's lines, in log order.
+- ``<model>.idx``: the offsets of that model's lines, in log order;
+- ``@<xy>.idx``: the offsets of the ``register`` lines whose version digest begins with the two
+  hex digits ``xy``, so that a digest (a prediction id's) finds its version without reading
+  every manifest of every model.
 
 A reader stats the log: unchanged since the view was made, the model's lines are read by their
 offsets; grown by appends (the last covered line is still where it was, byte for byte), only
@@ -30,7 +33,7 @@ from modelreg.base.fs import Tree, atomic_write, read_own
 from modelreg.base.machine import seal, unseal
 from modelreg.errors import StorageError
 
-_PURPOSE = b"modelreg history view v1"
+_PURPOSE = b"modelreg history view v2"  # v2: with the digest buckets
 VIEW_LIMIT = 256 << 20  # offsets of millions of entries
 _BLOCK = 1 << 20
 _MAX_LINE = 1 << 20
@@ -64,7 +67,27 @@ class HistoryView:
         finally:
             os.close(fd)
 
-    def _line_at(self, fd: int, offset: int, model: str) -> dict[str, Any] | None:
+    def registered(self, digest_prefix: str) -> list[dict[str, Any]]:
+        """The ``register`` entries whose ``digest`` starts with ``sha256:<digest_prefix>`` (at
+        least two lowercase hex digits), in log order."""
+        key = _bucket(digest_prefix)
+        try:
+            fd = os.open(self.log, os.O_RDONLY | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            return []
+        try:
+            offsets = self._offsets_of(fd, os.fstat(fd), key)
+            found = (self._line_at(fd, off, None) for off in offsets)
+            wanted = "sha256:" + digest_prefix
+            return [
+                e
+                for e in found
+                if e is not None and e.get("action") == "register" and str(e.get("digest", "")).startswith(wanted)
+            ]
+        finally:
+            os.close(fd)
+
+    def _line_at(self, fd: int, offset: int, model: str | None) -> dict[str, Any] | None:
         data = b""
         while len(data) <= _MAX_LINE:
             block = os.pread(fd, 64 << 10, offset + len(data))
@@ -79,12 +102,16 @@ class HistoryView:
             entry = json.loads(data)
         except ValueError:
             return None
-        return entry if isinstance(entry, dict) and entry.get("model") == model else None
+        if not isinstance(entry, dict) or (model is not None and entry.get("model") != model):
+            return None
+        return entry
 
     def _offsets_of(self, fd: int, st: os.stat_result, model: str) -> list[int]:
         identity = [st.st_ino, st.st_size, st.st_mtime_ns]
         coverage = self._coverage()
         if coverage is not None and coverage.get("log") == identity:
+            if model not in coverage.get("models", []):
+                return []  # up to date, and nothing of it in the log
             found = _offsets(self._read(self._idx(model)))
             if found is not None:
                 return found
@@ -141,6 +168,9 @@ class HistoryView:
                 entry = json.loads(line)
                 if isinstance(entry, dict) and isinstance(entry.get("model"), str):
                     found.setdefault(entry["model"], []).append(line_start)
+                    digest = entry.get("digest")
+                    if entry.get("action") == "register" and isinstance(digest, str) and digest.startswith("sha256:"):
+                        found.setdefault(_bucket(digest[7:]), []).append(line_start)
         return found, offset, last
 
     def _save(
@@ -163,6 +193,11 @@ class HistoryView:
                 atomic_write(self.tree.inside(self.dir / "coverage"), sealed, durable=False)
         except (StorageError, OSError, ValueError):
             pass  # a view that cannot be kept: the next reader scans again
+
+
+def _bucket(hex_digest: str) -> str:
+    # "@" never begins a model name, so a bucket is never taken for a model
+    return "@" + hex_digest[:2].lower()
 
 
 def _lines(fd: int, start: int) -> Iterator[tuple[int, bytes]]:
