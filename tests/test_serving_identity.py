@@ -214,7 +214,7 @@ def test_prediction_ids_sort_by_time_and_carry_the_digest(monkeypatch: pytest.Mo
     tail=st.integers(0, 2**32 - 1),
 )
 def test_a_prediction_id_reads_back_as_written(millis: int, digest: str, tail: int) -> None:
-    text = f"{millis:012x}-{digest}-{tail:08x}"
+    text = f"{millis:012x}-{tail:08x}-{digest}"
     parsed = parse(text)
     assert (parsed.millis, parsed.digest_prefix, parsed.tail) == (millis, digest, tail)
     assert str(parsed) == text
@@ -225,9 +225,9 @@ def test_a_prediction_id_reads_back_as_written(millis: int, digest: str, tail: i
     [
         "",
         "xyz",
-        "0194a3f2c1d0-9f86d081884c-3e0b12a",
-        "0194A3F2C1D0-9f86d081884c7d65-3e0b12aa",
-        "0194a3f2c1d0-9f86d08188-3e0b12aa",
+        "0194a3f2c1d0-3e0b12a-9f86d081884c",
+        "0194A3F2C1D0-3e0b12aa-9f86d081884c7d65",
+        "0194a3f2c1d0-3e0b12aa-9f86d08188",
     ],
 )
 def test_a_malformed_prediction_id_is_refused(text: str) -> None:

@@ -1,14 +1,14 @@
 """Prediction ids: which version made a prediction, and when, in 38 characters.
 
-    0194a3f2c1d0-9f86d081884c7d65-3e0b12aa
-    └─ time ───┘ └─ digest ─────┘ └ tail ┘
+    0194a3f2c1d0-3e0b12aa-9f86d081884c7d65
+    └─ time ───┘ └ tail ┘ └─ digest ─────┘
 
 - time: the milliseconds since the Unix epoch (UTC) when the id was minted, as 12 lowercase hex
   digits. Fixed width, so ids sort by time as plain strings (until the year 10889).
-- digest: the first 16 hex digits of the version's digest (its ``sha256:`` file-set digest), so
-  an id names the content that answered, whatever the registry calls it.
 - tail: 8 hex digits, random for the first id of a millisecond and then counting up, so the ids
   one process mints sort in the order it minted them and two processes almost never collide.
+- digest: the first 16 hex digits of the version's digest (its ``sha256:`` file-set digest), so
+  an id names the content that answered, whatever the registry calls it.
 
 ``parse`` also accepts 12 to 64 digest digits, for ids minted with more of the digest.
 """
@@ -26,7 +26,7 @@ from modelreg.errors import UsageError
 
 DIGEST_DIGITS = 16
 MIN_DIGEST_DIGITS = 12
-_ID_RE = re.compile(r"([0-9a-f]{12})-([0-9a-f]{12,64})-([0-9a-f]{8})")
+_ID_RE = re.compile(r"([0-9a-f]{12})-([0-9a-f]{8})-([0-9a-f]{12,64})")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TAIL_LIMIT = 1 << 32
 _lock = threading.Lock()
@@ -47,7 +47,7 @@ class PredictionId:
         return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
     def __str__(self) -> str:
-        return f"{self.millis:012x}-{self.digest_prefix}-{self.tail:08x}"
+        return f"{self.millis:012x}-{self.tail:08x}-{self.digest_prefix}"
 
 
 def mint(digest: str, *, now_ns: int | None = None) -> str:
@@ -71,8 +71,8 @@ def parse(text: str) -> PredictionId:
     match = _ID_RE.fullmatch(text.strip())
     if match is None:
         raise UsageError(
-            f"invalid prediction id {text[:80]!r}: expected TIME-DIGEST-TAIL in lowercase hex "
-            "(12, 12 to 64 and 8 digits), as modelreg.serving.prediction_id mints them",
+            f"invalid prediction id {text[:80]!r}: expected TIME-TAIL-DIGEST in lowercase hex "
+            "(12, 8 and 12 to 64 digits), as modelreg.serving.prediction_id mints them",
             code="invalid_prediction_id",
         )
-    return PredictionId(int(match.group(1), 16), match.group(2), int(match.group(3), 16))
+    return PredictionId(int(match.group(1), 16), match.group(3), int(match.group(2), 16))
