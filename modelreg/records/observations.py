@@ -15,9 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .names import is_valid_name
-
-_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:/-")
+from .names import is_valid_key, is_valid_name
 
 
 @dataclass(frozen=True)
@@ -56,7 +54,7 @@ def parse_entry(entry: dict[str, Any]) -> Observation | None:
         return None
     if not isinstance(metrics, dict) or not metrics:
         return None
-    if not all(isinstance(k, str) and 0 < len(k) <= 128 and set(k) <= _KEY_CHARS for k in metrics):
+    if not all(isinstance(k, str) and is_valid_key(k) for k in metrics):
         return None
     if not all(_number(v) for v in metrics.values()):
         return None
