@@ -90,7 +90,8 @@ class HistoryView:
     def _line_at(self, fd: int, offset: int, model: str | None) -> dict[str, Any] | None:
         data = b""
         while len(data) <= _MAX_LINE:
-            block = os.pread(fd, 64 << 10, offset + len(data))
+            # An entry is a few hundred bytes: a small first read, larger ones for a long line.
+            block = os.pread(fd, (4 << 10) if not data else (64 << 10), offset + len(data))
             if not block:
                 return None  # not a whole line: the view is wrong about this offset
             cut = block.find(b"\n")
