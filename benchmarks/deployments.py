@@ -2,7 +2,7 @@
 costs, and `identity()` answers a big served copy from its stamp.
 
 Part 1. Two registries hold the same model ``churn``: 12 versions registered through the
-library, deployed to prod-eu and prod-us seven times and observed 5 times (40 entries). One also
+library, deployed to prod-eu and prod-us seven times and observed five times (24 entries). One also
 holds 100,000 entries of 1,000 other models (register entries with their digests, hash-linked as
 modelreg writes them), so the digest index has 100,000 digests to look through. Timed as fresh
 processes of the console script, interleaved, after one untimed warm-up each (which builds the

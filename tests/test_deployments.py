@@ -301,3 +301,25 @@ def test_two_branches_deploying_different_models_merge_cleanly_and_verify(
     # The next change joins the two branches' heads, and the history still tells the same story.
     deploy(cli, reg, "churn@1", "prod-us")
     assert run("verify", "-R", root).returncode == 0
+
+
+def test_tab_completes_environments_that_have_rules_or_deployments(reg: Registry, tmp_path: Path) -> None:
+    add_policy(reg.root, '[environments.prod-eu]\nstage = "production"')
+    register(reg, tmp_path)
+    Registry(reg.root).deploy("churn@1", "staging-us")
+    env = {
+        **os.environ,
+        "COMP_WORDS": "modelreg deployed --env ",
+        "COMP_CWORD": "3",
+        "_MODELREG_COMPLETE": "complete_bash",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "modelreg"], env=env, cwd=reg.root, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["prod-eu", "staging-us"]
+    env["COMP_WORDS"], env["COMP_CWORD"] = "modelreg deploy churn@1 --env st", "4"
+    proc = subprocess.run(
+        [sys.executable, "-m", "modelreg"], env=env, cwd=reg.root, capture_output=True, text=True, check=False
+    )
+    assert proc.stdout.split() == ["staging-us"]
