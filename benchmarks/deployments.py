@@ -6,7 +6,9 @@ library, deployed to prod-eu and prod-us seven times and observed five times (24
 holds 100,000 entries of 1,000 other models (register entries with their digests, hash-linked as
 modelreg writes them), so the digest index has 100,000 digests to look through. Timed as fresh
 processes of the console script, interleaved, after one untimed warm-up each (which builds the
-history view and its digest index):
+history view and its digest index), then the same questions through the library in one
+process (``Registry(root).history``, ``.which``, ``.deployed(at=)``: the median of --calls calls,
+interleaved), which a loaded machine disturbs far less than process start-ups:
 
     log churn --json                      the reference: one model's history
     which ID --json                       ID minted while churn@5 ran in prod-eu
@@ -63,6 +65,29 @@ for v, env in ((8, "prod-eu"), (8, "prod-us"), (12, "prod-eu"), (12, "prod-us"))
 for k in range(5):
     reg.observe("churn@12", {"accuracy": 0.9 - k / 100}, env="prod-eu", actor="bench")
 print(json.dumps({"id": pid, "moment": moment, "entries": len(reg.history("churn"))}))
+"""
+
+_IN_PROCESS = """
+import json, statistics, sys, time
+from modelreg import Registry
+small, big, m_small, m_big, calls = sys.argv[1], sys.argv[2], sys.argv[4], sys.argv[5], int(sys.argv[6])
+ids = {"small": sys.argv[3], "big": sys.argv[7]}
+roots = {"small": small, "big": big}
+moments = {"small": m_small, "big": m_big}
+asks = {
+    "log churn": lambda w: Registry(roots[w]).history("churn"),
+    "which ID": lambda w: Registry(roots[w]).which(ids[w]),
+    "deployed --at T": lambda w: Registry(roots[w]).deployed(at=moments[w]),
+}
+times = {(a, w): [] for a in asks for w in roots}
+for a in asks:
+    for w in roots:
+        asks[a](w)
+for _ in range(calls):
+    for a in asks:
+        for w in roots:
+            start = time.perf_counter(); asks[a](w); times[(a, w)].append(time.perf_counter() - start)
+print(json.dumps({f"{a} [{w}]": statistics.median(t) for (a, w), t in times.items()}))
 """
 
 _IDENTITY = """
@@ -146,12 +171,27 @@ def flat(runner: Runner, work: Path, args: argparse.Namespace) -> None:
                 rows = json.loads(proc.stdout)["deployments"]
                 assert [(r["env"], r["version"]) for r in rows] == [("prod-eu", 5), ("prod-us", 3)], rows
             fns[f"{label} [{which}]"] = lambda argv=argv: runner.run(*argv)[0]
+    _, out = runner.py(
+        _IN_PROCESS,
+        str(work / "small"),
+        str(work / "big"),
+        small["id"],
+        small["moment"],
+        big["moment"],
+        str(args.calls),
+        big["id"],
+    )
+    inside = json.loads(out)
     results = interleaved(fns, args.runs)
     print(f"churn: {big['entries']} entries; the big registry adds {args.others * args.per_other:,} of other models")
     print(f"{'command':40} {'small':>9} {'big':>9} {'ratio':>7}")
     for label in commands:
         s, b = results[f"{label} [small]"]["median"], results[f"{label} [big]"]["median"]
         print(f"{label:40} {s * 1000:7.0f}ms {b * 1000:7.0f}ms {b / s:7.2f}")
+    print(f"the same questions through the library, in one process (median of {args.calls} calls each):")
+    for label in ("log churn", "which ID", "deployed --at T"):
+        s, b = inside[f"{label} [small]"], inside[f"{label} [big]"]
+        print(f"{label:40} {s * 1000:7.2f}ms {b * 1000:7.2f}ms {b / s:7.2f}")
 
 
 def big_copy(runner: Runner, work: Path, args: argparse.Namespace) -> None:

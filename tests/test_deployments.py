@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 from governance_helpers import add_policy, audit, json_error, ok, refused, register
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from modelreg import Registry
 
@@ -323,3 +325,57 @@ def test_tab_completes_environments_that_have_rules_or_deployments(reg: Registry
         [sys.executable, "-m", "modelreg"], env=env, cwd=reg.root, capture_output=True, text=True, check=False
     )
     assert proc.stdout.split() == ["staging-us"]
+
+
+DEPLOY_STEPS = st.lists(
+    st.tuples(
+        st.sampled_from(["deploy", "undeploy"]),
+        st.sampled_from(["a", "b"]),
+        st.integers(1, 3),
+        st.sampled_from(["eu", "us"]),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=DEPLOY_STEPS)
+def test_any_sequence_of_deploys_replays_to_the_files_at_every_moment(steps: list[tuple[str, str, int, str]]) -> None:
+    """A model of deploy/undeploy against the registry: now, at each step's moment, and verify."""
+    import tempfile
+
+    from modelreg.errors import NotFoundError
+
+    with tempfile.TemporaryDirectory() as tmp:
+        reg, _ = Registry.init(Path(tmp) / "reg")
+        weights = Path(tmp) / "w.bin"
+        for model in ("a", "b"):
+            for n in range(1, 4):
+                weights.write_text(f"{model} {n}")
+                reg.register(model, [weights])
+        model_state: dict[tuple[str, str], int] = {}
+        moments: list[tuple[str, dict[tuple[str, str], int]]] = []
+        for action, model, version, env in steps:
+            if action == "deploy":
+                if not reg.deploy(f"{model}@{version}", env).changed:
+                    assert model_state[(env, model)] == version  # the same version again: no entry
+                    continue
+                model_state[(env, model)] = version
+            else:
+                try:
+                    reg.undeploy(model, env)
+                except NotFoundError:
+                    assert (env, model) not in model_state
+                    continue
+                del model_state[(env, model)]
+            moments.append((reg.history(model)[-1]["time"], dict(model_state)))
+        now = {(r.env, r.model): r.version for r in reg.deployed().deployments}
+        assert now == model_state
+        for moment, expected in moments:
+            then = {(r.env, r.model): r.version for r in reg.deployed(at=moment).deployments}
+            assert then == expected, moment
+        from modelreg.ops.verify import verify
+
+        report = verify(reg)
+        assert report.ok, [f.message for f in report.findings]
