@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelreg.errors import ConflictError, NotFoundError, PolicyError
+from modelreg.errors import ConflictError, NotFoundError, PolicyError, UsageError
 from modelreg.records.deployments import Deployment, DeploymentFile
 from modelreg.records.journal import Change
 from modelreg.records.manifest import Version
@@ -29,8 +29,7 @@ from ..changes import check_text, record, write_yaml
 
 
 def check_env(env: str) -> str:
-    from modelreg.errors import UsageError
-
+    """An environment follows the model-name rule (exit 2 otherwise)."""
     if not is_valid_name(env):
         raise UsageError(
             f"invalid environment {env!r}: {NAME_RULE.replace('a model name', 'an environment name')}",
