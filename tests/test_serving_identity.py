@@ -89,11 +89,19 @@ def test_a_stamped_copy_is_answered_without_reading_its_bytes(
     def no_reading(*_: Any, **__: Any) -> Any:
         raise AssertionError("a stamped, unchanged copy must not be hashed")
 
-    monkeypatch.setattr(copies, "sha256_file", no_reading)
-    assert identity(path).version == 1
-    # An exported directory has no stamp: its bytes are read.
     out = tmp_path / "out"
     reg.export(reg.resolve("churn@1"), out)
+    monkeypatch.setattr(copies, "sha256_file", no_reading)
+    assert identity(path).version == 1
+    # A destination this machine wrote (export, --output) is known from the record it keeps.
+    assert identity(out, registry=reg.root).version == 1
+    # A copy made by other means has neither: its bytes are read.
+    plain = tmp_path / "plain"
+    shutil.copytree(out, plain)
+    with pytest.raises(AssertionError, match="must not be hashed"):
+        identity(plain, registry=reg.root)
+    # Touching a file (its mtime and ctime move) is enough to have it read again.
+    os.utime(out / "model.bin")
     with pytest.raises(AssertionError, match="must not be hashed"):
         identity(out, registry=reg.root)
 
@@ -108,10 +116,16 @@ def test_identity_of_an_exported_directory_finds_the_version_by_its_files(
     assert identity(out, registry=reg.root).version == 2
     monkeypatch.setenv("MODELREG_REGISTRY", str(reg.root))
     assert identity(str(out)).name == "churn"
-    # Files that are no version's: an integrity error.
+    plain = tmp_path / "plain"
+    shutil.copytree(out, plain)
+    # The destination written here changed: the version written there is named, and the file.
     (out / "vocab.txt").write_text("tampered")
-    with pytest.raises(IntegrityError, match="does not hold the files of any version"):
+    with pytest.raises(IntegrityError, match=r"differs from churn@2: vocab\.txt: content differs"):
         identity(out)
+    # A copy made by other means whose files are no version's: an integrity error all the same.
+    (plain / "vocab.txt").write_text("tampered")
+    with pytest.raises(IntegrityError, match="does not hold the files of any version"):
+        identity(plain)
 
 
 def test_a_modified_served_copy_raises_an_integrity_error_naming_the_file(reg: Registry, tmp_path: Path) -> None:
@@ -179,6 +193,14 @@ def test_deploy_check_passes_on_the_deployed_copy_and_exits_5_naming_the_drift(
     result = cli("deploy-check", "churn", "--env", "prod-eu", "--path", path, "--json", "-R", reg.root)
     assert "conf/settings.json: missing" in refused(result, 5)
     assert json_error(result)["differences"] == ["conf/settings.json: missing"]
+    # A destination written with --output passes, and fails once a file is edited.
+    out = tmp_path / "srv"
+    ok(cli("get", "churn@2", "--output", out, "-R", reg.root))
+    ok(cli("deploy-check", "churn", "--env", "prod-eu", "--path", out, "-R", reg.root))
+    (out / "model.bin").write_text("two!")
+    assert "model.bin: content differs" in refused(
+        cli("deploy-check", "churn", "--env", "prod-eu", "--path", out, "-R", reg.root), 5
+    )
     # Nothing deployed there: not found.
     assert "not deployed" in refused(
         cli("deploy-check", "churn", "--env", "prod-us", "--path", path, "-R", reg.root), 3

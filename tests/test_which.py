@@ -174,4 +174,4 @@ def test_a_server_refuses_to_start_on_a_drifted_copy(run: Any, reg: Registry, tm
         check=False,
     )
     assert proc.returncode != 0 and "IntegrityError" in proc.stderr
-    assert "does not hold the files of any version" in proc.stderr
+    assert "differs from churn@1: model.bin: content differs" in proc.stderr

@@ -47,7 +47,7 @@ def deploy_check(repo: Repo, name: str, env: str, path: Path) -> DeployCheckResu
             f"{name!r} is not deployed in {env!r}; see: modelreg deployed --env {env}", code="not_deployed"
         )
     version = repo.load_version(state, held.version)
-    problems = differences(version, path)
+    problems = differences(repo, version, path)
     if problems:
         raise drift(path, version, problems)
     return DeployCheckResult(env, version, path.absolute())

@@ -2,8 +2,10 @@
 
 A served copy that ``get --path`` built carries a stamp (``ops/served_copy.py``): while its
 files keep the inode, size, mtime and ctime they had when verified, it is answered without
-reading a byte, so a probe of a large model costs a few ``stat`` calls. Any other directory (an
-``--output`` destination, a container image's copy) is hashed file by file. Symbolic links are
+reading a byte, so a probe of a large model costs a few ``stat`` calls. A destination this
+machine wrote with ``--output`` or ``export`` is answered the same way from the record it keeps
+of what it wrote there (``ops/serve.py``). Any other directory (a container image's copy, one
+edited since) is hashed file by file. Symbolic links are
 never followed: a link where a file should be is a difference.
 """
 
@@ -19,6 +21,7 @@ from modelreg.records.manifest import FileEntry, Version, file_set_digest
 from modelreg.repo import Repo
 from modelreg.stores.hashing import sha256_file
 
+from ..serve import output_digest
 from ..served_copy import stamp_matches, stamped_digest
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -51,10 +54,10 @@ def _check_dir(directory: Path) -> None:
         raise UsageError(f"{directory} is not a directory", code="invalid_path")
 
 
-def differences(version: Version, directory: Path) -> list[str]:
+def differences(repo: Repo, version: Version, directory: Path) -> list[str]:
     """How ``directory`` differs from ``version``'s files ([] when it holds exactly them)."""
     _check_dir(directory)
-    if stamp_matches(version, directory.absolute()):
+    if stamp_matches(version, directory.absolute()) or output_digest(repo, directory) == version.digest:
         return []
     files, odd = _walk(directory)
     wanted = {e.path: e for e in version.files}
@@ -106,14 +109,17 @@ def versions_with_digest(repo: Repo, prefix: str, *, name: str | None = None) ->
 
 
 def identify(repo: Repo, directory: Path, *, name: str | None = None) -> Version:
-    """The version ``directory`` holds, verified: by its stamp when valid, else by its bytes.
+    """The version ``directory`` holds, verified: by its stamp or output record when valid, else
+    by its bytes.
 
     A served copy of ``get --path`` names its version's digest (the directory's name), so a copy
     that changed since is an integrity error naming the files; any other directory is hashed
     and must be some version's files. ``name`` chooses among versions with the same files."""
     _check_dir(directory)
     directory = directory.absolute()
-    digest = stamped_digest(directory)
+    # What the directory is meant to hold: its stamp's version, the version this machine wrote
+    # there (even if it changed since: the difference is then named), or its cache name.
+    digest = stamped_digest(directory) or output_digest(repo, directory, unchanged=False)
     if digest is None and _HEX64.fullmatch(directory.name) and directory.parent.name == "versions":
         digest = "sha256:" + directory.name  # a served copy whose stamp no longer holds
     if digest is None:
@@ -136,7 +142,7 @@ def identify(repo: Repo, directory: Path, *, name: str | None = None) -> Version
             f"{directory} holds the files of several versions ({listed}); name the model", code="ambiguous_ref"
         )
     version = live[0]
-    problems = differences(version, directory)
+    problems = differences(repo, version, directory)
     if problems:
         raise drift(directory, version, problems)
     return version
