@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import ACTOR, Runner, _entry_id, _last_audit_id, interleaved, log  # the sibling module
 
 _BUILD_CHURN = """
-import json, sys, time
+import json, sys
 from pathlib import Path
 from modelreg import Registry
 from modelreg.serving import prediction_id
@@ -59,7 +59,6 @@ for v, env in ((3, "prod-eu"), (3, "prod-us"), (5, "prod-eu")):
     reg.deploy(f"churn@{v}", env, actor="bench")
 pid = prediction_id(reg.resolve("churn@5").digest)
 moment = reg.history("churn")[-1]["time"]
-time.sleep(0.002)  # the id's millisecond is over before the next deploy
 for v, env in ((8, "prod-eu"), (8, "prod-us"), (12, "prod-eu"), (12, "prod-us")):
     reg.deploy(f"churn@{v}", env, actor="bench")
 for k in range(5):

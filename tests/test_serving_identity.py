@@ -214,7 +214,7 @@ def test_prediction_ids_sort_by_time_and_carry_the_digest(monkeypatch: pytest.Mo
     digest = "sha256:" + "ab" * 32
     base = time.time_ns() + 1_000_000_000_000  # a quarter of an hour ahead of the clock
     ids = [prediction_id(Identity("m", 1, digest, "/x"))]
-    ids += [prediction_id(digest) for _ in range(50)]  # many in one millisecond keep their order
+    ids += [prediction_id(digest) for _ in range(50)]  # many in one microsecond keep their order
     mint = prediction_ids.mint
     later = [mint(digest, now_ns=base + k * 1_000_000) for k in range(5)]
     assert sorted(later) == later
@@ -222,23 +222,23 @@ def test_prediction_ids_sort_by_time_and_carry_the_digest(monkeypatch: pytest.Mo
     for pid in ids + later:
         parsed = parse(pid)
         assert parsed.digest_prefix == "ab" * 8 and len(parsed.digest_prefix) >= 12
-        assert str(parsed) == pid and len(pid) == 38
-    expected = datetime.fromtimestamp(base // 1_000_000 / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
-    assert parse(later[0]).time == expected[:-3] + "999Z"  # the end of its millisecond
+        assert str(parsed) == pid and len(pid) == 40
+    moment = datetime.fromtimestamp(base // 1_000_000_000, UTC).replace(microsecond=base // 1000 % 1_000_000)
+    assert parse(later[0]).time == moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     # A clock that steps back never makes an id sort before one minted earlier here.
     stepped = mint(digest, now_ns=base - 60_000_000_000)
     assert stepped > later[-1]
 
 
 @given(
-    millis=st.integers(0, 16**12 - 1),
+    micros=st.integers(0, 16**14 - 1),
     digest=st.text("0123456789abcdef", min_size=12, max_size=64),
     tail=st.integers(0, 2**32 - 1),
 )
-def test_a_prediction_id_reads_back_as_written(millis: int, digest: str, tail: int) -> None:
-    text = f"{millis:012x}-{tail:08x}-{digest}"
+def test_a_prediction_id_reads_back_as_written(micros: int, digest: str, tail: int) -> None:
+    text = f"{micros:014x}-{tail:08x}-{digest}"
     parsed = parse(text)
-    assert (parsed.millis, parsed.digest_prefix, parsed.tail) == (millis, digest, tail)
+    assert (parsed.micros, parsed.digest_prefix, parsed.tail) == (micros, digest, tail)
     assert str(parsed) == text
 
 
@@ -247,9 +247,10 @@ def test_a_prediction_id_reads_back_as_written(millis: int, digest: str, tail: i
     [
         "",
         "xyz",
-        "0194a3f2c1d0-3e0b12a-9f86d081884c",
-        "0194A3F2C1D0-3e0b12aa-9f86d081884c7d65",
-        "0194a3f2c1d0-3e0b12aa-9f86d08188",
+        "066102d16a67c1-3e0b12a-9f86d081884c",
+        "066102D16A67C1-3e0b12aa-9f86d081884c7d65",
+        "066102d16a67c1-3e0b12aa-9f86d08188",
+        "0194a3f2c1d0-3e0b12aa-9f86d081884c7d65",
     ],
 )
 def test_a_malformed_prediction_id_is_refused(text: str) -> None:

@@ -67,14 +67,14 @@ def test_a_thousand_minted_ids_resolve_to_their_version_and_environments(
 def test_unknown_and_malformed_ids(cli: Any, reg: Registry, tmp_path: Path) -> None:
     register(reg, tmp_path)
     version = reg.resolve("churn@1")
-    result = cli("which", "0194a3f2c1d0-3e0b12aa-" + "0" * 16, "--json", "-R", reg.root)
+    result = cli("which", "066102d16a67c1-3e0b12aa-" + "0" * 16, "--json", "-R", reg.root)
     assert "no version" in refused(result, 3)
     assert json_error(result)["code"] == "unknown_prediction"
     # The right digest but a moment before the version existed: it cannot have made it.
     created = time.mktime(time.strptime(version.created_at[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
-    before = f"{int((created - 3600) * 1000):012x}-00000000-{version.digest[7:23]}"
+    before = f"{int((created - 3600) * 1_000_000):014x}-00000000-{version.digest[7:23]}"
     refused(cli("which", before, "-R", reg.root), 3)
-    for bad in ("nonsense", "0194a3f2c1d0-3e0b12aa-abc", "0194a3f2c1d0-3e0b12aa-" + "g" * 16):
+    for bad in ("nonsense", "066102d16a67c1-3e0b12aa-abc", "066102d16a67c1-3e0b12aa-" + "g" * 16):
         result = cli("which", bad, "--json", "-R", reg.root)
         assert "invalid prediction id" in refused(result, 2)
         assert "Traceback" not in result.stderr
