@@ -55,6 +55,9 @@ class HistoryView:
         self.log = log
         self.dir = view_dir
         self.tree = tree
+        # The coverage last read or written here: a second question about the same log (which
+        # asks for a digest, then for a model) does not read and check it again.
+        self._known: dict[str, Any] | None = None
 
     # -- reading ---------------------------------------------------------------
     def entries(self, model: str) -> list[dict[str, Any]]:
@@ -122,8 +125,9 @@ class HistoryView:
 
     def _offsets_of(self, fd: int, st: os.stat_result, model: str) -> list[int]:
         identity = [st.st_ino, st.st_size, st.st_mtime_ns]
-        coverage = self._coverage()
+        coverage = self._known if self._known is not None and self._known.get("log") == identity else self._coverage()
         if coverage is not None and coverage.get("log") == identity:
+            self._known = coverage
             if model not in coverage.get("models", []):
                 return []  # up to date, and nothing of it in the log
             found = _offsets(self._read(self._idx(model)))
@@ -206,6 +210,7 @@ class HistoryView:
             sealed = seal(json.dumps(coverage).encode(), _PURPOSE)
             if sealed is not None:
                 atomic_write(self.tree.inside(self.dir / "coverage"), sealed, durable=False)
+                self._known = coverage
         except (StorageError, OSError, ValueError):
             pass  # a view that cannot be kept: the next reader scans again
 
