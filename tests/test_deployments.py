@@ -379,3 +379,18 @@ def test_any_sequence_of_deploys_replays_to_the_files_at_every_moment(steps: lis
 
         report = verify(reg)
         assert report.ok, [f.message for f in report.findings]
+
+
+@pytest.mark.parametrize("point", ["after-journal", "mid-apply", "after-audit"])
+def test_a_deploy_killed_part_way_is_finished_by_the_next_command(
+    run: Any, reg: Registry, tmp_path: Path, point: str
+) -> None:
+    register(reg, tmp_path)
+    proc = run("deploy", "churn@1", "--env", "prod-eu", "-R", reg.root, env={"MODELREG_TEST_CRASH_AT": point})
+    assert proc.returncode == 137  # died as a kill -9 would, at that point
+    # verify finishes the journaled change first: the file and the history then agree.
+    check = run("verify", "-R", reg.root)
+    assert check.returncode == 0, check.stdout + check.stderr
+    rows = json.loads(run("deployed", "--json", "-R", reg.root).stdout)["deployments"]
+    assert [(r["env"], r["version"]) for r in rows] == [("prod-eu", 1)]
+    assert [e["action"] for e in audit(reg.root)].count("deploy") == 1
