@@ -18,6 +18,11 @@ from .repo import find_root as _find_root
 from .repo.published import PublishedRepo
 
 if TYPE_CHECKING:
+    from .ops.deployments.check import DeployCheckResult
+    from .ops.deployments.deploy import DeployResult, UndeployResult
+    from .ops.deployments.deployed import DeployedResult
+    from .ops.deployments.observe import ObserveResult
+    from .ops.deployments.which import WhichResult
     from .ops.events.trust import TrustStatus
     from .ops.governance.approvals import Decided, Filed
     from .ops.governance.policy import Evaluation
@@ -32,6 +37,7 @@ if TYPE_CHECKING:
     from .ops.report import ReportResult
     from .records.config import Config
     from .records.manifest import Version
+    from .records.observations import Reading
     from .records.refs import Ref
     from .records.requests import Request
     from .records.state import ModelState
@@ -455,6 +461,63 @@ class Registry(Repo):
         from .ops.events.trust import trust
 
         return trust(self, revoke=revoke)
+
+    # -- deployments and predictions ---------------------------------------
+    def deploy(self, ref: Ref | str, env: str, *, reason: str | None = None, actor: str | None = None) -> DeployResult:
+        """Record that ``env`` now serves the version ``ref`` names."""
+        from .ops.deployments.deploy import deploy
+
+        return deploy(self, ref, env, reason=reason, actor=actor)
+
+    def undeploy(self, name: str, env: str, *, reason: str | None = None, actor: str | None = None) -> UndeployResult:
+        from .ops.deployments.deploy import undeploy
+
+        return undeploy(self, name, env, reason=reason, actor=actor)
+
+    def deployed(self, *, env: str | None = None, model: str | None = None, at: str | None = None) -> DeployedResult:
+        """What runs where, now or at ``at`` (``2026-11-20T09:00:00Z``, ``2026-11-20``, ``3d``)."""
+        from .ops.deployments.deployed import deployed
+
+        return deployed(self, env=env, model=model, at=at)
+
+    def which(self, prediction_id: str) -> WhichResult:
+        """The version that made a prediction, and the environments that served it then."""
+        from .ops.deployments.which import which
+
+        return which(self, prediction_id)
+
+    def deploy_check(self, name: str, env: str, path: PathLike) -> DeployCheckResult:
+        """Pass when ``path`` holds exactly the version recorded for ``name`` in ``env``."""
+        from .ops.deployments.check import deploy_check
+
+        return deploy_check(self, name, env, _path(path))
+
+    def identify(self, path: PathLike, *, name: str | None = None) -> Version:
+        """The version a directory of served files holds, verified (see modelreg.serving)."""
+        from .ops.deployments.copies import identify
+
+        return identify(self, _path(path), name=name)
+
+    def observe(
+        self,
+        ref: Ref | str,
+        metrics: dict[str, str | int | float],
+        *,
+        env: str | None = None,
+        at: str | None = None,
+        reason: str | None = None,
+        actor: str | None = None,
+    ) -> ObserveResult:
+        """Record what was measured of a version in production."""
+        from .ops.deployments.observe import observe
+
+        return observe(self, ref, metrics, env=env, at=at, reason=reason, actor=actor)
+
+    def latest_observed(self, name: str) -> dict[int, dict[str, Reading]]:
+        """version -> metric -> its latest production reading."""
+        from .ops.deployments.observe import latest_observed
+
+        return latest_observed(self, name)
 
 
 def _refuse_removed(version: Version) -> None:

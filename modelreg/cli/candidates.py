@@ -62,6 +62,26 @@ def stages(root: Path | None) -> list[str]:
         return list(DEFAULT_STAGES)
 
 
+def environments(root: Path | None) -> list[str]:
+    """The environments ``modelreg.toml`` gives rules for, and those any model is deployed to."""
+    from ..records.names import is_valid_name
+
+    if root is None:
+        return []
+    found: set[str] = set()
+    try:
+        from ..records.config import load_config
+
+        found.update(load_config(root / CONFIG_NAME, _parse_cache(root)).policy.environments)
+    except Exception:  # a TAB never fails loudly
+        pass
+    for name in model_names(root):
+        envs = _model_file(root, name, "deployments.yaml").get("deployments")
+        if isinstance(envs, dict):
+            found.update(e for e in envs if isinstance(e, str) and is_valid_name(e))
+    return sorted(found)
+
+
 def _model_file(root: Path, name: str, file: str) -> dict[str, object]:
     """One of a model's small YAML files, through the parse cache ({} when absent or unreadable)."""
     from ..records.names import is_valid_name
@@ -125,6 +145,7 @@ def candidates(kind: str | None, incomplete: str, root: Path | None, positional:
         "stage": lambda: stages(root),
         "alias": lambda: aliases(root, positional[0].partition("@")[0]) if root is not None and positional else [],
         "shell": lambda: SHELLS,
+        "env": lambda: environments(root),
     }
     answer = answers.get(kind or "")
     if answer is None:

@@ -61,6 +61,12 @@ COMMANDS: dict[str, str] = {
     "stats": "store",
     "upgrade": "store",
     "import": "importing",
+    "deploy": "deployments",
+    "undeploy": "deployments",
+    "deployed": "deployments",
+    "which": "deployments",
+    "deploy-check": "deployments",
+    "observe": "deployments",
     "completion": "setup",
 }
 _DECLARED: dict[str, Callable[..., None]] = {}

@@ -223,6 +223,10 @@ def log_table(
                 move = [*came, *stage_word(e["to_stage"], production)]
             else:
                 move = f"{e.get('from_stage') or ''}->{e.get('to_stage')}"
+        elif e.get("action") in ("deploy", "undeploy") and isinstance(e.get("env"), str):
+            move = f"{'->' if e['action'] == 'deploy' else 'out of '}{e['env']}"  # where it runs, in the stage column
+        elif e.get("action") == "observe" and isinstance(e.get("metrics"), dict):
+            move = " ".join(f"{k}={v}" for k, v in e["metrics"].items())
         rows.append([e.get("time"), e.get("actor"), e.get("action"), target, move, e.get("reason") or ""])
     cols = [
         Col("time", shows="time"),

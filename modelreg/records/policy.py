@@ -11,6 +11,8 @@ check = ["python checks/fairness.py"]
 allow_force = false
 [hooks]                   # event -> shell commands run after the change is durable
 promote = ["./notify.sh"]
+[environments.prod-eu]    # where versions are deployed: only a production version runs here
+stage = "production"
 ```
 
 A typo must never switch a rule off silently, so an unknown key anywhere here is refused.
@@ -29,7 +31,19 @@ from typing import Any
 from modelreg.errors import UsageError
 from modelreg.records.names import parse_number
 
-EVENTS = ("register", "promote", "archive", "alias", "annotate", "request", "approve", "reject", "remove")
+EVENTS = (
+    "register",
+    "promote",
+    "archive",
+    "alias",
+    "annotate",
+    "request",
+    "approve",
+    "reject",
+    "remove",
+    "deploy",
+    "undeploy",
+)
 DEFAULT_HOOK_TIMEOUT = 60.0
 DEFAULT_CHECK_TIMEOUT = 600.0
 MAX_APPROVALS = 100
@@ -48,6 +62,7 @@ _GATE_KEYS = frozenset(
     {"metrics", "require", "approvals", "check", "allow_force", "check_timeout_seconds"}
     | {"signed_approvals", "signed_by"}
 )
+_ENVIRONMENT_KEYS = frozenset({"stage"})
 
 
 @dataclass(frozen=True)
@@ -80,11 +95,22 @@ class Gate:
 
 
 @dataclass(frozen=True)
+class EnvironmentRule:
+    """``[environments.NAME]``: what a version must be to be deployed there."""
+
+    stage: str | None = None  # only a version holding this stage
+
+
+@dataclass(frozen=True)
 class Policy:
     transitions: dict[str, tuple[str, ...]] = field(default_factory=dict)
     gates: dict[str, Gate] = field(default_factory=dict)
     hooks: dict[str, tuple[str, ...]] = field(default_factory=dict)
     hook_timeout: float = DEFAULT_HOOK_TIMEOUT
+    environments: dict[str, EnvironmentRule] = field(default_factory=dict)
+
+    def environment(self, env: str) -> EnvironmentRule:
+        return self.environments.get(env) or EnvironmentRule()
 
     def gate(self, stage: str) -> Gate:
         return self.gates.get(stage) or Gate()
@@ -239,4 +265,27 @@ def parse_policy(data: dict[str, Any], stages: tuple[str, ...], default_stage: s
             hooks[key] = _strings(value, f"hooks.{key}", bad)
         else:
             raise bad(f"[hooks] has unknown event {key!r} (events: {', '.join(EVENTS)})")
-    return Policy(transitions=transitions, gates=gates, hooks=hooks, hook_timeout=timeout)
+    environments = _parse_environments(data.get("environments", {}), stages, bad)
+    return Policy(transitions=transitions, gates=gates, hooks=hooks, hook_timeout=timeout, environments=environments)
+
+
+def _parse_environments(raw: Any, stages: tuple[str, ...], bad: Bad) -> dict[str, EnvironmentRule]:
+    from .names import NAME_RULE, is_valid_name
+
+    if not isinstance(raw, dict):
+        raise bad("[environments] must hold one table per environment ([environments.prod-eu])")
+    rules: dict[str, EnvironmentRule] = {}
+    for env, table in raw.items():
+        where = f"environments.{env}"
+        if not is_valid_name(env):
+            raise bad(f"[{where}]: invalid environment name ({NAME_RULE.replace('a model name', 'a name')})")
+        if not isinstance(table, dict):
+            raise bad(f"[{where}] must be a table")
+        unknown = sorted(set(table) - _ENVIRONMENT_KEYS)
+        if unknown:
+            raise bad(f"[{where}] has unknown key {unknown[0]!r} (known: {', '.join(sorted(_ENVIRONMENT_KEYS))})")
+        stage = table.get("stage")
+        if stage is not None and (not isinstance(stage, str) or stage not in stages):
+            raise bad(f"{where}.stage must be one of stages.names ({', '.join(stages)})")
+        rules[env] = EnvironmentRule(stage=stage)
+    return rules

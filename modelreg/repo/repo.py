@@ -22,6 +22,7 @@ from modelreg.errors import IntegrityError, NotFoundError
 from modelreg.records import yamlio
 from modelreg.records.aliases import AliasFile
 from modelreg.records.config import CONFIG_NAME, Config, load_config
+from modelreg.records.deployments import DEPLOYMENTS_NAME, DeploymentFile
 from modelreg.records.manifest import FileEntry, SchemaError, Version, parse_manifest
 from modelreg.records.names import is_valid_name, validate_name
 from modelreg.records.removals import REMOVED_NAME, Removal, RemovalSchemaError, RemovedFile
@@ -160,6 +161,22 @@ class Repo:
         except SchemaError as exc:
             raise IntegrityError(f"{mdir / 'aliases.yaml'}: {exc}", code="corrupt_manifest") from None
         return ModelState(index, stages, aliases, self._removed(name))
+
+    def deployments_path(self, name: str) -> Path:
+        return self.model_dir(name) / DEPLOYMENTS_NAME
+
+    def deployments(self, name: str) -> DeploymentFile | None:
+        """What each environment serves of ``name`` now; None if it was never deployed."""
+        path = self.deployments_path(name)
+        try:
+            found = DeploymentFile.parse(self.load(path, "deployment file"))
+        except FileNotFoundError:
+            return None
+        except SchemaError as exc:
+            raise IntegrityError(f"{path}: {exc}", code="corrupt_manifest") from None
+        if found.name != name:
+            raise IntegrityError(f"{path}: names model {found.name!r}", code="corrupt_manifest")
+        return found
 
     def _removed(self, name: str) -> dict[int, Removal]:
         path = self.model_dir(name) / REMOVED_NAME

@@ -33,7 +33,7 @@ def log(
         typer.Option(
             "--action",
             help="Only this action (repeatable): init, register, promote, archive, annotate, alias, request, approve, "
-            "reject, remove.",
+            "reject, remove, deploy, undeploy, observe.",
         ),
     ] = None,
     limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, help="At most N entries (the newest).")] = None,

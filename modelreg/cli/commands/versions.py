@@ -158,7 +158,7 @@ def list_(
         typer.Option(
             "--where",
             help="With NAME: only versions where KEY OP VALUE holds, e.g. metrics.auc>=0.9, params.C=0.1, "
-            "tags.owner=ada, stage=staging, alias=champion (repeatable; all must hold).",
+            "tags.owner=ada, observed.accuracy<0.8, stage=staging, alias=champion (repeatable; all must hold).",
         ),
     ] = None,
     sort: Annotated[
@@ -252,9 +252,30 @@ def show(
             v = reg.resolve(parsed)
             history = reg.history(v.name, v.version)
             requests = [reg.request_json(r) for r in reg.version_requests(v.name, v.version)]
+            observed = {k: r.to_json() for k, r in reg.latest_observed(v.name).get(v.version, {}).items()}
+            serving = reg.deployments(v.name)
+            deployed = [
+                {"env": env, "since": d.since, "by": d.by}
+                for env, d in sorted((serving.envs if serving else {}).items())
+                if d.version == v.version
+            ]
 
             def detail(o: Output) -> None:
                 render.version_detail(o, reg.version_json(v), history, production=production)
+                if deployed:
+                    render.table(
+                        o,
+                        [Col("env"), Col("since", shows="time"), Col("by")],
+                        [[d["env"], d["since"], d["by"]] for d in deployed],
+                        title="deployed",
+                    )
+                if observed:
+                    render.table(
+                        o,
+                        [Col("metric"), Col("value", right=True), Col("measured", shows="time"), Col("env")],
+                        [[k, r["value"], r["at"], r["env"]] for k, r in observed.items()],
+                        title="observed in production (latest reading)",
+                    )
                 if v.removed:
                     o.line(f"REMOVED {v.removed['removed_at']} by {v.removed['removed_by']}: {v.removed['reason']}")
                 if requests:
@@ -275,7 +296,8 @@ def show(
                         title="requests",
                     )
 
-            out.result({**reg.version_json(v), "history": history, "requests": requests}, detail)
+            data = {**reg.version_json(v), "history": history, "requests": requests}
+            out.result({**data, "observed": observed, "deployed": deployed}, detail)
             return
         summary = reg.summary(parsed.name)
         versions = reg.versions(parsed.name)

@@ -108,6 +108,7 @@ def event_env(entry: dict[str, Any]) -> dict[str, str]:
         "MODELREG_FROM_STAGE": text("from_stage"),
         "MODELREG_TO_STAGE": text("to_stage"),
         "MODELREG_ACTOR": text("actor"),
+        "MODELREG_ENV": text("env"),  # deploy and undeploy: the environment
     }
 
 

@@ -14,7 +14,21 @@ from modelreg.records.refs import parse_ref
 from modelreg.repo import Repo
 
 _RELATIVE = re.compile(r"(\d+)\s*([smhdw])")
-ACTIONS = ("init", "register", "promote", "archive", "annotate", "alias", "request", "approve", "reject", "remove")
+ACTIONS = (
+    "init",
+    "register",
+    "promote",
+    "archive",
+    "annotate",
+    "alias",
+    "request",
+    "approve",
+    "reject",
+    "remove",
+    "deploy",
+    "undeploy",
+    "observe",
+)
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 

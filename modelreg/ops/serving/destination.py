@@ -91,10 +91,36 @@ def _written_before(records: Path | None, dest: Path) -> dict[str, list[int]]:
     return files if isinstance(files, dict) else {}
 
 
-def _remember(records: Path | None, dest: Path, files: list[Path]) -> None:
+def output_digest(repo: Repo, dest: Path, *, unchanged: bool = True) -> str | None:
+    """The digest of the version this machine last wrote into ``dest``; with ``unchanged``, only
+    while ``dest`` holds exactly the files written then, each as it was (inode, size, mtime,
+    ctime), so that it is known without reading a byte."""
+    records = repo.tree.inside(repo.state_dir / "outputs" / "x").parent
+    try:
+        raw = read_own(_record_path(records, dest), RECORD_LIMIT)
+        data = None if raw is None else unseal(raw, _PURPOSE)
+        body = json.loads(data) if data is not None else None
+    except (OSError, ValueError):
+        return None
+    if not isinstance(body, dict) or body.get("dest") != str(dest.resolve()) or not isinstance(body.get("digest"), str):
+        return None
+    if unchanged:
+        files = body.get("files")
+        if not isinstance(files, dict) or not files or _existing_files(dest) != set(files):
+            return None
+        if any(stamp is None or _file_stat(dest / path) != stamp for path, stamp in files.items()):
+            return None
+    return str(body["digest"])
+
+
+def _remember(records: Path | None, dest: Path, files: list[Path], digest: str) -> None:
     if records is None:
         return
-    body = {"dest": str(dest.resolve()), "files": {f.relative_to(dest).as_posix(): _file_stat(f) for f in files}}
+    body = {
+        "dest": str(dest.resolve()),
+        "digest": digest,  # the version written, for identifying the destination later
+        "files": {f.relative_to(dest).as_posix(): _file_stat(f) for f in files},
+    }
     sealed = seal(json.dumps(body, sort_keys=True).encode(), _PURPOSE)
     if sealed is not None:
         with suppress(StorageError):  # a read-only registry: the next write compares bytes instead
@@ -243,7 +269,7 @@ def write_files(
     for parent in {final.parent for _, final in staged}:
         fsync_dir(parent)
     written = [final for _, final in staged]
-    _remember(records, dest, written)
+    _remember(records, dest, written, version.digest)
     return written
 
 

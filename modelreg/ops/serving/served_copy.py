@@ -168,3 +168,25 @@ def _bytes_match(version: Version, final: Path) -> bool:
         except OSError:
             return False
     return True
+
+
+def stamped_digest(final: Path) -> str | None:
+    """The version digest the stamp of the copy ``final`` names, when this machine wrote the
+    stamp for that very directory; whether the files still match it is ``stamp_matches``'s to say."""
+    raw = read_own(_stamp_path(final), STAMP_LIMIT)
+    data = None if raw is None else unseal(raw, _PURPOSE)
+    if data is None:
+        return None
+    try:
+        stamped = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(stamped, dict) or stamped.get("dir") != str(final) or not isinstance(stamped.get("digest"), str):
+        return None
+    return str(stamped["digest"])
+
+
+def stamp_matches(version: Version, final: Path) -> bool:
+    """The copy ``final`` holds exactly ``version``'s files, unchanged since they were verified
+    (inode, size, mtime and ctime of each, nothing beside them), without reading a byte."""
+    return _stamp_matches(version, final)

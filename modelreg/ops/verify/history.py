@@ -2,7 +2,8 @@
 
 The model's audit entries are replayed (records/timeline.py) and compared with its files: every
 version has its register entry (with the digest recorded then), every version the history knows
-exists, every version is in the stage and every alias names the version the history says.
+exists, every version is in the stage, every alias names the version the history says, and
+every environment serves the version (since the deploy) the history says.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from modelreg.errors import ModelregError
+from modelreg.errors import IntegrityError, ModelregError
 from modelreg.ops.findings import ERROR, Finding
 from modelreg.records.manifest import Version
 from modelreg.records.state import ModelState
-from modelreg.records.timeline import replay
+from modelreg.records.timeline import Timeline, replay
 from modelreg.repo import Repo
 
 
@@ -88,6 +89,35 @@ def history_findings(reg: Repo, state: ModelState, entries: list[dict[str, Any]]
             )
     found += _governance_findings(reg, state, entries)
     found += _request_findings(reg, model, entries)
+    found.extend(_deployment_findings(reg, model, timeline))
+    return found
+
+
+def _deployment_findings(reg: Repo, model: str, timeline: Timeline) -> list[Finding]:
+    path = reg.deployments_path(model)
+    try:
+        current = reg.deployments(model)
+    except IntegrityError as exc:
+        return [Finding(ERROR, "manifest", str(path), exc.message.removeprefix(f"{path}: "))]
+    files_say = {} if current is None else {e: (d.version, d.since, d.by) for e, d in current.envs.items()}
+    found = []
+    for env in sorted(set(files_say) | set(timeline.deployed)):
+        said, history = files_say.get(env), timeline.deployed.get(env)
+        if said == history:
+            continue
+
+        def tell(what: tuple[int, str, str] | None) -> str:
+            return "nothing" if what is None else f"version {what[0]} since {what[1]} (by {what[2]})"
+
+        found.append(
+            Finding(
+                ERROR,
+                "history",
+                str(path),
+                f"{env} serves {tell(said)} of {model} by the files, but {tell(history)} by the audit history "
+                "(the deployment file edited, or an entry deleted or added?)",
+            )
+        )
     return found
 
 
