@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.report import isolated_env
 
 # The browser, its page helper and the layout checks of the report's browser tests.
-from test_report_browser import PHONE, assert_fits, browser, open_page  # noqa: F401
+from support.browser import PHONE, assert_fits
+from support.report import isolated_env
 
 from modelreg import Registry
 
@@ -76,7 +76,7 @@ def test_the_same_registry_gives_the_same_site(deployed_site: tuple[Path, Path],
         assert (again / page).read_bytes() == (site / page).read_bytes(), page
 
 
-def test_the_deployment_views_in_chromium(deployed_site: tuple[Path, Path], open_page: Any) -> None:  # noqa: F811
+def test_the_deployment_views_in_chromium(deployed_site: tuple[Path, Path], open_page: Any) -> None:
     _, site = deployed_site
     page, watch = open_page((site / "index.html").as_uri())
     watch.assert_local(site.as_uri() + "/")
