@@ -20,6 +20,7 @@ from modelreg.records.manifest import Version
 from modelreg.records.refs import Ref, parse_ref
 from modelreg.records.removals import REMOVED_NAME, Removal, RemovedFile
 from modelreg.records.requests import Decision
+from modelreg.records.state import ModelState
 from modelreg.repo import Repo
 
 from . import hooks
@@ -34,6 +35,7 @@ class RemoveResult:
     from_stage: str | None
     cancelled: tuple[str, ...] = ()  # the open requests of the version, now cancelled
     aliases: tuple[str, ...] = ()  # the aliases that named it, now deleted
+    warnings: tuple[str, ...] = ()  # what the caller should hear (production left empty)
 
 
 def remove(repo: Repo, ref: Ref | str, *, reason: str | None, actor: str | None = None) -> RemoveResult:
@@ -89,5 +91,24 @@ def remove(repo: Repo, ref: Ref | str, *, reason: str | None, actor: str | None 
         )
         entries = repo.commit(change)
     hooks.after(repo, entries)
-    gone = repo.load_version(repo.state(name), version.version)
-    return RemoveResult(gone, True, version.stage, tuple(cancelled), tuple(dropped))
+    after = repo.state(name)
+    gone = repo.load_version(after, version.version)
+    warnings = _left_empty(repo, name, version, after)
+    return RemoveResult(gone, True, version.stage, tuple(cancelled), tuple(dropped), warnings)
+
+
+def _left_empty(repo: Repo, name: str, version: Version, after: ModelState) -> tuple[str, ...]:
+    """Removing the production holder leaves production empty until someone decides what serves:
+    nothing moves in by itself (a recall must not promote an unreviewed version)."""
+    from .promote import former_holders
+
+    production = repo.config.production_stage()
+    if version.stage != production or after.holders(production):
+        return ()
+    previous = [n for n in former_holders(repo, name, production) if n not in after.removed]
+    if not previous:
+        return (f"{production} is now empty: {name} has no earlier {production} version to roll back to",)
+    return (
+        f"{production} is now empty; `modelreg rollback {name}` brings back the previous holder "
+        f"({name}@{previous[-1]})",
+    )

@@ -201,6 +201,7 @@ def remove(
             "from_stage": result.from_stage,
             "cancelled": list(result.cancelled),
             "aliases_deleted": list(result.aliases),
+            "warnings": list(result.warnings),
             "hooks": reg.hook_runs,
         }
         if result.changed:
@@ -209,6 +210,8 @@ def remove(
             text = f"{v.name}@{v.version} was already removed; nothing changed"
         for request_id in result.cancelled:
             out.note(f"request {request_id} cancelled")
+        for warning in result.warnings:
+            out.warn(warning)
         out.result(data, lambda o: o.line(text))
 
 

@@ -41,11 +41,12 @@ def get(
     registry: RegistryOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Any version, as get-production gives the production one (exit 3 when REF names nothing)."""
+    """Any version, as get-production gives the production one (exit 3 when REF names nothing,
+    4 when it was removed: `show` still displays a removed version)."""
     out = Output(json)
     with guard(out):
         reg = open_registry(registry, out)
-        _hand_out(out, reg, reg.resolve(ref), path, output)
+        _hand_out(out, reg, reg.servable(reg.resolve(ref)), path, output)
 
 
 @command("get-production")
