@@ -115,7 +115,10 @@ def completion(
             from ...errors import UsageError
 
             raise UsageError(f"unknown shell {shell!r}; choose one of: {', '.join(SHELLS)}")
-        script = get_completion_script(prog_name="modelreg", complete_var="_MODELREG_COMPLETE", shell=shell)
+        if shell == "bash":
+            from ..complete import BASH_SCRIPT as script
+        else:
+            script = get_completion_script(prog_name="modelreg", complete_var="_MODELREG_COMPLETE", shell=shell)
         out.result({"shell": shell, "script": script}, lambda o: o.line(script.rstrip("\n")))
         _warm_completion_cache()
 
