@@ -15,6 +15,7 @@ import hashlib
 import os
 import threading
 from collections import Counter
+from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -46,7 +47,10 @@ def pull_files(
     files: list[FileRef],
     jobs: int,
     progress: Progress | None,
+    on_plan: Callable[[int], None] | None = None,
 ) -> Moved:
+    """Fetch what ``files`` lack here, verified; ``on_plan`` hears the bytes that will move (the
+    ranges of packs fetched, and the files the remote keeps whole) before the first does."""
     moved = Moved()
     recipes: list[Recipe] = []
     for digest, size in files:
@@ -64,14 +68,17 @@ def pull_files(
                 need.setdefault(cid, n)
     counter = _Counter(progress)
     verifier = _Verifier(local, recipes, set(need))
+    whole = sum(size for digest, size in files if digest in set(moved.absent))  # fetched whole afterwards
     if need:
         rindex.load(jobs)
         verifier.start()
         try:
-            _fetch_chunks(store, objects, rindex, need, jobs, counter, verifier)
+            _fetch_chunks(store, objects, rindex, need, jobs, counter, verifier, on_plan, whole)
         finally:
             verifier.fetched_all()
     else:
+        if on_plan is not None:
+            on_plan(whole)
         verifier.run()
     for recipe in recipes:
         bad = _publish_pulled(store, objects, recipe, verifier.digests.get(recipe.digest))
@@ -174,6 +181,8 @@ def _fetch_chunks(
     jobs: int,
     counter: _Counter,
     verifier: _Verifier | None,
+    on_plan: Callable[[int], None] | None = None,
+    besides: int = 0,
 ) -> None:
     by_pack: dict[str, list[tuple[bytes, int, int]]] = {}
     absent = 0
@@ -189,22 +198,16 @@ def _fetch_chunks(
             "'modelreg push' from a machine that has them",
             code="blob_missing",
         )
+    spans_of = {name: _spans(wanted, rindex.packs[name].pack_size) for name, wanted in by_pack.items()}
+    if on_plan is not None:
+        on_plan(besides + sum(end - start for spans in spans_of.values() for start, end in spans))
     writer = store.writer()
     corrupt: dict[str, str] = {}
     lock = threading.Lock()
 
     def fetch(name: str, wanted: list[tuple[bytes, int, int]]) -> None:
-        wanted.sort(key=lambda w: w[1])
         pack_size = rindex.packs[name].pack_size
-        spans: list[tuple[int, int]] = []
-        if sum(n for _, _, n in wanted) * 2 >= pack_size:
-            spans = [(0, pack_size)]
-        else:
-            for _, offset, n in wanted:
-                if spans and offset - spans[-1][1] < _COALESCE_GAP:
-                    spans[-1] = (spans[-1][0], max(spans[-1][1], offset + n))
-                else:
-                    spans.append((offset, offset + n))
+        spans = spans_of[name]
         i = 0
         for start, end in spans:
             view = memoryview(objects.read_range(pack_key(name), start, end))
@@ -241,6 +244,21 @@ def _fetch_chunks(
             "chunks fetched are kept, and a 'modelreg push' from a machine with a good copy repairs the remote",
             code="digest_mismatch",
         )
+
+
+def _spans(wanted: list[tuple[bytes, int, int]], pack_size: int) -> list[tuple[int, int]]:
+    """The byte ranges of a pack to read for ``wanted`` (sorted here by offset): the whole pack
+    when they are half of it or more, else their ranges with small gaps bridged."""
+    wanted.sort(key=lambda w: w[1])
+    if sum(n for _, _, n in wanted) * 2 >= pack_size:
+        return [(0, pack_size)]
+    spans: list[tuple[int, int]] = []
+    for _, offset, n in wanted:
+        if spans and offset - spans[-1][1] < _COALESCE_GAP:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], offset + n))
+        else:
+            spans.append((offset, offset + n))
+    return spans
 
 
 def _publish_pulled(store: ChunkStore, objects: ObjectStore, recipe: Recipe, streamed: str | None) -> set[bytes]:

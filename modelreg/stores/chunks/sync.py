@@ -91,7 +91,10 @@ def push_files(
     files: list[FileRef],
     jobs: int,
     progress: Progress | None,
+    on_plan: Callable[[int], None] | None = None,
 ) -> Moved:
+    """Send the chunks of ``files`` the remote lacks, then their recipes; ``on_plan`` hears the
+    bytes that will be sent once that is known, before the first is."""
     moved = Moved()
     rindex.load(jobs)
     remote_recipes = objects.list("recipes/")
@@ -109,6 +112,7 @@ def push_files(
             need.setdefault(cid, n)
     counter = _Counter(progress)
     work: list[Callable[[], None]] = []
+    sending = 0
     seen: set[str] = set()
     for cid in list(need):  # in file order, so that an interrupted push has sent the start
         where = local.locate(cid)
@@ -118,6 +122,7 @@ def push_files(
         pack = local.packs[where[0]]
         if all(c in need for c, _ in pack.chunks):
             work.append(partial(_send_local_pack, store, objects, pack, counter))
+            sending += pack.pack_size
             for c, _ in pack.chunks:
                 need.pop(c, None)
     batch: list[ChunkRef] = []
@@ -134,8 +139,11 @@ def push_files(
             batch, batch_size = [], 0
         batch.append((cid, n))
         batch_size += n
+        sending += n
     if batch:
         work.append(partial(_send_new_pack, store, objects, batch, counter))
+    if on_plan is not None:
+        on_plan(sending)
     run_jobs(work, jobs)
     # Recipes last: a recipe on the remote means every chunk it lists is there.
     run_jobs([partial(objects.write, recipe_key(r.digest), r.encode()) for r in recipes], jobs)
