@@ -445,6 +445,11 @@ class Registry(Repo):
 
         return _reporting(self, lambda: reject(self, request_id, reason=reason, actor=actor))
 
+    def servable(self, version: Version) -> Version:
+        """``version`` if its files may be handed out; a removed one (a recall) is refused, exit 4."""
+        _refuse_removed(version)
+        return version
+
     def remove(self, ref: Ref | str, *, reason: str | None, actor: str | None = None) -> RemoveResult:
         """Retire a version for good: out of every stage and latest, its bytes garbage for gc."""
         from .ops.governance.remove import remove

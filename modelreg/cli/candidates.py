@@ -10,6 +10,8 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
+from ..records.pointer import pointed_registry
+
 SHELLS = ("bash", "zsh", "fish")
 CONFIG_NAME = "modelreg.toml"
 
@@ -24,6 +26,12 @@ def find_registry(given: str | None, env: Mapping[str, str]) -> Path | None:
     for candidate in (here, *here.parents):
         if (candidate / CONFIG_NAME).is_file():
             return candidate
+        try:
+            pointed = pointed_registry(candidate)
+        except Exception:  # a bad pointer: the command says why; a TAB offers nothing
+            return None
+        if pointed is not None:
+            return pointed
     return None
 
 

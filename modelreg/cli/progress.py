@@ -1,8 +1,9 @@
 """A progress bar on stderr while bytes move, for a person watching a terminal.
 
 The bar starts on the first bytes reported, so a command that finds nothing to move (a served
-copy that is already there) shows nothing and never imports rich. Never under --json or -q,
-nor when stderr is not a terminal.
+copy that is already there) shows nothing and never imports rich; push and pull show theirs at
+once, planning, since finding what the other side lacks can take seconds. Never under --json
+or -q, nor when stderr is not a terminal.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class _Bar:
         except Exception:  # a bar that cannot be drawn (stderr gone) must not fail the transfer
             self._broken = True
 
-    def _advance(self, moved: int) -> None:
+    def _start(self, total: int | None, label: str) -> None:
         if self._progress is None:
             from rich.console import Console
             from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
@@ -47,8 +48,28 @@ class _Bar:
                 transient=True,
             )
             self._progress.start()
-            self._task = self._progress.add_task(self.label, total=self.total)
+            self._task = self._progress.add_task(label, total=total)
+
+    def _advance(self, moved: int) -> None:
+        self._start(self.total, self.label)
         self._progress.advance(self._task, moved)
+
+    def planning(self, label: str) -> None:
+        """Shown at once, before the total is known: the first seconds of a transfer say what
+        happens (reading what the other side has) rather than nothing."""
+        with suppress(Exception):
+            self._start(None, label)
+
+    def set_total(self, total: int) -> None:
+        """The bytes that will move, now known; the bar counts towards them."""
+        self.total = total
+        if self._progress is not None:
+            with suppress(Exception):
+                self._progress.update(self._task, total=total, description=self.label)
+
+    def adjust_total(self, delta: int) -> None:
+        """A part planned at its full size moves ``delta`` bytes more (fewer, when negative)."""
+        self.set_total(max(0, self.total + delta))
 
     def close(self) -> None:
         if self._progress is not None:
@@ -63,6 +84,20 @@ def progress_bar(out: Output, total: int, label: str) -> Iterator[Progress | Non
         yield None
         return
     bar = _Bar(total, label)
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
+@contextmanager
+def transfer_bar(out: Output, label: str) -> Iterator[_Bar | None]:
+    """A bar shown at once (planning) whose total is set when known; None when no bar belongs here."""
+    if not out.shows_progress:
+        yield None
+        return
+    bar = _Bar(0, label)
+    bar.planning(f"{label}: planning")
     try:
         yield bar
     finally:

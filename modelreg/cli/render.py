@@ -179,6 +179,9 @@ def version_detail(
         items.append(("git", f"{(git.get('commit') or '')[:12]} on {git.get('branch') or '-'}{state}"))
     if ci:
         items.append(("ci", f"{ci.get('provider')} run {ci.get('run_id')} {ci.get('url') or ''}".rstrip()))
+    imported = lineage.get("imported")
+    if isinstance(imported, dict):
+        items.append(("imported", imported_from(imported)))
     if lineage.get("datasets"):
         items.append(("datasets", lineage["datasets"]))
     env = lineage.get("environment") or {}
@@ -216,24 +219,72 @@ def log_table(
         target = e.get("model") or "-"
         if e.get("version") is not None:
             target = f"{target}@{e['version']}"
-        move: Any = ""
-        if e.get("to_stage"):
-            if out.people:
-                came = [Word(e["from_stage"]), Word("→")] if e.get("from_stage") else []
-                move = [*came, *stage_word(e["to_stage"], production)]
-            else:
-                move = f"{e.get('from_stage') or ''}->{e.get('to_stage')}"
-        elif e.get("action") in ("deploy", "undeploy") and isinstance(e.get("env"), str):
-            move = f"{'->' if e['action'] == 'deploy' else 'out of '}{e['env']}"  # where it runs, in the stage column
-        elif e.get("action") == "observe" and isinstance(e.get("metrics"), dict):
-            move = " ".join(f"{k}={v}" for k, v in e["metrics"].items())
-        rows.append([e.get("time"), e.get("actor"), e.get("action"), target, move, e.get("reason") or ""])
+        change = _change(out, e, production)
+        rows.append([e.get("time"), e.get("actor"), e.get("action"), target, change, e.get("reason") or ""])
     cols = [
         Col("time", shows="time"),
         Col("actor", fold=True),
         Col("action"),
         Col("target"),
-        Col("stage", kind="words"),
+        Col("change", kind="words"),
         Col("reason", kind="text"),
     ]
     table(out, cols, rows, title=title, header=header)
+
+
+def _arrow(out: Output, before: list[Word], after: list[Word]) -> Any:
+    if out.people:
+        return [*before, *([Word("→")] if before else []), *after]
+    return f"{' '.join(w.text for w in before)}->{' '.join(w.text for w in after)}"
+
+
+def _change(out: Output, e: dict[str, Any], production: str | None) -> Any:
+    """What an entry did, in a few words: a stage move, an alias set or deleted, a removal."""
+    action = e.get("action")
+    came = [Word(str(e["from_stage"]))] if e.get("from_stage") else []
+    if action == "alias" and isinstance(e.get("alias"), str):
+        alias = e["alias"]
+        previous = e.get("previous")
+        before = [Word(f"{alias}@{previous}")] if previous is not None else []
+        if e.get("version") is None:
+            return _arrow(out, before or [Word(alias)], [Word("deleted", "red")])
+        named = [Word(alias), Word("="), Word(f"@{e['version']}")]
+        if previous is None:
+            return named if out.people else f"{alias}={e['version']}"
+        return _arrow(out, before, [Word(f"{alias}@{e['version']}")])
+    if action == "remove":
+        change = _arrow(out, came, [Word("removed", "red")])
+        dropped = [a for a in e.get("aliases") or [] if isinstance(a, str)]
+        if dropped:
+            gone = f"aliases deleted: {', '.join(dropped)}"
+            change = [*change, Word(f"({gone})")] if out.people else f"{change} ({gone})"
+        return change
+    if e.get("to_stage"):
+        return _arrow(out, came, stage_word(str(e["to_stage"]), production))
+    if action in ("deploy", "undeploy") and isinstance(e.get("env"), str):
+        return f"{'->' if action == 'deploy' else 'out of '}{e['env']}"  # where it runs
+    if action == "observe" and isinstance(e.get("metrics"), dict):
+        return " ".join(f"{k}={v}" for k, v in e["metrics"].items())
+    return ""
+
+
+def imported_from(imported: dict[str, Any]) -> str:
+    """Where an imported version came from, as a person would say it."""
+    source = {"mlflow": "MLflow"}.get(str(imported.get("from")), str(imported.get("from") or "?"))
+    where = f" at {imported['tracking_uri']}" if imported.get("tracking_uri") else ""
+    what = f"{imported.get('name') or '?'} version {imported.get('version') or '?'}"
+    run = f", run {imported['run_id']}" if imported.get("run_id") else ""
+    return f"{source}{where}: {what}{run}"
+
+
+def alias_words(aliases: Sequence[str]) -> list[Word]:
+    return [Word(a) for a in aliases]
+
+
+def drop_empty(cols: list[Col], rows: list[list[Any]], header: str) -> tuple[list[Col], list[list[Any]]]:
+    """Without the column ``header`` when no row has anything in it (a model without aliases
+    keeps the table it always had)."""
+    at = next(i for i, c in enumerate(cols) if c.header == header)
+    if any(row[at] for row in rows):
+        return cols, rows
+    return cols[:at] + cols[at + 1 :], [row[:at] + row[at + 1 :] for row in rows]

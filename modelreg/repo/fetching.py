@@ -32,10 +32,11 @@ def pull_chunked(
     files: list[FileRef],
     jobs: int,
     progress: Progress | None,
+    on_plan: Callable[[int], None] | None = None,
 ) -> Moved:
     from modelreg.stores.chunks.pull import pull_files
 
-    return pull_files(store.chunks, rindex.objects, rindex, files, jobs, progress)
+    return pull_files(store.chunks, rindex.objects, rindex, files, jobs, progress, on_plan)
 
 
 def fetch_file(

@@ -49,7 +49,8 @@ def get(
     registry: RegistryOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Any version, as get-production gives the production one (exit 3 when REF names nothing).
+    """Any version, as get-production gives the production one (exit 3 when REF names nothing, 4 when
+    it was removed: `show` still displays a removed version).
 
     REF is a version number, stage, alias, latest or digest, with ~N and @{TIME} (docs/reference/references.md).
     --path, --output and --json work as get-production has them.
@@ -57,7 +58,7 @@ def get(
     out = Output(json)
     with guard(out):
         reg = open_registry(registry, out)
-        _hand_out(out, reg, reg.resolve(ref), path, output, signature)
+        _hand_out(out, reg, reg.servable(reg.resolve(ref)), path, output, signature)
 
 
 @command("get-production")

@@ -62,7 +62,25 @@ def init(
             f"{'Created' if created else 'Already a'} registry at {root}\n"
             f"Commands run inside it find it; from anywhere else use -R {where} or MODELREG_REGISTRY={where}"
         )
+        pointer = _project_pointer(reg.root)
+        if pointer:
+            text += f"\nSo that commands run anywhere in the project find it, add to its pyproject.toml:\n{pointer}"
         out.result({"path": root, "created": created, "changed": created}, lambda o: o.line(text))
+
+
+def _project_pointer(root: Path) -> str | None:
+    """The pointer a project above the registry would need (none when it has one already)."""
+    from ...records.pointer import pointed_registry, pointer_text
+
+    for project in root.resolve().parents:
+        if (project / "pyproject.toml").is_file() or (project / ".git").exists():
+            try:
+                if pointed_registry(project) is not None:
+                    return None
+            except Exception:  # a broken pointer: the hint below is what fixes it
+                pass
+            return pointer_text(project, root)
+    return None
 
 
 def _shell_word(text: str) -> str:
@@ -120,7 +138,10 @@ def completion(
             from ...errors import UsageError
 
             raise UsageError(f"unknown shell {shell!r}; choose one of: {', '.join(SHELLS)}")
-        script = get_completion_script(prog_name="modelreg", complete_var="_MODELREG_COMPLETE", shell=shell)
+        if shell == "bash":
+            from ..complete import BASH_SCRIPT as script
+        else:
+            script = get_completion_script(prog_name="modelreg", complete_var="_MODELREG_COMPLETE", shell=shell)
         out.result({"shell": shell, "script": script}, lambda o: o.line(script.rstrip("\n")))
         _warm_completion_cache()
 

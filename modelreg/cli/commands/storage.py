@@ -60,13 +60,20 @@ JobsOpt = Annotated[
 
 def _transfer(direction: str, target: str | None, registry: RegistryOpt, out: Output, jobs: int) -> None:
     from ...ops.storage import transfer
-    from ..progress import progress_bar
+    from ..progress import MIN_BYTES, transfer_bar
 
     reg = open_registry(registry, out)
     versions = transfer.select_versions(reg, target)
-    plan = transfer.plan_transfer(reg, direction, versions)
-    with progress_bar(out, plan.total, direction) as progress:
-        report = transfer.transfer(reg, direction, versions, progress, plan, jobs=jobs)
+    with transfer_bar(out, direction) as bar:
+        plan = transfer.plan_transfer(reg, direction, versions)
+        if bar is not None:
+            bar.set_total(plan.total)
+        shown = bar if bar is not None and plan.total >= MIN_BYTES else None
+        if bar is not None and shown is None:
+            bar.close()  # too little to move for a bar worth watching
+        report = transfer.transfer(
+            reg, direction, versions, shown, plan, jobs=jobs, replan=shown.adjust_total if shown else None
+        )
     out.result(
         report.to_json(),
         lambda o: o.line(

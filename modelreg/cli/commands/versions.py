@@ -204,13 +204,13 @@ def list_(
         versions = reg.list_versions(name, stage=stage, tags=tags, where=where, sort=sort, limit=limit)
 
         def human(o: Output) -> None:
-            render.table(
-                o,
+            cols, rows = render.drop_empty(
                 [
                     Col("version", right=True),
                     Col("stage"),
                     Col("created", shows="time"),
                     Col("by", drop=1),
+                    Col("aliases", "words", drop=3),
                     Col("metrics", "words"),
                     Col("digest", drop=2),
                 ],
@@ -220,13 +220,15 @@ def list_(
                         render.stage_word(v.stage or "removed", production),
                         v.created_at,
                         v.created_by,
+                        render.alias_words(v.aliases),
                         render.metric_words(v.metrics),
                         v.digest[:19] if not o.people else v.digest[:15],
                     ]
                     for v in versions
                 ],
-                row_style=["bold" if v.stage == production else "" for v in versions],
+                "aliases",
             )
+            render.table(o, cols, rows, row_style=["bold" if v.stage == production else "" for v in versions])
 
         out.result({"versions": [v.to_json() for v in versions]}, human)
 
@@ -315,12 +317,12 @@ def show(
                     *[(f"tag {k}", val) for k, val in summary.tags.items()],
                 ],
             )
-            render.table(
-                o,
+            cols, rows = render.drop_empty(
                 [
                     Col("version", right=True),
                     Col("stage"),
                     Col("created", shows="time"),
+                    Col("aliases", "words", drop=1),
                     Col("metrics", "words"),
                     Col("description", "text"),
                 ],
@@ -329,13 +331,16 @@ def show(
                         v.version,
                         render.stage_word(v.stage or "removed", production),
                         v.created_at,
+                        render.alias_words(v.aliases),
                         render.metric_words(v.metrics),
                         v.description,
                     ]
                     for v in versions
                 ],
-                title="versions",
-                row_style=["bold" if v.stage == production else "" for v in versions],
+                "aliases",
+            )
+            render.table(
+                o, cols, rows, title="versions", row_style=["bold" if v.stage == production else "" for v in versions]
             )
 
         out.result({**summary.to_json(), "versions": [v.to_json() for v in versions]}, human)

@@ -49,7 +49,10 @@ def pull_files(
     files: list[FileRef],
     jobs: int,
     progress: Progress | None,
+    on_plan: Callable[[int], None] | None = None,
 ) -> Moved:
+    """Fetch what ``files`` lack here, verified; ``on_plan`` hears the bytes that will move (the
+    ranges of packs fetched, and the files the remote keeps whole) before the first does."""
     moved = Moved()
     recipes: list[Recipe] = []
     for digest, size in files:
@@ -67,14 +70,17 @@ def pull_files(
                 need.setdefault(cid, n)
     counter = _Counter(progress)
     verifier = _Verifier(local, recipes, set(need), max(1, jobs) * SPAN)
+    whole = sum(size for digest, size in files if digest in set(moved.absent))  # fetched whole afterwards
     if need:
         rindex.locate(need, [(r.digest, r.size) for r in recipes], jobs)
         verifier.start()
         try:
-            _fetch_chunks(store, objects, rindex, need, jobs, counter, verifier)
+            _fetch_chunks(store, objects, rindex, need, jobs, counter, verifier, on_plan, whole)
         finally:
             verifier.fetched_all()
     else:
+        if on_plan is not None:
+            on_plan(whole)
         verifier.run()
     for recipe in recipes:
         bad = _publish_pulled(store, objects, recipe, verifier.digests.get(recipe.digest))
@@ -178,6 +184,8 @@ def _fetch_chunks(
     jobs: int,
     counter: _Counter,
     verifier: _Verifier | None,
+    on_plan: Callable[[int], None] | None = None,
+    besides: int = 0,
 ) -> None:
     by_pack: dict[str, list[tuple[bytes, int, int]]] = {}
     absent = 0
@@ -214,12 +222,16 @@ def _fetch_chunks(
         counter.add(end - start, 1 if whole else 0)
 
     work: list[Callable[[], None]] = []
+    planned = 0
     for name, wanted in by_pack.items():
         wanted.sort(key=lambda w: w[1])
         pack_size = rindex.packs[name].pack_size
         whole = sum(n for _, _, n in wanted) * 2 >= pack_size  # read across every gap: fewer requests
         for i, (start, end, part) in enumerate(_spans(wanted, pack_size if whole else _COALESCE_GAP)):
             work.append(partial(fetch, name, start, end, part, whole and i == 0))
+            planned += end - start
+    if on_plan is not None:  # before the first byte moves: the progress bar's true total
+        on_plan(besides + planned)
     try:
         run_jobs(work, jobs)
         writer.finish()

@@ -91,7 +91,10 @@ def push_files(
     files: list[FileRef],
     jobs: int,
     progress: Progress | None,
+    on_plan: Callable[[int], None] | None = None,
 ) -> Moved:
+    """Send the chunks of ``files`` the remote lacks, then their recipes; ``on_plan`` hears the
+    bytes that will be sent once that is known, before the first is."""
     moved = Moved()
     rindex.load(jobs)
     remote_recipes = objects.list("recipes/")
@@ -114,6 +117,7 @@ def push_files(
     counter = _Counter(progress)
     sent: dict[bytes, str] = {}  # chunk id -> the pack this push put it in
     work: list[Callable[[], None]] = []
+    sending = 0
     seen: set[str] = set()
     for cid in list(need):  # in file order, so that an interrupted push has sent the start
         where = local.locate(cid)
@@ -123,6 +127,7 @@ def push_files(
         pack = local.packs[where[0]]
         if all(c in need for c, _ in pack.chunks):
             work.append(partial(_send_local_pack, store, objects, pack, counter, sent))
+            sending += pack.pack_size
             for c, _ in pack.chunks:
                 need.pop(c, None)
     batch: list[ChunkRef] = []
@@ -139,8 +144,11 @@ def push_files(
             batch, batch_size = [], 0
         batch.append((cid, n))
         batch_size += n
+        sending += n
     if batch:
         work.append(partial(_send_new_pack, store, objects, batch, counter, sent))
+    if on_plan is not None:
+        on_plan(sending)
     run_jobs(work, jobs)
 
     # Then each file's locator (the packs that hold its chunks: what a pull reads instead of
