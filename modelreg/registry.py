@@ -165,10 +165,13 @@ class Registry(Repo):
         python: PathLike | None = None,
         env_files: Iterable[PathLike] | None = None,
         progress: Callable[[int], None] | None = None,
+        imported: dict[str, Any] | None = None,
     ) -> tuple[Version, tuple[int, ...]]:
         """Store the files and record a new version; returns it and any versions it archived.
 
-        ``paths``: one file or directory, or several; ``progress`` hears the bytes stored."""
+        ``paths``: one file or directory, or several; ``progress`` hears the bytes stored;
+        ``imported`` (a version made by another registry's tools) is kept as ``lineage.imported``
+        in place of this machine's git, CI and environment."""
         from .ops.register import register
 
         inputs = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
@@ -191,7 +194,16 @@ class Registry(Repo):
             python=_opt_path(python),
             env_files=None if env_files is None else [_path(p) for p in env_files],
             progress=progress,
+            imported=imported,
         )
+
+    def create_model(
+        self, name: str, *, description: str = "", tags: dict[str, str] | None = None, actor: str | None = None
+    ) -> AnnotateResult:
+        """A model with no version yet (its description and tags); an existing one is a ConflictError."""
+        from .ops.annotate import create_model
+
+        return create_model(self, name, description=description, tags=tags, actor=actor)
 
     def promote(
         self,
