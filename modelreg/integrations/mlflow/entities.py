@@ -89,7 +89,7 @@ class ModelView:
             description=index.description,
             latest_versions=latest,
             tags=[RegisteredModelTag(k, v) for k, v in sorted(index.tags.items()) if k != HIDDEN],
-            aliases=[RegisteredModelAlias(a, str(n)) for a, n in sorted(self.state.aliases.targets.items())],
+            aliases=[RegisteredModelAlias(a, n) for a, n in sorted(self.state.aliases.targets.items())],
         )
 
 
@@ -105,7 +105,7 @@ def version_entity(registry: Registry, stages: Stages, version: Version, last_ch
     created = millis(version.created_at)
     return ModelVersion(
         name=version.name,
-        version=str(version.version),
+        version=version.version,
         creation_timestamp=created,
         last_updated_timestamp=millis(last_change) or created,
         description=version.description,
