@@ -16,6 +16,7 @@ import posixpath
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote, urlparse
 
 from mlflow.entities import FileInfo
 from mlflow.exceptions import MlflowException
@@ -34,56 +35,64 @@ _CHUNK = 1 << 20
 
 
 class ModelregArtifactRepository(ArtifactRepository):  # type: ignore[misc]
+    """MLflow may open the repository at a version (``.../versions/N``) or, splitting a URI
+    into a parent and a name, at its parent (``.../versions`` with paths ``N/...``): every path
+    is joined to the URI's and read as ``REGISTRY/models/NAME/versions/N[/path]``."""
+
     def __init__(self, artifact_uri: str, tracking_uri: str | None = None, registry_uri: str | None = None) -> None:
         super().__init__(artifact_uri, tracking_uri, registry_uri)
-        try:
-            self.where = uris.version_files(artifact_uri)
-        except uris.BadUri as exc:
-            invalid(str(exc))
+        parsed = urlparse(artifact_uri)
+        if parsed.scheme != uris.SCHEME or parsed.netloc or parsed.query or parsed.fragment:
+            invalid(f"not a modelreg download URI: {artifact_uri!r}")
+        self.base = posixpath.normpath(unquote(parsed.path))
+        if not self.base.startswith("/"):
+            invalid(f"not a modelreg download URI: {artifact_uri!r}")
 
     # -- reading ---------------------------------------------------------------
-    def _version(self) -> tuple[Registry, Version]:
-        where = self.where
+    def _locate(self, path: str | None) -> tuple[uris.VersionFiles, Registry, Version]:
+        parts = [p for p in (path or "").split("/") if p not in ("", ".")]
+        if ".." in parts:
+            invalid(f"{path!r} leaves the version's files")
+        full = posixpath.join(self.base, *parts)
+        try:
+            where = uris.version_files(uris.SCHEME + "://" + quote(full))
+        except uris.BadUri as exc:
+            invalid(str(exc))
         with translated():
             registry = Registry(where.root)
             version = registry.resolve(f"{where.name}@{where.number}")
         if version.removed:
             not_found(f"Model Version (name={where.name}, version={where.number}) not found: it was removed")
-        return registry, version
+        return where, registry, version
 
-    def _under(self, path: str | None) -> str:
-        """``path`` (relative to the URI) as a path inside the version's files ("" for all)."""
-        joined = posixpath.join(self.where.subpath, path or "")
-        parts = [p for p in joined.split("/") if p not in ("", ".")]
-        if ".." in parts:
-            invalid(f"{path!r} leaves the version's files")
-        return "/".join(parts)
+    def _shown(self, where: uris.VersionFiles, inside: str) -> str:
+        """A path of the version's files as MLflow knows it: relative to the repository's URI."""
+        top = posixpath.join(where.root.as_posix(), "models", where.name, "versions", str(where.number))
+        return posixpath.relpath(posixpath.join(top, inside), self.base)
 
-    def _relative(self, inside: str) -> str:
-        base = self.where.subpath
-        return inside[len(base) + 1 :] if base else inside
+    @staticmethod
+    def _chosen(version: Version, inside: str) -> list[FileEntry]:
+        exact = [f for f in version.files if f.path == inside]
+        return exact or [f for f in version.files if not inside or f.path.startswith(inside + "/")]
 
     def list_artifacts(self, path: str | None = None) -> list[FileInfo]:
-        _, version = self._version()
-        prefix = self._under(path)
+        where, _, version = self._locate(path)
+        prefix = where.subpath
         seen: dict[str, FileInfo] = {}
         for entry in version.files:
             if prefix and not entry.path.startswith(prefix + "/"):
                 continue
             rest = entry.path[len(prefix) + 1 :] if prefix else entry.path
             head, sep, _ = rest.partition("/")
-            inside = f"{prefix}/{head}" if prefix else head
-            shown = self._relative(inside)
+            shown = self._shown(where, f"{prefix}/{head}" if prefix else head)
             seen[shown] = FileInfo(shown, True, None) if sep else FileInfo(shown, False, entry.size)
         return [seen[k] for k in sorted(seen)]
 
     def download_artifacts(self, artifact_path: str | None, dst_path: str | None = None) -> str:
-        registry, version = self._version()
-        inside = self._under(artifact_path)
-        exact = [f for f in version.files if f.path == inside]
-        chosen = exact or [f for f in version.files if not inside or f.path.startswith(inside + "/")]
+        where, registry, version = self._locate(artifact_path)
+        chosen = self._chosen(version, where.subpath)
         if not chosen:
-            not_found(f"{version.name}@{version.version} has no file or folder {inside!r}")
+            not_found(f"{version.name}@{version.version} has no file or folder {where.subpath!r}")
         if dst_path:
             dst = Path(dst_path).absolute()
             if not dst.is_dir():
@@ -95,18 +104,16 @@ class ModelregArtifactRepository(ArtifactRepository):  # type: ignore[misc]
             dst = Path(tempfile.mkdtemp(prefix="modelreg-"))
         with translated():
             served = registry.materialize(version)
-        start = len(self.where.subpath) + 1 if self.where.subpath else 0
         for entry in chosen:
-            _copy_verified(served, entry, dst / entry.path[start:])
-        out = dst / inside[start:] if inside[start:] else dst
-        return str(out)
+            _copy_verified(served, entry, dst / self._shown(where, entry.path))
+        asked = self._shown(where, where.subpath) if where.subpath else self._shown(where, "")
+        return str(dst if asked == "." else dst / asked)
 
     def _download_file(self, remote_file_path: str, local_path: str) -> None:
-        registry, version = self._version()
-        inside = self._under(remote_file_path)
-        entry = next((f for f in version.files if f.path == inside), None)
+        where, registry, version = self._locate(remote_file_path)
+        entry = next((f for f in version.files if f.path == where.subpath), None)
         if entry is None:
-            not_found(f"{version.name}@{version.version} has no file {inside!r}")
+            not_found(f"{version.name}@{version.version} has no file {where.subpath!r}")
         with translated():
             served = registry.materialize(version)
         _copy_verified(served, entry, Path(local_path))
