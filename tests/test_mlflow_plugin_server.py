@@ -165,3 +165,14 @@ def test_the_registrys_rules_refuse_over_rest(served: dict[str, Any], cli: Cli) 
     assert status == 403 and refused["error_code"] == "PERMISSION_DENIED"
     assert "auc >= 0.99" in refused["message"]
     assert cli_json(cli, served["reg"], "show", "fraud@1")["stage"] == "development"
+
+
+def test_a_local_path_outside_the_runs_artifacts_is_never_copied_in(served: dict[str, Any], cli: Cli) -> None:
+    secret = served["reg"].parent / "secret"
+    secret.mkdir(exist_ok=True)
+    (secret / "id_key").write_text("do not serve me\n")
+    before = cli_json(cli, served["reg"], "list", "fraud")["versions"]
+    for source in (str(secret), secret.as_uri(), f"{secret}/../secret"):
+        status, refused = call(served, "POST", "model-versions/create", {"name": "fraud", "source": source})
+        assert status == 400 and refused["error_code"] == "INVALID_PARAMETER_VALUE", source
+    assert cli_json(cli, served["reg"], "list", "fraud")["versions"] == before

@@ -400,8 +400,10 @@ def test_the_registry_uri_forms(
         MlflowClient(registry_uri=uri).create_registered_model(f"via-{len(uri)}")
     monkeypatch.setenv("MLFLOW_REGISTRY_URI", f"modelreg://{reg}")
     MlflowClient().create_registered_model("via-env")
+    monkeypatch.setenv("MODELREG_REGISTRY", str(reg))  # `modelreg:` finds it as the CLI does
+    MlflowClient(registry_uri="modelreg:").create_registered_model("via-modelreg-registry")
     names = [m["name"] for m in cli_json(cli, reg, "list")["models"]]
-    assert "via-env" in names and len(names) == 3
+    assert {"via-env", "via-modelreg-registry"} <= set(names) and len(names) == 4
     with pytest.raises(MlflowException) as nowhere:
         MlflowClient(registry_uri=f"modelreg://{tmp_path / 'missing'}").search_registered_models()
     assert code_of(nowhere) == "RESOURCE_DOES_NOT_EXIST"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from mlflow.entities.model_registry import ModelVersion, RegisteredModel
@@ -192,8 +193,8 @@ class ModelregStore(AbstractStore):  # type: ignore[misc]
             view = self._view(registry, stages, name)
             for number in view.live_numbers():
                 registry.remove(f"{name}@{number}", reason=_reason("delete_registered_model"))
-            stamp = view.times().get(None) or ""
-            registry.annotate(name, set_tags={HIDDEN: stamp or "yes"})
+            when = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            registry.annotate(name, set_tags={HIDDEN: when})
 
     def search_registered_models(
         self,
