@@ -246,6 +246,22 @@ def test_versions_are_numbered_and_hold_the_source_files(
     assert code_of(missing) == "RESOURCE_DOES_NOT_EXIST"
 
 
+def test_parallel_registrations_through_one_client_take_distinct_numbers(
+    client: MlflowClient, reg: Path, cli: Cli, model_dir: Any
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    client.create_registered_model("churn")
+    sources = [model_dir(seed) for seed in range(1, 7)]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        made = list(pool.map(lambda src: new_version(client, "churn", src), sources))
+    assert sorted(v.version for v in made) == [1, 2, 3, 4, 5, 6]
+    for v, src in zip(made, sources, strict=True):
+        shown = cli_json(cli, reg, "show", f"churn@{v.version}")
+        assert {f["path"]: f["digest"] for f in shown["files"]} == files_of(src)
+    assert cli(*("verify", "-R", reg)).exit_code == 0
+
+
 def test_get_update_and_tag_a_version(client: MlflowClient, reg: Path, cli: Cli, model_dir: Any) -> None:
     client.create_registered_model("churn")
     new_version(client, "churn", model_dir(1), tags={"keep": "1", "drop": "2"})

@@ -70,14 +70,10 @@ class ModelregStore(AbstractStore):  # type: ignore[misc]
         self.tracking_uri = tracking_uri
 
     # -- plumbing ------------------------------------------------------------
-    def registry(self) -> Registry:
-        """A fresh view of the registry for each call: its rules and records as they are now
-        (another process, or `modelreg` itself, may have changed them)."""
-        with translated():
-            return Registry(self.root)
-
     @contextmanager
     def _session(self) -> Iterator[tuple[Registry, Stages]]:
+        """A fresh view of the registry for each call: its rules and records as they are now
+        (another process, or `modelreg` itself, may have changed them since the last call)."""
         with translated():
             registry = Registry(self.root)
             yield registry, Stages.of(registry.config)
