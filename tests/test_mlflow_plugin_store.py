@@ -80,7 +80,7 @@ def new_version(client: MlflowClient, name: str, source: Path, **kwargs: Any) ->
 def test_create_and_get_a_registered_model(client: MlflowClient, reg: Path, cli: Cli) -> None:
     made = client.create_registered_model("churn", tags={"team": "growth"}, description="Who leaves.")
     assert made.name == "churn" and made.description == "Who leaves." and made.tags == {"team": "growth"}
-    assert made.creation_timestamp and made.last_updated_timestamp >= made.creation_timestamp
+    assert made.creation_timestamp and made.last_updated_timestamp == made.creation_timestamp
     got = client.get_registered_model("churn")
     assert (got.name, got.description, got.tags, got.latest_versions) == ("churn", "Who leaves.", made.tags, [])
     shown = cli_json(cli, reg, "show", "churn")
@@ -113,6 +113,9 @@ def test_update_description_and_model_tags(client: MlflowClient, reg: Path, cli:
     client.set_registered_model_tag("churn", "a", "changed")
     client.delete_registered_model_tag("churn", "b")
     client.delete_registered_model_tag("churn", "never-set")  # as in MLflow: no error
+    with pytest.raises(MlflowException) as no_key:
+        client.delete_registered_model_tag("churn", None)  # type: ignore[arg-type]
+    assert code_of(no_key) == "INVALID_PARAMETER_VALUE"
     shown = cli_json(cli, reg, "show", "churn")
     assert shown["description"] == "second thoughts" and shown["tags"] == {"a": "changed"}
     assert client.get_registered_model("churn").tags == {"a": "changed"}
@@ -346,6 +349,18 @@ def test_search_model_versions(client: MlflowClient, reg: Path, model_dir: Any) 
     assert {v.name for v in client.search_model_versions("tags.seed = '3' AND name = 'fraud'")} == {"fraud"}
     assert [v.version for v in client.search_model_versions("name='fraud' AND version_number >= 2")] == [3, 2]
     assert client.search_model_versions("name = 'Not A Modelreg Name'") == []
+    assert {
+        (v.name, v.version) for v in client.search_model_versions("run_id IN ('run1', 'run3') AND name='fraud'")
+    } == {
+        ("fraud", 1),
+        ("fraud", 3),
+    }
+    assert len(client.search_model_versions("run_id LIKE 'run%'")) == 6
+    assert {v.version for v in client.search_model_versions(f"source_path = '{model_dir(2)}'")} == {2}
+    for bad in ("run_id IN ()", "run_id IN (1,2)", "name LIKE"):
+        with pytest.raises(MlflowException) as malformed:
+            client.search_model_versions(bad)
+        assert code_of(malformed) == "INVALID_PARAMETER_VALUE", bad
     page = client.search_model_versions("name='churn'", max_results=2, order_by=["version_number ASC"])
     rest = client.search_model_versions(
         "name='churn'", max_results=2, order_by=["version_number ASC"], page_token=page.token

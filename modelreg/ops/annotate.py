@@ -86,7 +86,7 @@ def create_model(
     refused (code ``model_exists``)."""
     from modelreg.records.state import ModelIndex
 
-    from .lineage import author, now_utc
+    from .lineage import author
 
     validate_name(name)
     check_text(description, "description")
@@ -99,10 +99,11 @@ def create_model(
             pass
         else:
             raise ConflictError(f"model {name!r} already exists", code="model_exists")
-        index = ModelIndex(name, now_utc(), who, repo.config.default_stage, description=description, tags=tags)
+        entry = record("annotate", name, None, actor=who, reason=CREATED)
+        index = ModelIndex(name, entry["time"], who, repo.config.default_stage, description=description, tags=tags)
         change = Change(name)
         write_yaml(repo, change, repo.model_dir(name) / "model.yaml", index.to_yaml_data())
-        change.records.append(record("annotate", name, None, actor=who, reason=CREATED))
+        change.records.append(entry)
         entries = repo.commit(change)
     hooks.after(repo, entries)
     return AnnotateResult(name, None, description, dict(tags), True)

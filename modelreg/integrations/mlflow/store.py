@@ -27,6 +27,7 @@ from mlflow.utils.validation import (
     _validate_model_alias_name_reserved,
     _validate_model_version_tag,
     _validate_registered_model_tag,
+    _validate_tag_name,
 )
 
 from modelreg.errors import ConflictError, NotFoundError
@@ -235,6 +236,7 @@ class ModelregStore(AbstractStore):  # type: ignore[misc]
             registry.annotate(name, set_tags=wanted)
 
     def delete_registered_model_tag(self, name: str, key: str) -> None:
+        _validate_tag_name(key)
         if key == HIDDEN:
             invalid(f"the tag {HIDDEN!r} is kept by modelreg for models deleted through MLflow")
         with self._session() as (registry, stages):
@@ -391,6 +393,7 @@ class ModelregStore(AbstractStore):  # type: ignore[misc]
             registry.annotate(f"{name}@{number}", set_tags=wanted)
 
     def delete_model_version_tag(self, name: str, version: Any, key: str) -> None:
+        _validate_tag_name(key)
         with self._session() as (registry, stages):
             found = self._live(self._view(registry, stages, name), version)
             if key in found.tags:
