@@ -245,3 +245,30 @@ def test_hooks_run_for_changes_made_through_mlflow(
     monkeypatch.setenv("MODELREG_AUTHOR", "ada")
     client.create_model_version("churn", str(tmp_path / "saved"))
     assert (tmp_path / "hook.txt").read_text() == "register ada\n"
+
+
+def test_import_mlflow_and_the_plugin_agree_on_mlflows_ids(tmp_path: Path, reg_path: Path, cli: Cli) -> None:
+    """A version brought in by `modelreg import mlflow` reads back through the plugin with the
+    run, source and stage MLflow gave it, as a version the plugin registered does."""
+    tracking = f"sqlite:///{tmp_path / 'old.db'}"
+    old = MlflowClient(tracking_uri=tracking, registry_uri=tracking)
+    saved = tmp_path / "saved"
+    mlflow.pyfunc.save_model(saved, python_model=Doubler(4), pip_requirements=["mlflow"])
+    run_id = old.create_run(old.get_experiment_by_name("Default").experiment_id).info.run_id
+    old.log_metric(run_id, "auc", 0.97)
+    old.log_artifacts(run_id, str(saved), "model")
+    old.create_registered_model("churn")
+    first = old.create_model_version("churn", f"runs:/{run_id}/model", run_id=run_id)
+    old.transition_model_version_stage("churn", first.version, "Staging")
+    old.set_registered_model_alias("churn", "champion", first.version)
+    result = cli("import", "mlflow", "--tracking-uri", tracking, "-R", reg_path, "--json")
+    assert result.exit_code == 0, result.stderr
+
+    plugin = MlflowClient(tracking_uri=tracking, registry_uri=f"modelreg://{reg_path}")
+    seen = plugin.get_model_version_by_alias("churn", "champion")
+    assert (seen.version, seen.run_id, seen.source, seen.current_stage) == (1, run_id, first.source, "Staging")
+    made = plugin.create_model_version("churn", f"runs:/{run_id}/model", run_id=run_id)
+    ids = [cli_json(cli, reg_path, "show", f"churn@{n}")["lineage"]["imported"] for n in (1, made.version)]
+    assert [i["from"] for i in ids] == ["mlflow", "mlflow"] and [i["run_id"] for i in ids] == [run_id, run_id]
+    assert ids[0].keys() <= ids[1].keys() | {"run_link"} and ids[1]["run"]["experiment_id"] == "0"
+    assert cli_json(cli, reg_path, "show", f"churn@{made.version}")["metrics"] == {"auc": 0.97}
