@@ -475,3 +475,27 @@ def test_the_default_stages_map_to_mlflows_four() -> None:
 def _no_global_mlflow_uris() -> Iterator[None]:
     yield
     mlflow.set_registry_uri(None)  # type: ignore[arg-type]
+
+
+def test_custom_stages_through_mlflow(reg: Path, tracking: str, cli: Cli, model_dir: Any) -> None:
+    """A registry's own stages keep their names in MLflow; its roles keep MLflow's names."""
+    toml = reg / "modelreg.toml"
+    text = toml.read_text()
+    toml.write_text(
+        text.replace('    "staging",\n    "production",', '    "canary",\n    "live",')
+        .replace('    "production",\n]', '    "live",\n]')
+        .replace('production = "production"', 'production = "live"')
+    )
+    client = MlflowClient(tracking_uri=tracking, registry_uri=f"modelreg://{reg}")
+    client.create_registered_model("churn")
+    for seed in (1, 2):
+        new_version(client, "churn", model_dir(seed))
+    assert client.transition_model_version_stage("churn", "1", "canary").current_stage == "canary"
+    assert client.transition_model_version_stage("churn", "2", "Production").current_stage == "Production"
+    assert cli_json(cli, reg, "show", "churn@2")["stage"] == "live"
+    assert cli_json(cli, reg, "show", "churn@1")["stage"] == "canary"
+    assert [v.version for v in client.get_latest_versions("churn", ["CANARY"])] == [1]
+    assert {v.current_stage for v in client.get_latest_versions("churn")} == {"canary", "Production"}
+    with pytest.raises(MlflowException) as unknown:
+        client.transition_model_version_stage("churn", "1", "Staging")  # this registry has none
+    assert code_of(unknown) == "INVALID_PARAMETER_VALUE" and "canary" in unknown.value.message
