@@ -118,6 +118,12 @@ class Registry(Repo):
 
         return history(self, name, version)
 
+    def last_change(self, name: str, version: int | None = None) -> str | None:
+        """The time of the newest audit entry of a model (or one version); reads from the end."""
+        from .ops.history import last_change
+
+        return last_change(self, name, version)
+
     def report(self, output: PathLike, *, parallel: bool | None = None) -> ReportResult:
         """Write the registry as a static site into ``output`` (all or nothing; only into a new or
         empty directory or an earlier report). ``parallel`` runs verify in a second process

@@ -25,6 +25,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow_fixture import files_of, write_model
 
+from modelreg.integrations.mlflow.entities import millis
 from modelreg.integrations.mlflow.stages import Stages
 
 Cli = Callable[..., Any]
@@ -276,6 +277,11 @@ def test_get_update_and_tag_a_version(client: MlflowClient, reg: Path, cli: Cli,
     assert got.description == "better" and got.tags == {"keep": "1", "owner": "ada"}
     shown = cli_json(cli, reg, "show", "churn@1")
     assert shown["description"] == "better" and shown["tags"] == got.tags
+    # The last change MLflow shows is the newest audit entry of the version (and of the model).
+    entries = cli_json(cli, reg, "log", "churn")["entries"]
+    newest = max(e["time"] for e in entries if e["version"] == 1)
+    assert got.last_updated_timestamp == millis(newest) > got.creation_timestamp
+    assert client.get_registered_model("churn").last_updated_timestamp == millis(entries[-1]["time"])
     for version, code in (("abc", "INVALID_PARAMETER_VALUE"), ("9", "RESOURCE_DOES_NOT_EXIST")):
         with pytest.raises(MlflowException) as bad:
             client.get_model_version("churn", version)

@@ -57,7 +57,8 @@ class ModelView:
         return [n for n in range(1, self.state.latest + 1) if n not in self.state.removed]
 
     def times(self) -> dict[int | None, str]:
-        """None -> the model's last change; N -> version N's."""
+        """None -> the model's last change; N -> version N's: the whole history, read once (for
+        listing every version of a model)."""
         if self._times is None:
             times: dict[int | None, str] = {}
             for entry in self.registry.history(self.name):
@@ -68,11 +69,18 @@ class ModelView:
             self._times = times
         return self._times
 
+    def last_change(self, number: int | None) -> str | None:
+        """One version's (or the model's) last change: from the history read once if it was,
+        else from the newest entries only (an alias lookup does not read a long history)."""
+        if self._times is not None:
+            return self._times.get(number)
+        return self.registry.last_change(self.name, number)
+
     def version(self, number: int) -> Version:
         return self.registry.load_version(self.state, number)
 
     def version_entity(self, version: Version) -> ModelVersion:
-        return version_entity(self.registry, self.stages, version, self.times().get(version.version))
+        return version_entity(self.registry, self.stages, version, self.last_change(version.version))
 
     def model_entity(self) -> RegisteredModel:
         index = self.state.index
@@ -85,7 +93,7 @@ class ModelView:
         return RegisteredModel(
             name=index.name,
             creation_timestamp=created,
-            last_updated_timestamp=millis(self.times().get(None)) or created,
+            last_updated_timestamp=millis(self.last_change(None)) or created,
             description=index.description,
             latest_versions=latest,
             tags=[RegisteredModelTag(k, v) for k, v in sorted(index.tags.items()) if k != HIDDEN],

@@ -383,6 +383,7 @@ class ModelregStore(AbstractStore):  # type: ignore[misc]
                 except NotFoundError:
                     continue
                 if not view.hidden:
+                    view.times()  # every version's last change in one read of the history
                     found.extend(view.version_entity(view.version(n)) for n in view.live_numbers())
         return filters.page(found, wanted, order_by, page_token, limit, versions=True)
 
