@@ -272,3 +272,29 @@ def test_import_mlflow_and_the_plugin_agree_on_mlflows_ids(tmp_path: Path, reg_p
     assert [i["from"] for i in ids] == ["mlflow", "mlflow"] and [i["run_id"] for i in ids] == [run_id, run_id]
     assert ids[0].keys() <= ids[1].keys() | {"run_link"} and ids[1]["run"]["experiment_id"] == "0"
     assert cli_json(cli, reg_path, "show", f"churn@{made.version}")["metrics"] == {"auc": 0.97}
+
+
+def test_register_model_with_a_file_tracking_store(
+    tmp_path: Path, reg_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 keeps its file store behind this
+    tracking = (tmp_path / "mlruns").as_uri()
+    saved = tmp_path / "saved"
+    mlflow.pyfunc.save_model(saved, python_model=Doubler(5), pip_requirements=["mlflow"])
+    client = MlflowClient(tracking_uri=tracking, registry_uri=f"modelreg://{reg_path}")
+    run_id = client.create_run("0").info.run_id
+    client.log_metric(run_id, "rmse", 1.5)
+    client.log_param(run_id, "depth", "7")
+    client.log_artifacts(run_id, str(saved), "model")
+    before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    mlflow.set_tracking_uri(tracking)
+    mlflow.set_registry_uri(f"modelreg://{reg_path}")
+    try:
+        version = mlflow.register_model(f"runs:/{run_id}/model", "depth-model")
+        assert mlflow.pyfunc.load_model("models:/depth-model/1").predict([2]) == [10]
+    finally:
+        mlflow.set_tracking_uri(before[0])
+        mlflow.set_registry_uri(before[1])
+    shown = cli_json(cli, reg_path, "show", f"depth-model@{version.version}")
+    assert shown["metrics"] == {"rmse": 1.5} and shown["params"] == {"depth": "7"}
+    assert {f["path"]: f["digest"] for f in shown["files"]} == files_of(saved)
