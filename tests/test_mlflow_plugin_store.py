@@ -505,3 +505,34 @@ def test_custom_stages_through_mlflow(reg: Path, tracking: str, cli: Cli, model_
     with pytest.raises(MlflowException) as unknown:
         client.transition_model_version_stage("churn", "1", "Staging")  # this registry has none
     assert code_of(unknown) == "INVALID_PARAMETER_VALUE" and "canary" in unknown.value.message
+
+
+_KEYS = ("owner", "team")
+_VALUES = ("ada", "bo", "cy")
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    tags=st.lists(st.dictionaries(st.sampled_from(_KEYS), st.sampled_from(_VALUES)), min_size=5, max_size=5),
+    key=st.sampled_from(_KEYS),
+    value=st.sampled_from(_VALUES),
+    floor=st.integers(1, 5),
+)
+def test_mlflows_filters_and_modelregs_where_select_the_same_versions(
+    client: MlflowClient, reg: Path, cli: Cli, model_dir: Any, tags: list[dict[str, str]], key: str, value: str,
+    floor: int,
+) -> None:  # fmt: skip
+    if not client.search_registered_models("name = 'churn'"):
+        client.create_registered_model("churn")
+        for seed in range(1, 6):
+            new_version(client, "churn", model_dir(seed))
+    for number, wanted in enumerate(tags, start=1):
+        for k in _KEYS:  # this example's tags, set through MLflow
+            if k in wanted:
+                client.set_model_version_tag("churn", str(number), k, wanted[k])
+            else:
+                client.delete_model_version_tag("churn", str(number), k)
+    found = client.search_model_versions(f"name = 'churn' AND tags.{key} = '{value}' AND version_number >= {floor}")
+    where = cli_json(cli, reg, "list", "churn", "--where", f"tags.{key}={value}")["versions"]
+    assert {v.version for v in found} == {v["version"] for v in where if v["version"] >= floor}
+    assert {v.version for v in found} == {n for n, t in enumerate(tags, start=1) if t.get(key) == value and n >= floor}
