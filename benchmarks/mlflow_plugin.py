@@ -145,7 +145,8 @@ def main() -> None:
         mlflow.set_tracking_uri(tracking)
         saved = base / "model"
         mlflow.pyfunc.save_model(saved, python_model=Scaled(2), pip_requirements=["mlflow"])
-        with mlflow.start_run() as run:
+        experiment = mlflow.create_experiment("bench", artifact_location=(base / "artifacts").as_uri())
+        with mlflow.start_run(experiment_id=experiment) as run:
             mlflow.log_artifacts(str(saved), "model")
         source = f"runs:/{run.info.run_id}/model"
         Registry.init(base / "reg")

@@ -59,8 +59,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     mlflow.set_tracking_uri(f"sqlite:///{base / 'mlflow.db'}")
     mlflow.set_registry_uri(f"modelreg://{reg}")
     try:
+        # The run's files under this fixture's directory (a sqlite store's default is ./mlruns).
+        experiment = mlflow.create_experiment("plugin", artifact_location=(base / "artifacts").as_uri())
         runs = []
-        with mlflow.start_run() as run:
+        with mlflow.start_run(experiment_id=experiment) as run:
             mlflow.log_metrics({"auc": 0.91, "val loss": 0.2})
             mlflow.log_params({"C": "0.1", "kernel": "rbf"})
             logged = mlflow.pyfunc.log_model(
@@ -69,12 +71,19 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             runs.append(run.info.run_id)
         saved = base / "saved"
         mlflow.pyfunc.save_model(saved, python_model=Doubler(3), pip_requirements=["mlflow"])
-        with mlflow.start_run() as run:
+        with mlflow.start_run(experiment_id=experiment) as run:
             mlflow.log_metric("auc", 0.95)
             mlflow.log_artifacts(str(saved), "model")
             runs.append(run.info.run_id)
         second = mlflow.register_model(f"runs:/{runs[1]}/model", "churn")
-        yield {"reg": reg, "runs": runs, "model_id": logged.model_id, "second": second, "saved": saved}
+        yield {
+            "reg": reg,
+            "runs": runs,
+            "model_id": logged.model_id,
+            "second": second,
+            "saved": saved,
+            "experiment": experiment,
+        }
     finally:
         mlflow.set_registry_uri(None)  # type: ignore[arg-type]
         mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
@@ -89,7 +98,7 @@ def test_logged_models_become_versions_with_the_runs_metrics_params_and_ids(worl
     imported = first["lineage"]["imported"]
     assert imported["from"] == "mlflow" and imported["run_id"] == runs[0]
     assert imported["model_id"] == world["model_id"] and imported["source"] == f"models:/{world['model_id']}"
-    assert imported["run"]["experiment_id"] == "0"
+    assert imported["run"]["experiment_id"] == world["experiment"]
     assert {f["path"] for f in first["files"]} >= {"MLmodel", "python_model.pkl"}
     second = cli_json(cli, reg, "show", "churn@2")
     assert world["second"].version == 2 and second["metrics"] == {"auc": 0.95} and second["params"] == {}

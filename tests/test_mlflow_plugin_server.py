@@ -62,6 +62,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         f"sqlite:///{base / 'mlflow.db'}",
         "--registry-store-uri",
         f"modelreg://{reg}",
+        "--artifacts-destination",
+        str(base / "artifacts"),
         "--host",
         "127.0.0.1",
         "--port",
@@ -76,7 +78,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         "MODELREG_AUTHOR": "rest-client",
     }
     with log_path.open("w") as log:
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        proc = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=base, start_new_session=True
+        )
         try:
             deadline = time.monotonic() + 180
             while True:
@@ -88,7 +92,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
                     pass
                 assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()[-3000:]
                 time.sleep(0.2)
-            yield {"url": url, "reg": reg}
+            yield {"url": url, "reg": reg, "base": base}
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
             try:
@@ -175,4 +179,34 @@ def test_a_local_path_outside_the_runs_artifacts_is_never_copied_in(served: dict
     for source in (str(secret), secret.as_uri(), f"{secret}/../secret"):
         status, refused = call(served, "POST", "model-versions/create", {"name": "fraud", "source": source})
         assert status == 400 and refused["error_code"] == "INVALID_PARAMETER_VALUE", source
+    assert cli_json(cli, served["reg"], "list", "fraud")["versions"] == before
+
+
+def test_files_a_tracking_server_holds_are_registered_but_local_paths_it_names_are_not(
+    served: dict[str, Any], cli: Cli, tmp_path: Path
+) -> None:
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+    from mlflow_fixture import files_of
+
+    client = MlflowClient(tracking_uri=served["url"], registry_uri=f"modelreg://{served['reg']}")
+    files = tmp_path / "model"
+    write_model(files, 7)
+    run_id = client.create_run(client.get_experiment_by_name("Default").experiment_id).info.run_id
+    client.log_artifacts(run_id, str(files), "model")  # uploaded: the server keeps them
+    made = client.create_model_version("fraud", f"runs:/{run_id}/model", run_id=run_id)
+    shown = cli_json(cli, served["reg"], "show", f"fraud@{made.version}")
+    assert {f["path"]: f["digest"] for f in shown["files"]} == files_of(files)
+
+    # An experiment whose artifacts the server says are at a path on this machine.
+    elsewhere = tmp_path / "private"
+    write_model(elsewhere / "model", 8)
+    experiment = client.create_experiment("local-paths", artifact_location=elsewhere.as_uri())
+    local_run = client.create_run(experiment).info.run_id
+    named = client.get_run(local_run).info.artifact_uri
+    assert named.startswith("file://"), named
+    before = cli_json(cli, served["reg"], "list", "fraud")["versions"]
+    with pytest.raises(MlflowException) as refused:
+        client.create_model_version("fraud", f"runs:/{local_run}/model", run_id=local_run)
+    assert refused.value.error_code == "INVALID_PARAMETER_VALUE" and "a path on this machine" in refused.value.message
     assert cli_json(cli, served["reg"], "list", "fraud")["versions"] == before

@@ -15,8 +15,10 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.tracking import MlflowClient
 
+_SERVERS = ("http", "https", "databricks", "databricks-uc", "uc")  # tracking stores on another machine
 _LOGGED_MODEL = re.compile(r"models:/(m-[0-9a-f]{8,64})/?")
 # A modelreg key (records/names.py); MLflow's keys may also hold spaces and be 250 long. Other
 # characters become "_", as `import mlflow` makes them, so both give a metric the same key.
@@ -44,6 +46,20 @@ def key(text: str) -> str | None:
     if fixed and not _KEY.fullmatch(fixed):
         fixed = ("_" + fixed)[:128]
     return fixed if _KEY.fullmatch(fixed) else None
+
+
+def _refuse_local_named_by_a_server(client: MlflowClient, where: str, source: str) -> None:
+    """A tracking server (another machine, maybe someone else's) does not choose which files of
+    this machine go into the registry: a local path it names for a run's or a logged model's
+    artifacts is refused. A local source the caller gives itself is its own choice."""
+    server = urlsplit(str(client.tracking_uri)).scheme in _SERVERS
+    if server and urlsplit(where).scheme in ("", "file"):
+        raise MlflowException(
+            f"the tracking server {_without_secret(str(client.tracking_uri))} says the files of {source} are at "
+            f"{where!r}, a path on this machine; refusing to copy local files a server names (register them "
+            "from a path you give, or serve the artifacts through the server: mlflow server --serve-artifacts)",
+            error_code=INVALID_PARAMETER_VALUE,
+        )
 
 
 def _pairs(values: dict[str, Any], left_out: list[str], what: str) -> dict[str, Any]:
@@ -78,8 +94,15 @@ def fetch(
     logged_model = None
     if model_id is not None:
         logged_model = client.get_logged_model(model_id)
-        where = logged_model.artifact_location
         run_id = run_id or logged_model.source_run_id
+        if match is not None:  # models:/m-...: the files are where the logged model keeps them
+            where = str(logged_model.artifact_location)
+            _refuse_local_named_by_a_server(client, where, source)
+    elif source.startswith("runs:/"):
+        from mlflow.store.artifact.runs_artifact_repo import RunsArtifactRepository
+
+        named_run, _ = RunsArtifactRepository.parse_runs_uri(source)
+        _refuse_local_named_by_a_server(client, str(client.get_run(named_run).info.artifact_uri), source)
     with tempfile.TemporaryDirectory(prefix="modelreg-mlflow-") as tmp:
         local = Path(local_model_path) if local_model_path else None
         if local is not None and local.is_dir():
