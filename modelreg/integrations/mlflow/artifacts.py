@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 _CHUNK = 1 << 20
 
 
-class ModelregArtifactRepository(ArtifactRepository):  # type: ignore[misc]
+class ModelregArtifactRepository(ArtifactRepository):
     """MLflow may open the repository at a version (``.../versions/N``) or, splitting a URI
     into a parent and a name, at its parent (``.../versions`` with paths ``N/...``): every path
     is joined to the URI's and read as ``REGISTRY/models/NAME/versions/N[/path]``."""

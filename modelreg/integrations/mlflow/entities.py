@@ -110,10 +110,11 @@ def mlflow_ids(version: Version) -> dict[str, Any]:
 def version_entity(registry: Registry, stages: Stages, version: Version, last_change: str | None) -> ModelVersion:
     ids = mlflow_ids(version)
     where = uris.download_uri(registry.root, version.name, version.version)
-    created = millis(version.created_at)
+    created = millis(version.created_at) or 0
     return ModelVersion(
         name=version.name,
-        version=version.version,
+        # An int, as MLflow's own local stores give it (its annotation says str; REST sends text).
+        version=version.version,  # type: ignore[arg-type]
         creation_timestamp=created,
         last_updated_timestamp=millis(last_change) or created,
         description=version.description,

@@ -57,7 +57,7 @@ def _reason(method: str) -> str:
     return f"through MLflow ({method})"
 
 
-class ModelregStore(AbstractStore):  # type: ignore[misc]
+class ModelregStore(AbstractStore):
     """MLflow's registry calls answered from, and recorded in, a modelreg registry."""
 
     def __init__(self, store_uri: str | None = None, tracking_uri: str | None = None) -> None:
