@@ -536,3 +536,11 @@ def test_mlflows_filters_and_modelregs_where_select_the_same_versions(
     where = cli_json(cli, reg, "list", "churn", "--where", f"tags.{key}={value}")["versions"]
     assert {v.version for v in found} == {v["version"] for v in where if v["version"] >= floor}
     assert {v.version for v in found} == {n for n, t in enumerate(tags, start=1) if t.get(key) == value and n >= floor}
+
+
+@given(st.text(max_size=300))
+def test_the_plugin_and_import_mlflow_make_the_same_key_of_an_mlflow_metric(text: str) -> None:
+    from modelreg.integrations.mlflow.source import key
+    from modelreg.ops.importers.naming import key as imported_key
+
+    assert key(text) == imported_key(text)

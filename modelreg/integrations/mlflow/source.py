@@ -18,11 +18,13 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.tracking import MlflowClient
 
+from modelreg.errors import UsageError
+from modelreg.records.names import validate_key
+
 _SERVERS = ("http", "https", "databricks", "databricks-uc", "uc")  # tracking stores on another machine
 _LOGGED_MODEL = re.compile(r"models:/(m-[0-9a-f]{8,64})/?")
-# A modelreg key (records/names.py); MLflow's keys may also hold spaces and be 250 long. Other
-# characters become "_", as `import mlflow` makes them, so both give a metric the same key.
-_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127}")
+# MLflow's keys may hold spaces and be 250 characters long; other characters become "_", as
+# `import mlflow` makes them, so both give a metric the same key.
 _NOT_KEY = re.compile(r"[^A-Za-z0-9_.:/-]")
 
 
@@ -42,10 +44,16 @@ def _rfc3339(ms: Any) -> str | None:
 
 
 def key(text: str) -> str | None:
+    """A metric or param key as modelreg keeps it (records/names.py), or None."""
     fixed = _NOT_KEY.sub("_", text)[:128]
-    if fixed and not _KEY.fullmatch(fixed):
-        fixed = ("_" + fixed)[:128]
-    return fixed if _KEY.fullmatch(fixed) else None
+    if not fixed:
+        return None
+    for candidate in (fixed, ("_" + fixed)[:128]):  # a key starts with a letter, digit or "_"
+        try:
+            return validate_key(candidate, "metric")
+        except UsageError:
+            continue
+    return None
 
 
 def _refuse_local_named_by_a_server(client: MlflowClient, where: str, source: str) -> None:

@@ -31,6 +31,7 @@ from mlflow.utils.validation import (
 )
 
 from modelreg.errors import ConflictError, NotFoundError
+from modelreg.records.names import NAME_RULE, is_valid_name
 from modelreg.registry import Registry, find_root
 
 from . import filters, source, uris
@@ -41,12 +42,7 @@ from .stages import Stages
 if TYPE_CHECKING:
     from modelreg.records.manifest import Version
 
-_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")
-_NAME_RULE = (
-    "a modelreg model name uses lowercase letters, digits, '.', '_' and '-', starts with a letter or "
-    "digit and has at most 100 characters"
-)
-_MODELS_VERSION = re.compile(r"models:/([a-z0-9][a-z0-9._-]{0,99})/([0-9]{1,7})/?")
+_MODELS_VERSION = re.compile(r"models:/([^/@]+)/([0-9]{1,7})/?")
 
 
 def _bad_stage(text: object, stages: Stages) -> str:
@@ -83,14 +79,14 @@ class ModelregStore(AbstractStore):
     def _new_name(name: Any) -> str:
         if not isinstance(name, str) or not name.strip():
             invalid("Missing value for required parameter 'name'.")
-        if not _NAME.fullmatch(name):
-            invalid(f"Invalid model name {name!r}: {_NAME_RULE}.")
+        if not is_valid_name(name):
+            invalid(f"Invalid model name {name!r}: {NAME_RULE}.")
         return name
 
     def _view(self, registry: Registry, stages: Stages, name: Any) -> ModelView:
         """The model as MLflow sees it; RESOURCE_DOES_NOT_EXIST when there is none, it was
         deleted through MLflow, or its name is one no modelreg model can have."""
-        if not isinstance(name, str) or not _NAME.fullmatch(name):
+        if not isinstance(name, str) or not is_valid_name(name):
             if not isinstance(name, str) or not name.strip():
                 invalid("Missing value for required parameter 'name'.")
             not_found(f"Registered Model with name={name} not found")
@@ -375,7 +371,7 @@ class ModelregStore(AbstractStore):
         wanted = filters.without_prompts(filter_string)
         pinned = filters.model_names_in(wanted)
         with self._session() as (registry, stages):
-            names = registry.model_names() if pinned is None else sorted(n for n in pinned if _NAME.fullmatch(n))
+            names = registry.model_names() if pinned is None else sorted(n for n in pinned if is_valid_name(n))
             found: list[ModelVersion] = []
             for name in names:
                 try:
