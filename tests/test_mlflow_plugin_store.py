@@ -372,6 +372,14 @@ def test_search_model_versions(client: MlflowClient, reg: Path, model_dir: Any) 
         "name='churn'", max_results=2, order_by=["version_number ASC"], page_token=page.token
     )
     assert [v.version for v in page] + [v.version for v in rest] == [1, 2, 3] and rest.token is None
+    # By default the most recently changed first, as in MLflow's stores.
+    client.update_model_version("churn", "1", description="touched last")
+    assert (client.search_model_versions()[0].name, client.search_model_versions()[0].version) == ("churn", 1)
+    newest = client.search_registered_models(order_by=["last_updated_timestamp DESC"])[0]
+    assert newest.name == "churn"
+    with pytest.raises(MlflowException) as wrong_key:
+        client.search_registered_models("run_id = 'run1'")
+    assert code_of(wrong_key) == "INVALID_PARAMETER_VALUE"
     with pytest.raises(MlflowException) as bad:
         client.search_model_versions("versions.bogus = 1")
     assert code_of(bad) == "INVALID_PARAMETER_VALUE"
