@@ -26,7 +26,9 @@ from mlflow.exceptions import MlflowException
 from mlflow_fixture import files_of, write_model
 
 from modelreg.integrations.mlflow.entities import millis
+from modelreg.integrations.mlflow.source import key
 from modelreg.integrations.mlflow.stages import Stages
+from modelreg.ops.importers.naming import key as imported_key
 
 Cli = Callable[..., Any]
 
@@ -462,6 +464,7 @@ def test_the_registry_uri_forms(
 _STAGE = st.from_regex(r"[a-z][a-z0-9_-]{0,8}", fullmatch=True)
 
 
+@settings(deadline=None)
 @given(
     names=st.lists(_STAGE, min_size=2, max_size=6, unique=True),
     pick=st.data(),
@@ -546,9 +549,7 @@ def test_mlflows_filters_and_modelregs_where_select_the_same_versions(
     assert {v.version for v in found} == {n for n, t in enumerate(tags, start=1) if t.get(key) == value and n >= floor}
 
 
+@settings(deadline=None)
 @given(st.text(max_size=300))
 def test_the_plugin_and_import_mlflow_make_the_same_key_of_an_mlflow_metric(text: str) -> None:
-    from modelreg.integrations.mlflow.source import key
-    from modelreg.ops.importers.naming import key as imported_key
-
     assert key(text) == imported_key(text)
