@@ -149,6 +149,12 @@ class Registry(Repo):
 
         return history(self, name, version)
 
+    def last_change(self, name: str, version: int | None = None) -> str | None:
+        """The time of the newest audit entry of a model (or one version); reads from the end."""
+        from .ops.queries.history import last_change
+
+        return last_change(self, name, version)
+
     def report(self, output: PathLike, *, parallel: bool | None = None) -> ReportResult:
         """Write the registry as a static site into ``output`` (all or nothing; only into a new or
         empty directory or an earlier report). ``parallel`` runs verify in a second process
@@ -242,12 +248,15 @@ class Registry(Repo):
         env_files: Iterable[PathLike] | None = None,
         progress: Callable[[int], None] | None = None,
         sign: PathLike | None = None,
+        imported: dict[str, Any] | None = None,
     ) -> RegisterResult:
         """Store the files and record a new version; the result holds it and any versions it archived
         (and unpacks as ``version, archived``).
 
         ``paths``: one file or directory, or several; ``progress`` hears the bytes stored;
-        ``sign``: an EC private key that signs the new version (checked before anything is stored)."""
+        ``sign``: an EC private key that signs the new version (checked before anything is stored);
+        ``imported`` (a version made by another registry's tools) is kept as ``lineage.imported``
+        in place of this machine's git, CI and environment."""
         from .ops.lifecycle.register import register
 
         self.require_writable()
@@ -278,6 +287,7 @@ class Registry(Repo):
                 python=_opt_path(python),
                 env_files=None if env_files is None else [_path(p) for p in env_files],
                 progress=progress,
+                imported=imported,
             ),
         )
         if sign is not None:
@@ -293,6 +303,14 @@ class Registry(Repo):
                     code=exc.code,
                 ) from exc
         return result
+
+    def create_model(
+        self, name: str, *, description: str = "", tags: dict[str, str] | None = None, actor: str | None = None
+    ) -> AnnotateResult:
+        """A model with no version yet (its description and tags); an existing one is a ConflictError."""
+        from .ops.lifecycle.annotate import create_model
+
+        return _reporting(self, lambda: create_model(self, name, description=description, tags=tags, actor=actor))
 
     def promote(
         self,

@@ -25,7 +25,7 @@ import hashlib
 import json
 import os
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
@@ -100,6 +100,23 @@ class HistoryView:
                 if str(entry.get("digest", "")).startswith(wanted):
                     found.append(entry)
             return found
+        finally:
+            os.close(fd)
+
+    def newest(self, model: str, match: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
+        """The model's newest audit entry that ``match`` accepts, read from the end of its
+        history (a recent change is found without parsing the older ones)."""
+        try:
+            fd = os.open(self.log, os.O_RDONLY | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            return None
+        try:
+            st = os.fstat(fd)
+            for offset in reversed(self._offsets_of(fd, st, model)):
+                entry = self._line_at(fd, offset, model)
+                if entry is not None and match(entry):
+                    return entry
+            return None
         finally:
             os.close(fd)
 

@@ -111,6 +111,13 @@ def _matching(
         yield public_entry(entry)
 
 
+def last_change(repo: Repo, name: str, version: int | None = None) -> str | None:
+    """When the model (or one of its versions) last changed: the time of its newest audit entry."""
+    repo.state(name)  # unknown model: not found
+    entry = repo.history_view.newest(name, lambda e: version is None or e.get("version") == version)
+    return None if entry is None else str(entry.get("time") or "") or None
+
+
 def history(repo: Repo, name: str, version: int | None = None) -> list[dict[str, Any]]:
     """Audit entries of a model (or one version), oldest first."""
     return [public_entry(e) for e in repo.history_view.entries(name) if version is None or e.get("version") == version]
