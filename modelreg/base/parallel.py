@@ -19,8 +19,8 @@ def run_parallel(jobs: list[Callable[[], R]], threads: int, stop: threading.Even
     """Run ``jobs`` on at most ``threads`` threads; their results in order."""
     if not jobs:
         return []
-    if len(jobs) == 1:
-        return [jobs[0]()]
+    if len(jobs) == 1 or threads <= 1:
+        return [job() for job in jobs]
     with ThreadPoolExecutor(max_workers=min(threads, len(jobs))) as pool:
         futures: list[Future[R]] = [pool.submit(job) for job in jobs]
         try:

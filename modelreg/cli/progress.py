@@ -1,4 +1,5 @@
-"""A progress bar on stderr while bytes move, for a person watching a terminal.
+"""The progress bar on stderr, for a person watching a terminal: bytes moving, or steps (the
+versions an import brings in).
 
 The bar starts on the first bytes reported, so a command that finds nothing to move (a served
 copy that is already there) shows nothing and never imports rich; push and pull show theirs at
@@ -12,15 +13,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
+from modelreg.base.progress import Progress
+
 from .output import Output
 
-Progress = Callable[[int], None]
 MIN_BYTES = 8 << 20  # below this a bar would only flicker
 
 
 class _Bar:
-    def __init__(self, total: int, label: str) -> None:
-        self.total, self.label = total, label
+    def __init__(self, total: int, label: str, *, steps: bool = False) -> None:
+        self.total, self.label, self.steps = total, label, steps
         self._progress: Any = None
         self._task: Any = None
         self._broken = False
@@ -35,15 +37,18 @@ class _Bar:
 
     def _start(self, total: int | None, label: str) -> None:
         if self._progress is None:
+            from rich import progress as rp
             from rich.console import Console
-            from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
 
-            self._progress = Progress(
+            counts: list[Any] = (
+                [rp.MofNCompleteColumn(), rp.TimeElapsedColumn()]
+                if self.steps
+                else [rp.DownloadColumn(), rp.TransferSpeedColumn(), rp.TimeRemainingColumn()]
+            )
+            self._progress = rp.Progress(
                 "[progress.description]{task.description}",
-                BarColumn(),
-                DownloadColumn(),
-                TransferSpeedColumn(),
-                TimeRemainingColumn(),
+                rp.BarColumn(),
+                *counts,
                 console=Console(stderr=True),
                 transient=True,
             )
@@ -70,6 +75,16 @@ class _Bar:
     def adjust_total(self, delta: int) -> None:
         """A part planned at its full size moves ``delta`` bytes more (fewer, when negative)."""
         self.set_total(max(0, self.total + delta))
+
+    def step(self, done: int, total: int, what: str) -> None:
+        """``done`` of ``total`` steps, the current one being ``what``."""
+        if self._broken:
+            return
+        try:
+            self._start(total or None, what[:60])
+            self._progress.update(self._task, completed=done, total=total or None, description=what[:60])
+        except Exception:  # a bar that cannot be drawn must not fail the work
+            self._broken = True
 
     def close(self) -> None:
         if self._progress is not None:
@@ -100,5 +115,19 @@ def transfer_bar(out: Output, label: str) -> Iterator[_Bar | None]:
     bar.planning(f"{label}: planning")
     try:
         yield bar
+    finally:
+        bar.close()
+
+
+@contextmanager
+def step_bar(out: Output, label: str) -> Iterator[Callable[[int, int, str], None] | None]:
+    """A bar counting steps, shown at once: ``(done, total, what)`` moves it; None when no bar belongs here."""
+    if not out.shows_progress:
+        yield None
+        return
+    bar = _Bar(0, label, steps=True)
+    bar.step(0, 0, label)
+    try:
+        yield bar.step
     finally:
         bar.close()

@@ -20,6 +20,7 @@ from modelreg.base.fs import (
     refused,
     tmp_name,
 )
+from modelreg.base.progress import Progress
 from modelreg.errors import IntegrityError, NotFoundError, UsageError
 from modelreg.stores.hashing import copy_and_hash, sha256_fd, sha256_file
 
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
     from modelreg.stores.chunks.store import ChunkStore
 
 _HEX_RE = re.compile(r"[0-9a-f]{64}")
-Progress = Callable[[int], None]
 
 
 class BlobStore(Protocol):

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from modelreg.base.progress import Progress
 from modelreg.errors import ConflictError, IntegrityError, NotFoundError, UsageError
 from modelreg.ops.queries.resolve import resolve
 from modelreg.ops.storage.verified_fingerprints import (
@@ -36,7 +37,6 @@ from modelreg.repo import Repo
 if TYPE_CHECKING:
     from modelreg.stores.remotes import RemoteStore
 
-Progress = Callable[[int], None]
 DEFAULT_JOBS = 8
 UPGRADE_HINT = "run 'modelreg upgrade' to store large files as chunks (only changed chunks are stored and moved)"
 

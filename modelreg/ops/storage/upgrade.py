@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from modelreg.base.fs import atomic_write, fsync_dir, read_limited
+from modelreg.base.progress import Progress
 from modelreg.errors import IntegrityError, NotFoundError, UsageError
 from modelreg.records.config import CONFIG_NAME, FORMAT_VERSION, load_config
 from modelreg.repo import Repo
 
-Progress = Callable[[int], None]
 _FORMAT_LINE = re.compile(rb"(?m)^([ \t]*format_version[ \t]*=[ \t]*)1([ \t]*(?:#[^\n]*)?)$")
 
 

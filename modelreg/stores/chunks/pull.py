@@ -21,6 +21,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
 
+from modelreg.base.progress import Progress
 from modelreg.errors import IntegrityError, NotFoundError
 
 from .assemble import PackFiles, bad_chunks, file_digest, plan_runs
@@ -28,7 +29,7 @@ from .format import ChunkRef, Recipe, chunk_id, decode_recipe, recipe_limit
 from .index import ChunkIndex
 from .remote_index import RemoteIndex, idx_key, pack_key, recipe_key
 from .store import ChunkStore
-from .sync import FileRef, Moved, Progress, _Counter, run_jobs
+from .sync import FileRef, Moved, _Counter, run_jobs
 
 if TYPE_CHECKING:
     from .objects import ObjectStore

@@ -17,11 +17,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modelreg.base.fs import atomic_write, read_limited
+from modelreg.base.parallel import run_parallel
 from modelreg.errors import IntegrityError, StorageError
 
 from .format import INDEX_LIMIT, NAME_RE, PackIndex, decode_index, decode_locator, locator_limit
@@ -69,8 +70,7 @@ class RemoteIndex:
         self.packs, self.where = {}, {}
         listing = self.objects.list(PACKS)
         names = self._complete(listing)
-        with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(names) or 1))) as pool:
-            loaded = list(pool.map(lambda n: self._index(n, listing[idx_key(n)]), sorted(names)))
+        loaded = run_parallel([partial(self._index, n, listing[idx_key(n)]) for n in sorted(names)], jobs)
         for index in loaded:
             if index is None or not self._sized(index, listing):
                 continue
@@ -85,9 +85,8 @@ class RemoteIndex:
         listing = self.objects.list(PACKS)
         hinted: dict[str, None] = {}
         threads = max(1, jobs)
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            for names in pool.map(lambda f: self._locator(*f), list(files)):
-                hinted.update(dict.fromkeys(names))
+        for names in run_parallel([partial(self._locator, *f) for f in files], threads):
+            hinted.update(dict.fromkeys(names))
         complete = self._complete(listing)
         self._scan([n for n in hinted if n in complete], listing, need, threads)
         if any(cid not in self.where for cid in need):  # no locator (an older remote), or a stale one
@@ -116,8 +115,7 @@ class RemoteIndex:
         wanted = [n for n in names if n not in self.packs]
         for start in range(0, len(wanted), threads * 4):
             batch = wanted[start : start + threads * 4]
-            with ThreadPoolExecutor(max_workers=threads) as pool:
-                loaded = list(pool.map(lambda n: self._index(n, listing[idx_key(n)]), batch))
+            loaded = run_parallel([partial(self._index, n, listing[idx_key(n)]) for n in batch], threads)
             for index in loaded:
                 if index is None or not self._sized(index, listing):
                     continue

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING
 
 from modelreg.base.fs import open_regular
+from modelreg.base.parallel import run_parallel
+from modelreg.base.progress import Progress
 from modelreg.errors import IntegrityError, NotFoundError
 
 from .format import PACK_CAP, ChunkRef, PackIndex, Recipe, chunk_id, encode_index, encode_locator
@@ -29,7 +30,6 @@ from .store import ChunkStore
 if TYPE_CHECKING:
     from .objects import ObjectStore
 
-Progress = Callable[[int], None]
 FileRef = tuple[str, int]  # (digest, size)
 
 
@@ -58,27 +58,8 @@ class _Counter:
 
 
 def run_jobs(jobs: list[Callable[[], None]], threads: int) -> None:
-    """Run ``jobs`` on ``threads`` threads; the first failure cancels what has not started."""
-    if not jobs:
-        return
-    if threads <= 1 or len(jobs) == 1:
-        for job in jobs:
-            job()
-        return
-    with ThreadPoolExecutor(max_workers=min(threads, len(jobs))) as pool:
-        futures: list[Future[None]] = [pool.submit(job) for job in jobs]
-        try:
-            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
-        for future in done:
-            error = future.exception()
-            if error is not None:
-                for other in futures:
-                    other.cancel()
-                raise error
+    """Run ``jobs`` on ``threads`` threads (base/parallel.py); the first failure cancels the rest."""
+    run_parallel(jobs, threads)
 
 
 # -- push ---------------------------------------------------------------------------------------

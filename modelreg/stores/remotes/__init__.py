@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
+from modelreg.base.progress import Progress
 from modelreg.errors import UsageError
 
-from .backend import Backend, Progress
+from .backend import Backend
 from .base import RemoteStore, blob_key
 from .blob_remote import BlobRemote
 

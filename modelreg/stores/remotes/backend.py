@@ -21,10 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from modelreg.base.progress import Progress
 from modelreg.errors import IntegrityError
-
-Progress = Callable[[int], None]
-"""Called with the number of bytes moved since the previous call (S3: from transfer threads)."""
 
 R = TypeVar("R")
 

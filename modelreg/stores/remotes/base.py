@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Protocol
 
 from modelreg.base.fs import aside_name
+from modelreg.base.progress import Progress
 from modelreg.errors import IntegrityError, NotFoundError
-
-from .backend import Progress
 
 QUARANTINE = "quarantine"
 """Where corrupt objects go, beside ``sha256/`` under the remote's prefix."""

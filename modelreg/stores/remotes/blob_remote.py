@@ -18,9 +18,10 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from modelreg.base.parallel import run_parallel
+from modelreg.base.progress import Progress
 from modelreg.errors import ModelregError, NotFoundError
 
-from .backend import Backend, Progress
+from .backend import Backend
 from .base import (
     blob_key,
     check_source,

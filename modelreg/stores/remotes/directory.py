@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 from modelreg.base.fs import fsync_dir, write_all
+from modelreg.base.progress import Progress
 from modelreg.errors import IntegrityError, ModelregError, NotFoundError, RemoteError, StorageError
 
-from .backend import Backend, ObjectInfo, Progress, check_key
+from .backend import Backend, ObjectInfo, check_key
 
 _COPY_CHUNK = 1024 * 1024
 _O_BINARY: int = getattr(os, "O_BINARY", 0)  # Windows needs it; 0 elsewhere

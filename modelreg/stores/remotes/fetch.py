@@ -7,9 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from modelreg.base.progress import Progress
 from modelreg.errors import IntegrityError, ModelregError
 
-from .backend import Progress
 from .base import RemoteStore, quarantined
 
 if TYPE_CHECKING:

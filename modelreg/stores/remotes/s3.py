@@ -11,9 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from modelreg.base.progress import Progress
 from modelreg.errors import IntegrityError, ModelregError, NotFoundError, RemoteError, UsageError
 
-from .backend import Backend, ObjectInfo, Progress, check_key
+from .backend import Backend, ObjectInfo, check_key
 from .directory import too_large
 from .s3_client import (
     S3_LIST_SHARD_AT,

@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.base.parallel import run_parallel
+from modelreg.base.progress import Progress
 from modelreg.errors import IntegrityError, RemoteError
-
-from .backend import Progress
 
 _READ_CHUNK = 1024 * 1024
 _PART_ATTEMPTS = 3

@@ -61,7 +61,7 @@ def test_list_and_show_name_show_aliases(tmp_path: Path, make_file: Any, run: An
 
 
 def test_show_says_where_an_imported_version_came_from(tmp_path: Path, make_file: Any, run: Any) -> None:
-    from modelreg.ops.register import register
+    from modelreg.ops.lifecycle.register import register
 
     reg, _ = Registry.init(tmp_path / "reg")
     imported = {

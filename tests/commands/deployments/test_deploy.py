@@ -376,7 +376,7 @@ def test_any_sequence_of_deploys_replays_to_the_files_at_every_moment(steps: lis
         for moment, expected in moments:
             then = {(r.env, r.model): r.version for r in reg.deployed(at=moment).deployments}
             assert then == expected, moment
-        from modelreg.ops.verify import verify
+        from modelreg.ops.verify.run import verify
 
         report = verify(reg)
         assert report.ok, [f.message for f in report.findings]

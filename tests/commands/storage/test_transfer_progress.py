@@ -75,7 +75,7 @@ def test_the_total_a_push_announces_is_what_it_moves(tmp_path: Path) -> None:
     reg.register("m", [_model(tmp_path / "model.bin", 30 * MiB)])
     moved: list[int] = []
     planned: list[int] = []
-    from modelreg.ops.transfer import plan_transfer, select_versions, transfer
+    from modelreg.ops.storage.transfer import plan_transfer, select_versions, transfer
 
     versions = select_versions(reg, "m@2")
     plan = plan_transfer(reg, "push", versions)
