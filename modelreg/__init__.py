@@ -38,15 +38,15 @@ _LAZY = {
     "RequestList": "ops.views",
     "AliasList": "ops.views",
     "Served": "ops.serving.files",
-    "VerifyReport": "ops.verify.findings",
-    "Finding": "ops.verify.findings",
+    "VerifyReport": "ops.findings",
+    "Finding": "ops.findings",
     "Evaluation": "ops.governance.policy",
-    "RuleResult": "ops.governance.policy",
+    "RuleResult": "ops.governance.rules",
     "Filed": "ops.governance.approvals",
     "Decided": "ops.governance.approvals",
     "Request": "records.requests",
     "RemoveResult": "ops.governance.remove",
-    "TrustStatus": "ops.governance.trust",
+    "TrustStatus": "ops.events.trust",
     "GcReport": "ops.storage.gc",
     "TransferReport": "ops.storage.transfer",
     "UpgradeReport": "ops.storage.upgrade",
@@ -55,6 +55,13 @@ _LAZY = {
     "ReportResult": "ops.report",
     "ImportReport": "ops.importers.report",
     "CompletionScript": "cli.completion_script",
+    "SignResult": "ops.proof.sign",
+    "DeployResult": "ops.deployments.deploy",
+    "UndeployResult": "ops.deployments.deploy",
+    "DeployedResult": "ops.deployments.deployed",
+    "WhichResult": "ops.deployments.which",
+    "DeployCheckResult": "ops.deployments.check",
+    "ObserveResult": "ops.deployments.observe",
     # errors: each carries its exit code and a stable error code
     "ModelregError": "errors",
     "UsageError": "errors",
@@ -78,6 +85,9 @@ __all__ = [
     "CompletionScript",
     "ConflictError",
     "Decided",
+    "DeployCheckResult",
+    "DeployResult",
+    "DeployedResult",
     "DiffResult",
     "Evaluation",
     "FileEntry",
@@ -95,6 +105,7 @@ __all__ = [
     "ModelView",
     "ModelregError",
     "NotFoundError",
+    "ObserveResult",
     "PolicyError",
     "PromoteResult",
     "Ref",
@@ -108,10 +119,12 @@ __all__ = [
     "RequestList",
     "RuleResult",
     "Served",
+    "SignResult",
     "Stats",
     "StorageError",
     "TransferReport",
     "TrustStatus",
+    "UndeployResult",
     "UpgradeReport",
     "Usage",
     "UsageError",
@@ -119,6 +132,7 @@ __all__ = [
     "Version",
     "VersionList",
     "VersionView",
+    "WhichResult",
     "completion_script",
     "find_root",
     "parse_ref",
@@ -140,15 +154,24 @@ if TYPE_CHECKING:
         StorageError,
         UsageError,
     )
+    from .ops.deployments.check import DeployCheckResult
+    from .ops.deployments.deploy import DeployResult, UndeployResult
+    from .ops.deployments.deployed import DeployedResult
+    from .ops.deployments.observe import ObserveResult
+    from .ops.deployments.which import WhichResult
+    from .ops.events.trust import TrustStatus
+    from .ops.findings import Finding
+    from .ops.findings import Report as VerifyReport
     from .ops.governance.approvals import Decided, Filed
-    from .ops.governance.policy import Evaluation, RuleResult
+    from .ops.governance.policy import Evaluation
     from .ops.governance.remove import RemoveResult
-    from .ops.governance.trust import TrustStatus
+    from .ops.governance.rules import RuleResult
     from .ops.importers.report import ImportReport
     from .ops.lifecycle.alias import AliasResult
     from .ops.lifecycle.annotate import AnnotateResult
     from .ops.lifecycle.promote import PromoteResult
     from .ops.lifecycle.register import RegisterResult
+    from .ops.proof.sign import SignResult
     from .ops.queries.listing import ModelSummary
     from .ops.report import ReportResult
     from .ops.serving.files import Served
@@ -156,8 +179,6 @@ if TYPE_CHECKING:
     from .ops.storage.stats import Stats, Usage
     from .ops.storage.transfer import TransferReport
     from .ops.storage.upgrade import UpgradeReport
-    from .ops.verify.findings import Finding
-    from .ops.verify.findings import Report as VerifyReport
     from .ops.views import (
         AliasList,
         DiffResult,

@@ -15,17 +15,25 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from .base.effects import Accumulated, Reported, collecting, current
 from .repo import Repo
 from .repo import find_root as _find_root
+from .repo.published import PublishedRepo
 
 if TYPE_CHECKING:
+    from .ops.deployments.check import DeployCheckResult
+    from .ops.deployments.deploy import DeployResult, UndeployResult
+    from .ops.deployments.deployed import DeployedResult
+    from .ops.deployments.observe import ObserveResult
+    from .ops.deployments.which import WhichResult
+    from .ops.events.trust import TrustStatus
+    from .ops.findings import Report as VerifyReport
     from .ops.governance.approvals import Decided, Filed
     from .ops.governance.policy import Evaluation
     from .ops.governance.remove import RemoveResult
-    from .ops.governance.trust import TrustStatus
     from .ops.importers.report import ImportReport
     from .ops.lifecycle.alias import AliasResult
     from .ops.lifecycle.annotate import AnnotateResult
     from .ops.lifecycle.promote import PromoteResult
     from .ops.lifecycle.register import RegisterResult
+    from .ops.proof.sign import SignResult
     from .ops.queries.listing import ModelSummary
     from .ops.report import ReportResult
     from .ops.serving.files import Served
@@ -33,10 +41,10 @@ if TYPE_CHECKING:
     from .ops.storage.stats import Stats
     from .ops.storage.transfer import TransferReport
     from .ops.storage.upgrade import UpgradeReport
-    from .ops.verify.findings import Report as VerifyReport
     from .ops.views import AliasList, DiffResult, LogResult, ModelList, ModelView, RequestList, VersionList, VersionView
     from .records.config import Config
     from .records.manifest import Version
+    from .records.observations import Reading
     from .records.refs import Ref
     from .records.requests import Request
     from .records.state import ModelState
@@ -50,9 +58,16 @@ PathLike = str | os.PathLike[str]
 R = TypeVar("R", bound=Reported | Accumulated)
 
 
-def _reporting(call: Callable[[], R]) -> R:
-    """Run one verb and return its result with the hooks it ran and its warnings: nothing of the
-    call stays on the registry object (those also reach an enclosing caller, such as the CLI)."""
+def _reporting(reg: Repo, call: Callable[[], R]) -> R:
+    """Run one change (refused on a published registry) and return its result with the hooks it
+    ran and its warnings: nothing of the call stays on the registry object (those also reach an
+    enclosing caller, such as the CLI)."""
+    reg.require_writable()
+    return _collected(call)
+
+
+def _collected(call: Callable[[], R]) -> R:
+    """Run one command and return its result with the hooks it ran and its warnings."""
     with collecting() as effects:
         result = call()
     hooks, warnings = tuple(effects.hooks), tuple(effects.warnings)
@@ -105,10 +120,16 @@ class Registry(Repo):
     # -- opening -----------------------------------------------------------
     @classmethod
     def open(cls, path: PathLike | None = None, *, start: PathLike | None = None) -> Registry:
-        """Open the registry whose root is ``path``, else the one ``$MODELREG_REGISTRY`` names,
-        else the one found walking up from ``start`` (default: the working directory).
+        """The registry at ``path`` ($MODELREG_REGISTRY, else found walking up from ``start``): a
+        directory, or a published registry (``s3://bucket/prefix``, or a published remote
+        directory), which answers every question and refuses every change.
 
-        Raises: NotFoundError (no registry there), UsageError (a malformed modelreg.toml)."""
+        Raises: NotFoundError (no registry there), UsageError (a malformed modelreg.toml or URL)."""
+        from .repo.published import published_location
+
+        target = published_location(None if path is None else os.fspath(path))
+        if target is not None:
+            return PublishedRegistry(target)
         return cls(find_root(path, start))
 
     @classmethod
@@ -125,7 +146,7 @@ class Registry(Repo):
             made = create(target, actor=actor)
             return Initialized(registry=cls(target), created=made)
 
-        return _reporting(created)
+        return _collected(created)
 
     # -- questions ---------------------------------------------------------
     def resolve(self, ref: Ref | str) -> Version:
@@ -196,6 +217,14 @@ class Registry(Repo):
 
         return history(self, name, version)
 
+    def last_change(self, name: str, version: int | None = None) -> str | None:
+        """The time of the newest audit entry of a model (or one version); reads from the end.
+
+        Raises: NotFoundError (no such model)."""
+        from .ops.queries.history import last_change
+
+        return last_change(self, name, version)
+
     def report(self, output: PathLike, *, parallel: bool | None = None) -> ReportResult:
         """``report``: write the registry as a static site into ``output`` (all or nothing; only
         into a new or empty directory or an earlier report). ``parallel`` runs verify in a second
@@ -204,7 +233,7 @@ class Registry(Repo):
         Raises: UsageError (``output`` holds something that is not a report), StorageError (it cannot be written)."""
         from .ops.report import build_report
 
-        return _reporting(lambda: build_report(self, _path(output), parallel=parallel))
+        return _collected(lambda: build_report(self, _path(output), parallel=parallel))
 
     # -- the read commands -------------------------------------------------
     def listing(
@@ -225,7 +254,7 @@ class Registry(Repo):
         without ``name``), NotFoundError (no such model)."""
         from .ops.views import listing
 
-        return _reporting(lambda: listing(self, name, stage=stage, tags=tags, where=where, sort=sort, limit=limit))
+        return _collected(lambda: listing(self, name, stage=stage, tags=tags, where=where, sort=sort, limit=limit))
 
     def show(self, ref: Ref | str) -> ModelView | VersionView:
         """``show``: ``NAME`` gives the model with its versions (``ModelView``); ``NAME@REF`` one
@@ -234,7 +263,7 @@ class Registry(Repo):
         Raises: UsageError (a malformed reference), NotFoundError (no such model or version)."""
         from .ops.views import show
 
-        return _reporting(lambda: show(self, ref))
+        return _collected(lambda: show(self, ref))
 
     def log(
         self,
@@ -251,7 +280,7 @@ class Registry(Repo):
         Raises: UsageError (a bad time, action or limit), NotFoundError (no such model or version)."""
         from .ops.views import log
 
-        return _reporting(lambda: log(self, target, since=since, actions=actions, limit=limit))
+        return _collected(lambda: log(self, target, since=since, actions=actions, limit=limit))
 
     def diff(self, a: Ref | str, b: Ref | str) -> DiffResult:
         """``diff``: what changed from version ``a`` to ``b`` (files, metrics, params, tags and
@@ -260,7 +289,7 @@ class Registry(Repo):
         Raises: UsageError (a malformed reference), NotFoundError (no such version)."""
         from .ops.views import diff
 
-        return _reporting(lambda: diff(self, a, b))
+        return _collected(lambda: diff(self, a, b))
 
     def list_requests(self, name: str | None = None, *, include_closed: bool = False) -> RequestList:
         """``requests``: open requests (every one with ``include_closed``) of a model or all,
@@ -269,7 +298,7 @@ class Registry(Repo):
         Raises: NotFoundError (no such model)."""
         from .ops.views import requests
 
-        return _reporting(lambda: requests(self, name, include_closed=include_closed))
+        return _collected(lambda: requests(self, name, include_closed=include_closed))
 
     def list_aliases(self, name: str) -> AliasList:
         """``alias NAME``: the model's aliases.
@@ -277,7 +306,7 @@ class Registry(Repo):
         Raises: UsageError (a malformed name), NotFoundError (no such model)."""
         from .ops.views import alias_list
 
-        return _reporting(lambda: alias_list(self, name))
+        return _collected(lambda: alias_list(self, name))
 
     def verify(self, name: str | None = None, *, quick: bool = False) -> VerifyReport:
         """``verify``: check blobs (only their sizes with ``quick``), manifests, stage files and the
@@ -288,7 +317,7 @@ class Registry(Repo):
         Raises: NotFoundError (no such model), LockTimeoutError (a change holds the model)."""
         from .ops.verify.run import verify
 
-        return _reporting(lambda: verify(self, name, quick=quick))
+        return _collected(lambda: verify(self, name, quick=quick))
 
     def stats(self, name: str | None = None) -> Stats:
         """``stats``: logical bytes, stored bytes and the saving, per model and in total.
@@ -296,19 +325,61 @@ class Registry(Repo):
         Raises: NotFoundError (no such model)."""
         from .ops.storage.stats import stats
 
-        return _reporting(lambda: stats(self, name))
+        return _collected(lambda: stats(self, name))
+
+    def safety(self, version: Version) -> list[dict[str, Any]]:
+        """Each file's safety against the allowlist in force: ``safe``, ``unsafe`` (with the
+        imports outside it) or ``unknown``, with its recorded format.
+
+        Raises: nothing of its own."""
+        from .ops.proof.safety import judged_files
+
+        return judged_files(self.config.safety_allow, version)
+
+    def version_json(self, version: Version) -> dict[str, Any]:
+        """The version object, each file with its ``format`` and ``safety``.
+
+        Raises: nothing of its own."""
+        from .ops.proof.safety import version_json
+
+        return version_json(self.config.safety_allow, version)
 
     # -- handing out files -------------------------------------------------
-    def export(self, version: Version, dest: PathLike, *, progress: Callable[[int], None] | None = None) -> list[Path]:
+    def export(
+        self,
+        version: Version,
+        dest: PathLike,
+        *,
+        progress: Callable[[int], None] | None = None,
+        signature: bool = False,
+    ) -> list[Path]:
         """Write the version's files into ``dest``, verified; ``progress`` hears the bytes written
-        (``get(ref, output=dest, path=False)`` is the ``export`` command's call).
+        (``get(ref, output=dest, path=False)`` is the ``export`` command's call). ``signature``
+        writes its newest signature beside them as ``model.sig`` (OpenSSF Model Signing), so that
+        ``model_signing verify`` checks the files as served.
 
         Raises: ConflictError (a removed version), NotFoundError (a blob missing here and on the
         remote), IntegrityError (bytes that do not match their digest), UsageError (``dest`` unusable)."""
         from .ops.serving.destination import export
 
         _refuse_removed(version)
-        return export(self, version, _path(dest), progress=progress)
+        extra = None
+        if signature:
+            from .ops.proof.sign import served_signature
+
+            extra = served_signature(self, version)
+        written = export(self, version, _path(dest), progress=progress, extra=extra)
+        self._warn_unsafe(version)
+        return written
+
+    def _warn_unsafe(self, version: Version) -> None:
+        """Handing out a file the allowlist does not pass says so on stderr (it is still served)."""
+        for item in self.safety(version):
+            if item["safety"] == "unsafe":
+                self.warnings.append(
+                    f"{version.name}@{version.version}: {item['path']} is unsafe to load: it "
+                    f"{item.get('safety_detail', 'imports globals outside the allowlist')}"
+                )
 
     def materialize(
         self, version: Version, *, rehash: bool = False, progress: Callable[[int], None] | None = None
@@ -321,7 +392,9 @@ class Registry(Repo):
         from .ops.serving.served_copy import materialize
 
         _refuse_removed(version)
-        return materialize(self, version, rehash=rehash, progress=progress)
+        where = materialize(self, version, rehash=rehash, progress=progress)
+        self._warn_unsafe(version)
+        return where
 
     def get(
         self,
@@ -332,6 +405,7 @@ class Registry(Repo):
         strict: bool = False,
         progress: Callable[[int], None] | None = None,
         planned: Callable[[int, str], None] | None = None,
+        signature: bool = False,
     ) -> Served:
         """``get`` (and ``export`` with ``output``): the version ``ref`` names, its files written
         into ``output`` (verified, all or nothing) and, with ``path``, the directory holding its
@@ -339,6 +413,8 @@ class Registry(Repo):
         down, a registry that cannot be written) ``path`` is None and the reason a warning,
         unless ``strict``, which raises it. ``planned(total, what)`` hears once the bytes to copy
         and of which version (``NAME@N``), then ``progress`` the bytes copied since its last call.
+        ``signature`` writes the version's newest signature into ``output`` as ``model.sig``
+        (OpenSSF Model Signing). A file the safety allowlist does not pass is a warning.
 
         Raises: UsageError (a malformed reference), NotFoundError (no such version; with
         ``strict`` a missing blob), ConflictError (a removed version), IntegrityError (bytes that
@@ -347,12 +423,31 @@ class Registry(Repo):
         from .records.manifest import Version
 
         def served() -> Served:
-            version = ref if isinstance(ref, Version) else self.resolve(ref)
-            return serve(
-                self, version, output=_opt_path(output), path=path, strict=strict, progress=progress, planned=planned
-            )
+            if signature and output is None:
+                from .errors import UsageError
 
-        return _reporting(served)
+                raise UsageError("--signature writes model.sig beside the files: it needs --output DIR")
+            version = self.servable(ref if isinstance(ref, Version) else self.resolve(ref))
+            extra = None
+            if signature:
+                from .ops.proof.sign import served_signature
+
+                extra = served_signature(self, version)
+            result = serve(
+                self,
+                version,
+                output=_opt_path(output),
+                path=path,
+                strict=strict,
+                progress=progress,
+                planned=planned,
+                extra=extra,
+            )
+            if result.output is not None or result.path is not None:
+                self._warn_unsafe(version)
+            return replace(result, document=self.version_json(version))
+
+        return _collected(served)
 
     def get_production_files(
         self,
@@ -363,12 +458,19 @@ class Registry(Repo):
         strict: bool = False,
         progress: Callable[[int], None] | None = None,
         planned: Callable[[int, str], None] | None = None,
+        signature: bool = False,
     ) -> Served:
         """``get-production``: as ``get`` for the version in production.
 
         Raises: NotFoundError (no such model, or nothing in production), and as ``get``."""
         return self.get(
-            self.get_production(name), output=output, path=path, strict=strict, progress=progress, planned=planned
+            self.get_production(name),
+            output=output,
+            path=path,
+            strict=strict,
+            progress=progress,
+            planned=planned,
+            signature=signature,
         )
 
     # -- changes -----------------------------------------------------------
@@ -394,6 +496,8 @@ class Registry(Repo):
         env_files: Iterable[PathLike] | None = None,
         progress: Callable[[int], None] | None = None,
         planned: Callable[[int, str], None] | None = None,
+        sign: PathLike | None = None,
+        imported: dict[str, Any] | None = None,
     ) -> RegisterResult:
         """Store the files and record a new version; the result holds it and any versions it archived
         (and unpacks as ``version, archived``).
@@ -401,17 +505,26 @@ class Registry(Repo):
         ``paths``: one file or directory, or several; ``metrics_file`` a JSON or YAML mapping of
         metric names to numbers (a metric may not be given both there and in ``metrics``);
         ``planned(total, name)`` hears once the bytes it will store, then ``progress`` the bytes
-        stored since its last call.
+        stored since its last call; ``sign``: an EC private key that signs the new version (checked
+        before anything is stored); ``imported`` (a version made by another registry's tools) is
+        kept as ``lineage.imported`` in place of this machine's git, CI and environment.
 
         Raises: UsageError (a bad name, key, value, stage or path), NotFoundError (an input
         missing), PolicyError (a stage's gates refuse it), LockTimeoutError, StorageError,
         RemoteError (with ``push``)."""
         from .ops.lifecycle.register import register
 
+        self.require_writable()
+        if sign is not None:
+            from .ops.capture.lineage import author as find_author
+            from .ops.proof.sign import prepare_key
+
+            prepare_key(self, _path(sign), find_author(author))
         inputs = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
         if metrics_file is not None:
             metrics = _merge_metrics(_path(metrics_file), metrics or {})
-        return _reporting(
+        result = _reporting(
+            self,
             lambda: register(
                 self,
                 name,
@@ -432,8 +545,32 @@ class Registry(Repo):
                 env_files=None if env_files is None else [_path(p) for p in env_files],
                 progress=progress,
                 planned=planned,
-            )
+                imported=imported,
+            ),
         )
+        if sign is not None:
+            from .errors import ModelregError
+            from .ops.proof.sign import sign_version
+
+            ref = f"{name}@{result.version.version}"
+            try:
+                sign_version(self, ref, _path(sign), actor=author)
+            except ModelregError as exc:
+                raise type(exc)(
+                    f"registered {ref}, but signing it failed: {exc.message}; run 'modelreg sign {ref} --key KEY'",
+                    code=exc.code,
+                ) from exc
+        return replace(result, document=self.version_json(result.version))
+
+    def create_model(
+        self, name: str, *, description: str = "", tags: dict[str, str] | None = None, actor: str | None = None
+    ) -> AnnotateResult:
+        """A model with no version yet (its description and tags).
+
+        Raises: UsageError (a bad name, tag or description), ConflictError (the model exists), LockTimeoutError."""
+        from .ops.lifecycle.annotate import create_model
+
+        return _reporting(self, lambda: create_model(self, name, description=description, tags=tags, actor=actor))
 
     def promote(
         self,
@@ -453,7 +590,7 @@ class Registry(Repo):
         refuses it), ConflictError (a removed version), LockTimeoutError."""
         from .ops.lifecycle.promote import promote
 
-        return _reporting(lambda: promote(self, ref, stage, reason=reason, actor=actor, force=force))
+        return _reporting(self, lambda: promote(self, ref, stage, reason=reason, actor=actor, force=force))
 
     def rollback(
         self, name: str, *, to: int | None = None, reason: str | None = None, actor: str | None = None
@@ -465,7 +602,7 @@ class Registry(Repo):
         removed version), UsageError, LockTimeoutError."""
         from .ops.lifecycle.promote import rollback
 
-        return _reporting(lambda: rollback(self, name, to=to, reason=reason, actor=actor))
+        return _reporting(self, lambda: rollback(self, name, to=to, reason=reason, actor=actor))
 
     def alias(self, ref: Ref | str, alias: str, *, reason: str | None = None, actor: str | None = None) -> AliasResult:
         """``alias NAME@REF ALIAS``: point ``alias`` at the version ``ref`` names, moving it if it
@@ -475,7 +612,7 @@ class Registry(Repo):
         ConflictError (a removed version), LockTimeoutError."""
         from .ops.lifecycle.alias import set_alias
 
-        return _reporting(lambda: set_alias(self, ref, alias, reason=reason, actor=actor))
+        return _reporting(self, lambda: set_alias(self, ref, alias, reason=reason, actor=actor))
 
     def delete_alias(
         self, name: str, alias: str, *, reason: str | None = None, actor: str | None = None
@@ -485,7 +622,7 @@ class Registry(Repo):
         Raises: UsageError (a malformed alias), NotFoundError (no such model or alias), LockTimeoutError."""
         from .ops.lifecycle.alias import delete_alias
 
-        return _reporting(lambda: delete_alias(self, name, alias, reason=reason, actor=actor))
+        return _reporting(self, lambda: delete_alias(self, name, alias, reason=reason, actor=actor))
 
     def annotate(
         self,
@@ -505,9 +642,10 @@ class Registry(Repo):
         from .ops.lifecycle.annotate import annotate
 
         return _reporting(
+            self,
             lambda: annotate(
                 self, target, description=description, set_tags=set_tags, unset_tags=unset_tags, actor=actor
-            )
+            ),
         )
 
     def import_mlflow(
@@ -529,7 +667,7 @@ class Registry(Repo):
         cannot be reached), LockTimeoutError."""
         from .ops.importers.mlflow import import_mlflow
 
-        return _reporting(
+        return _collected(
             lambda: import_mlflow(
                 self, tracking_uri, models=models, renames=renames, dry_run=dry_run, actor=actor, progress=progress
             )
@@ -543,7 +681,7 @@ class Registry(Repo):
         Raises: LockTimeoutError (a change holds the blob lock)."""
         from .ops.storage.gc import collect_garbage
 
-        return _reporting(lambda: collect_garbage(self, dry_run=dry_run, grace=grace))
+        return _collected(lambda: collect_garbage(self, dry_run=dry_run, grace=grace))
 
     def push(
         self,
@@ -555,11 +693,12 @@ class Registry(Repo):
     ) -> TransferReport:
         """``push``: upload what the remote store lacks, of every version or of ``target``
         (``NAME`` or ``NAME@REF``), ``jobs`` transfers at once. ``planned(total, what)`` hears
-        once the bytes to move, then ``progress`` the bytes moved since its last call.
+        the bytes to move (again, corrected, once the chunks the other side lacks are known),
+        then ``progress`` the bytes moved since its last call.
 
         Raises: UsageError (no remote configured, a bad ``jobs``), NotFoundError (no such version,
         a local blob missing), RemoteError (the remote cannot be reached)."""
-        return _reporting(lambda: self._transfer("push", target, jobs, progress, planned))
+        return _collected(lambda: self._transfer("push", target, jobs, progress, planned))
 
     def pull(
         self,
@@ -573,7 +712,7 @@ class Registry(Repo):
 
         Raises: UsageError (no remote configured), NotFoundError (no such version, a blob the
         remote lacks too), RemoteError, IntegrityError (remote bytes that do not match)."""
-        return _reporting(lambda: self._transfer("pull", target, jobs, progress, planned))
+        return _collected(lambda: self._transfer("pull", target, jobs, progress, planned))
 
     def _transfer(
         self,
@@ -590,9 +729,18 @@ class Registry(Repo):
             raise UsageError(f"jobs must be between 1 and 64, not {jobs}")
         versions = transfer.select_versions(self, target)
         plan = transfer.plan_transfer(self, direction, versions)
+        replan = None
         if planned is not None:
-            planned(plan.total, f"{direction} {target or 'all'}")
-        return transfer.transfer(self, direction, versions, progress, plan, jobs=jobs)
+            what, total = target or "all", plan.total
+            planned(total, what)
+
+            def replan(delta: int) -> None:
+                # chunked files were planned at full size: what really moves is known later
+                nonlocal total
+                total = max(0, total + delta)
+                planned(total, what)
+
+        return transfer.transfer(self, direction, versions, progress, plan, jobs=jobs, replan=replan)
 
     def upgrade(
         self, *, progress: Callable[[int], None] | None = None, planned: Callable[[int, str], None] | None = None
@@ -608,7 +756,30 @@ class Registry(Repo):
                 planned(sum(size for _, size in to_convert(self)), "upgrade")
             return upgrade(self, progress)
 
-        return _reporting(upgraded)
+        return _collected(upgraded)
+
+    # -- proof -------------------------------------------------------------------
+    def sign(
+        self,
+        ref: Ref | str,
+        key: PathLike,
+        *,
+        actor: str | None = None,
+        certificate: PathLike | None = None,
+        chain: Iterable[PathLike] = (),
+    ) -> SignResult:
+        """``sign``: sign a version's files (OpenSSF Model Signing) with the EC private key at
+        ``key``; ``certificate`` (PEM, certifying that key) and ``chain`` go into the bundle.
+
+        Raises: UsageError (an unreadable key or certificate), NotFoundError (no such version),
+        PolicyError (a key the allowed signers refuse), ConflictError (a removed version),
+        IntegrityError (files that no longer match their digests), LockTimeoutError."""
+        from .ops.proof.sign import sign_version
+
+        self.require_writable()
+        return sign_version(
+            self, ref, _path(key), actor=actor, certificate=_opt_path(certificate), chain=[_path(c) for c in chain]
+        )
 
     # -- governance ----------------------------------------------------------
     def check(self, ref: Ref | str, stage: str) -> Evaluation:
@@ -628,8 +799,11 @@ class Registry(Repo):
         request = open_request_for(self, version.name, version.version, stage)
         return evaluate(self, state, version, stage, request=request)
 
-    def request(self, ref: Ref | str, stage: str, *, reason: str | None, actor: str | None = None) -> Filed:
-        """``request``: file a request to move a version to a stage that needs approvals.
+    def request(
+        self, ref: Ref | str, stage: str, *, reason: str | None, actor: str | None = None, sign: PathLike | None = None
+    ) -> Filed:
+        """``request``: file a request to move a version to a stage that needs approvals
+        (``sign``: an SSH private key that signs it).
 
         Raises: UsageError (no reason, an unknown stage), NotFoundError (no such version),
         PolicyError (the stage needs no approvals, the version is there already, its gates fail,
@@ -637,10 +811,10 @@ class Registry(Repo):
         from .ops.governance.approvals import Filed, file_request, required
 
         def filed() -> Filed:
-            request = file_request(self, ref, stage, reason=reason, actor=actor)
+            request = file_request(self, ref, stage, reason=reason, actor=actor, sign=_opt_path(sign))
             return Filed(request, required(self, request.stage))
 
-        return _reporting(filed)
+        return _reporting(self, filed)
 
     def requests(self, name: str | None = None, *, include_closed: bool = False) -> list[Request]:
         """Open requests (every one with ``include_closed``), of one model or all, as records
@@ -667,15 +841,17 @@ class Registry(Repo):
 
         return request_json(self, request)
 
-    def approve(self, request_id: str, *, reason: str | None = None, actor: str | None = None) -> Decided:
+    def approve(
+        self, request_id: str, *, reason: str | None = None, actor: str | None = None, sign: PathLike | None = None
+    ) -> Decided:
         """``approve``: approve a request; the approval that completes the count applies the
-        promotion (``promoted`` in the result).
+        promotion (``promoted`` in the result); ``sign``: an SSH private key that signs the approval.
 
         Raises: NotFoundError (no such request), PolicyError (the requester approving, an approver
         approving twice, the gates no longer passing), ConflictError (the request is closed), LockTimeoutError."""
         from .ops.governance.approvals import approve
 
-        return _reporting(lambda: approve(self, request_id, reason=reason, actor=actor))
+        return _reporting(self, lambda: approve(self, request_id, reason=reason, actor=actor, sign=_opt_path(sign)))
 
     def reject(self, request_id: str, *, reason: str | None, actor: str | None = None) -> Decided:
         """``reject``: reject (or, as its requester, withdraw) an open request; nothing moves.
@@ -684,7 +860,14 @@ class Registry(Repo):
         closed), LockTimeoutError."""
         from .ops.governance.approvals import reject
 
-        return _reporting(lambda: reject(self, request_id, reason=reason, actor=actor))
+        return _reporting(self, lambda: reject(self, request_id, reason=reason, actor=actor))
+
+    def servable(self, version: Version) -> Version:
+        """``version`` if its files may be handed out.
+
+        Raises: ConflictError (a removed version: a recall)."""
+        _refuse_removed(version)
+        return version
 
     def remove(self, ref: Ref | str, *, reason: str | None, actor: str | None = None) -> RemoveResult:
         """``remove``: retire a version for good (a recall): out of every stage and of latest, its
@@ -693,14 +876,14 @@ class Registry(Repo):
         Raises: UsageError (no reason), NotFoundError (no such version), LockTimeoutError."""
         from .ops.governance.remove import remove
 
-        return _reporting(lambda: remove(self, ref, reason=reason, actor=actor))
+        return _reporting(self, lambda: remove(self, ref, reason=reason, actor=actor))
 
     def trust_status(self) -> TrustStatus:
         """``trust --show``: the registry's hook and check commands and whether this machine
         trusts them, changing nothing.
 
         Raises: UsageError (a malformed modelreg.toml)."""
-        from .ops.governance.trust import status
+        from .ops.events.trust import status
 
         return status(self)
 
@@ -709,9 +892,90 @@ class Registry(Repo):
         (``revoke``: stop trusting them).
 
         Raises: StorageError (this user's config directory cannot be written)."""
-        from .ops.governance.trust import trust
+        from .ops.events.trust import trust
 
         return trust(self, revoke=revoke)
+
+    # -- deployments and predictions ---------------------------------------
+    def deploy(self, ref: Ref | str, env: str, *, reason: str | None = None, actor: str | None = None) -> DeployResult:
+        """``deploy``: record that ``env`` now serves the version ``ref`` names (replacing the
+        model's previous one there).
+
+        Raises: UsageError (a bad environment name), NotFoundError (no such version), PolicyError
+        (the environment's rules refuse it), ConflictError (a removed version), LockTimeoutError."""
+        from .ops.deployments.deploy import deploy
+
+        return deploy(self, ref, env, reason=reason, actor=actor)
+
+    def undeploy(self, name: str, env: str, *, reason: str | None = None, actor: str | None = None) -> UndeployResult:
+        """``undeploy``: record that ``env`` no longer serves the model.
+
+        Raises: UsageError (a bad environment name), NotFoundError (the model is not deployed
+        there), LockTimeoutError."""
+        from .ops.deployments.deploy import undeploy
+
+        return undeploy(self, name, env, reason=reason, actor=actor)
+
+    def deployed(self, *, env: str | None = None, model: str | None = None, at: str | None = None) -> DeployedResult:
+        """``deployed``: what runs where, now or at ``at`` (``2026-11-20T09:00:00Z``,
+        ``2026-11-20``, ``3d``), replayed from the audit history.
+
+        Raises: UsageError (a bad time or environment name)."""
+        from .ops.deployments.deployed import deployed
+
+        return deployed(self, env=env, model=model, at=at)
+
+    def which(self, prediction_id: str) -> WhichResult:
+        """``which``: the version that made a prediction, and the environments that served it then.
+
+        Raises: UsageError (a malformed prediction id), NotFoundError (no version has its digest)."""
+        from .ops.deployments.which import which
+
+        return which(self, prediction_id)
+
+    def deploy_check(self, name: str, env: str, path: PathLike) -> DeployCheckResult:
+        """``deploy-check``: pass when ``path`` holds exactly the version recorded for ``name`` in ``env``.
+
+        Raises: NotFoundError (nothing recorded there), IntegrityError (``path`` holds something
+        else), UsageError (a bad environment name or path)."""
+        from .ops.deployments.check import deploy_check
+
+        return deploy_check(self, name, env, _path(path))
+
+    def identify(self, path: PathLike, *, name: str | None = None) -> Version:
+        """The version a directory of served files holds, verified (see modelreg.serving).
+
+        Raises: UsageError (not a directory of served files), NotFoundError (no such version),
+        IntegrityError (files that match no version)."""
+        from .ops.deployments.copies import identify
+
+        return identify(self, _path(path), name=name)
+
+    def observe(
+        self,
+        ref: Ref | str,
+        metrics: dict[str, str | int | float],
+        *,
+        env: str | None = None,
+        at: str | None = None,
+        reason: str | None = None,
+        actor: str | None = None,
+    ) -> ObserveResult:
+        """``observe``: record what was measured of a version in production.
+
+        Raises: UsageError (a bad metric, time or environment name), NotFoundError (no such
+        version), LockTimeoutError."""
+        from .ops.deployments.observe import observe
+
+        return observe(self, ref, metrics, env=env, at=at, reason=reason, actor=actor)
+
+    def latest_observed(self, name: str) -> dict[int, dict[str, Reading]]:
+        """version -> metric -> its latest production reading.
+
+        Raises: NotFoundError (no such model)."""
+        from .ops.deployments.observe import latest_observed
+
+        return latest_observed(self, name)
 
 
 def _merge_metrics(path: Path, given: dict[str, Any]) -> dict[str, Any]:
@@ -731,3 +995,10 @@ def _refuse_removed(version: Version) -> None:
     from .ops.serving.files import refuse_removed
 
     refuse_removed(version)
+
+
+class PublishedRegistry(PublishedRepo, Registry):
+    """A registry read from its publication on a remote (``push`` publishes): read-only."""
+
+    def __init__(self, url: str) -> None:
+        PublishedRepo.__init__(self, url)

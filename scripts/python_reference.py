@@ -171,7 +171,9 @@ def render() -> str:
     out.append(
         "\nHow the options map: `get REF --json` is `reg.get(ref)` (the path, or None and a warning when"
         " the files cannot be had); `get REF --path` is `reg.get(ref, strict=True)`; `--output DIR` is"
-        " `output=DIR`; `export REF DIR` is `reg.get(ref, output=DIR, path=False)`; `list` without NAME"
+        " `output=DIR` and `--signature` `signature=True`; `export REF DIR` is"
+        " `reg.get(ref, output=DIR, path=False)`; `log` reads the audit log as `entries` (or"
+        " `newest_first`) is taken; `list` without NAME"
         " returns a `ModelList`, with NAME a `VersionList`; `alias NAME@REF ALIAS` is `reg.alias`,"
         " `alias NAME ALIAS --delete` `reg.delete_alias` and `alias NAME` `reg.list_aliases`;"
         " `trust --show` is `reg.trust_status()`. `completion` is not a registry operation:"

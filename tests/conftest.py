@@ -274,7 +274,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         parts = Path(str(item.fspath)).parts
         if "s3_server" in fixtures:
             item.add_marker(pytest.mark.s3)
-        if "importing" in parts or any("mlflow" in name for name in fixtures):
+        if "importing" in parts or "integrations" in parts or any("mlflow" in name for name in fixtures):
             item.add_marker(pytest.mark.mlflow)
         if "browser" in fixtures:
             item.add_marker(pytest.mark.browser)

@@ -40,6 +40,27 @@ def tmp_owner(name: str) -> int | None:
         return None
 
 
+def writer_alive(name: str) -> bool:
+    """Whether the process that made temporary name ``name`` may still be writing (this one may)."""
+    pid = tmp_owner(name)
+    return pid is not None and (pid == os.getpid() or pid_alive(pid))
+
+
+def leftovers(top: Path) -> list[Path]:
+    """Temporary files and folders of interrupted writes below ``top``: temporary names whose
+    writer no longer runs. No symlink is followed and a leftover folder is not entered."""
+    if not top.is_dir() or top.is_symlink():
+        return []
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(top):
+        for name in list(dirnames):
+            if name.endswith(TMP_SUFFIX) and not writer_alive(name):
+                found.append(Path(dirpath, name))
+                dirnames.remove(name)
+        found.extend(Path(dirpath, n) for n in filenames if n.endswith(TMP_SUFFIX) and not writer_alive(n))
+    return sorted(found)
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -119,7 +140,13 @@ def read_limited(path: Path, limit: int) -> bytes:
     """Read a small regular file, refusing one larger than ``limit`` bytes before reading it."""
     fd = open_regular(path, limit=limit)
     with os.fdopen(fd, "rb") as fh:
-        data = fh.read(limit + 1)
+        # What the file holds, not the limit: read(limit) would set aside the whole limit first.
+        data = fh.read(min(os.fstat(fd).st_size, limit) + 1)
+        while len(data) <= limit:  # grew since the stat: read on, a MiB at a time, to the limit
+            more = fh.read(min(1 << 20, limit + 1 - len(data)))
+            if not more:
+                break
+            data += more
     if len(data) > limit:  # grew while being read
         raise OverflowError(len(data))
     return data

@@ -14,8 +14,40 @@ import os
 from functools import cache
 from pathlib import Path
 
+from modelreg.errors import ConflictError
+
 KEY_BYTES = 32
 MAC_BYTES = 32
+# The registries this process operates on (repo/repo.py notes each one it opens): a config or
+# cache directory inside one of them is the registry's, not this user's (a checkout whose
+# committed .config/ becomes HOME/.config), and is never read or written.
+_REGISTRIES: set[Path] = set()
+
+
+def note_registry(root: Path) -> None:
+    _REGISTRIES.add(Path(os.path.realpath(root)))
+
+
+def registry_holding(path: Path) -> Path | None:
+    """The noted registry that ``path`` (links resolved) lies in, if any."""
+    real = Path(os.path.realpath(path))
+    for root in _REGISTRIES:
+        if real == root or root in real.parents:
+            return root
+    return None
+
+
+def own_dir(path: Path, what: str) -> Path:
+    """``path`` (this user's config or cache directory), refused when it lies inside a registry."""
+    inside = registry_holding(path)
+    if inside is not None:
+        raise ConflictError(
+            f"{path}: this user's {what} directory lies inside the registry {inside}, whose files may come "
+            "from anyone: modelreg never keeps its key or trust record there (set XDG_CONFIG_HOME and "
+            "XDG_CACHE_HOME, or HOME, to a directory outside the registry)",
+            code="private_dir_in_registry",
+        )
+    return path
 
 
 def config_dir() -> Path:
@@ -63,8 +95,9 @@ def _key(where: Path) -> bytes | None:
 
 
 def machine_key() -> bytes | None:
-    """This user's secret key, created on first use; None when it cannot be kept."""
-    return _key(config_dir())
+    """This user's secret key, created on first use; None when it cannot be kept. A key inside
+    the registry (where anyone could have committed it) is refused (exit 4)."""
+    return _key(own_dir(config_dir(), "config"))
 
 
 def mac(data: bytes, purpose: bytes) -> bytes | None:

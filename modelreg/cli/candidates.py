@@ -10,6 +10,8 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
+from ..records.pointer import pointed_registry
+
 SHELLS = ("bash", "zsh", "fish")
 CONFIG_NAME = "modelreg.toml"
 
@@ -24,6 +26,12 @@ def find_registry(given: str | None, env: Mapping[str, str]) -> Path | None:
     for candidate in (here, *here.parents):
         if (candidate / CONFIG_NAME).is_file():
             return candidate
+        try:
+            pointed = pointed_registry(candidate)
+        except Exception:  # a bad pointer: the command says why; a TAB offers nothing
+            return None
+        if pointed is not None:
+            return pointed
     return None
 
 
@@ -60,6 +68,26 @@ def stages(root: Path | None) -> list[str]:
         return list(load_config(root / CONFIG_NAME, _parse_cache(root)).stages)
     except Exception:  # a TAB never fails loudly
         return list(DEFAULT_STAGES)
+
+
+def environments(root: Path | None) -> list[str]:
+    """The environments ``modelreg.toml`` gives rules for, and those any model is deployed to."""
+    from ..records.names import is_valid_name
+
+    if root is None:
+        return []
+    found: set[str] = set()
+    try:
+        from ..records.config import load_config
+
+        found.update(load_config(root / CONFIG_NAME, _parse_cache(root)).policy.environments)
+    except Exception:  # a TAB never fails loudly
+        pass
+    for name in model_names(root):
+        envs = _model_file(root, name, "deployments.yaml").get("deployments")
+        if isinstance(envs, dict):
+            found.update(e for e in envs if isinstance(e, str) and is_valid_name(e))
+    return sorted(found)
 
 
 def _model_file(root: Path, name: str, file: str) -> dict[str, object]:
@@ -125,6 +153,7 @@ def candidates(kind: str | None, incomplete: str, root: Path | None, positional:
         "stage": lambda: stages(root),
         "alias": lambda: aliases(root, positional[0].partition("@")[0]) if root is not None and positional else [],
         "shell": lambda: SHELLS,
+        "env": lambda: environments(root),
     }
     answer = answers.get(kind or "")
     if answer is None:

@@ -76,6 +76,20 @@ def save_spec(spec: dict[str, Any], key: str | None = None) -> None:
         pass  # a read-only home: every TAB builds the spec again, slower but right
 
 
+# bash's script is modelreg's own: the line up to the cursor goes whole to modelreg, since the
+# COMP_WORDS bash builds are cut at COMP_WORDBREAKS (``@`` and ``:`` among them), which a
+# NAME@REF would not survive; the answers are what readline replaces, after the last break.
+BASH_SCRIPT = """\
+_modelreg_completion() {
+    mapfile -t COMPREPLY < <(env COMP_LINE="${COMP_LINE:0:COMP_POINT}" COMP_WORDBREAKS="$COMP_WORDBREAKS" \\
+                                 _MODELREG_COMPLETE=complete_bash "$1" 2>/dev/null)
+    return 0
+}
+
+complete -o default -F _modelreg_completion modelreg
+"""
+
+
 # -- reading the command line -----------------------------------------------------------------------
 
 
@@ -145,7 +159,19 @@ def split_words(text: str) -> list[str]:
     return words
 
 
+# bash's default COMP_WORDBREAKS: readline replaces only the text after the last of these.
+BASH_WORDBREAKS = " \t\n\"'@><=;|&(:"
+
+
 def _request(shell: str, env: Mapping[str, str]) -> tuple[list[str], str]:
+    if shell == "bash" and "COMP_LINE" in env:
+        # The line up to the cursor, split as the shell splits words (bash's own COMP_WORDS are
+        # cut at every COMP_WORDBREAKS character too, so ``churn@6`` would be three words there).
+        typed = env["COMP_LINE"]
+        words = split_words(typed)[1:]
+        if words and typed[-1:] not in ("", " ", "\t"):
+            return words[:-1], words[-1]
+        return words, ""
     if shell == "bash":
         words = split_words(env.get("COMP_WORDS", ""))
         cword = int(env.get("COMP_CWORD", "0") or 0)
@@ -155,6 +181,18 @@ def _request(shell: str, env: Mapping[str, str]) -> tuple[list[str], str]:
     if words and not typed.endswith(" "):
         return words[:-1], words[-1]
     return words, ""
+
+
+def _after_wordbreak(items: list[Item], incomplete: str, breaks: str) -> list[Item]:
+    """What bash may insert: readline replaces only the end of the word from its last break
+    character (``@`` and ``:`` among them). ``$`` and ``@`` break the word but stay in the
+    replaced text (bash's special prefixes), so ``churn@pr`` is completed by ``@production``
+    and ``a:b`` by ``b``."""
+    cut = max((incomplete.rfind(ch) for ch in set(breaks) if ch not in " \t\n"), default=-1)
+    if cut < 0:
+        return items
+    head = incomplete[:cut] if incomplete[cut] in "$@" else incomplete[: cut + 1]
+    return [(value[len(head) :], help) for value, help in items if value.startswith(head)]
 
 
 def _zsh_quote(text: str) -> str:
@@ -170,6 +208,8 @@ def respond(env: Mapping[str, str]) -> int:
     try:
         args, incomplete = _request(shell, env)
         items = complete_words(load_spec(), args, incomplete, env)
+        if shell == "bash" and "COMP_LINE" in env:
+            items = _after_wordbreak(items, incomplete, env.get("COMP_WORDBREAKS") or BASH_WORDBREAKS)
     except Exception:
         if env.get("MODELREG_DEBUG"):
             raise

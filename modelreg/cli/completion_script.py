@@ -34,9 +34,12 @@ def completion_script(shell: str) -> CompletionScript:
     Raises: UsageError (another shell)."""
     if shell not in SHELLS:
         raise UsageError(f"unknown shell {shell!r}; choose one of: {', '.join(SHELLS)}")
-    from typer._completion_shared import get_completion_script
+    if shell == "bash":
+        from .complete import BASH_SCRIPT as script
+    else:
+        from typer._completion_shared import get_completion_script
 
-    script = get_completion_script(prog_name="modelreg", complete_var="_MODELREG_COMPLETE", shell=shell)
+        script = get_completion_script(prog_name="modelreg", complete_var="_MODELREG_COMPLETE", shell=shell)
     _warm_completion_cache()
     return CompletionScript(shell, script)
 

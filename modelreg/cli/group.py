@@ -53,6 +53,7 @@ COMMANDS: dict[str, str] = {
     "approve": "governance",
     "reject": "governance",
     "remove": "governance",
+    "sign": "proof",
     "trust": "governance",
     "gc": "storage",
     "push": "storage",
@@ -60,6 +61,12 @@ COMMANDS: dict[str, str] = {
     "stats": "store",
     "upgrade": "store",
     "import": "importing",
+    "deploy": "deployments",
+    "undeploy": "deployments",
+    "deployed": "deployments",
+    "which": "deployments",
+    "deploy-check": "deployments",
+    "observe": "deployments",
     "completion": "setup",
 }
 _DECLARED: dict[str, Callable[..., None]] = {}

@@ -98,6 +98,7 @@ complete_second_ref = _completer("second_ref")  # diff's B: NAME@REF or a bare r
 complete_stage = _completer("stage")
 complete_shell = _completer("shell")
 complete_alias = _completer("alias")  # an alias of the model named by the first argument
+complete_env = _completer("env")  # an environment: configured, or deployed to
 
 
 ModelArg = Annotated[str, typer.Argument(help="Model name.", autocompletion=complete_model)]

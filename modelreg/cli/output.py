@@ -11,7 +11,7 @@ import errno
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,6 +106,19 @@ class Output:
             sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
         else:
             human(self)
+
+    def result_stream(self, key: str, items: Iterable[Any], human: Callable[[Output, Iterable[Any]], None]) -> None:
+        """A result that is one long list: under --json the same document as ``result({key: [...]})``,
+        written item by item as they come; else ``human`` renders from the iterator."""
+        if not self.json_mode:
+            human(self, items)
+            return
+        opened = False
+        for item in items:
+            body = json.dumps(item, indent=2, ensure_ascii=False).replace("\n", "\n    ")
+            sys.stdout.write(("{\n  " + json.dumps(key) + ": [\n    " if not opened else ",\n    ") + body)
+            opened = True
+        sys.stdout.write(("\n  ]\n}" if opened else json.dumps({key: []}, indent=2)) + "\n")
 
     def line(self, text: str = "") -> None:
         from .layout import printable_line

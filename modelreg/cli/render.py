@@ -55,7 +55,9 @@ def table(
     title: str | None = None,
     *,
     row_style: Sequence[str] = (),
+    header: bool = True,
 ) -> None:
+    """``header=False`` continues a table in plain output (its rows only); for people it is shown again."""
     cols = [h if isinstance(h, Col) else Col(h) for h in headers]
     if out.people:
         from . import layout
@@ -78,7 +80,8 @@ def table(
     widths = [max([len(c.header)] + [len(r[i]) for r in cells_plain]) for i, c in enumerate(cols)]
     if title:
         out.line(title)
-    out.line("  ".join(c.header.upper().ljust(w) for c, w in zip(cols, widths, strict=True)).rstrip())
+    if header:
+        out.line("  ".join(c.header.upper().ljust(w) for c, w in zip(cols, widths, strict=True)).rstrip())
     for row in cells_plain:
         out.line("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
@@ -176,6 +179,9 @@ def version_detail(
         items.append(("git", f"{(git.get('commit') or '')[:12]} on {git.get('branch') or '-'}{state}"))
     if ci:
         items.append(("ci", f"{ci.get('provider')} run {ci.get('run_id')} {ci.get('url') or ''}".rstrip()))
+    imported = lineage.get("imported")
+    if isinstance(imported, dict):
+        items.append(("imported", imported_from(imported)))
     if lineage.get("datasets"):
         items.append(("datasets", lineage["datasets"]))
     env = lineage.get("environment") or {}
@@ -189,33 +195,96 @@ def version_detail(
         title = [Word(title, "bold"), *stage_word(v["stage"], production)]
     mapping(out, title, items)
     file_cols = [Col("path"), Col("size", right=True, shows="size"), Col("digest", shows="digest")]
-    table(out, file_cols, [[f["path"], f["size"], f["digest"]] for f in v["files"]], title="files")
+    rows = [[f["path"], f["size"], f["digest"]] for f in v["files"]]
+    if any("safety" in f for f in v["files"]):
+        file_cols += [Col("format", drop=1), Col("safety", kind="words")]
+        for row, f in zip(rows, v["files"], strict=True):
+            unsafe = f.get("unsafe_imports")
+            row += [f.get("format") or "?", f"{f['safety']}: {', '.join(unsafe)}" if unsafe else f["safety"]]
+    table(out, file_cols, rows, title="files")
     if history:
         log_table(out, history, title="history", production=production)
 
 
 def log_table(
-    out: Output, entries: list[dict[str, Any]], title: str | None = None, production: str | None = None
+    out: Output,
+    entries: list[dict[str, Any]],
+    title: str | None = None,
+    production: str | None = None,
+    *,
+    header: bool = True,
 ) -> None:
     rows = []
     for e in entries:
         target = e.get("model") or "-"
         if e.get("version") is not None:
             target = f"{target}@{e['version']}"
-        move: Any = ""
-        if e.get("to_stage"):
-            if out.people:
-                came = [Word(e["from_stage"]), Word("→")] if e.get("from_stage") else []
-                move = [*came, *stage_word(e["to_stage"], production)]
-            else:
-                move = f"{e.get('from_stage') or ''}->{e.get('to_stage')}"
-        rows.append([e.get("time"), e.get("actor"), e.get("action"), target, move, e.get("reason") or ""])
+        change = _change(out, e, production)
+        rows.append([e.get("time"), e.get("actor"), e.get("action"), target, change, e.get("reason") or ""])
     cols = [
         Col("time", shows="time"),
         Col("actor", fold=True),
         Col("action"),
         Col("target"),
-        Col("stage", kind="words"),
+        Col("change", kind="words"),
         Col("reason", kind="text"),
     ]
-    table(out, cols, rows, title=title)
+    table(out, cols, rows, title=title, header=header)
+
+
+def _arrow(out: Output, before: list[Word], after: list[Word]) -> Any:
+    if out.people:
+        return [*before, *([Word("→")] if before else []), *after]
+    return f"{' '.join(w.text for w in before)}->{' '.join(w.text for w in after)}"
+
+
+def _change(out: Output, e: dict[str, Any], production: str | None) -> Any:
+    """What an entry did, in a few words: a stage move, an alias set or deleted, a removal."""
+    action = e.get("action")
+    came = [Word(str(e["from_stage"]))] if e.get("from_stage") else []
+    if action == "alias" and isinstance(e.get("alias"), str):
+        alias = e["alias"]
+        previous = e.get("previous")
+        before = [Word(f"{alias}@{previous}")] if previous is not None else []
+        if e.get("version") is None:
+            return _arrow(out, before or [Word(alias)], [Word("deleted", "red")])
+        named = [Word(alias), Word("="), Word(f"@{e['version']}")]
+        if previous is None:
+            return named if out.people else f"{alias}={e['version']}"
+        return _arrow(out, before, [Word(f"{alias}@{e['version']}")])
+    if action == "remove":
+        change = _arrow(out, came, [Word("removed", "red")])
+        dropped = [a for a in e.get("aliases") or [] if isinstance(a, str)]
+        if dropped:
+            gone = f"aliases deleted: {', '.join(dropped)}"
+            change = [*change, Word(f"({gone})")] if out.people else f"{change} ({gone})"
+        return change
+    if e.get("to_stage"):
+        return _arrow(out, came, stage_word(str(e["to_stage"]), production))
+    if action in ("deploy", "undeploy") and isinstance(e.get("env"), str):
+        return f"{'->' if action == 'deploy' else 'out of '}{e['env']}"  # where it runs
+    if action == "observe" and isinstance(e.get("metrics"), dict):
+        return " ".join(f"{k}={v}" for k, v in e["metrics"].items())
+    return ""
+
+
+def imported_from(imported: dict[str, Any]) -> str:
+    """Where an imported version came from, as a person would say it."""
+    source = {"mlflow": "MLflow"}.get(str(imported.get("from")), str(imported.get("from") or "?"))
+    where = f" at {imported['tracking_uri']}" if imported.get("tracking_uri") else ""
+    what = f"{imported.get('name') or '?'} version {imported.get('version') or '?'}"
+    run = f", run {imported['run_id']}" if imported.get("run_id") else ""
+    return f"{source}{where}: {what}{run}"
+
+
+def alias_words(aliases: Sequence[str]) -> list[Word]:
+    return [Word(a) for a in aliases]
+
+
+def drop_empty(cols: list[Col], rows: list[list[Any]], header: str) -> tuple[list[Col], list[list[Any]]]:
+    """Without the column ``header`` when no row has anything in it (a model without aliases
+    keeps the table it always had)."""
+    at = next(i for i, c in enumerate(cols) if c.header == header)
+    if any(row[at] for row in rows):
+        return cols, rows
+    return cols[:at] + cols[at + 1 :], [row[:at] + row[at + 1 :] for row in rows]

@@ -7,7 +7,9 @@ because a version's view shows its requests, which governance owns.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from modelreg.base.effects import Reported
@@ -57,16 +59,35 @@ class VersionView(Reported):
     version: Version
     history: tuple[dict[str, Any], ...]
     requests: tuple[dict[str, Any], ...]  # as ``requests --json`` shows them
+    document: dict[str, Any]  # the version as shown: each file with its format and safety
+    observed: dict[str, dict[str, Any]]  # metric -> its latest production reading
+    deployed: tuple[dict[str, Any], ...]  # the environments serving it: env, since, by
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.version.to_json(), "history": list(self.history), "requests": list(self.requests)}
+        return {
+            **self.document,
+            "history": list(self.history),
+            "requests": list(self.requests),
+            "observed": dict(self.observed),
+            "deployed": list(self.deployed),
+        }
 
 
 @dataclass(frozen=True)
 class LogResult(Reported):
-    """``log``: audit entries in log order (oldest first), without the chain fields."""
+    """``log``: audit entries without the chain fields, read from the log as they are taken, so
+    what is held is one entry (or the ``limit`` newest), never the whole log. ``entries`` gives
+    them in log order (oldest first), ``newest_first`` the other way; each call reads afresh."""
 
-    entries: tuple[dict[str, Any], ...]
+    _read: Callable[[bool], Iterator[dict[str, Any]]]
+
+    @property
+    def entries(self) -> Iterator[dict[str, Any]]:
+        return self._read(False)
+
+    @property
+    def newest_first(self) -> Iterator[dict[str, Any]]:
+        return self._read(True)
 
     def to_json(self) -> dict[str, Any]:
         return {"entries": list(self.entries)}
@@ -126,7 +147,9 @@ def listing(
 
 
 def show(repo: Repo, ref: Ref | str) -> ModelView | VersionView:
+    from modelreg.ops.deployments.observe import latest_observed
     from modelreg.ops.governance.approvals import request_json, version_requests
+    from modelreg.ops.proof.safety import version_json
     from modelreg.ops.queries.history import history
     from modelreg.ops.queries.listing import summary
     from modelreg.ops.queries.resolve import resolve
@@ -135,7 +158,15 @@ def show(repo: Repo, ref: Ref | str) -> ModelView | VersionView:
     if parsed.explicit:
         v = resolve(repo, parsed)
         requests = tuple(request_json(repo, r) for r in version_requests(repo, v.name, v.version))
-        return VersionView(v, tuple(history(repo, v.name, v.version)), requests)
+        observed = {k: r.to_json() for k, r in latest_observed(repo, v.name).get(v.version, {}).items()}
+        serving = repo.deployments(v.name)
+        deployed = tuple(
+            {"env": env, "since": d.since, "by": d.by}
+            for env, d in sorted((serving.envs if serving else {}).items())
+            if d.version == v.version
+        )
+        document = version_json(repo.config.safety_allow, v)
+        return VersionView(v, tuple(history(repo, v.name, v.version)), requests, document, observed, deployed)
     about = summary(repo, parsed.name)
     return ModelView(about, tuple(repo.versions(parsed.name)))
 
@@ -148,14 +179,21 @@ def log(
     actions: list[str] | None = None,
     limit: int | None = None,
 ) -> LogResult:
-    from modelreg.ops.queries.history import query
+    """The arguments are checked here; the log is read when the entries are taken."""
+    from modelreg.ops.queries.history import stream
 
     if limit is not None and limit < 1:
         raise UsageError(f"limit must be at least 1, not {limit}")
-    entries = query(repo, target, since=since, actions=actions)
-    if limit is not None:
-        entries = entries[-limit:]  # the newest
-    return LogResult(tuple(entries))
+    stream(repo, target, since=since, actions=actions)  # checks them, reading nothing yet
+
+    def read(newest_first: bool) -> Iterator[dict[str, Any]]:
+        if limit is None:
+            return stream(repo, target, since=since, actions=actions, newest_first=newest_first)
+        # the newest ``limit``, read from the end of the log
+        newest = list(islice(stream(repo, target, since=since, actions=actions, newest_first=True), limit))
+        return iter(newest if newest_first else newest[::-1])
+
+    return LogResult(read)
 
 
 def requests(repo: Repo, name: str | None = None, *, include_closed: bool = False) -> RequestList:

@@ -109,11 +109,68 @@ class ChainReport:
     problems: list[Problem]
     torn_tail: bool = False  # the last line is an interrupted write (cut by the next append)
     unterminated: bool = False  # the last line is a whole entry without its newline (kept, terminated)
-    parsed: list[dict[str, Any]] = field(default_factory=list)  # every entry that has an id, in order
+    registered: set[str] = field(default_factory=set)  # the models a register entry names
 
 
-def _heads_of(ids: list[str], referenced: set[str]) -> list[str]:
-    return sorted(i for i in ids if i not in referenced)
+# How far back ``check`` remembers ids exactly; an id further back is looked for in a Bloom
+# filter and, if it may be there, confirmed by a second read of the log. A merge's second
+# branch is the only common reason to look further back than the window.
+_WINDOW = 1 << 16
+_BLOOM_BITS = 1 << 27  # 16 MiB: under 1 % false positives up to 10 million entries
+_AHEAD_CAP = 1 << 16
+
+
+class _Links:
+    """The heads of a log read in order, in memory that grows with the heads, not the log."""
+
+    def __init__(self) -> None:
+        self.open: dict[str, None] = {}  # ids nothing has followed yet, in order
+        self.ahead: set[str] = set()  # ids followed before they appeared (a reordered log)
+
+    def follow(self, prev: str, *, unseen: bool = True) -> bool:
+        """Record that an entry follows ``prev`` (``unseen``: not met yet); whether it was an open head."""
+        if prev in self.open:
+            del self.open[prev]
+            return True
+        if unseen and len(self.ahead) < _AHEAD_CAP:
+            self.ahead.add(prev)
+        return False
+
+    def add(self, eid: str) -> None:
+        if eid in self.ahead:
+            self.ahead.discard(eid)
+        else:
+            self.open[eid] = None
+
+    def heads(self) -> list[str]:
+        return sorted(self.open)
+
+
+class _Seen:
+    """The ids read so far: the last _WINDOW exactly, all of them in a Bloom filter."""
+
+    def __init__(self) -> None:
+        self.recent: dict[str, None] = {}
+        self.bits = bytearray(_BLOOM_BITS // 8)
+
+    @staticmethod
+    def _positions(eid: str) -> list[int]:
+        digest = hashlib.blake2b(eid.encode(), digest_size=16).digest()
+        return [int.from_bytes(digest[i : i + 4], "little") % _BLOOM_BITS for i in (0, 4, 8, 12)]
+
+    def add(self, eid: str) -> None:
+        self.recent[eid] = None
+        if len(self.recent) > _WINDOW:
+            del self.recent[next(iter(self.recent))]
+        for bit in self._positions(eid):
+            self.bits[bit >> 3] |= 1 << (bit & 7)
+
+    def maybe(self, eid: str) -> bool:
+        return all(self.bits[bit >> 3] >> (bit & 7) & 1 for bit in self._positions(eid))
+
+
+def _follows_missing(prev: str) -> str:
+    return f"follows {prev[:19]}…, which is missing or comes later (an entry was deleted or reordered)"
 
 
 def _lines(fh: IO[bytes]) -> Iterator[tuple[int, bytes | None, bool]]:
@@ -131,6 +188,37 @@ def _lines(fh: IO[bytes]) -> Iterator[tuple[int, bytes | None, bool]]:
         while line and not line.endswith(b"\n"):
             line = fh.readline(_BLOCK)
         yield number, None, line.endswith(b"\n")
+
+
+def _lines_backwards(fd: int, size: int) -> Iterator[bytes]:
+    """The non-empty lines of the first ``size`` bytes of ``fd``, last first; a line longer than
+    MAX_LINE_BYTES is dropped as soon as it is known to be, so at most that much is ever held."""
+    pos = size
+    partial = b""  # the start of the line that ends where the part already read begins
+    too_long = False
+    while pos > 0:
+        start = max(0, pos - _BLOCK)
+        block = os.pread(fd, pos - start, start)
+        if len(block) != pos - start:
+            raise OSError(errno.EIO, "the audit log shrank while it was read")
+        pos = start
+        cut = block.find(b"\n")
+        if cut < 0:
+            partial = b"" if too_long else block + partial
+            if len(partial) > MAX_LINE_BYTES:
+                partial, too_long = b"", True
+            continue
+        last = block.rfind(b"\n")
+        tail = block[last + 1 :] + (b"" if too_long else partial)
+        if tail and not too_long and len(tail) <= MAX_LINE_BYTES:
+            yield tail
+        too_long = False
+        for line in reversed(block[cut + 1 : last].split(b"\n")) if last > cut else ():
+            if line and len(line) <= MAX_LINE_BYTES:
+                yield line
+        partial = block[:cut]
+    if partial and not too_long and len(partial) <= MAX_LINE_BYTES:
+        yield partial
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -180,6 +268,24 @@ class AuditLog:
             if raw is not None:
                 yield number, raw
 
+    def entries_newest_first(self) -> Iterator[dict[str, Any]]:
+        """Parsed entries from the end of the log backwards, a block at a time: the newest entries
+        cost what they are, not what the log is (a line over MAX_LINE_BYTES is skipped unread)."""
+        try:
+            fd = open_regular(self.path)
+        except FileNotFoundError:
+            return
+        try:
+            for raw in _lines_backwards(fd, os.fstat(fd).st_size):
+                try:
+                    entry = json.loads(raw)
+                except ValueError:
+                    continue
+                if isinstance(entry, dict):
+                    yield entry
+        finally:
+            os.close(fd)
+
     def entries(self, *, model: str | None = None) -> Iterator[dict[str, Any]]:
         """Parsed entries in file order; unparsable lines are skipped here (verify reports them)."""
         needle = f'"model":{json.dumps(model, ensure_ascii=False)}'.encode() if model else None
@@ -194,12 +300,18 @@ class AuditLog:
                 yield entry
 
     def check(self) -> ChainReport:
-        """Walk the whole chain: ids match content, every prev points at an earlier entry."""
-        seen: set[str] = set()
-        order: list[str] = []
-        parsed: list[dict[str, Any]] = []
-        referenced: set[str] = set()
+        """Walk the whole chain: ids match content, every prev points at an earlier entry.
+
+        Memory stays bounded however long the log is: ids are remembered exactly for the last
+        _WINDOW entries and in a fixed Bloom filter before that; a ``prev`` (or a repeated id)
+        that only the filter may know is settled by a second read of the log."""
+        seen = _Seen()
+        links = _Links()
         problems: list[Problem] = []
+        later_prev: list[tuple[int, str]] = []  # (line, prev) to confirm on the second read
+        later_repeat: list[tuple[int, str]] = []  # (line, id)
+        registered: set[str] = set()
+        count = 0
         torn = unterminated = False
         for number, raw, terminated in self._numbered():
             if not terminated:  # the last line
@@ -226,37 +338,60 @@ class AuditLog:
                 problems.append(Problem(number, "has no valid prev list (edited)"))
                 prev = []
             for p in prev:
-                if p not in seen:
-                    problems.append(
-                        Problem(
-                            number,
-                            f"follows {str(p)[:19]}…, which is missing or comes later "
-                            "(an entry was deleted or reordered)",
-                        )
-                    )
-                referenced.add(p)
-            if eid in seen:
+                known = p in seen.recent
+                maybe = known or seen.maybe(p)
+                if links.follow(p, unseen=not maybe) or known:
+                    continue
+                if maybe:
+                    later_prev.append((number, p))
+                else:
+                    problems.append(Problem(number, _follows_missing(p)))
+            if eid in seen.recent:
                 problems.append(Problem(number, f"repeats entry {eid[:19]}"))
+            elif seen.maybe(eid):
+                later_repeat.append((number, eid))
             seen.add(eid)
-            order.append(eid)
-            parsed.append(entry)
-        return ChainReport(len(order), _heads_of(order, referenced), problems, torn, unterminated, parsed)
+            links.add(eid)
+            count += 1
+            if entry.get("action") == "register" and isinstance(entry.get("model"), str):
+                registered.add(entry["model"])
+        del seen
+        if later_prev or later_repeat:
+            first = self._first_lines({p for _, p in later_prev} | {e for _, e in later_repeat})
+            problems += [Problem(n, _follows_missing(p)) for n, p in later_prev if first.get(p, n) >= n]
+            problems += [Problem(n, f"repeats entry {e[:19]}") for n, e in later_repeat if first.get(e, n) < n]
+            problems.sort(key=lambda problem: problem.line)
+        return ChainReport(count, links.heads(), problems, torn, unterminated, registered)
+
+    def _first_lines(self, ids: set[str]) -> dict[str, int]:
+        """The line on which each of ``ids`` first appears as an entry's id."""
+        found: dict[str, int] = {}
+        for number, raw in self.iter_raw():
+            try:
+                entry = json.loads(raw)
+            except ValueError:
+                continue
+            eid = entry.get("id") if isinstance(entry, dict) else None
+            if isinstance(eid, str) and eid in ids and eid not in found:
+                found[eid] = number
+        return found
 
     # -- appending ---------------------------------------------------------
     def _scan_heads(self) -> list[str]:
-        ids: list[str] = []
-        referenced: set[str] = set()
+        links = _Links()
         for _, raw in self.iter_raw():
             try:
                 entry = json.loads(raw)
             except ValueError:
                 continue
             if isinstance(entry, dict) and isinstance(entry.get("id"), str):
-                ids.append(entry["id"])
                 prev = entry.get("prev")
                 if isinstance(prev, list):
-                    referenced.update(p for p in prev if isinstance(p, str))
-        return _heads_of(ids, referenced)
+                    for p in prev:
+                        if isinstance(p, str):
+                            links.follow(p)
+                links.add(entry["id"])
+        return links.heads()
 
     def _cached_heads(self, st: os.stat_result) -> list[str] | None:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,8 @@ class Config:
     format_version: int = FORMAT_VERSION
     storage: StorageConfig = field(default_factory=StorageConfig)
     policy: Policy = field(default_factory=Policy)  # transitions, gates, hooks (records/policy.py)
+    safety_allow: frozenset[str] = frozenset()  # [safety] allow: globals a pickle may import
+    allowed_signers: str | None = None  # [signing] allowed_signers: a path inside the registry
 
     def chunk_min_size(self) -> int | None:
         """The size from which files are stored as chunks; None in a format-1 registry."""
@@ -190,6 +193,8 @@ def load_config(path: Path, cache_dir: Path | None = None) -> Config:
         format_version=int(version),
         storage=parse_storage(path, data),
         policy=policy,
+        safety_allow=parse_safety(path, data),
+        allowed_signers=parse_signing(path, data),
     )
 
 
@@ -205,3 +210,38 @@ def parse_storage(path: Path, data: dict[str, Any]) -> StorageConfig:
     if unknown:
         raise _bad(path, f"unknown key storage.{unknown[0]}")
     return StorageConfig(chunk_min_size=size)
+
+
+_ALLOW_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*([.:][A-Za-z_][A-Za-z0-9_.]*)")
+
+
+def parse_safety(path: Path, data: dict[str, Any]) -> frozenset[str]:
+    """``[safety] allow = ["module.Name", ...]``: globals a pickle may import, beyond the built-in list."""
+    table = data.get("safety", {})
+    if not isinstance(table, dict):
+        raise _bad(path, "[safety] must be a table")
+    unknown = sorted(set(table) - {"allow"})
+    if unknown:
+        raise _bad(path, f"unknown key safety.{unknown[0]}")
+    allow = table.get("allow", [])
+    if not isinstance(allow, list) or not all(isinstance(a, str) and _ALLOW_RE.fullmatch(a) for a in allow):
+        raise _bad(path, 'safety.allow must be a list of "module.Name" strings')
+    return frozenset(allow)
+
+
+def parse_signing(path: Path, data: dict[str, Any]) -> str | None:
+    """``[signing] allowed_signers = "PATH"``: the ALLOWED SIGNERS file, relative to the registry."""
+    table = data.get("signing", {})
+    if not isinstance(table, dict):
+        raise _bad(path, "[signing] must be a table")
+    unknown = sorted(set(table) - {"allowed_signers"})
+    if unknown:
+        raise _bad(path, f"unknown key signing.{unknown[0]}")
+    value = table.get("allowed_signers")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or value.startswith("/") or "\\" in value or "\0" in value:
+        raise _bad(path, "signing.allowed_signers must be a relative path inside the registry")
+    if any(part in ("", ".", "..") for part in value.split("/")):
+        raise _bad(path, "signing.allowed_signers must be a relative path inside the registry, without '..'")
+    return value

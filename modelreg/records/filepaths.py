@@ -27,12 +27,32 @@ def safe_relpath(path: str) -> PurePosixPath:
 
 
 def check_paths(files: tuple[FileEntry, ...]) -> None:
+    """Refuse (exit 5) a manifest no destination can hold: an unsafe path, a path listed twice, or
+    a file that is also the folder of another (``a`` and ``a/b``). Checked before anything is written."""
     seen: set[str] = set()
     for entry in files:
         safe_relpath(entry.path)
         if entry.path in seen:
             raise IntegrityError(f"manifest lists {entry.path!r} twice", code="corrupt_manifest")
         seen.add(entry.path)
+    clash = folder_clash(seen)
+    if clash is not None:
+        raise IntegrityError(
+            f"manifest lists {clash[0]!r} as a file and {clash[1]!r} inside it: no directory can hold both "
+            "(the manifest was edited)",
+            code="corrupt_manifest",
+        )
+
+
+def folder_clash(paths: Iterable[str]) -> tuple[str, str] | None:
+    """The first (in sorted order) path that is also the folder of another one, with that other path."""
+    given = set(paths)
+    for path in sorted(given):
+        for i in range(1, path.count("/") + 1):
+            folder = path.rsplit("/", i)[0]
+            if folder in given:
+                return folder, path
+    return None
 
 
 MAX_NAME_BYTES = 255  # one path component, as Linux and macOS hold it

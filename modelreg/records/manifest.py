@@ -25,9 +25,48 @@ class FileEntry:
     path: str
     size: int
     digest: str
+    # What register read from the bytes (absent in manifests written before): the format, and
+    # for a file holding pickle bytes the globals they import, or why they could not be read
+    # to the end. Not part of the version's digest, which names the content alone.
+    format: str | None = None
+    imports: tuple[str, ...] | None = None
+    unreadable: str | None = None
+    compression: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "size": self.size, "digest": self.digest}
+        data: dict[str, Any] = {"path": self.path, "size": self.size, "digest": self.digest}
+        if self.format is not None:
+            data["format"] = self.format
+        if self.compression is not None:
+            data["compression"] = self.compression
+        if self.imports is not None:
+            data["imports"] = list(self.imports)
+        if self.unreadable is not None:
+            data["unreadable"] = self.unreadable
+        return data
+
+    def facts(self) -> dict[str, Any]:
+        """The recorded facts alone (what the register audit entry fingerprints)."""
+        data = self.to_dict()
+        for key in ("path", "size", "digest"):
+            del data[key]
+        return data
+
+
+_FORMAT_RE = re.compile(r"[a-z0-9][a-z0-9.+-]{0,31}")
+MAX_IMPORTS = 10_000
+MAX_FACT_TEXT = 1024
+
+
+def facts_digest(files: tuple[FileEntry, ...] | list[FileEntry]) -> str | None:
+    """SHA-256 over every file's recorded facts, so a hand-edited manifest cannot change what
+    the safety judgment reads; None when no file has facts (a manifest of an older modelreg)."""
+    if all(f.format is None for f in files):
+        return None
+    import json
+
+    body = json.dumps({f.path: f.facts() for f in files}, sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(body.encode()).hexdigest()
 
 
 def file_set_digest(files: list[FileEntry]) -> str:
@@ -140,6 +179,34 @@ def _str_map(data: dict[str, Any], key: str) -> dict[str, str]:
     return value
 
 
+def _facts(item: dict[str, Any], path: str) -> dict[str, Any]:
+    """The optional facts of a file entry, each checked (a manifest may come from anyone)."""
+    found: dict[str, Any] = {}
+    for key in ("format", "compression"):
+        value = item.get(key)
+        if value is not None:
+            if not isinstance(value, str) or not _FORMAT_RE.fullmatch(value):
+                raise SchemaError(f"file {path!r} has an invalid {key}")
+            found[key] = value
+    imports = item.get("imports")
+    if imports is not None:
+        if (
+            not isinstance(imports, list)
+            or len(imports) > MAX_IMPORTS
+            or not all(isinstance(i, str) and 0 < len(i) <= MAX_FACT_TEXT for i in imports)
+        ):
+            raise SchemaError(f"file {path!r} has an invalid list of imports")
+        found["imports"] = tuple(imports)
+    unreadable = item.get("unreadable")
+    if unreadable is not None:
+        if not isinstance(unreadable, str) or len(unreadable) > MAX_FACT_TEXT:
+            raise SchemaError(f"file {path!r} has an invalid 'unreadable'")
+        found["unreadable"] = unreadable
+    if found and "format" not in found:
+        raise SchemaError(f"file {path!r} has facts without its format")
+    return found
+
+
 def parse_manifest(data: Any) -> Version:
     """Build a Version from a parsed manifest, checking every field's shape."""
     if not isinstance(data, dict):
@@ -179,7 +246,7 @@ def parse_manifest(data: Any) -> Version:
             raise SchemaError(f"file {path!r} has an invalid size (an integer from 0 to 2**63 - 1)")
         if not isinstance(fdigest, str) or not _DIGEST_RE.fullmatch(fdigest):
             raise SchemaError(f"file {path!r} has an invalid digest")
-        files.append(FileEntry(path, size, fdigest))
+        files.append(FileEntry(path, size, fdigest, **_facts(item, path)))
     description = data.get("description") or ""
     if not isinstance(description, str):
         raise SchemaError("'description' must be a string")

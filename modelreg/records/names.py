@@ -52,6 +52,10 @@ def is_valid_stage_name(stage: str) -> bool:
     return bool(_STAGE_RE.fullmatch(stage))
 
 
+def is_valid_key(key: str) -> bool:
+    return bool(_KEY_RE.fullmatch(key))
+
+
 def validate_key(key: str, what: str) -> str:
     if not _KEY_RE.fullmatch(key):
         raise UsageError(

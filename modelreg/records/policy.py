@@ -11,6 +11,8 @@ check = ["python checks/fairness.py"]
 allow_force = false
 [hooks]                   # event -> shell commands run after the change is durable
 promote = ["./notify.sh"]
+[environments.prod-eu]    # where versions are deployed: only a production version runs here
+stage = "production"
 ```
 
 A typo must never switch a rule off silently, so an unknown key anywhere here is refused.
@@ -29,11 +31,23 @@ from typing import Any
 from modelreg.errors import UsageError
 from modelreg.records.names import parse_number
 
-EVENTS = ("register", "promote", "archive", "alias", "annotate", "request", "approve", "reject", "remove")
+EVENTS = (
+    "register",
+    "promote",
+    "archive",
+    "alias",
+    "annotate",
+    "request",
+    "approve",
+    "reject",
+    "remove",
+    "deploy",
+    "undeploy",
+)
 DEFAULT_HOOK_TIMEOUT = 60.0
 DEFAULT_CHECK_TIMEOUT = 600.0
 MAX_APPROVALS = 100
-FLAT_REQUIREMENTS = ("description", "git:clean", "ci")
+FLAT_REQUIREMENTS = ("description", "git:clean", "ci", "safe-files")
 KEYED_REQUIREMENTS = ("tag", "param", "metric", "file")
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
@@ -44,7 +58,11 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
 }
 _METRIC_RE = re.compile(r"\s*([A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127})\s*(>=|<=|==|!=|>|<)\s*(\S+)\s*")
-_GATE_KEYS = frozenset({"metrics", "require", "approvals", "check", "allow_force", "check_timeout_seconds"})
+_GATE_KEYS = frozenset(
+    {"metrics", "require", "approvals", "check", "allow_force", "check_timeout_seconds"}
+    | {"signed_approvals", "signed_by"}
+)
+_ENVIRONMENT_KEYS = frozenset({"stage"})
 
 
 @dataclass(frozen=True)
@@ -68,10 +86,19 @@ class Gate:
     checks: tuple[str, ...] = ()
     allow_force: bool = False
     check_timeout: float = DEFAULT_CHECK_TIMEOUT
+    signed_by: tuple[str, ...] = ()  # a version signature by one of these identities
+    signed_approvals: bool = False  # count only approvals whose SSH signature verifies (allowed_signers)
 
     @property
     def empty(self) -> bool:
-        return not (self.metrics or self.require or self.approvals or self.checks)
+        return not (self.metrics or self.require or self.approvals or self.checks or self.signed_by)
+
+
+@dataclass(frozen=True)
+class EnvironmentRule:
+    """``[environments.NAME]``: what a version must be to be deployed there."""
+
+    stage: str | None = None  # only a version holding this stage
 
 
 @dataclass(frozen=True)
@@ -80,6 +107,10 @@ class Policy:
     gates: dict[str, Gate] = field(default_factory=dict)
     hooks: dict[str, tuple[str, ...]] = field(default_factory=dict)
     hook_timeout: float = DEFAULT_HOOK_TIMEOUT
+    environments: dict[str, EnvironmentRule] = field(default_factory=dict)
+
+    def environment(self, env: str) -> EnvironmentRule:
+        return self.environments.get(env) or EnvironmentRule()
 
     def gate(self, stage: str) -> Gate:
         return self.gates.get(stage) or Gate()
@@ -93,6 +124,24 @@ class Policy:
 
     def commands_digest(self) -> str:
         canonical = json.dumps(self.commands(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+    def rules_digest(self) -> str:
+        """A digest of the rules a move obeys (transitions and gates, not hooks): each move's audit
+        entry records the rules it was checked against (``rules``), see ops/justified.py."""
+        gates = {
+            stage: {
+                "metrics": [m.text for m in g.metrics],
+                "require": list(g.require),
+                "approvals": g.approvals,
+                "check": list(g.checks),
+                "allow_force": g.allow_force,
+            }
+            for stage, g in sorted(self.gates.items())
+            if not g.empty or g.allow_force
+        }
+        body = {"transitions": {k: list(v) for k, v in sorted(self.transitions.items())}, "gates": gates}
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
     @property
@@ -136,7 +185,7 @@ def check_requirement(item: str, where: str, bad: Bad) -> str:
         return item
     raise bad(
         f"{where}: unknown requirement {item!r}; use description, tag:KEY, param:KEY, metric:KEY, "
-        "file:PATH, git:clean or ci"
+        "file:PATH, git:clean, ci or safe-files"
     )
 
 
@@ -162,7 +211,13 @@ def _parse_gate(stage: str, table: Any, bad: Bad) -> Gate:
     if not isinstance(allow_force, bool):
         raise bad(f"{where}.allow_force must be true or false")
     timeout = table.get("check_timeout_seconds", DEFAULT_CHECK_TIMEOUT)
+    signed_by = _strings(table.get("signed_by", []), f"{where}.signed_by", bad)
+    signed_approvals = table.get("signed_approvals", False)
+    if not isinstance(signed_approvals, bool):
+        raise bad(f"{where}.signed_approvals must be true or false")
     return Gate(
+        signed_approvals=signed_approvals,
+        signed_by=signed_by,
         metrics=metrics,
         require=require,
         approvals=approvals,
@@ -210,4 +265,27 @@ def parse_policy(data: dict[str, Any], stages: tuple[str, ...], default_stage: s
             hooks[key] = _strings(value, f"hooks.{key}", bad)
         else:
             raise bad(f"[hooks] has unknown event {key!r} (events: {', '.join(EVENTS)})")
-    return Policy(transitions=transitions, gates=gates, hooks=hooks, hook_timeout=timeout)
+    environments = _parse_environments(data.get("environments", {}), stages, bad)
+    return Policy(transitions=transitions, gates=gates, hooks=hooks, hook_timeout=timeout, environments=environments)
+
+
+def _parse_environments(raw: Any, stages: tuple[str, ...], bad: Bad) -> dict[str, EnvironmentRule]:
+    from .names import NAME_RULE, is_valid_name
+
+    if not isinstance(raw, dict):
+        raise bad("[environments] must hold one table per environment ([environments.prod-eu])")
+    rules: dict[str, EnvironmentRule] = {}
+    for env, table in raw.items():
+        where = f"environments.{env}"
+        if not is_valid_name(env):
+            raise bad(f"[{where}]: invalid environment name ({NAME_RULE.replace('a model name', 'a name')})")
+        if not isinstance(table, dict):
+            raise bad(f"[{where}] must be a table")
+        unknown = sorted(set(table) - _ENVIRONMENT_KEYS)
+        if unknown:
+            raise bad(f"[{where}] has unknown key {unknown[0]!r} (known: {', '.join(sorted(_ENVIRONMENT_KEYS))})")
+        stage = table.get("stage")
+        if stage is not None and (not isinstance(stage, str) or stage not in stages):
+            raise bad(f"{where}.stage must be one of stages.names ({', '.join(stages)})")
+        rules[env] = EnvironmentRule(stage=stage)
+    return rules

@@ -12,12 +12,17 @@ import secrets
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .identities import person
+
+__all__ = ["ID_RE", "REQUESTS_DIR", "Decision", "Request", "RequestSchemaError", "new_id", "person"]
+
 REQUEST_FORMAT = 1
 REQUESTS_DIR = "requests"
 ID_RE = re.compile(r"[0-9a-f]{8}")
 # open: waiting for approvals; applied: approved and promoted; rejected: refused (or withdrawn);
 # cancelled: its version was removed.
 STATUSES = ("open", "applied", "rejected", "cancelled")
+MAX_SIGNATURE = 64 << 10
 
 
 class RequestSchemaError(ValueError):
@@ -33,9 +38,13 @@ class Decision:
     by: str
     at: str
     reason: str | None = None
+    signature: str | None = None  # an SSH signature of the decision (ops/proof/approvals.py)
 
     def to_json(self) -> dict[str, Any]:
-        return {"by": self.by, "at": self.at, "reason": self.reason}
+        data: dict[str, Any] = {"by": self.by, "at": self.at, "reason": self.reason}
+        if self.signature is not None:
+            data["signature"] = self.signature
+        return data
 
     @classmethod
     def parse(cls, data: Any, where: str) -> Decision:
@@ -44,12 +53,10 @@ class Decision:
         reason = data.get("reason")
         if reason is not None and not isinstance(reason, str):
             raise RequestSchemaError(f"{where}: 'reason' must be a string")
-        return cls(data["by"], data["at"], reason)
-
-
-def person(who: str) -> str:
-    """Who an identity names, for telling people apart: ``Alice``, ``alice`` and ``alice `` are one."""
-    return " ".join(who.split()).casefold()
+        signature = data.get("signature")
+        if signature is not None and (not isinstance(signature, str) or len(signature) > MAX_SIGNATURE):
+            raise RequestSchemaError(f"{where}: 'signature' must be an SSH signature")
+        return cls(data["by"], data["at"], reason, signature)
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,7 @@ class Request:
     status: str = "open"
     approvals: tuple[Decision, ...] = ()
     closed: Decision | None = None  # who applied, rejected or cancelled it
+    signature: str | None = None  # the requester's SSH signature of the request
 
     @property
     def is_open(self) -> bool:
@@ -81,7 +89,9 @@ class Request:
         return seen
 
     def approved(self, decision: Decision) -> Request:
-        return replace(self, approvals=(*self.approvals, decision))
+        """With ``decision`` added; a signed approval replaces the same approver's unsigned one."""
+        kept = tuple(d for d in self.approvals if person(d.by) != person(decision.by))
+        return replace(self, approvals=(*kept, decision))
 
     def close(self, status: str, decision: Decision) -> Request:
         return replace(self, status=status, closed=decision)
@@ -100,6 +110,7 @@ class Request:
             "status": self.status,
             "approvals": [d.to_json() for d in self.approvals],
             "closed": self.closed.to_json() if self.closed else None,
+            **({"signature": self.signature} if self.signature is not None else {}),
         }
 
     def to_json(self, required: int) -> dict[str, Any]:
@@ -128,7 +139,11 @@ class Request:
             raise RequestSchemaError("'approvals' must be a list")
         approvals = tuple(Decision.parse(item, "an approval") for item in raw_approvals)
         closed = data.get("closed")
+        signature = data.get("signature")
+        if signature is not None and (not isinstance(signature, str) or len(signature) > MAX_SIGNATURE):
+            raise RequestSchemaError("'signature' must be an SSH signature")
         return cls(
+            signature=signature,
             version=version,
             approvals=approvals,
             closed=None if closed is None else Decision.parse(closed, "'closed'"),

@@ -3,8 +3,9 @@
 The audit log is the truth, and this is the one place that reads its story: ``register`` puts a
 version in its ``to_stage``; ``promote`` and ``archive`` move it there; ``alias`` points an alias
 at a version (or, with no version, deletes it); ``remove`` takes a version out of every stage and
-alias for good. Other actions (``init``, ``annotate``, ``request``, ``approve``, ``reject``, and
-any a later version adds) move nothing. ``verify`` compares the result with the files, and the
+alias for good; ``deploy`` puts a version in an environment (``env``) and ``undeploy`` takes the
+model out of one. Other actions (``init``, ``annotate``, ``request``, ``approve``, ``reject``,
+``observe``, and any a later version adds) move nothing. ``verify`` compares the result with the files, and the
 references ``~N`` and ``@{TIME}`` are answered from it.
 """
 
@@ -24,6 +25,8 @@ class Timeline:
     registered: set[int] = field(default_factory=set)
     removed: set[int] = field(default_factory=set)
     took: dict[str, list[int]] = field(default_factory=dict)  # stage or alias -> versions, in order
+    # environment -> (version, since, by): what it serves, from the deploy entry that put it there
+    deployed: dict[str, tuple[int, str, str]] = field(default_factory=dict)
 
 
 def replay(entries: Iterable[dict[str, Any]], until: str | None = None) -> Timeline:
@@ -34,6 +37,9 @@ def replay(entries: Iterable[dict[str, Any]], until: str | None = None) -> Timel
             continue
         action, number = entry.get("action"), entry.get("version")
         if isinstance(number, bool):
+            continue
+        if action == "undeploy" and isinstance(entry.get("env"), str):
+            line.deployed.pop(entry["env"], None)
             continue
         if not isinstance(number, int) and action != "alias":
             continue
@@ -50,6 +56,8 @@ def replay(entries: Iterable[dict[str, Any]], until: str | None = None) -> Timel
                 line.took.setdefault(alias, []).append(number)
             else:
                 line.aliases.pop(alias, None)
+        elif action == "deploy" and isinstance(entry.get("env"), str) and isinstance(number, int):
+            line.deployed[entry["env"]] = (number, str(entry.get("time", "")), str(entry.get("actor", "")))
         elif action == "remove" and isinstance(number, int):
             line.removed.add(number)
             line.stages.pop(number, None)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from modelreg.base.progress import Progress
 from modelreg.errors import NotFoundError
 
 if TYPE_CHECKING:
@@ -15,7 +16,6 @@ if TYPE_CHECKING:
     from modelreg.stores.chunks.sync import FileRef, Moved
     from modelreg.stores.remotes import RemoteStore
 
-Progress = Callable[[int], None]
 
 
 def remote_index(remote: RemoteStore, cache_base: Path, warn: Callable[[str], None]) -> RemoteIndex:
@@ -32,10 +32,11 @@ def pull_chunked(
     files: list[FileRef],
     jobs: int,
     progress: Progress | None,
+    on_plan: Callable[[int], None] | None = None,
 ) -> Moved:
     from modelreg.stores.chunks.pull import pull_files
 
-    return pull_files(store.chunks, rindex.objects, rindex, files, jobs, progress)
+    return pull_files(store.chunks, rindex.objects, rindex, files, jobs, progress, on_plan)
 
 
 def fetch_file(

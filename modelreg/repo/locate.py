@@ -1,4 +1,5 @@
-"""Finding the registry a command works on: -R PATH, $MODELREG_REGISTRY, or walking up."""
+"""Finding the registry a command works on: -R PATH, $MODELREG_REGISTRY, or walking up (to a
+registry, or to a project whose pyproject.toml points to its registry: records/pointer.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 from modelreg.errors import NotFoundError
 from modelreg.records.config import CONFIG_NAME
+from modelreg.records.pointer import pointed_registry
 
 
 def find_root(explicit: Path | None = None, start: Path | None = None) -> Path:
@@ -24,8 +26,11 @@ def find_root(explicit: Path | None = None, start: Path | None = None) -> Path:
     for candidate in (here, *here.parents):
         if (candidate / CONFIG_NAME).is_file():
             return candidate
+        pointed = pointed_registry(candidate)
+        if pointed is not None:
+            return pointed
     raise NotFoundError(
         f"no registry found in {here} or its parents; create one with: modelreg init, "
-        "or point to one with -R PATH or MODELREG_REGISTRY",
+        'or point to one with -R PATH, MODELREG_REGISTRY or [tool.modelreg] registry = "DIR" in pyproject.toml',
         code="no_registry",
     )

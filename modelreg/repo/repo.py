@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from modelreg.base.effects import current
 from modelreg.base.fs import Tree
+from modelreg.base.machine import note_registry
 from modelreg.errors import IntegrityError, NotFoundError
 from modelreg.records import yamlio
 from modelreg.records.aliases import AliasFile
 from modelreg.records.config import CONFIG_NAME, Config, load_config
+from modelreg.records.deployments import DEPLOYMENTS_NAME, DeploymentFile
 from modelreg.records.manifest import FileEntry, SchemaError, Version, parse_manifest
 from modelreg.records.names import is_valid_name, validate_name
 from modelreg.records.removals import REMOVED_NAME, Removal, RemovalSchemaError, RemovedFile
@@ -42,6 +44,7 @@ class Repo:
 
     def __init__(self, root: Path, config: Config | None = None) -> None:
         self.root = root.absolute()  # paths handed out stay valid after a chdir
+        note_registry(self.root)  # this user's key and trust record are never kept inside it
         self.tree = Tree(self.root)  # nothing inside is followed through a symlink
         self.state_dir = self.root / ".modelreg"
         self.parse_cache = self.state_dir / "cache" / "parsed"
@@ -159,6 +162,22 @@ class Repo:
             raise IntegrityError(f"{mdir / 'aliases.yaml'}: {exc}", code="corrupt_manifest") from None
         return ModelState(index, stages, aliases, self._removed(name))
 
+    def deployments_path(self, name: str) -> Path:
+        return self.model_dir(name) / DEPLOYMENTS_NAME
+
+    def deployments(self, name: str) -> DeploymentFile | None:
+        """What each environment serves of ``name`` now; None if it was never deployed."""
+        path = self.deployments_path(name)
+        try:
+            found = DeploymentFile.parse(self.load(path, "deployment file"))
+        except FileNotFoundError:
+            return None
+        except SchemaError as exc:
+            raise IntegrityError(f"{path}: {exc}", code="corrupt_manifest") from None
+        if found.name != name:
+            raise IntegrityError(f"{path}: names model {found.name!r}", code="corrupt_manifest")
+        return found
+
     def _removed(self, name: str) -> dict[int, Removal]:
         path = self.model_dir(name) / REMOVED_NAME
         try:
@@ -264,6 +283,27 @@ class Repo:
         """Wait for the model's lock and finish an interrupted change of it, if any."""
         with self.model_lock(name, new=True):
             return self._recover_locked(name)
+
+    def require_writable(self) -> None:
+        """Refuse a change here (a published registry is read-only); a directory accepts them."""
+
+    def prepare_all(self) -> None:
+        """Make every record readable where it lives (a published registry fetches them all)."""
+
+    def blob_problem(self, digest: str, size: int, quick: bool) -> str | None:
+        """What is wrong with the stored bytes of ``digest`` (None: sound); ``quick``: sizes only."""
+        return self.blobs.problem(digest, size, quick)
+
+    def leftovers(self) -> list[Path]:
+        """Temporary files and folders of interrupted writes (their writer gone) among the
+        registry's records, blobs and caches: what verify reports and gc removes."""
+        from modelreg.base.fs import leftovers
+
+        found: list[Path] = []
+        for top in (self.root / "models", self.blobs.root, self.state_dir):
+            if self.tree.inside(top / "entry").parent.is_dir():
+                found.extend(leftovers(top))
+        return found
 
     def recover_all(self) -> list[str]:
         """Finish every interrupted change (verify and gc call this first)."""

@@ -12,16 +12,15 @@ from typing import TYPE_CHECKING, Protocol
 
 from modelreg.base.fs import (
     REFUSED,
-    TMP_SUFFIX,
     Tree,
     fsync_dir,
+    leftovers,
     move_aside,
     open_regular,
-    pid_alive,
     refused,
     tmp_name,
-    tmp_owner,
 )
+from modelreg.base.progress import Progress
 from modelreg.errors import IntegrityError, NotFoundError, UsageError
 from modelreg.stores.hashing import copy_and_hash, sha256_fd, sha256_file
 
@@ -29,7 +28,6 @@ if TYPE_CHECKING:
     from modelreg.stores.chunks.store import ChunkStore
 
 _HEX_RE = re.compile(r"[0-9a-f]{64}")
-Progress = Callable[[int], None]
 
 
 class BlobStore(Protocol):
@@ -261,16 +259,7 @@ class LocalBlobStore:
     def leftovers(self) -> list[Path]:
         """Temporary files of interrupted writes, and the incoming directories of downloads whose
         process is gone (``.incoming/.mr.<pid>.<random>.mrtmp``): harmless, removed by gc."""
-        if not self.root.is_dir():
-            return []
-        found = [p for p in self.root.iterdir() if p.name.endswith(TMP_SUFFIX)]
-        for part in (self.chunks.packs_dir, self.chunks.recipes_dir):  # packs and recipes being written
-            if part.is_dir() and not part.is_symlink():
-                found.extend(p for p in part.iterdir() if tmp_owner(p.name) is not None and not _writer_alive(p.name))
-        incoming = self.root / INCOMING
-        if incoming.is_dir() and not incoming.is_symlink():
-            found.extend(p for p in incoming.iterdir() if tmp_owner(p.name) is not None and not _writer_alive(p.name))
-        return sorted(found)
+        return leftovers(self.root)
 
     # -- downloads, and blobs found corrupt -----------------------------------------------------
 
@@ -342,12 +331,6 @@ INCOMING = ".incoming"
 """``blobs/.incoming/``: one directory per download in flight, named after its process."""
 QUARANTINE = "quarantine"
 """``blobs/quarantine/``: local blobs found corrupt, kept for inspection (gc never removes them)."""
-
-
-def _writer_alive(name: str) -> bool:
-    """Whether the process that made temporary name ``name`` may still be writing."""
-    pid = tmp_owner(name)
-    return pid is not None and (pid == os.getpid() or pid_alive(pid))
 
 
 _FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)

@@ -41,10 +41,17 @@ SUCCEEDS: dict[str, list[str]] = {
     "approve": ["{request}", "--reason", "read it"],
     "reject": ["{request}", "--reason", "not yet"],
     "remove": ["m@{free}", "--reason", "recall"],
+    "sign": ["m@1", "--key", "{tmp}/signing.pem"],
     "trust": [],
     "stats": [],
     "upgrade": [],
     "report": ["--output", "{tmp}/site"],
+    "deploy": ["m@1", "--env", "env-{place}"],
+    "undeploy": ["m", "--env", "leaving-{place}"],
+    "deployed": [],
+    "which": ["{pid}"],
+    "deploy-check": ["m", "--env", "prod", "--path", "{served}"],
+    "observe": ["m@1", "--metric", "acc=0.8"],
 }
 NEEDS_REMOTE = {"push", "pull"}
 
@@ -58,6 +65,12 @@ def seeded(tmp_path: Path, make_file: Any) -> Path:
     )
     (tmp_path / "remote").mkdir()
     (tmp_path / "mlruns" / ".trash").mkdir(parents=True)
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    (tmp_path / "signing.pem").write_bytes(pem)
     reg = Registry(root)
     reg.register("m", [make_file(tmp_path / "w1.bin", "weights one")], metrics={"acc": 0.9})
     reg.promote("m@1", "production")
@@ -70,6 +83,13 @@ def seeded(tmp_path: Path, make_file: Any) -> Path:
     ids = [reg.request(f"m@{n}", "production", reason="better", actor="requester").id for n in (2, 3)]
     (tmp_path / "requests.json").write_text(json.dumps({"before": ids[0], "after": ids[1]}))
     make_file(tmp_path / "w2.bin", "weights two")
+    for env in ("prod", "leaving-before", "leaving-after"):
+        reg.deploy("m@1", env)
+    served = reg.materialize(reg.resolve("m@1"))
+    from modelreg.serving import identity, prediction_id
+
+    serving = {"{served}": str(served), "{pid}": prediction_id(identity(served))}
+    (tmp_path / "serving.json").write_text(json.dumps(serving))
     return root
 
 
@@ -81,6 +101,8 @@ def _args(command: str, tmp: Path, place: str = "before") -> list[str]:
     fill = {"{tmp}": str(tmp), "{place}": place, "{free}": "4" if place == "before" else "5"}
     if any("{request}" in a for a in SUCCEEDS[command]):
         fill["{request}"] = json.loads((tmp / "requests.json").read_text())[place]
+    if (tmp / "serving.json").exists():
+        fill.update(json.loads((tmp / "serving.json").read_text()))
     out = []
     for arg in SUCCEEDS[command]:
         for key, value in fill.items():

@@ -3,8 +3,9 @@
 Read commands run both ways on one registry. A changing command runs on two registries built
 identically, one after the other at the same place (so paths agree): the CLI changes the first,
 the library the second. Their documents are then compared after normalising only what must
-differ between two runs: times (``...T...Z``) and request ids (eight random hex digits, under
-the keys ``id``, ``request`` and ``cancelled``). Trust is this machine's record, not the
+differ between two runs: times (``...T...Z``), request ids (eight random hex digits, under
+the keys ``id``, ``request`` and ``cancelled``) and the digest of a push's publication (it
+covers the audit log, times included). Trust is this machine's record, not the
 registry's: it is forgotten between the two.
 """
 
@@ -27,6 +28,7 @@ from modelreg import Registry
 TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|\+00:00)$")
 REQUEST_ID = re.compile(r"^[0-9a-f]{8}$")
 ID_KEYS = {"id", "request", "cancelled"}
+PUBLISHED = re.compile(r"^[0-9a-f]{64}$")  # a push's publication: it hashes the audit log, times included
 
 
 def normalised(value: Any, key: str | None = None) -> Any:
@@ -38,6 +40,8 @@ def normalised(value: Any, key: str | None = None) -> Any:
         return "<time>"
     if isinstance(value, str) and key in ID_KEYS and REQUEST_ID.match(value):
         return "<request id>"
+    if isinstance(value, str) and key == "published" and PUBLISHED.match(value):
+        return "<publication>"
     return value
 
 
@@ -52,6 +56,7 @@ class Built:
     remote: Path
     tmp: Path
     request_id: str
+    prediction: str = ""
     reg: Registry = field(init=False)
 
     def __post_init__(self) -> None:
@@ -104,9 +109,32 @@ def pushed_then_lost(built: Built) -> Built:
     return built
 
 
+def deployed(built: Built) -> Built:
+    """churn@1 in production, deployed to prod-eu, measured there and served into ``served/``;
+    a prediction it made."""
+    from modelreg.serving import prediction_id
+
+    production(built)
+    built.reg.deploy("churn@1", "prod-eu", reason="ship")
+    built.reg.observe("churn@1", {"accuracy": 0.8}, env="prod-eu")
+    built.reg.get("churn@1", output=built.tmp / "served", path=False)
+    built.prediction = prediction_id(built.reg.resolve("churn@1").digest)
+    return built
+
+
+def key(built: Built) -> Path:
+    """An EC private key outside the registry (the same file for both registries)."""
+    import subprocess
+
+    found = built.tmp.parent / "signer.key"
+    if not found.exists():
+        subprocess.run(["ssh-keygen", "-q", "-t", "ecdsa", "-N", "", "-C", "ada", "-f", str(found)], check=True)
+    return found
+
+
 @pytest.fixture
 def built(tmp_path: Path) -> Built:
-    return production(build(tmp_path))
+    return deployed(build(tmp_path))
 
 
 def cli_json(cli: Any, args: list[Any], code: int = 0) -> Any:
@@ -157,6 +185,20 @@ READS: list[tuple[str, Callable[[Built], list[Any]], Call, int]] = [
     ("alias NAME", lambda b: ["alias", "churn"], lambda b: b.reg.list_aliases("churn"), 0),
     ("trust --show", lambda b: ["trust", "--show"], lambda b: b.reg.trust_status(), 0),
     ("gc --dry-run", lambda b: ["gc", "--dry-run"], lambda b: b.reg.gc(dry_run=True), 0),
+    ("deployed", lambda b: ["deployed"], lambda b: b.reg.deployed(), 0),
+    (
+        "deployed --env --model --at",
+        lambda b: ["deployed", "--env", "prod-eu", "--model", "churn", "--at", "2020-01-01"],
+        lambda b: b.reg.deployed(env="prod-eu", model="churn", at="2020-01-01"),
+        0,
+    ),
+    ("which", lambda b: ["which", b.prediction], lambda b: b.reg.which(b.prediction), 0),
+    (
+        "deploy-check",
+        lambda b: ["deploy-check", "churn", "--env", "prod-eu", "--path", b.tmp / "served"],
+        lambda b: b.reg.deploy_check("churn", "prod-eu", b.tmp / "served"),
+        0,
+    ),
 ]
 
 
@@ -287,13 +329,55 @@ CHANGES: list[tuple[str, Prepare, Callable[[Built], list[Any]], Call]] = [
         lambda b: b.reg.get_production_files("churn", output=b.tmp / "out", strict=True),
     ),
     ("report", production, lambda b: ["report", "-o", b.tmp / "site"], lambda b: b.reg.report(b.tmp / "site")),
+    (
+        "deploy",
+        production,
+        lambda b: ["deploy", "churn@1", "--env", "prod-eu", "--reason", "ship"],
+        lambda b: b.reg.deploy("churn@1", "prod-eu", reason="ship"),
+    ),
+    (
+        "deploy, replacing",
+        deployed,
+        lambda b: ["deploy", "churn@2", "--env", "prod-eu"],
+        lambda b: b.reg.deploy("churn@2", "prod-eu"),
+    ),
+    (
+        "undeploy",
+        deployed,
+        lambda b: ["undeploy", "churn", "--env", "prod-eu"],
+        lambda b: b.reg.undeploy("churn", "prod-eu"),
+    ),
+    (
+        "observe",
+        deployed,
+        lambda b: ["observe", "churn@1", "-m", "accuracy=0.75", "-m", "latency_ms=12", "--env", "prod-eu"],
+        lambda b: b.reg.observe("churn@1", {"accuracy": 0.75, "latency_ms": 12}, env="prod-eu"),
+    ),
+    (
+        "sign",
+        production,
+        lambda b: ["sign", "churn@2", "--key", key(b), "--author", "ada"],
+        lambda b: b.reg.sign("churn@2", key(b), actor="ada"),
+    ),
+    (
+        "register --sign",
+        production,
+        lambda b: ["register", "other", b.tmp / "src" / "o", "--sign", key(b), "--author", "ada"],
+        lambda b: b.reg.register("other", b.tmp / "src" / "o", sign=key(b), author="ada"),
+    ),
+    (
+        "export --signature",
+        lambda b: (b.reg.sign("churn@2", key(b), actor="ada"), b)[1],
+        lambda b: ["export", "churn@2", b.tmp / "out", "--signature"],
+        lambda b: b.reg.get("churn@2", output=b.tmp / "out", path=False, signature=True),
+    ),
 ]
 
 
 def twice(tmp: Path, prepare: Prepare) -> tuple[Built, Callable[[], Built]]:
     """The first registry, and how to put an identical second one in its place (and forget
     that this machine trusted the first: that record is the machine's, not the registry's)."""
-    from modelreg.ops.governance.trust import trust_file
+    from modelreg.ops.events.trust import trust_file
 
     place = tmp / "place"
 

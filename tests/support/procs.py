@@ -15,7 +15,8 @@ Run as a script by the tests, for what must happen inside a process of its own
 ``register-loop REG NAME DIR``  register small distinct files as new versions of NAME, forever.
 
 The loops use the library in-process, so that a SIGKILL lands inside a change far more often
-than between two process start-ups. Each prints ``ready`` once it is about to start changing.
+than between two process start-ups. Each prints ``ready`` once it is about to start changing,
+then ``done N`` after its N-th change is durable, so a test can kill it once it got that far.
 """
 
 from __future__ import annotations
@@ -199,6 +200,11 @@ def _ready() -> None:
     sys.stdout.flush()
 
 
+def _done(count: int) -> None:
+    sys.stdout.write(f"done {count}\n")
+    sys.stdout.flush()
+
+
 def _barrier(barrier: str, args: list[str]) -> None:
     import runpy
 
@@ -226,6 +232,7 @@ def _promote_loop(root: str, name: str, versions: list[str]) -> None:
     while True:
         reg.promote(f"{name}@{versions[i % len(versions)]}", "production", reason=f"loop {i}")
         i += 1
+        _done(i)
 
 
 def _annotate_loop(root: str, name: str, version: str) -> None:
@@ -235,11 +242,14 @@ def _annotate_loop(root: str, name: str, version: str) -> None:
     n = int(reg.resolve(f"{name}@{version}").tags.get("n", "0"))
     d = int(reg.state(name).index.description.removeprefix("d") or "0")
     _ready()
+    done = 0
     while True:
         n += 1
         reg.annotate(f"{name}@{version}", set_tags={"n": str(n)})
         d += 1
         reg.annotate(name, description=f"d{d}")
+        done += 1
+        _done(done)
 
 
 def _register_loop(root: str, name: str, workdir: str) -> None:
@@ -253,6 +263,7 @@ def _register_loop(root: str, name: str, workdir: str) -> None:
         src.write_bytes(f"{os.getpid()} {i} {time.time_ns()}\n".encode() * 64)
         reg.register(name, [src])
         i += 1
+        _done(i)
 
 
 def main(argv: list[str]) -> None:

@@ -152,7 +152,9 @@ def test_deployment_guide_round_trip(drive: Drive, tmp_path: Path, make_file: An
     assert_version_object(r1, "lead_scoring", 1)
     assert r1["metrics"] == {"accuracy": 0.8}
     assert r1["stage"] == "development"
-    assert r1["files"] == [{"path": "model.pkl", "size": 5000, "digest": sha(v1_model.read_bytes())}]
+    assert [(f["path"], f["size"], f["digest"]) for f in r1["files"]] == [
+        ("model.pkl", 5000, sha(v1_model.read_bytes()))
+    ]
 
     r2 = jdoc(drive("register", "lead_scoring", v2_dir, "--metric", "accuracy=0.85", "-R", reg, "--json"))
     assert_version_object(r2, "lead_scoring", 2)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Iterable
+from typing import Annotated, Any
 
 import typer
 
@@ -18,6 +19,8 @@ from ..options import (
 from ..output import Output, guard
 from ..units import plural
 
+_LOG_BATCH = 1000  # rows laid out together (plain output keeps one header, its columns per batch)
+
 
 @command(library="Registry.log")
 def log(
@@ -30,23 +33,42 @@ def log(
         typer.Option(
             "--action",
             help="Only this action (repeatable): init, register, promote, archive, annotate, alias, request, approve, "
-            "reject, remove.",
+            "reject, remove, deploy, undeploy, observe.",
         ),
     ] = None,
     limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, help="At most N entries (the newest).")] = None,
     registry: RegistryOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """The audit trail: who changed what, when, from which stage to which."""
+    """The audit trail: who changed what, when, from which stage to which.
+
+    Filter with --since 7d (or a date), --action promote, --limit N; newest first on a terminal.
+    """
     out = Output(json)
     with guard(out):
+        from itertools import islice
+
         from .. import render
 
         reg = open_registry(registry, out)
         result = reg.log(target, since=since, actions=action, limit=limit)
-        # A person at a terminal wants the newest first; files and scripts get log order.
-        shown = list(reversed(result.entries)) if out.people else list(result.entries)
-        out.result(result.to_json(), lambda o: render.log_table(o, shown, production=reg.config.production))
+        # A person at a terminal wants the newest first; files and scripts get log order. The
+        # entries stream out as the log is read; the newest N are read from the end of the log.
+        entries = result.newest_first if out.people else result.entries
+        production = reg.config.production
+
+        def human(o: Output, shown: Iterable[dict[str, Any]]) -> None:
+            it = iter(shown)
+            first = True
+            while True:
+                batch = list(islice(it, _LOG_BATCH))
+                if batch or first:
+                    render.log_table(o, batch, production=production, header=first)
+                if len(batch) < _LOG_BATCH:
+                    return
+                first = False
+
+        out.result_stream("entries", entries, human)
 
 
 @command(library="Registry.verify")
@@ -61,7 +83,10 @@ def verify(
     registry: RegistryOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Check blobs, manifests, stage files and the audit chain (exit 5 on any integrity failure)."""
+    """Check blobs, manifests, stage files and the audit chain (exit 5 on any integrity failure).
+
+    Re-hashes every blob (--quick: sizes only) and checks manifests, stage files and the audit chain.
+    """
     out = Output(json)
     with guard(out):
         from .. import render

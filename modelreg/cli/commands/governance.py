@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -24,6 +25,13 @@ if TYPE_CHECKING:
 RefArg = Annotated[str, typer.Argument(help="NAME@REF: the version.", autocompletion=complete_ref)]
 StageArg = Annotated[str, typer.Argument(help="Target stage.", autocompletion=complete_stage)]
 IdArg = Annotated[str, typer.Argument(help="Request id (see: modelreg requests).")]
+SignKeyOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--sign",
+        help="Sign the decision with this SSH private key (ssh-keygen -Y); allowed_signers must give it to you.",
+    ),
+]
 AuthorOpt = Annotated[
     str | None,
     typer.Option("--author", help="Who decides (default: $MODELREG_AUTHOR, git user.name, login name)."),
@@ -43,7 +51,11 @@ def check(
     registry: RegistryOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Evaluate moving a version to a stage without changing anything (exit 0 allowed, 4 not)."""
+    """Evaluate moving a version to a stage without changing anything (exit 0 allowed, 4 not).
+
+    Evaluates the transition, every gate and the approvals, and prints the evaluation whether or not the move is
+    allowed.
+    """
     out = Output(json)
     with guard(out):
         reg = open_registry(registry, out)
@@ -74,15 +86,20 @@ def request(
     stage: StageArg,
     reason: Annotated[str | None, _why(True)] = None,
     author: AuthorOpt = None,
+    sign: SignKeyOpt = None,
     registry: RegistryOpt = None,
     json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """File a request to move a version to a stage that needs approvals."""
+    """File a request to move a version to a stage that needs approvals.
+
+    Checks the transition and the gates, then files the request: a file in the registry and a request entry in the
+    audit log.
+    """
     out = Output(json, quiet)
     with guard(out):
         reg = open_registry(registry, out)
-        result = reg.request(ref, stage, reason=reason, actor=author)
+        result = reg.request(ref, stage, reason=reason, actor=author, sign=sign)
         filed = result.request
         data = result.to_json()
         text = (
@@ -128,15 +145,20 @@ def approve(
     request_id: IdArg,
     reason: Annotated[str | None, _why(False)] = None,
     author: AuthorOpt = None,
+    sign: SignKeyOpt = None,
     registry: RegistryOpt = None,
     json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Approve a request; the approval that completes the count applies the promotion."""
+    """Approve a request; the approval that completes the count applies the promotion.
+
+    Never by its requester, never twice by one person. The approval that reaches the count promotes, after
+    re-checking the gates.
+    """
     out = Output(json, quiet)
     with guard(out):
         reg = open_registry(registry, out)
-        decided = reg.approve(request_id, reason=reason, actor=author)
+        decided = reg.approve(request_id, reason=reason, actor=author, sign=sign)
         r = decided.request
         count = f"{len(r.approvers())} of {decided.required}"
         if decided.promoted is not None:
@@ -179,7 +201,10 @@ def remove(
     json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Retire a version for good (a recall): out of every stage and of latest, its bytes left to gc."""
+    """Retire a version for good (a recall): out of every stage and of latest, its bytes left to gc.
+
+    Its open requests are cancelled and its aliases deleted; its manifest and history are kept.
+    """
     out = Output(json, quiet)
     with guard(out):
         reg = open_registry(registry, out)
@@ -192,6 +217,8 @@ def remove(
             text = f"{v.name}@{v.version} was already removed; nothing changed"
         for request_id in result.cancelled:
             out.note(f"request {request_id} cancelled")
+        for warning in result.warnings:
+            out.warn(warning)
         out.result(data, lambda o: o.line(text))
 
 
@@ -205,7 +232,10 @@ def trust(
     json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Let this machine run the registry's hook and check commands as they are now (review them first)."""
+    """Let this machine run the registry's hook and check commands as they are now (review them first).
+
+    --show tells whether they are trusted, --revoke forgets them.
+    """
     out = Output(json, quiet)
     with guard(out):
         from .. import render
@@ -228,6 +258,11 @@ def trust(
                 o.line(
                     f"{state} on this machine{' (MODELREG_TRUST=1)' if status.by_environment else ''}: {status.path}"
                 )
+                for change in status.changes:
+                    o.line(f"  since trusted: {change}")
+                if status.files:
+                    named = ", ".join(status.files)
+                    o.line(f"  covers {len(status.files)} registry file(s) the commands name: {named}")
             else:
                 o.line(f"Trusted {len(rows)} command(s) of {status.path}" if status.changed else "Already trusted")
 

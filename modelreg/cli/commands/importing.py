@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -49,7 +47,11 @@ def import_(
     json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Copy registered models from MLflow; run it again to bring over what is new."""
+    """Copy registered models from MLflow; run it again to bring over what is new.
+
+    Reads a sqlite store, a file store or a tracking server: versions, files, metrics, params, stages and aliases
+    (docs/guide/import-mlflow.md).
+    """
     out = Output(json, quiet)
     with guard(out):
         from ...errors import UsageError
@@ -66,49 +68,13 @@ def import_(
                 raise UsageError(f"--rename expects MLFLOW_NAME=NAME, got {pair!r}")
             renames[old] = new
         reg = open_registry(registry, out)
-        with _progress(out) as progress:
+        from ..progress import step_bar
+
+        with step_bar(out, "reading MLflow") as progress:
             report = reg.import_mlflow(
                 uri, models=model, renames=renames, dry_run=dry_run, actor=author, progress=progress
             )
         out.result(report.to_json(), lambda o: _render(o, report))
-
-
-@contextmanager
-def _progress(out: Output) -> Iterator[Callable[[int, int, str], None] | None]:
-    """A bar on stderr counting the versions to import, when a person watches (see
-    ``Output.shows_progress``); a bar that cannot be drawn never fails the import."""
-    if not out.shows_progress:
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
-    task = bar.add_task("reading MLflow", total=None)
-    broken = False
-
-    def update(done: int, total: int, what: str) -> None:
-        nonlocal broken
-        if broken:
-            return
-        try:
-            bar.update(task, completed=done, total=total or None, description=what[:60])
-        except Exception:  # stderr gone: the import goes on
-            broken = True
-
-    bar.start()
-    try:
-        yield update
-    finally:
-        with suppress(Exception):
-            bar.stop()
 
 
 def _render(out: Output, report: ImportReport) -> None:

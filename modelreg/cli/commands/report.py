@@ -26,7 +26,11 @@ def report(
     json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Write a static HTML report of every model (opens from disk, needs no server or network)."""
+    """Write a static HTML report of every model (opens from disk, needs no server or network).
+
+    Every model, a page per model with metric charts, stage timeline, lineage links and audit entries, and the
+    verify --quick verdict (docs/guide/report.md).
+    """
     out = Output(json, quiet)
     with guard(out):
         result = open_registry(registry, out).report(output)

@@ -26,6 +26,13 @@ if TYPE_CHECKING:
 
 PathOpt = Annotated[bool, typer.Option("--path", help="Print only the local directory holding its verified files.")]
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write its verified files into DIR.")]
+SignatureOpt = Annotated[
+    bool,
+    typer.Option(
+        "--signature",
+        help="Also write its newest signature as model.sig (OpenSSF Model Signing), for model_signing verify.",
+    ),
+]
 
 
 @command(library="Registry.get")
@@ -39,14 +46,20 @@ def get(
     ],
     path: PathOpt = False,
     output: OutputOpt = None,
+    signature: SignatureOpt = False,
     registry: RegistryOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Any version, as get-production gives the production one (exit 3 when REF names nothing)."""
+    """Any version, as get-production gives the production one (exit 3 when REF names nothing, 4 when
+    it was removed: `show` still displays a removed version).
+
+    REF is a version number, stage, alias, latest or digest, with ~N and @{TIME} (docs/reference/references.md).
+    --path, --output and --json work as get-production has them.
+    """
     out = Output(json)
     with guard(out):
         reg = open_registry(registry, out)
-        _hand_out(out, reg, lambda **how: reg.get(ref, **how), path, output, "get")
+        _hand_out(out, reg, lambda **how: reg.get(ref, signature=signature, **how), path, output, "get")
 
 
 @command("get-production", library="Registry.get_production_files")
@@ -54,14 +67,21 @@ def get_production(
     name: ModelArg,
     path: PathOpt = False,
     output: OutputOpt = None,
+    signature: SignatureOpt = False,
     registry: RegistryOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """The version in production (exit 3 when there is none)."""
+    """The version in production (exit 3 when there is none).
+
+    --path prints only its local directory: a copy in the git-ignored cache, verified when built and rebuilt when it
+    changed since. --output DIR writes its verified files there (all or nothing). --json adds path, the cached copy.
+    """
     out = Output(json)
     with guard(out):
         reg = open_registry(registry, out)
-        _hand_out(out, reg, lambda **how: reg.get_production_files(name, **how), path, output, "get")
+        _hand_out(
+            out, reg, lambda **how: reg.get_production_files(name, signature=signature, **how), path, output, "get"
+        )
 
 
 def _hand_out(
@@ -93,6 +113,7 @@ def _hand_out(
 def export(
     ref: Annotated[str, typer.Argument(help="NAME[@REF] to export (default @latest).", autocompletion=complete_ref)],
     dest: Annotated[Path, typer.Argument(help="Directory to write the files into.")],
+    signature: SignatureOpt = False,
     registry: RegistryOpt = None,
     json: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -105,7 +126,7 @@ def export(
 
         reg = open_registry(registry, out)
         with planned_bar(out, "export") as (progress, planned):
-            served = reg.get(ref, output=dest, path=False, progress=progress, planned=planned)
+            served = reg.get(ref, output=dest, path=False, progress=progress, planned=planned, signature=signature)
         v = served.version
         what = f"{plural(len(served.files), 'file')} ({human_size(served.size)})"
         text = f"Exported {v.name}@{v.version}: {what} to {dest}"

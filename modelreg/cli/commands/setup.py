@@ -21,7 +21,12 @@ def init(
     json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Create a registry (running it again on a registry changes nothing)."""
+    """Create a registry (running it again on a registry changes nothing).
+
+    On an existing registry it changes nothing and succeeds ("changed": false). Inside another registry, or above
+    one, it warns and names it; inside another registry's models/, blobs/ or .modelreg/ it refuses (exit 2). It says
+    how commands will find the registry.
+    """
     out = Output(json, quiet)
     with guard(out):
         from ...errors import UsageError
@@ -38,7 +43,25 @@ def init(
             f"{'Created' if created else 'Already a'} registry at {data['path']}\n"
             f"Commands run inside it find it; from anywhere else use -R {where} or MODELREG_REGISTRY={where}"
         )
+        pointer = _project_pointer(result.registry.root)
+        if pointer:
+            text += f"\nSo that commands run anywhere in the project find it, add to its pyproject.toml:\n{pointer}"
         out.result(data, lambda o: o.line(text))
+
+
+def _project_pointer(root: Path) -> str | None:
+    """The pointer a project above the registry would need (none when it has one already)."""
+    from ...records.pointer import pointed_registry, pointer_text
+
+    for project in root.resolve().parents:
+        if (project / "pyproject.toml").is_file() or (project / ".git").exists():
+            try:
+                if pointed_registry(project) is not None:
+                    return None
+            except Exception:  # a broken pointer: the hint below is what fixes it
+                pass
+            return pointer_text(project, root)
+    return None
 
 
 def _shell_word(text: str) -> str:

@@ -40,7 +40,12 @@ def promote(
     json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Move a version to a stage under the registry's rules; an exclusive stage's previous holder is archived."""
+    """Move a version to a stage under the registry's rules; an exclusive stage's previous holder is archived.
+
+    An exclusive stage (production) holds one version: its previous holder moves to archived as its own audit entry.
+    Promoting to the stage a version is in changes nothing. The registry's transitions, gates and approvals apply
+    (docs/guide/governance.md).
+    """
     out = Output(json, quiet)
     with guard(out):
         reg = open_registry(registry, out)
@@ -73,7 +78,13 @@ def rollback(
     json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Put the previous production version back in production."""
+    """Put the previous production version back in production.
+
+    Puts back the version that held production just before the current one (a second rollback undoes the first; --to
+    N picks another), recorded as a promotion with reason rollback and rollback: true. A former holder is exempt
+    from transitions, gates and approvals; --to a version that never held production is an ordinary promotion; a
+    removed version never comes back.
+    """
     out = Output(json, quiet)
     with guard(out):
         reg = open_registry(registry, out)
@@ -98,7 +109,11 @@ def alias(
     json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Set, move, delete or list a model's aliases: names that point at one version each."""
+    """Set, move, delete or list a model's aliases: names that point at one version each.
+
+    alias NAME@REF ALIAS points ALIAS at a version, moving it if it pointed elsewhere; alias NAME ALIAS --delete
+    removes it; alias NAME lists them. Every change is an audit entry.
+    """
     out = Output(json, quiet)
     with guard(out):
         from ...errors import UsageError

@@ -32,7 +32,11 @@ def gc(
     registry: RegistryOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Remove unreferenced blobs, stale caches and leftovers of interrupted writes."""
+    """Remove unreferenced blobs, stale caches and leftovers of interrupted writes.
+
+    Removes unreferenced blobs, recipes and chunk packs older than --grace seconds (a pack at least half
+    unreferenced is rewritten with its live chunks), stale cached copies and leftovers of interrupted writes.
+    """
     out = Output(json)
     with guard(out):
         report = open_registry(registry, out).gc(dry_run=dry_run, grace=grace)
@@ -57,7 +61,7 @@ def _transfer(direction: str, target: str | None, registry: RegistryOpt, out: Ou
 
     reg = open_registry(registry, out)
     move = reg.push if direction == "push" else reg.pull
-    with planned_bar(out, "") as (progress, planned):
+    with planned_bar(out, direction, planning=True) as (progress, planned):
         report = move(target, jobs=jobs, progress=progress, planned=planned)
     out.result(
         report.to_json(),
@@ -78,7 +82,11 @@ def push(
     json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Upload the blobs and chunks the remote store lacks."""
+    """Upload the blobs and chunks the remote store lacks.
+
+    Sends what the remote lacks: whole blobs, and for large files only the missing chunks, in packs of up to 64 MiB.
+    A transfer killed half way and run again moves only what is still missing.
+    """
     out = Output(json, quiet)
     with guard(out):
         _transfer("push", target, registry, out, jobs)
@@ -94,7 +102,11 @@ def pull(
     json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Download the blobs and chunks this registry lacks from the remote store, verified."""
+    """Download the blobs and chunks this registry lacks from the remote store, verified.
+
+    Fetches what this registry lacks: whole blobs, and for large files only the missing chunks, in packs of up to 64
+    MiB. A transfer killed half way and run again moves only what is still missing.
+    """
     out = Output(json, quiet)
     with guard(out):
         _transfer("pull", target, registry, out, jobs)

@@ -18,7 +18,10 @@ def upgrade(
     json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Convert the registry to format 2 in place: large files become chunks (safe to interrupt and rerun)."""
+    """Convert the registry to format 2 in place: large files become chunks (safe to interrupt and rerun).
+
+    Converts a format-1 registry to format 2 (docs/storage-format.md).
+    """
     out = Output(json, quiet)
     with guard(out):
         from ..progress import planned_bar
@@ -48,7 +51,10 @@ def stats(
     json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Logical bytes, stored bytes and the saving, per model and in total."""
+    """Logical bytes, stored bytes and the saving, per model and in total.
+
+    Logical bytes are what the versions hold; stored bytes count each blob and chunk once.
+    """
     out = Output(json, quiet)
     with guard(out):
         from .. import render

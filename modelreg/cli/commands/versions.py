@@ -73,12 +73,23 @@ def register(
         typer.Option("--env-file", help="An environment file kept with the version under environment/ (repeatable)."),
     ] = None,
     reason: ReasonOpt = None,
+    sign: Annotated[
+        Path | None,
+        typer.Option("--sign", help="Sign the new version with this EC private key (OpenSSF Model Signing)."),
+    ] = None,
     push: Annotated[bool, typer.Option("--push", help="Upload the new blobs to the remote store.")] = False,
     registry: RegistryOpt = None,
     json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Record a new version of NAME from files or directories."""
+    """Record a new version of NAME from files or directories.
+
+    A file is stored under its base name, a directory's files under their /-separated relative paths; a registry
+    directory inside an input directory is skipped. A metric is a JSON number (0.85, -1e3; not nan, 0x10 or integers
+    beyond 2**53). A key given twice (-m acc=0.9 -m acc=0.8, or in the file and by --metric) and spaces around '='
+    (acc= 0.5) are refused (exit 2). The training environment is recorded in lineage.environment (--python,
+    --env-file).
+    """
     out = Output(json, quiet)
     with guard(out):
         from ...records.names import validate_name
@@ -107,6 +118,7 @@ def register(
                 env_files=env_file,
                 progress=progress,
                 planned=planned,
+                sign=sign,
             )
         version = result.version
         for old in result.archived:
@@ -134,7 +146,7 @@ def list_(
         typer.Option(
             "--where",
             help="With NAME: only versions where KEY OP VALUE holds, e.g. metrics.auc>=0.9, params.C=0.1, "
-            "tags.owner=ada, stage=staging, alias=champion (repeatable; all must hold).",
+            "tags.owner=ada, observed.accuracy<0.8, stage=staging, alias=champion (repeatable; all must hold).",
         ),
     ] = None,
     sort: Annotated[
@@ -145,7 +157,11 @@ def list_(
     registry: RegistryOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Every model with its latest version and stages, or one model's versions."""
+    """Every model with its latest version and stages, or one model's versions.
+
+    --stage keeps the models with a version in that stage (the versions in it, with NAME); --tag filters model tags
+    for list, version tags for list NAME.
+    """
     out = Output(json)
     with guard(out):
         from ...ops.views import ModelList
@@ -174,13 +190,13 @@ def list_(
         versions = result.versions
 
         def human(o: Output) -> None:
-            render.table(
-                o,
+            cols, rows = render.drop_empty(
                 [
                     Col("version", right=True),
                     Col("stage"),
                     Col("created", shows="time"),
                     Col("by", drop=1),
+                    Col("aliases", "words", drop=3),
                     Col("metrics", "words"),
                     Col("digest", drop=2),
                 ],
@@ -190,13 +206,15 @@ def list_(
                         render.stage_word(v.stage or "removed", production),
                         v.created_at,
                         v.created_by,
+                        render.alias_words(v.aliases),
                         render.metric_words(v.metrics),
                         v.digest[:19] if not o.people else v.digest[:15],
                     ]
                     for v in versions
                 ],
-                row_style=["bold" if v.stage == production else "" for v in versions],
+                "aliases",
             )
+            render.table(o, cols, rows, row_style=["bold" if v.stage == production else "" for v in versions])
 
         out.result(result.to_json(), human)
 
@@ -220,9 +238,24 @@ def show(
         shown = reg.show(ref)
         if isinstance(shown, VersionView):
             v, history, requests = shown.version, list(shown.history), shown.requests
+            observed, deployed = shown.observed, shown.deployed
 
             def detail(o: Output) -> None:
-                render.version_detail(o, v.to_json(), history, production=production)
+                render.version_detail(o, shown.document, history, production=production)
+                if deployed:
+                    render.table(
+                        o,
+                        [Col("env"), Col("since", shows="time"), Col("by")],
+                        [[d["env"], d["since"], d["by"]] for d in deployed],
+                        title="deployed",
+                    )
+                if observed:
+                    render.table(
+                        o,
+                        [Col("metric"), Col("value", right=True), Col("measured", shows="time"), Col("env")],
+                        [[k, r["value"], r["at"], r["env"]] for k, r in observed.items()],
+                        title="observed in production (latest reading)",
+                    )
                 if v.removed:
                     o.line(f"REMOVED {v.removed['removed_at']} by {v.removed['removed_by']}: {v.removed['reason']}")
                 if requests:
@@ -260,12 +293,12 @@ def show(
                     *[(f"tag {k}", val) for k, val in summary.tags.items()],
                 ],
             )
-            render.table(
-                o,
+            cols, rows = render.drop_empty(
                 [
                     Col("version", right=True),
                     Col("stage"),
                     Col("created", shows="time"),
+                    Col("aliases", "words", drop=1),
                     Col("metrics", "words"),
                     Col("description", "text"),
                 ],
@@ -274,13 +307,16 @@ def show(
                         v.version,
                         render.stage_word(v.stage or "removed", production),
                         v.created_at,
+                        render.alias_words(v.aliases),
                         render.metric_words(v.metrics),
                         v.description,
                     ]
                     for v in versions
                 ],
-                title="versions",
-                row_style=["bold" if v.stage == production else "" for v in versions],
+                "aliases",
+            )
+            render.table(
+                o, cols, rows, title="versions", row_style=["bold" if v.stage == production else "" for v in versions]
             )
 
         out.result(shown.to_json(), human)
@@ -334,7 +370,11 @@ def diff(
     registry: RegistryOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """What changed between two versions: files, metrics, params and tags."""
+    """What changed between two versions: files, metrics, params and tags.
+
+    Shows files added, removed and changed, metric deltas, param and tag changes. A bare B that is a version number,
+    latest, a stage or a digest names a version of A's model (diff m@1 2); anything else is NAME[@REF].
+    """
     out = Output(json)
     with guard(out):
         from .. import render

@@ -19,10 +19,67 @@ def now_utc() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _git(cwd: Path, *args: str) -> str | None:
+# Settings that name a program git would run, whatever a repository's own config says: an
+# fsmonitor hook, hooks (post-index-change), a pager, an editor, ssh, askpass, credential helpers,
+# an external diff, signing. Command-line settings (``-c``) win over every config file.
+_NO_PROGRAMS = {
+    "core.fsmonitor": "false",
+    "core.hooksPath": "/dev/null",
+    "core.pager": "cat",
+    "core.editor": "true",
+    "sequence.editor": "true",
+    "core.sshCommand": "",
+    "core.askPass": "",
+    "core.alternateRefsCommand": "",
+    "credential.helper": "",
+    "diff.external": "",
+    "gpg.program": "",
+    "gpg.ssh.program": "",
+    "gpg.x509.program": "",
+}
+# Per-driver settings that name a program: filter drivers (run by ``git status`` on any file
+# whose stat changed), diff drivers and merge drivers.
+_DRIVER_PROGRAMS = {
+    "filter": {"clean": "", "smudge": "", "process": "", "required": "false"},
+    "diff": {"textconv": "", "command": ""},
+    "merge": {"driver": ""},
+}
+
+
+def _neutralised(cwd: Path) -> list[str] | None:
+    """``-c`` options that switch off every program the repository's config (includes followed)
+    names; None when the config cannot be read (then git is not run at all)."""
+    fixed = [arg for key, value in _NO_PROGRAMS.items() for arg in ("-c", f"{key}={value}")]
     try:
-        # A repository's own config may name programs (an fsmonitor hook, a pager): none runs here.
-        safe = ["-c", "core.fsmonitor=false", "-c", "core.pager=cat", "-c", "core.hooksPath=/dev/null"]
+        out = subprocess.run(
+            ["git", *fixed, "config", "--list", "--name-only", "-z"], cwd=cwd, capture_output=True, timeout=10,
+            check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return fixed if not out.stdout else None  # no repository (or no config): nothing to switch off
+    drivers: set[tuple[str, str]] = set()
+    for key in out.stdout.decode("utf-8", "surrogateescape").split("\0"):
+        section, _, rest = key.partition(".")
+        subsection, _, _ = rest.rpartition(".")
+        if section.lower() in _DRIVER_PROGRAMS and subsection:
+            drivers.add((section.lower(), subsection))
+    for section, subsection in sorted(drivers):
+        for var, value in _DRIVER_PROGRAMS[section].items():
+            fixed += ["-c", f"{section}.{subsection}.{var}={value}"]
+    return fixed
+
+
+def _git(cwd: Path, *args: str, safe: list[str] | None = None) -> str | None:
+    """Run a git command that reads the repository holding ``cwd``; no program its config names
+    (a filter driver's clean command, an fsmonitor, a hook) ever runs: the repository may be a
+    project unpacked with its .git/ from anywhere. ``safe``: the options ``_neutralised`` gave
+    for this ``cwd`` (worked out here when not given)."""
+    safe = _neutralised(cwd) if safe is None else safe
+    if safe is None:
+        return None
+    try:
         out = subprocess.run(["git", *safe, *args], cwd=cwd, capture_output=True, text=True, timeout=10, check=False)
     except (OSError, subprocess.SubprocessError):
         return None
@@ -46,10 +103,18 @@ def identity(value: str, source: str) -> str:
     """An identity as it is recorded: surrounding blanks dropped; blank, over 200 characters or
     holding a control character (a newline, a terminal escape) is refused, since it is shown to
     reviewers and compared with others."""
+    from modelreg.records.identities import has_invisible
+
     value = value.strip()
     if not value or len(value) > MAX_IDENTITY or any(ch < " " or ch == "\x7f" for ch in value):
         raise UsageError(
             f"invalid identity from {source}: 1 to {MAX_IDENTITY} characters, no control characters",
+            code="invalid_input",
+        )
+    if has_invisible(value):
+        # Invisible characters would let one person pass for another (see records/identities.py).
+        raise UsageError(
+            f"invalid identity from {source}: it holds invisible (format or default-ignorable) characters",
             code="invalid_input",
         )
     return value
@@ -64,12 +129,12 @@ def author(explicit: str | None = None, cwd: Path | None = None) -> str:
         return identity(env, "$MODELREG_AUTHOR")
     actor = ci_actor()
     if actor:
-        return actor
+        return identity(actor, "the CI's actor")
     name = _git(cwd or Path.cwd(), "config", "user.name")
     if name:
-        return name
+        return identity(name, "git user.name")
     try:
-        return getpass.getuser()
+        return identity(getpass.getuser(), "the login name")
     except (OSError, KeyError):
         return "unknown"
 
@@ -97,12 +162,15 @@ def git_state(cwd: Path, registry: Path | None = None, inputs: Sequence[Path] = 
     tracked files make it dirty, and so do untracked files (``untracked`` then says so). The
     registry's own files (which every change rewrites) never count, nor do untracked inputs:
     the version records their bytes itself (a tracked input that was edited does count)."""
-    found = _git(cwd, "rev-parse", "--show-toplevel", "HEAD")
+    safe = _neutralised(cwd)
+    if safe is None:
+        return None
+    found = _git(cwd, "rev-parse", "--show-toplevel", "HEAD", safe=safe)
     if found is None or len(found.splitlines()) != 2:
         return None
     top_text, commit = found.splitlines()
     top = Path(top_text).resolve()
-    branch = _git(cwd, "rev-parse", "--abbrev-ref", "HEAD")
+    branch = _git(cwd, "rev-parse", "--abbrev-ref", "HEAD", safe=safe)
 
     def excluding(paths: Iterable[Path]) -> list[str]:
         spec = [":(top)"]
@@ -113,8 +181,19 @@ def git_state(cwd: Path, registry: Path | None = None, inputs: Sequence[Path] = 
         return spec
 
     own = [registry] if registry is not None else []
-    changed = _git(cwd, "status", "--porcelain", "--untracked-files=no", "--", *excluding(own))
-    untracked = _git(cwd, "ls-files", "--others", "--exclude-standard", "--", *excluding([*own, *inputs]))
+    # Submodules: their commits count, their work trees are not entered (their own config could
+    # name programs this process never saw).
+    changed = _git(
+        cwd,
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--ignore-submodules=dirty",
+        "--",
+        *excluding(own),
+        safe=safe,
+    )
+    untracked = _git(cwd, "ls-files", "--others", "--exclude-standard", "--", *excluding([*own, *inputs]), safe=safe)
     state: dict[str, Any] = {
         "commit": commit,
         "branch": None if branch in (None, "HEAD") else branch,

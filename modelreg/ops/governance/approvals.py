@@ -14,13 +14,15 @@ saw has moved, else the gates are evaluated again.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from modelreg.base.effects import Reported
 from modelreg.errors import ConflictError, PolicyError, UsageError
 from modelreg.ops.changes import check_text, record, write_yaml
-from modelreg.ops.governance import hooks
-from modelreg.ops.governance.policy import evaluate, fingerprint, settled_state
+from modelreg.ops.events import hooks
+from modelreg.ops.governance.moves import PromoteResult, governed, move
+from modelreg.ops.governance.policy import Evaluation, evaluate, fingerprint, settled_state
 from modelreg.ops.governance.request_store import (
     find_request,
     load_request,
@@ -28,7 +30,6 @@ from modelreg.ops.governance.request_store import (
     open_request_for,
     request_path,
 )
-from modelreg.ops.lifecycle.promote import ATTEMPTS, PromoteResult, kept_changing, move
 from modelreg.records.journal import Change
 from modelreg.records.refs import Ref, parse_ref
 from modelreg.records.requests import Decision, Request, new_id, person
@@ -81,8 +82,11 @@ def _reason(reason: str | None, what: str) -> str:
     return reason
 
 
-def file_request(repo: Repo, ref: Ref | str, stage: str, *, reason: str | None, actor: str | None = None) -> Request:
-    """Check the transition and gates of moving ``ref`` to ``stage`` and file a request for it."""
+def file_request(
+    repo: Repo, ref: Ref | str, stage: str, *, reason: str | None, actor: str | None = None, sign: Path | None = None
+) -> Request:
+    """Check the transition and gates of moving ``ref`` to ``stage`` and file a request for it;
+    ``sign``: an SSH private key that signs the request (ops/proof/approvals.py)."""
     from modelreg.ops.capture.lineage import author, now_utc
     from modelreg.ops.queries.resolve import resolve_in
 
@@ -109,14 +113,23 @@ def file_request(repo: Repo, ref: Ref | str, stage: str, *, reason: str | None, 
         version = repo.load_version(state, version.version)
         if version.removed is not None or version.stage == stage:
             raise PolicyError(f"{name}@{version.version} changed while its gates were checked; try again")
-        existing = open_request_for(repo, name, version.version, stage)
+        existing = open_request_for(repo, name, version.version, stage, locked=True)
         if existing is not None:
             raise PolicyError(
                 f"request {existing.id} already asks to move {target} (by {existing.requested_by}); "
                 f"approve it with: modelreg approve {existing.id}"
             )
+        request_id = _unused_id(repo)
+        signature = None
+        if sign is not None:
+            from modelreg.ops.proof.approvals import sign_decision
+
+            signature = sign_decision(
+                repo, sign, "request", name, version.version, version.digest, stage, request_id, who
+            )
         filed = Request(
-            id=_unused_id(repo),
+            id=request_id,
+            signature=signature,
             name=name,
             version=version.version,
             stage=stage,
@@ -130,7 +143,7 @@ def file_request(repo: Repo, ref: Ref | str, stage: str, *, reason: str | None, 
         change.records.append(
             record(
                 "request", name, version.version, actor=who, from_stage=version.stage, to_stage=stage, reason=why,
-                request=filed.id,
+                request=filed.id, **_signed(signature, version.digest),
             )
         )  # fmt: skip
         entries = repo.commit(change)
@@ -160,74 +173,105 @@ def version_requests(repo: Repo, name: str, number: int) -> list[Request]:
     return [r for r in model_requests(repo, name) if r.version == number]
 
 
-def _may_approve(request: Request, who: str) -> None:
+def _signed(signature: str | None, digest: str) -> dict[str, str]:
+    """The audit fields of a signed decision: the signature and the digest it covers."""
+    return {} if signature is None else {"signature": signature, "digest": digest}
+
+
+def _may_approve(request: Request, who: str, *, signed: bool = False) -> None:
     if not request.is_open:
         raise ConflictError(f"request {request.id} is {request.status}, not open", code="request_closed")
     if person(who) == person(request.requested_by):
         raise PolicyError(f"{who} filed request {request.id} and cannot approve it: approvals come from others")
-    if person(who) in {person(d.by) for d in request.approvals}:
+    earlier = [d for d in request.approvals if person(d.by) == person(who)]
+    if earlier and (not signed or earlier[-1].signature):
         raise PolicyError(f"{who} already approved request {request.id}; it needs another approver")
 
 
-def approve(repo: Repo, request_id: str, *, reason: str | None = None, actor: str | None = None) -> Decided:
-    """Record an approval; the one that reaches the stage's count also applies the promotion."""
+def _granted(repo: Repo, request: Request, digest: str) -> int:
+    """The approvals that count: only signed ones where the stage's gate says signed_approvals."""
+    if repo.config.policy.gate(request.stage).signed_approvals:
+        from modelreg.ops.proof.approvals import signed_approvers
+
+        return len(signed_approvers(repo, request, digest))
+    return len(request.approvers())
+
+
+def approve(
+    repo: Repo, request_id: str, *, reason: str | None = None, actor: str | None = None, sign: Path | None = None
+) -> Decided:
+    """Record an approval; the one that reaches the stage's count also applies the promotion.
+    ``sign``: an SSH private key that signs the approval; an approver whose earlier approval was
+    unsigned may approve again with it, and the signed approval replaces the unsigned one."""
     from modelreg.ops.capture.lineage import author, now_utc
 
     if reason is not None:
         check_text(reason, "reason")
     who = author(actor)
-    for _ in range(ATTEMPTS):
+    signatures: dict[str, str] = {}  # signed once, whatever the rounds: the key may ask for a passphrase
+
+    def check() -> tuple[Request, Evaluation | None]:
+        """Outside the lock: the gates the approval would apply the promotion under, if it completes."""
         seen = find_request(repo, request_id)
-        _may_approve(seen, who)
+        _may_approve(seen, who, signed=sign is not None)
+        state = settled_state(repo, seen.name)
+        version = repo.load_version(state, seen.version)
+        if sign is not None and "sig" not in signatures:
+            from modelreg.ops.proof.approvals import sign_decision
+
+            signatures["sig"] = sign_decision(
+                repo, sign, "approve", seen.name, seen.version, version.digest, seen.stage, seen.id, who
+            )
+        prospective = seen.approved(Decision(who, "", reason, signatures.get("sig")))
+        if _granted(repo, prospective, version.digest) < required(repo, seen.stage):
+            return seen, None
+        evaluation = evaluate(repo, state, version, seen.stage, request=prospective)
+        if not evaluation.noop and not evaluation.gates_ok:
+            raise evaluation.refusal(
+                f"approval of request {seen.id} ({seen.name}@{seen.version} to {seen.stage}) not recorded, the "
+                "request stays open:",
+                gates_only=True,
+            )
+        return seen, evaluation
+
+    def record_approval(checked: tuple[Request, Evaluation | None]) -> tuple[Decided, list[dict[str, Any]]] | None:
+        seen, evaluation = checked
         name, stage, count = seen.name, seen.stage, required(repo, seen.stage)
-        evaluation = None
-        if len(seen.approved(Decision(who, "", reason)).approvers()) >= count:
-            state = settled_state(repo, name)
-            version = repo.load_version(state, seen.version)
-            prospective = seen.approved(Decision(who, "", reason))
-            evaluation = evaluate(repo, state, version, stage, request=prospective)
-            if not evaluation.noop and not evaluation.gates_ok:
-                raise evaluation.refusal(
-                    f"approval of request {seen.id} ({name}@{seen.version} to {stage}) not recorded, the request "
-                    "stays open:",
-                    gates_only=True,
-                )
-        with repo.model_lock(name):
-            state = repo.locked_state(name)
-            current = load_request(repo, name, request_id)
-            _may_approve(current, who)
-            version = repo.load_version(state, current.version)
-            if version.stage == stage:  # decided under the lock: a concurrent approval may have applied it
-                raise PolicyError(
-                    f"{name}@{version.version} is already in {stage}; request {current.id} is moot: "
-                    f"modelreg reject {current.id} --reason 'already in {stage}'"
-                )
-            decision = Decision(who, now_utc(), reason)
-            updated = current.approved(decision)
-            completes = len(updated.approvers()) >= count
-            if completes and (
-                evaluation is None or fingerprint(state, version, stage, updated) != evaluation.fingerprint
-            ):
-                continue  # the approval now completes the count, on a state the gates were not checked against
-            change = Change(name)
-            change.records.append(
-                record(
-                    "approve", name, version.version, actor=who, from_stage=version.stage, to_stage=stage,
-                    reason=reason, request=current.id,
-                )
-            )  # fmt: skip
-            promoted = None
-            if completes:
-                updated = updated.close("applied", decision)
-                extras: dict[str, object] = {"request": current.id}
-                archived = move(repo, change, state, version, stage, who, current.reason, extras)
-                promoted = PromoteResult(version.with_stage(stage), True, version.stage, archived, (), current.id)
-            write_yaml(repo, change, request_path(repo, name, current.id), updated.to_yaml_data())
-            entries = repo.commit(change)
-        decided = Decided(updated, count, promoted)
-        hooks.after(repo, entries, {"request": decided.request.to_json(count)})
-        return decided
-    raise kept_changing(f"approval of request {request_id}")
+        signature = signatures.get("sig")
+        state = repo.locked_state(name)
+        current = load_request(repo, name, request_id, locked=True)
+        _may_approve(current, who, signed=sign is not None)
+        version = repo.load_version(state, current.version)
+        if version.stage == stage:  # decided under the lock: a concurrent approval may have applied it
+            raise PolicyError(
+                f"{name}@{version.version} is already in {stage}; request {current.id} is moot: "
+                f"modelreg reject {current.id} --reason 'already in {stage}'"
+            )
+        decision = Decision(who, now_utc(), reason, signature)
+        updated = current.approved(decision)
+        completes = _granted(repo, updated, version.digest) >= count
+        if completes and (evaluation is None or fingerprint(state, version, stage, updated) != evaluation.fingerprint):
+            return None  # the approval now completes the count, on a state the gates were not checked against
+        change = Change(name)
+        change.records.append(
+            record(
+                "approve", name, version.version, actor=who, from_stage=version.stage, to_stage=stage,
+                reason=reason, request=current.id, **_signed(signature, version.digest),
+            )
+        )  # fmt: skip
+        promoted = None
+        if completes:
+            updated = updated.close("applied", decision)
+            extras: dict[str, object] = {"request": current.id}
+            archived = move(repo, change, state, version, stage, who, current.reason, extras)
+            promoted = PromoteResult(version.with_stage(stage), True, version.stage, archived, (), current.id)
+        write_yaml(repo, change, request_path(repo, name, current.id), updated.to_yaml_data())
+        return Decided(updated, count, promoted), repo.commit(change)
+
+    name = find_request(repo, request_id).name
+    decided, entries = governed(repo, name, f"approval of request {request_id}", check, record_approval)
+    hooks.after(repo, entries, {"request": decided.request.to_json(decided.required)})
+    return decided
 
 
 def reject(repo: Repo, request_id: str, *, reason: str | None, actor: str | None = None) -> Decided:
@@ -239,7 +283,7 @@ def reject(repo: Repo, request_id: str, *, reason: str | None, actor: str | None
     name = find_request(repo, request_id).name
     with repo.model_lock(name):
         state = repo.locked_state(name)
-        current = load_request(repo, name, request_id)
+        current = load_request(repo, name, request_id, locked=True)
         if not current.is_open:
             raise ConflictError(f"request {current.id} is {current.status}, not open", code="request_closed")
         closed = current.close("rejected", Decision(who, now_utc(), why))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from modelreg.errors import PolicyError
+from modelreg.ops.governance.rules import RuleResult, requirement, transition
 from modelreg.records.manifest import Version
 from modelreg.records.policy import Gate, MetricRule
 from modelreg.records.requests import Request
@@ -20,18 +21,6 @@ from modelreg.records.state import ModelState
 from modelreg.repo import Repo
 
 TRUST_HINT = "not trusted on this machine"
-
-
-@dataclass(frozen=True)
-class RuleResult:
-    rule: str
-    passed: bool
-    detail: str
-    forcible: bool = True  # --force may pass it (a gate); a transition or a removal never
-    untrusted: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        return {"rule": self.rule, "passed": self.passed, "detail": self.detail}
 
 
 @dataclass(frozen=True)
@@ -102,7 +91,9 @@ class Evaluation:
         return {"rule": f"approvals: {self.required}", "passed": False, "detail": detail}
 
     def refusal(self, what: str, *, gates_only: bool = False, hint: str | None = None) -> PolicyError:
-        """The refusal naming every rule that failed, in one line (``gates_only``: approvals aside)."""
+        """The refusal naming every rule that failed, in one line (``gates_only``: approvals aside,
+        for ``request`` and ``approve``, which have no --force: a stage that needs approvals is
+        never entered by force, so no hint names it)."""
         failed = [r.to_json() for r in self.failed]
         approvals = None if gates_only else self.approvals_rule()
         if approvals:
@@ -113,7 +104,7 @@ class Evaluation:
             hints.append("a check command is not trusted here: review modelreg.toml, then run: modelreg trust")
         if hint:
             hints.append(hint)
-        elif self.failed and self.forcible:
+        elif self.failed and self.forcible and not gates_only and not self.required:
             hints.append(f"--force passes the failing gates of {self.stage} (allow_force is true)")
         hint = f"; {'; '.join(hints)}" if hints else ""
         return PolicyError(f"{what} refused by policy: {'; '.join(parts)}{hint}", failed=failed)
@@ -156,6 +147,13 @@ def evaluate(
     former holder) skips transitions, gates and approvals."""
     config = repo.config
     gate = config.policy.gate(stage)
+    if gate.allow_force and gate.approvals:
+        note = (
+            f"{repo.root / 'modelreg.toml'}: gates.{stage}.allow_force has no effect: {stage} needs approvals, "
+            "and approvals are never forced (a move there is applied by the approval that completes its request)"
+        )
+        if note not in repo.warnings:
+            repo.warnings.append(note)
     source = None if new else version.stage
     print_key = fingerprint(state, version, stage, request)
     base = Evaluation(version.name, version.version, stage, source, (), 0, (), None, gate.allow_force, print_key)
@@ -171,36 +169,35 @@ def evaluate(
         rule = RuleResult("rollback", True, f"held {stage} before: exempt from transitions, gates and approvals")
         return replace(base, checks=(rule,))
     checks: list[RuleResult] = []
-    transition = _transition(repo, source, stage)
-    if transition is not None:
-        checks.append(transition)
+    moving = transition(repo.config, source, stage)
+    if moving is not None:
+        checks.append(moving)
     checks += _metrics(repo, state, version, stage, gate)
-    checks += [_requirement(version, item) for item in gate.require]
+    checks += [
+        _safe_files(repo, version) if item == "safe-files" else requirement(version, item) for item in gate.require
+    ]
+    if gate.signed_by:
+        checks.append(_signed_by(repo, version, gate.signed_by))
     checks += _commands(repo, version, stage, gate, source, run=run_checks)
     approvers = tuple(request.approvers()) if request is not None else ()
+    if gate.signed_approvals and request is not None:
+        from modelreg.ops.proof.approvals import signed_approvers
+
+        approvers = signed_approvers(repo, request, version.digest)
     return replace(base, checks=tuple(checks), required=gate.approvals, approvers=approvers, request=request)
 
 
-def _transition(repo: Repo, source: str | None, stage: str) -> RuleResult | None:
-    config = repo.config
-    start = config.default_stage if source is None else source
-    if (source is None and stage == config.default_stage) or not config.policy.transitions:
-        return None  # a plain register (where every version starts), or no transition rules at all
-    rule = f"transition {start} -> {stage}" if source is not None else f"transition (new) {start} -> {stage}"
-    if stage == config.archive_stage:
-        return RuleResult(rule, True, "the archive stage is always allowed", forcible=False)
-    allowed = config.policy.transitions.get(start)
-    if allowed is None:
-        return RuleResult(rule, True, f"{start} may move to any stage", forcible=False)
-    if stage in allowed:
-        return RuleResult(rule, True, "allowed", forcible=False)
-    targets = ", ".join([*allowed, config.archive_stage]) if allowed else config.archive_stage
-    return RuleResult(rule, False, f"{start} may move to: {targets}", forcible=False)
-
-
 def _holder(repo: Repo, state: ModelState, version: Version, stage: str) -> Version | None:
+    """What ``current`` compares with: the stage's holder; with none (it was removed or moved
+    out), the last version that genuinely held the stage, so that emptying the stage never
+    lowers the bar. Only a stage nothing ever genuinely held has no bar."""
     holders = [n for n in state.holders(stage) if n != version.version]
-    return repo.load_version(state, holders[-1]) if holders else None
+    if holders:
+        return repo.load_version(state, holders[-1])
+    from modelreg.ops.governance.justified import model_justification
+
+    held = [n for n in model_justification(repo, version.name).held(stage) if n != version.version]
+    return repo.load_version(state, held[-1]) if held else None
 
 
 def _metrics(repo: Repo, state: ModelState, version: Version, stage: str, gate: Gate) -> list[RuleResult]:
@@ -221,42 +218,48 @@ def _metric(rule: MetricRule, version: Version, holder: Version | None, stage: s
     against = ""
     if bound is None:
         if holder is None:
-            return RuleResult(rule.text, True, f"no version holds {stage}")
+            return RuleResult(rule.text, True, f"no version ever held {stage}")
         held = holder.metrics.get(rule.metric)
         if held is None:
             return RuleResult(rule.text, True, f"{holder.name}@{holder.version} in {stage} has no {rule.metric!r}")
         bound = float(held)
-        against = f" (the holder {holder.name}@{holder.version})"
+        if holder.removed is None and holder.stage == stage:
+            against = f" (the holder {holder.name}@{holder.version})"
+        else:
+            now = "removed" if holder.removed is not None else f"now in {holder.stage}"
+            against = f" (the last holder of {stage}, {holder.name}@{holder.version}, {now})"
     passed = rule.holds(float(value), bound)
     return RuleResult(rule.text, passed, f"{rule.metric} = {value:g}, bound {bound:g}{against}")
 
 
-def _requirement(version: Version, item: str) -> RuleResult:
-    kind, _, key = item.partition(":")
-    lineage = version.lineage or {}
-    if item == "description":
-        return RuleResult(item, bool(version.description.strip()), "set" if version.description.strip() else "empty")
-    if item == "git:clean":
-        git = lineage.get("git") if isinstance(lineage.get("git"), dict) else None
-        if not git or not git.get("commit"):
-            return RuleResult(item, False, "no git commit in the lineage")
-        clean = git.get("dirty") is False
-        return RuleResult(
-            item, clean, f"commit {str(git['commit'])[:12]}" + ("" if clean else " with uncommitted changes")
-        )
-    if item == "ci":
-        ci = lineage.get("ci")
-        return RuleResult(
-            item,
-            bool(ci),
-            f"{ci.get('provider')} run {ci.get('run_id')}" if isinstance(ci, dict) else "not registered by a CI run",
-        )
-    holders: dict[str, Any] = {"tag": version.tags, "param": version.params, "metric": version.metrics}
-    if kind == "file":
-        found = any(f.path == key for f in version.files)
-        return RuleResult(item, found, "present" if found else f"the version has no file {key!r}")
-    present = key in holders[kind]
-    return RuleResult(item, present, f"{kind} {key} = {holders[kind][key]}" if present else f"no {kind} {key!r}")
+def _safe_files(repo: Repo, version: Version) -> RuleResult:
+    """Every file safe to load: no pickle importing a global outside the allowlist, none unread."""
+    from modelreg.ops.proof.safety import judge
+
+    bad = []
+    for entry in version.files:
+        verdict = judge(entry.format, entry.imports, entry.unreadable, repo.config.safety_allow)
+        if verdict.safety != "safe":
+            bad.append(f"{entry.path} is {verdict.safety} ({verdict.detail})")
+    if not bad:
+        return RuleResult("safe-files", True, f"{len(version.files)} file(s), none unsafe or unknown")
+    more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+    return RuleResult("safe-files", False, "; ".join(bad[:3]) + more)
+
+
+def _signed_by(repo: Repo, version: Version, signers: tuple[str, ...]) -> RuleResult:
+    from modelreg.ops.proof.sign import signers_of
+
+    rule = f"signed_by: {', '.join(signers)}"
+    found, problems = signers_of(repo, version)
+    wanted = {s.casefold() for s in signers}
+    good = [who for who in found if who.casefold() in wanted]
+    if good:
+        return RuleResult(rule, True, f"signed by {', '.join(good)}")
+    detail = f"signed by {', '.join(found)}, none of them required" if found else "no valid signature"
+    if problems:
+        detail += f" ({'; '.join(problems[:2])})"
+    return RuleResult(rule, False, detail)
 
 
 def _commands(
@@ -265,11 +268,12 @@ def _commands(
     """The gate's check commands (``run`` false: only refuse untrusted ones, run nothing)."""
     if not gate.checks:
         return []
-    from modelreg.ops.governance.hooks import run_command
-    from modelreg.ops.governance.trust import is_trusted
+    from modelreg.ops.events.hooks import run_command
+    from modelreg.ops.events.trust import is_trusted
 
     if not is_trusted(repo):
-        return [RuleResult(f"check: {cmd}", False, TRUST_HINT, untrusted=True) for cmd in gate.checks]
+        # Never forcible: --force passes a check that ran and failed, not code that never ran.
+        return [RuleResult(f"check: {cmd}", False, TRUST_HINT, forcible=False, untrusted=True) for cmd in gate.checks]
     if not run:
         return []
     env = {

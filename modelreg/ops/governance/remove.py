@@ -17,14 +17,15 @@ from typing import Any
 from modelreg.base.effects import Reported
 from modelreg.errors import UsageError
 from modelreg.ops.changes import check_text, record, write_yaml
-from modelreg.ops.governance import hooks
-from modelreg.ops.governance.request_store import model_requests, request_path
+from modelreg.ops.events import hooks
+from modelreg.ops.governance.request_store import open_requests_of, request_path
 from modelreg.records.aliases import AliasFile
 from modelreg.records.journal import Change
 from modelreg.records.manifest import Version
 from modelreg.records.refs import Ref, parse_ref
 from modelreg.records.removals import REMOVED_NAME, Removal, RemovedFile
 from modelreg.records.requests import Decision
+from modelreg.records.state import ModelState
 from modelreg.repo import Repo
 
 
@@ -43,6 +44,7 @@ class RemoveResult(Reported):
             "from_stage": self.from_stage,
             "cancelled": list(self.cancelled),
             "aliases_deleted": list(self.aliases),
+            "warnings": list(self.warnings),  # production left empty, said to the caller
             **self.effects_json(),
         }
 
@@ -71,11 +73,11 @@ def remove(repo: Repo, ref: Ref | str, *, reason: str | None, actor: str | None 
         removed = RemovedFile(name, {**state.removed, version.version: removal})
         write_yaml(repo, change, repo.model_dir(name) / REMOVED_NAME, removed.to_yaml_data())
         cancelled = []
-        for request in model_requests(repo, name):
-            if request.version == version.version and request.is_open:
-                closed = request.close("cancelled", Decision(who, when, f"version removed: {reason}"))
-                write_yaml(repo, change, request_path(repo, name, request.id), closed.to_yaml_data())
-                cancelled.append(request.id)
+        # The log says which requests are open: a recall is never blocked by a request file.
+        for request in open_requests_of(repo, name, version.version):
+            closed = request.close("cancelled", Decision(who, when, f"version removed: {reason}"))
+            write_yaml(repo, change, request_path(repo, name, request.id), closed.to_yaml_data())
+            cancelled.append(request.id)
         # Its aliases go too: the remove entry lists them (replaying it drops them, see ops/resolve.replay).
         dropped = list(state.aliases.of(version.version))
         if dropped:
@@ -100,5 +102,25 @@ def remove(repo: Repo, ref: Ref | str, *, reason: str | None, actor: str | None 
         )
         entries = repo.commit(change)
     hooks.after(repo, entries)
-    gone = repo.load_version(repo.state(name), version.version)
+    after = repo.state(name)
+    gone = repo.load_version(after, version.version)
+    repo.warnings.extend(_left_empty(repo, name, version, after))
     return RemoveResult(gone, True, version.stage, tuple(cancelled), tuple(dropped))
+
+
+def _left_empty(repo: Repo, name: str, version: Version, after: ModelState) -> tuple[str, ...]:
+    """Removing the production holder leaves production empty until someone decides what serves:
+    nothing moves in by itself (a recall must not promote an unreviewed version)."""
+    from modelreg.ops.governance.justified import model_justification
+
+    production = repo.config.production_stage()
+    if version.stage != production or after.holders(production):
+        return ()
+    held = model_justification(repo, name).held(production)  # what a rollback would bring back
+    previous = [n for n in held if n not in after.removed]
+    if not previous:
+        return (f"{production} is now empty: {name} has no earlier {production} version to roll back to",)
+    return (
+        f"{production} is now empty; `modelreg rollback {name}` brings back the previous holder "
+        f"({name}@{previous[-1]})",
+    )

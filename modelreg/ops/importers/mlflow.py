@@ -15,7 +15,6 @@ the rules refuse is reported and left as it is.
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
@@ -23,14 +22,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelreg.base.fs import pid_alive, tmp_name, tmp_owner
+from modelreg.base.fs import leftovers, tmp_name
 from modelreg.errors import ConflictError, NotFoundError, UsageError
 from modelreg.records.names import validate_name
 from modelreg.repo import Repo
 
 from . import naming
 from .mapping import desired_stages, imported_lineage, key_of, mapped_pairs
-from .mlflow_source import MlflowModel, MlflowRun, MlflowSource, MlflowVersion, Unfetchable, locate, open_source
+from .mlflow_source import (
+    MlflowModel,
+    MlflowRun,
+    MlflowSource,
+    MlflowVersion,
+    OutsideStore,
+    Unfetchable,
+    locate,
+    open_source,
+)
 from .report import Imported, ImportReport, Renamed, Skipped
 from .sync import Present, sync_model
 
@@ -61,6 +69,7 @@ def import_mlflow(
     progress: Progress | None = None,
 ) -> ImportReport:
     """Import (or with ``dry_run`` report what would be imported, changing nothing)."""
+    repo.require_writable()
     from modelreg.ops.capture.lineage import author
 
     location = locate(tracking_uri, cwd or Path.cwd())
@@ -88,7 +97,7 @@ def import_mlflow(
                 say(f"{plan.target}: MLflow {plan.model.name} version {mv.version}")
                 stage = stages[mv.version][0]
                 if dry_run:
-                    number = _would_import(source, plan, mv, stage, next_number, report)
+                    number = _would_import(source, plan, mv, stage, next_number, report, repo.warnings)
                 else:
                     number = _import_version(repo, source, plan, mv, stage, who, work, report, say)
                 done += 1
@@ -187,10 +196,21 @@ def _latest(repo: Repo, plan: Plan) -> int:
 
 
 def _would_import(
-    source: MlflowSource, plan: Plan, mv: MlflowVersion, stage: str, number: int, report: ImportReport
+    source: MlflowSource,
+    plan: Plan,
+    mv: MlflowVersion,
+    stage: str,
+    number: int,
+    report: ImportReport,
+    warnings: list[str],
 ) -> int | None:
     """A dry run lists the version's files (without fetching them) and predicts its number."""
-    ok, why = source.has_artifacts(plan.model.name, mv.version)
+    try:
+        ok, why = source.has_artifacts(plan.model.name, mv.version, mv.run_id)
+    except OutsideStore as exc:
+        _skip_version(report, plan, mv, f"its artifacts cannot be fetched: {exc}")
+        warnings.append(f"MLflow {plan.model.name} version {mv.version} would not be imported: {exc}")
+        return None
     if not ok:
         _skip_version(report, plan, mv, f"its artifacts cannot be fetched: {why}")
         return None
@@ -232,10 +252,12 @@ def _import_version(
     model, target = plan.model, plan.target
     staging = work / f"v{mv.version}"
     try:
-        files = source.download(model.name, mv.version, staging)
+        files = source.download(model.name, mv.version, staging, mv.run_id)
     except Unfetchable as exc:
         shutil.rmtree(staging, ignore_errors=True)
         _skip_version(report, plan, mv, f"its artifacts cannot be fetched: {exc}")
+        if isinstance(exc, OutsideStore):
+            repo.warnings.append(f"MLflow {model.name} version {mv.version} not imported: {exc}")
         return None
     kept = len(report.skipped), len(report.renamed)
     run, metrics, params, tags = _fields(source, plan, mv, report)
@@ -299,10 +321,8 @@ def _workdir(repo: Repo) -> Iterator[Path]:
     downloads; those a killed import left behind are removed (gc removes them too)."""
     parent = repo.tree.inside(repo.state_dir / "imports" / "x").parent
     if parent.is_dir():
-        for entry in os.scandir(parent):
-            owner = tmp_owner(entry.name)
-            if owner is not None and not pid_alive(owner) and entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path, ignore_errors=True)
+        for path in leftovers(parent):
+            shutil.rmtree(path, ignore_errors=True)
     work = tmp_name(parent / "work")
     work.mkdir(parents=True)
     try:

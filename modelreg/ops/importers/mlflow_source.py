@@ -41,6 +41,10 @@ class Unfetchable(Exception):
     """A version's artifacts could not be downloaded: the version is skipped, never half-imported."""
 
 
+class OutsideStore(Unfetchable):
+    """A version's source names a place outside the store's own artifact locations: never fetched."""
+
+
 @dataclass(frozen=True)
 class Location:
     """Where the store is: ``kind`` is sqlite, file, server or other; ``uri`` has no credentials."""
@@ -348,27 +352,92 @@ class MlflowSource:
             params={str(k): str(v) for k, v in (data.params or {}).items()},
         )
 
-    def _where(self, name: str, version: int) -> str:
+    def _where(self, name: str, version: int, run_id: str | None) -> str:
+        """The concrete location of the version's files, once it is known to lie under the store's
+        own artifact locations (the run's artifact URI, the artifact location of its experiment or
+        of its logged model's); else OutsideStore, and nothing is read from it."""
         # The concrete location; models:/ URIs would be resolved through the global registry.
-        uri = self._call(
-            f"where {name} version {version} is stored", self.client.get_model_version_download_uri, name, str(version)
+        uri = str(
+            self._call(
+                f"where {name} version {version} is stored",
+                self.client.get_model_version_download_uri,
+                name,
+                str(version),
+            )
         )
-        return str(uri)
+        roots: list[str] = []
+        if run_id:
+            roots.extend(self._run_roots(run_id))
+        scheme = urlsplit(uri).scheme.lower()
+        if scheme == "runs":
+            uri = self._resolve_runs(uri, roots)
+        elif scheme == "models":
+            uri = self._resolve_logged_model(uri, roots)
+        if not roots:
+            raise OutsideStore(
+                f"its source {_shown(uri)} cannot be tied to a run or experiment of the store: not fetched"
+            )
+        if not any(artifact_inside(uri, root) for root in roots):
+            raise OutsideStore(
+                f"its source {_shown(uri)} lies outside the store's artifact locations "
+                f"({', '.join(_shown(r) for r in dict.fromkeys(roots))}): not fetched"
+            )
+        return uri
 
-    def has_artifacts(self, name: str, version: int) -> tuple[bool, str]:
-        """A cheap look (one listing) for the dry run: whether the version has files to fetch."""
+    def _run_roots(self, run_id: str) -> list[str]:
         try:
-            where = self._where(name, version)
+            run = self._call(f"run {run_id}", self.client.get_run, run_id)
+        except NotFoundError:
+            return []
+        roots = [str(run.info.artifact_uri)] if run.info.artifact_uri else []
+        return roots + self._experiment_roots(run.info.experiment_id)
+
+    def _experiment_roots(self, experiment_id: Any) -> list[str]:
+        if experiment_id is None:
+            return []
+        try:
+            exp = self._call(f"experiment {experiment_id}", self.client.get_experiment, str(experiment_id))
+        except NotFoundError:
+            return []
+        return [str(exp.artifact_location)] if exp.artifact_location else []
+
+    def _resolve_runs(self, uri: str, roots: list[str]) -> str:
+        """``runs:/RUN/PATH`` as the run's artifact URI joined with PATH (whose ``..`` the check refuses)."""
+        rest = uri.split(":", 1)[1].lstrip("/")
+        run_id, _, path = rest.partition("/")
+        run_roots = self._run_roots(run_id) if run_id else []
+        if not run_roots:
+            raise OutsideStore(f"its source {_shown(uri)} names a run the store does not have: not fetched")
+        roots.extend(run_roots)
+        return run_roots[0].rstrip("/") + ("/" + path if path else "")
+
+    def _resolve_logged_model(self, uri: str, roots: list[str]) -> str:
+        """``models:/m-ID`` (an MLflow 3 logged model) as that model's artifact location."""
+        model_id = uri.split(":", 1)[1].strip("/")
+        getter = getattr(self.client, "get_logged_model", None)
+        if getter is None or "/" in model_id or not model_id:
+            raise OutsideStore(f"its source {_shown(uri)} cannot be resolved to a place of the store: not fetched")
+        model = self._call(f"logged model {model_id}", getter, model_id)
+        roots.extend(self._experiment_roots(getattr(model, "experiment_id", None)))
+        return str(model.artifact_location)
+
+    def has_artifacts(self, name: str, version: int, run_id: str | None = None) -> tuple[bool, str]:
+        """A cheap look (one listing) for the dry run: whether the version has files to fetch
+        (OutsideStore when its source is not the store's to hand out)."""
+        try:
+            where = self._where(name, version, run_id)
             listed = self._mlflow.artifacts.list_artifacts(artifact_uri=where, tracking_uri=self.read_uri)
+        except OutsideStore:
+            raise
         except (ModelregError, self._error, OSError) as exc:
             return False, _short(exc)
         return (True, "") if listed else (False, f"no files at {where}")
 
-    def download(self, name: str, version: int, dest: Path) -> Path:
+    def download(self, name: str, version: int, dest: Path, run_id: str | None = None) -> Path:
         """The version's files, downloaded into ``dest`` (which must not exist yet): exactly the
         version's files, whatever else its run holds."""
         try:
-            where = self._where(name, version)
+            where = self._where(name, version, run_id)
             got = self._mlflow.artifacts.download_artifacts(
                 artifact_uri=where, dst_path=str(dest), tracking_uri=self.read_uri
             )
@@ -383,6 +452,49 @@ class MlflowSource:
         if "mlflow-artifacts" in reason and self.location.kind != "server":
             return reason + " (the tracking server serves these artifacts: import from its http:// URL)"
         return reason
+
+
+def _shown(uri: str) -> str:
+    return repr(without_credentials(uri)[:200])
+
+
+def _local_path(parts: Any) -> str | None:
+    """The local path of a file URI or plain path (``parts`` from urlsplit); None if not local."""
+    if parts.scheme.lower() not in ("", "file") or parts.netloc not in ("", "localhost"):
+        return None
+    return unquote(parts.path)
+
+
+def artifact_inside(uri: str, root: str) -> bool:
+    """Whether ``uri`` names ``root`` or a place under it: same scheme and host, no ``..``, and for
+    local files the real paths (symbolic links resolved, inside the tree too) under the real root."""
+    import posixpath
+
+    where, base = urlsplit(uri), urlsplit(root)
+    raw = unquote(where.path)
+    if ".." in raw.split("/") or "\\" in raw or "\0" in raw:
+        return False
+    local, local_root = _local_path(where), _local_path(base)
+    if local is not None or local_root is not None:
+        if local is None or local_root is None or not local.startswith("/") or not local_root.startswith("/"):
+            return False
+        real, real_root = os.path.realpath(local), os.path.realpath(local_root)
+        if not _under(real, real_root):
+            return False
+        if os.path.isdir(real):  # MLflow copies what a link inside points at: every link stays inside
+            for folder, dirs, files in os.walk(real):
+                for entry in (*dirs, *files):
+                    path = os.path.join(folder, entry)
+                    if os.path.islink(path) and not _under(os.path.realpath(path), real_root):
+                        return False
+        return True
+    if (where.scheme.lower(), where.netloc) != (base.scheme.lower(), base.netloc):
+        return False
+    return _under(posixpath.normpath("/" + raw), posixpath.normpath("/" + unquote(base.path)))
+
+
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
 
 
 def _short(exc: BaseException) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 from modelreg.base.effects import Reported
 from modelreg.errors import ConflictError, NotFoundError
 from modelreg.ops.changes import check_text, record, write_yaml
-from modelreg.ops.governance import hooks
+from modelreg.ops.events import hooks
 from modelreg.records.aliases import AliasFile
 from modelreg.records.journal import Change
 from modelreg.records.names import validate_alias

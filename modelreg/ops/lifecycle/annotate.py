@@ -6,12 +6,15 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from modelreg.base.effects import Reported
+from modelreg.errors import ConflictError, NotFoundError
 from modelreg.ops.changes import check_text, record, write_yaml
-from modelreg.ops.governance import hooks
+from modelreg.ops.events import hooks
 from modelreg.records.journal import Change
-from modelreg.records.names import validate_key
+from modelreg.records.names import validate_key, validate_name
 from modelreg.records.refs import Ref, parse_ref
 from modelreg.repo import Repo
+
+CREATED = "model created"  # the reason of the annotate entry that creates a model with no version
 
 
 @dataclass(frozen=True)
@@ -84,3 +87,33 @@ def annotate(
         entries = repo.commit(change)
     hooks.after(repo, entries)  # issue 13: once the lock is released
     return AnnotateResult(name, number, new_desc, new_tags, True, missing)
+
+
+def create_model(
+    repo: Repo, name: str, *, description: str = "", tags: dict[str, str] | None = None, actor: str | None = None
+) -> AnnotateResult:
+    """A model with no version yet, its description and tags (an ``annotate`` entry): clients
+    such as MLflow's create the model first and register into it later. An existing model is
+    refused (code ``model_exists``)."""
+    from modelreg.ops.capture.lineage import author
+    from modelreg.records.state import ModelIndex
+
+    validate_name(name)
+    check_text(description, "description")
+    tags = {validate_key(k, "tag"): v for k, v in (tags or {}).items()}
+    who = author(actor)
+    with repo.model_lock(name, new=True):
+        try:
+            repo.locked_state(name)
+        except NotFoundError:
+            pass
+        else:
+            raise ConflictError(f"model {name!r} already exists", code="model_exists")
+        entry = record("annotate", name, None, actor=who, reason=CREATED)
+        index = ModelIndex(name, entry["time"], who, repo.config.default_stage, description=description, tags=tags)
+        change = Change(name)
+        write_yaml(repo, change, repo.model_dir(name) / "model.yaml", index.to_yaml_data())
+        change.records.append(entry)
+        entries = repo.commit(change)
+    hooks.after(repo, entries)
+    return AnnotateResult(name, None, description, dict(tags), True)

@@ -10,10 +10,11 @@ from typing import Any
 from modelreg.base.effects import Reported
 from modelreg.errors import ConflictError, ModelregError, NotFoundError, UsageError
 from modelreg.ops.changes import check_size, check_text, record, write_yaml
-from modelreg.ops.governance import hooks
-from modelreg.ops.lifecycle.promote import displace, write_stages
+from modelreg.ops.events import hooks
+from modelreg.ops.governance.moves import displace, write_stages
+from modelreg.records.filepaths import folder_clash
 from modelreg.records.journal import Change, crash_point
-from modelreg.records.manifest import FileEntry, Version, file_set_digest
+from modelreg.records.manifest import FileEntry, Version, facts_digest, file_set_digest
 from modelreg.records.names import parse_number, validate_key, validate_name
 from modelreg.records.state import ModelIndex, ModelState, StageFile
 from modelreg.repo import Repo
@@ -25,13 +26,15 @@ _WIDEST_VERSION = 9_999_999  # for the size check made before the number is know
 class RegisterResult(Reported):
     version: Version
     archived: tuple[int, ...] = ()  # holders of an exclusive stage it registered into, now archived
+    document: dict[str, Any] | None = None  # the version as shown, its files judged (set by the registry)
 
     def __iter__(self) -> Iterator[Any]:
         # ``version, archived = reg.register(...)``: the library's first shape still unpacks
         return iter((self.version, self.archived))
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.version.to_json(), **self.effects_json()}
+        shown = self.document if self.document is not None else self.version.to_json()
+        return {**shown, **self.effects_json()}
 
 
 def register(
@@ -98,6 +101,13 @@ def register(
     )
     check_text(description, "description")
     sources = _with_env_files(collect(paths, registry=repo.root), env_files or [])
+    clash = folder_clash(rel for rel, _ in sources)
+    if clash is not None:
+        raise UsageError(
+            f"the inputs give {clash[0]!r} as a file and {clash[1]!r} inside a folder of that name: no directory "
+            "could hold both when the version is handed out; rename one",
+            code="duplicate_path",
+        )
     when = now_utc()
     if imported is not None:
         lineage = {
@@ -132,8 +142,10 @@ def register(
     with repo.blob_lock():
         files = []
         for rel, src in sources:
+            facts, seen = _read_facts(src)
             digest, size = repo.blobs.put_file(src, link=link, progress=progress)
-            files.append(FileEntry(rel, size, digest))
+            _unchanged(src, seen)
+            files.append(FileEntry(rel, size, digest, **facts))
             if on_file:
                 on_file(rel, size)
         crash_point("after-blobs")
@@ -150,6 +162,39 @@ def register(
     finally:
         hooks.after(repo, entries)  # the version is recorded whether or not the push worked
     return RegisterResult(version, archived)
+
+
+MAX_RECORDED_IMPORTS = 1000
+
+
+def _read_facts(src: Path) -> tuple[dict[str, Any], tuple[int, ...]]:
+    """The file's format and pickle imports, read from its bytes (nothing is unpickled), and the
+    identity of what was read, so that the bytes stored are known to be the bytes judged."""
+    import os
+
+    from modelreg.ops.proof.fileformats import facts_of
+
+    with open(src, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        facts = facts_of(fh, st.st_size).to_dict()
+    imports = facts.get("imports")
+    if imports is not None and len(imports) > MAX_RECORDED_IMPORTS:
+        facts["imports"] = imports[:MAX_RECORDED_IMPORTS]
+        facts["unreadable"] = f"imports more than {MAX_RECORDED_IMPORTS} globals"
+    if isinstance(facts.get("imports"), list):
+        facts["imports"] = tuple(facts["imports"])
+    return facts, _identity(st)
+
+
+def _identity(st: Any) -> tuple[int, ...]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _unchanged(src: Path, seen: tuple[int, ...]) -> None:
+    import os
+
+    if _identity(os.stat(src)) != seen:
+        raise UsageError(f"{src}: the file changed while it was being registered; try again")
 
 
 def _with_env_files(sources: list[tuple[str, Path]], env_files: list[Path]) -> list[tuple[str, Path]]:
@@ -196,17 +241,20 @@ def _record(
 ) -> tuple[Version, tuple[int, ...], list[dict[str, Any]]]:
     """Under the model lock: allocate the next number and commit the new version. Check
     commands run before the lock; under it, the stage's holders must be those they saw."""
-    from modelreg.ops.lifecycle.promote import ATTEMPTS, kept_changing
+    from modelreg.ops.governance.moves import governed as governed_move
 
     name, stage = draft.name, draft.initial_stage
-    for _ in range(ATTEMPTS):
-        seen = _gate_new(repo, draft) if governed else None
-        with repo.model_lock(name, new=True):
-            state = _state(repo, draft, locked=True)
-            if seen is not None and tuple(state.holders(stage)) != seen:
-                continue
-            return _commit_new(repo, draft, reason, state)
-    raise kept_changing(f"register of {name} into {stage}")
+
+    def gate() -> tuple[int, ...] | None:
+        return _gate_new(repo, draft) if governed else None
+
+    def commit(seen: tuple[int, ...] | None) -> tuple[Version, tuple[int, ...], list[dict[str, Any]]] | None:
+        state = _state(repo, draft, locked=True)
+        if seen is not None and tuple(state.holders(stage)) != seen:
+            return None  # the stage's holders moved since the gates were checked
+        return _commit_new(repo, draft, reason, state)
+
+    return governed_move(repo, name, f"register of {name} into {stage}", gate, commit, new=True)
 
 
 def _commit_new(
@@ -222,7 +270,17 @@ def _commit_new(
         repo, change, repo.model_dir(name) / "model.yaml", state.index.with_version(number, stage).to_yaml_data()
     )
     change.records.append(
-        record("register", name, number, actor=who, to_stage=stage, reason=reason, digest=version.digest)
+        record(
+            "register",
+            name,
+            number,
+            actor=who,
+            to_stage=stage,
+            reason=reason,
+            digest=version.digest,
+            rules=repo.config.policy.rules_digest(),
+            **({"facts": facts} if (facts := facts_digest(version.files)) else {}),
+        )
     )
     # Only a register into an occupied exclusive stage touches the stage file.
     assignments, archived = displace(repo, change, state, stage, number, who)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,7 +14,21 @@ from modelreg.records.refs import parse_ref
 from modelreg.repo import Repo
 
 _RELATIVE = re.compile(r"(\d+)\s*([smhdw])")
-ACTIONS = ("init", "register", "promote", "archive", "annotate", "alias", "request", "approve", "reject", "remove")
+ACTIONS = (
+    "init",
+    "register",
+    "promote",
+    "archive",
+    "annotate",
+    "alias",
+    "request",
+    "approve",
+    "reject",
+    "remove",
+    "deploy",
+    "undeploy",
+    "observe",
+)
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
@@ -46,6 +61,20 @@ def query(
     repo: Repo, target: str | None = None, *, since: str | None = None, actions: list[str] | None = None
 ) -> list[dict[str, Any]]:
     """Matching entries in log order (oldest first), without the chain fields."""
+    return list(stream(repo, target, since=since, actions=actions))
+
+
+def stream(
+    repo: Repo,
+    target: str | None = None,
+    *,
+    since: str | None = None,
+    actions: list[str] | None = None,
+    newest_first: bool = False,
+) -> Iterator[dict[str, Any]]:
+    """Matching entries one at a time, without the chain fields: the log is read as they are
+    taken (from its end with ``newest_first``), so what is held is one entry, not the log. The
+    arguments are checked before this returns."""
     name = version = None
     if target is not None:
         ref = parse_ref(target)
@@ -58,8 +87,18 @@ def query(
     unknown = wanted - set(ACTIONS)
     if unknown:
         raise UsageError(f"unknown action {sorted(unknown)[0]!r}; actions: {', '.join(ACTIONS)}", code="invalid_input")
-    result = []
-    source = repo.history_view.entries(name) if name is not None else repo.audit.entries()
+    source: Iterable[dict[str, Any]]
+    if name is not None:  # one model's lines, found by the history view: what that history costs
+        found = repo.history_view.entries(name)
+        source = reversed(found) if newest_first else found
+    else:
+        source = repo.audit.entries_newest_first() if newest_first else repo.audit.entries()
+    return _matching(source, name, version, bound, wanted)
+
+
+def _matching(
+    source: Iterable[dict[str, Any]], name: str | None, version: int | None, bound: str | None, wanted: set[str]
+) -> Iterator[dict[str, Any]]:
     for entry in source:
         if name is not None and entry.get("model") != name:
             continue
@@ -69,8 +108,14 @@ def query(
             continue
         if wanted and entry.get("action") not in wanted:
             continue
-        result.append(public_entry(entry))
-    return result
+        yield public_entry(entry)
+
+
+def last_change(repo: Repo, name: str, version: int | None = None) -> str | None:
+    """When the model (or one of its versions) last changed: the time of its newest audit entry."""
+    repo.state(name)  # unknown model: not found
+    entry = repo.history_view.newest(name, lambda e: version is None or e.get("version") == version)
+    return None if entry is None else str(entry.get("time") or "") or None
 
 
 def history(repo: Repo, name: str, version: int | None = None) -> list[dict[str, Any]]:

@@ -88,4 +88,10 @@ def list_versions(
     result = [repo.load_version(state, n, cached=False) for n in numbers]
     if tags:
         result = [v for v in result if all(v.tags.get(k) == val for k, val in tags.items())]
-    return select(result, where, sort, limit)
+    observed = None
+    if any(text.lstrip("-").strip().startswith("observed.") for text in [*(where or []), *([sort] if sort else [])]):
+        from modelreg.records.observations import latest, observations
+
+        readings = latest(observations(repo.history_view.entries(name)))
+        observed = {n: {k: r.value for k, r in found.items()} for n, found in readings.items()}
+    return select(result, where, sort, limit, observed)

@@ -1,10 +1,10 @@
 """``list NAME --where EXPR --sort KEY --limit N``: choosing versions by what they hold.
 
 An expression is ``KEY OP VALUE`` with OP one of ``= != < <= > >=``. KEY is ``metrics.NAME``,
-``params.NAME``, ``tags.NAME``, ``stage``, ``alias``, ``version``, ``created_at`` or
-``created_by``. Numbers compare as numbers (when both sides are numbers), words as text, and a
-number is never less or greater than a word;
-a version without the key does not match a comparison on it (``!=`` included). ``alias=X`` holds
+``params.NAME``, ``tags.NAME``, ``observed.NAME`` (the latest production reading, see
+``observe``), ``stage``, ``alias``, ``version``, ``created_at`` or ``created_by``. Numbers
+compare as numbers (when both sides are numbers), words as text, and a number is never less or
+greater than a word; a version without the key does not match a comparison on it (``!=`` included). ``alias=X`` holds
 when X is one of the version's aliases.
 """
 
@@ -30,10 +30,12 @@ _OPS: dict[str, Callable[[Any, Any], bool]] = {
     ">": operator.gt,
 }
 _KEY_RE = re.compile(
-    r"(metrics|params|tags)\.[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127}|stage|alias|version|created_at|created_by"
+    r"(metrics|params|tags|observed)\.[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127}|stage|alias|version|created_at|created_by"
 )
 _NUMBER_RE = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
-KEYS_HELP = "metrics.NAME, params.NAME, tags.NAME, stage, alias, version, created_at or created_by"
+KEYS_HELP = "metrics.NAME, params.NAME, tags.NAME, observed.NAME, stage, alias, version, created_at or created_by"
+# version -> metric -> its latest production reading
+Observed = dict[int, dict[str, int | float]]
 _MISSING = object()
 
 
@@ -46,11 +48,11 @@ class Condition:
     def __str__(self) -> str:
         return f"{self.key}{self.op}{self.value}"
 
-    def holds(self, version: Version) -> bool:
+    def holds(self, version: Version, observed: Observed | None = None) -> bool:
         if self.key == "alias":
             inside = self.value in version.aliases
             return inside if self.op in ("=", "==") else (not inside if self.op == "!=" else False)
-        found = value_of(version, self.key)
+        found = value_of(version, self.key, observed)
         if found is _MISSING:
             return False
         compare = _OPS[self.op]
@@ -100,8 +102,10 @@ def parse_condition(text: str) -> Condition:
     return Condition(key, op, value)
 
 
-def value_of(version: Version, key: str) -> Any:
+def value_of(version: Version, key: str, observed: Observed | None = None) -> Any:
     group, _, name = key.partition(".")
+    if group == "observed":
+        return (observed or {}).get(version.version, {}).get(name, _MISSING)
     if group == "metrics":
         return version.metrics.get(name, _MISSING)
     if group == "params":
@@ -129,15 +133,19 @@ def parse_sort(text: str) -> tuple[str, bool]:
 
 
 def select(
-    versions: list[Version], where: list[str] | None = None, sort: str | None = None, limit: int | None = None
+    versions: list[Version],
+    where: list[str] | None = None,
+    sort: str | None = None,
+    limit: int | None = None,
+    observed: Observed | None = None,
 ) -> list[Version]:
     conditions = [parse_condition(text) for text in where or []]
-    chosen = [v for v in versions if all(c.holds(v) for c in conditions)]
+    chosen = [v for v in versions if all(c.holds(v, observed) for c in conditions)]
     if sort is not None:
         key, descending = parse_sort(sort)
-        present = [v for v in chosen if value_of(v, key) is not _MISSING]
-        absent = [v for v in chosen if value_of(v, key) is _MISSING]
-        present.sort(key=lambda v: _sort_key(value_of(v, key)), reverse=descending)
+        present = [v for v in chosen if value_of(v, key, observed) is not _MISSING]
+        absent = [v for v in chosen if value_of(v, key, observed) is _MISSING]
+        present.sort(key=lambda v: _sort_key(value_of(v, key, observed)), reverse=descending)
         chosen = present + absent  # versions without the key come last either way
     if limit is not None:
         if limit < 1:

@@ -49,17 +49,31 @@ def number_of(repo: Repo, state: ModelState, ref: Ref) -> int:
     current = _now(repo, state, ref) if ref.at is None else _then(repo, state, ref, timeline)
     if not ref.back:
         return current
+    # A removed version is retired for good: steps never land on one, whenever it was removed
+    # (by ``ref.at`` or since), so a past holder removed later is skipped too. The starting point
+    # itself stays: ``@{TIME}`` may name a holder removed since, and steps count from it.
+    gone = (timeline.removed | set(state.removed)) - {current}
     if ref.label is not None:
-        took = timeline.took.get(ref.label, [])
+        took = _holders_in_turn(timeline.took.get(ref.label, []), gone)
         last = max((i for i, n in enumerate(took) if n == current), default=None)
         if last is None or last < ref.back:
             raise NotFoundError(f"{ref} names nothing: {ref.label!r} had no holder that far back", code="no_such_ref")
         return took[last - ref.back]
-    live = sorted(n for n in timeline.registered if n not in timeline.removed)
+    live = sorted(n for n in timeline.registered if n not in gone)
     position = live.index(current) if current in live else -1
     if position < ref.back:
         raise NotFoundError(f"{ref} names nothing: {name!r} has no version that far back", code="no_such_ref")
     return live[position - ref.back]
+
+
+def _holders_in_turn(took: list[int], gone: set[int]) -> list[int]:
+    """The versions that took a stage or alias, removed ones left out and a version taking it
+    again straight after itself counted once: each step back names a different holder."""
+    turns: list[int] = []
+    for number in took:
+        if number not in gone and (not turns or turns[-1] != number):
+            turns.append(number)
+    return turns
 
 
 def _now(repo: Repo, state: ModelState, ref: Ref) -> int:

@@ -90,6 +90,7 @@ def build_report(reg: Repo, output: Path, *, parallel: bool | None = None) -> Re
                 recent=gather.newest_first(audit.recent),
                 audit_total=audit.total,
                 verdict=result,
+                environments=gather.environments(reg),
             ),
         )
         staging.finish()
@@ -128,6 +129,7 @@ def _model(
     )
     pages = max(1, -(-len(rows) // PAGE_SIZE))
     charts = _charts(rows)
+    observed = _observed_charts(gather.observed_series(reg, name))
     metric_names = sorted({k for r in rows for k in r.metrics})
     columns = metric_names if len(metric_names) <= gather.METRIC_COLUMNS else metric_names[: gather.METRIC_COLUMNS]
     common = {
@@ -157,6 +159,9 @@ def _model(
                     metric_count=len(metric_names),
                     timeline=gather.newest_first(log.changes),
                     timeline_total=log.changes_total,
+                    deploys=gather.newest_first(log.deploys),
+                    deploys_total=log.deploys_total,
+                    observed=observed,
                     recent=gather.newest_first(log.recent),
                     log_total=log.total,
                     last=last,
@@ -212,6 +217,34 @@ def _charts(rows: list[VersionRow]) -> list[tuple[str, str, Any]]:
     charts = []
     for i, key in enumerate(sorted(series)[:MAX_CHARTS]):
         charts.append((key, latest[key], markup(metric_chart(key, series[key], f"chart-{i}"))))
+    return charts
+
+
+def _observed_charts(series: dict[str, list[tuple[str, int, float, str]]]) -> list[tuple[str, str, Any]]:
+    """(metric, latest reading, svg) for each metric observed in production, over time."""
+    from datetime import UTC, datetime
+
+    charts = []
+    for i, (key, readings) in enumerate(list(series.items())[:MAX_CHARTS]):
+        points = []
+        for at, _version, value, _env in readings:
+            try:
+                moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
+            except ValueError:
+                continue  # a reading whose time cannot be placed is listed by log, not charted
+            points.append((int(moment.timestamp()), value))
+        if not points:
+            continue
+        last = readings[-1]
+        latest = f"{gather.number(last[2])} (v{last[1]}{', ' + last[3] if last[3] else ''})"
+
+        def tick(seconds: int) -> str:
+            return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M")
+
+        svg = metric_chart(
+            key, points, f"observed-{i}", tick=tick, across="time in production", noun=("reading", "readings")
+        )
+        charts.append((key, latest, markup(svg)))
     return charts
 
 

@@ -8,6 +8,7 @@ rounded so that the same values always give the same bytes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from html import escape
 
 WIDTH, HEIGHT = 360, 150
@@ -42,8 +43,22 @@ def _fmt(x: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
-def metric_chart(metric: str, points: list[tuple[int, float]], chart_id: str) -> str:
-    """SVG markup for ``metric`` over ``points`` (version, value), oldest version first."""
+def _version_tick(v: int) -> str:
+    return f"v{v}"
+
+
+def metric_chart(
+    metric: str,
+    points: list[tuple[int, float]],
+    chart_id: str,
+    *,
+    tick: Callable[[int], str] = _version_tick,
+    across: str = "versions",
+    noun: tuple[str, str] = ("version", "versions"),
+) -> str:
+    """SVG markup for ``metric`` over ``points`` (x, value), x ascending: by default x is a
+    version number; ``tick`` labels an x (a time, for production readings), ``across`` and
+    ``noun`` say what the points are."""
     first, last = points[0], points[-1]
     low = min(points, key=lambda p: (p[1], p[0]))
     high = max(points, key=lambda p: (p[1], -p[0]))
@@ -61,23 +76,23 @@ def metric_chart(metric: str, points: list[tuple[int, float]], chart_id: str) ->
 
     name = escape(metric)
     summary = (
-        f"{len(points)} version{'s' if len(points) != 1 else ''} from v{x0} to v{x1}: "
-        f"lowest {label(low[1])} at v{low[0]}, highest {label(high[1])} at v{high[0]}, "
-        f"latest {label(last[1])} at v{last[0]}"
+        f"{len(points)} {noun[0] if len(points) == 1 else noun[1]} from {tick(x0)} to {tick(x1)}: "
+        f"lowest {label(low[1])} at {tick(low[0])}, highest {label(high[1])} at {tick(high[0])}, "
+        f"latest {label(last[1])} at {tick(last[0])}"
     )
     drawn = thin(points)
     line = " ".join(f"{_fmt(x(v))},{_fmt(y(val))}" for v, val in drawn)
     parts = [
         f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
         f'aria-labelledby="{chart_id}-t {chart_id}-d" focusable="false">',
-        f'<title id="{chart_id}-t">{name} across versions</title>',
+        f'<title id="{chart_id}-t">{name} across {escape(across)}</title>',
         f'<desc id="{chart_id}-d">{escape(summary)}</desc>',
         f'<line class="axis" x1="{LEFT}" y1="{TOP + plot_h}" x2="{WIDTH - RIGHT}" y2="{TOP + plot_h}"/>',
         f'<line class="axis" x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{TOP + plot_h}"/>',
         f'<text class="tick" x="{LEFT - 6}" y="{TOP + 4}" text-anchor="end">{escape(label(y1))}</text>',
         f'<text class="tick" x="{LEFT - 6}" y="{TOP + plot_h}" text-anchor="end">{escape(label(y0))}</text>',
-        f'<text class="tick" x="{LEFT}" y="{HEIGHT - 8}" text-anchor="start">v{x0}</text>',
-        f'<text class="tick" x="{WIDTH - RIGHT}" y="{HEIGHT - 8}" text-anchor="end">v{x1}</text>',
+        f'<text class="tick" x="{LEFT}" y="{HEIGHT - 8}" text-anchor="start">{escape(tick(x0))}</text>',
+        f'<text class="tick" x="{WIDTH - RIGHT}" y="{HEIGHT - 8}" text-anchor="end">{escape(tick(x1))}</text>',
     ]
     if len(drawn) > 1:
         parts.append(f'<polyline class="series" points="{line}"/>')
@@ -85,7 +100,7 @@ def metric_chart(metric: str, points: list[tuple[int, float]], chart_id: str) ->
         for v, val in points:
             parts.append(
                 f'<circle class="dot" cx="{_fmt(x(v))}" cy="{_fmt(y(val))}" r="3">'
-                f"<title>v{v}: {val:.6g}</title></circle>"
+                f"<title>{escape(tick(v))}: {val:.6g}</title></circle>"
             )
     else:
         parts.append(f'<circle class="dot" cx="{_fmt(x(last[0]))}" cy="{_fmt(y(last[1]))}" r="3"/>')

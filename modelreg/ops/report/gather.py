@@ -88,6 +88,8 @@ class ModelLog:
     recent: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=MODEL_RECENT))
     changes: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=TIMELINE_KEEP))
     changes_total: int = 0
+    deploys: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=TIMELINE_KEEP))
+    deploys_total: int = 0
 
 
 @dataclass
@@ -102,6 +104,7 @@ class AuditDigest:
 # approval names the stage asked for) without moving anything, and an action this code does not
 # know cannot be assumed to: those are listed with the audit entries, not in the timeline.
 STAGE_ACTIONS = frozenset({"register", "promote", "archive", "rollback", "remove"})
+DEPLOY_ACTIONS = frozenset({"deploy", "undeploy"})
 
 
 def is_stage_change(raw: dict[str, Any], default_stage: str) -> bool:
@@ -134,6 +137,9 @@ def read_audit(reg: Repo) -> AuditDigest:
         if is_stage_change(raw, default):
             log.changes.append(raw)
             log.changes_total += 1
+        if raw.get("action") in DEPLOY_ACTIONS:
+            log.deploys.append(raw)
+            log.deploys_total += 1
     return digest
 
 
@@ -265,3 +271,42 @@ def read_versions(reg: Repo, name: str, remote: str | None) -> list[VersionRow]:
         else:
             rows.append(version_row(data, page_of(position), remote))
     return rows
+
+
+# -- deployments and production readings ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Deployed:
+    env: str
+    model: str
+    version: int
+    since: str
+    by: str
+
+
+def environments(reg: Repo) -> list[tuple[str, list[Deployed]]]:
+    """Every environment with what it runs now (models by name)."""
+    from modelreg.ops.deployments.deployed import deployed
+
+    by_env: dict[str, list[Deployed]] = {}
+    try:
+        rows = deployed(reg).deployments
+    except ModelregError:
+        return []  # a damaged deployment file: verify (on the overview) names it
+    for r in rows:
+        by_env.setdefault(r.env, []).append(Deployed(r.env, r.model, r.version, text(r.since, 64), text(r.by, 200)))
+    return sorted(by_env.items())
+
+
+def observed_series(reg: Repo, name: str) -> dict[str, list[tuple[str, int, float, str]]]:
+    """metric -> its production readings (time, version, value, env) by measurement time."""
+    from modelreg.ops.deployments.observe import observed
+
+    series: dict[str, list[tuple[str, int, float, str]]] = {}
+    for obs in observed(reg, name):
+        for metric, value in obs.metrics.items():
+            series.setdefault(metric, []).append((obs.at, obs.version, float(value), obs.env or ""))
+    for readings in series.values():
+        readings.sort(key=lambda r: (r[0], r[1]))
+    return dict(sorted(series.items()))

@@ -34,9 +34,18 @@ _PURPOSE = b"modelreg output record v1"
 RECORD_LIMIT = 64 << 20  # the files written into one destination
 
 
-def export(repo: Repo, version: Version, dest: Path, *, progress: Callable[[int], None] | None = None) -> list[Path]:
+def export(
+    repo: Repo,
+    version: Version,
+    dest: Path,
+    *,
+    progress: Callable[[int], None] | None = None,
+    extra: dict[str, bytes] | None = None,
+) -> list[Path]:
     records = repo.tree.inside(repo.state_dir / "outputs" / "x").parent
-    return write_files(repo.blobs, version, dest, ensure_blob=repo.ensure_blob, records=records, progress=progress)
+    return write_files(
+        repo.blobs, version, dest, ensure_blob=repo.ensure_blob, records=records, progress=progress, extra=extra
+    )
 
 
 def _ensure_dir(dest: Path, rel_dir: PurePosixPath) -> Path:
@@ -82,10 +91,36 @@ def _written_before(records: Path | None, dest: Path) -> dict[str, list[int]]:
     return files if isinstance(files, dict) else {}
 
 
-def _remember(records: Path | None, dest: Path, files: list[Path]) -> None:
+def output_digest(repo: Repo, dest: Path, *, unchanged: bool = True) -> str | None:
+    """The digest of the version this machine last wrote into ``dest``; with ``unchanged``, only
+    while ``dest`` holds exactly the files written then, each as it was (inode, size, mtime,
+    ctime), so that it is known without reading a byte."""
+    records = repo.tree.inside(repo.state_dir / "outputs" / "x").parent
+    try:
+        raw = read_own(_record_path(records, dest), RECORD_LIMIT)
+        data = None if raw is None else unseal(raw, _PURPOSE)
+        body = json.loads(data) if data is not None else None
+    except (OSError, ValueError):
+        return None
+    if not isinstance(body, dict) or body.get("dest") != str(dest.resolve()) or not isinstance(body.get("digest"), str):
+        return None
+    if unchanged:
+        files = body.get("files")
+        if not isinstance(files, dict) or not files or _existing_files(dest) != set(files):
+            return None
+        if any(stamp is None or _file_stat(dest / path) != stamp for path, stamp in files.items()):
+            return None
+    return str(body["digest"])
+
+
+def _remember(records: Path | None, dest: Path, files: list[Path], digest: str) -> None:
     if records is None:
         return
-    body = {"dest": str(dest.resolve()), "files": {f.relative_to(dest).as_posix(): _file_stat(f) for f in files}}
+    body = {
+        "dest": str(dest.resolve()),
+        "digest": digest,  # the version written, for identifying the destination later
+        "files": {f.relative_to(dest).as_posix(): _file_stat(f) for f in files},
+    }
     sealed = seal(json.dumps(body, sort_keys=True).encode(), _PURPOSE)
     if sealed is not None:
         with suppress(StorageError):  # a read-only registry: the next write compares bytes instead
@@ -112,7 +147,7 @@ def _existing_files(dest: Path) -> set[str]:
     return found
 
 
-def _plan(version: Version, dest: Path, records: Path | None) -> set[str]:
+def _plan(version: Version, dest: Path, records: Path | None, extra: dict[str, bytes]) -> set[str]:
     """The files of an earlier write to remove; refuse when a file is not ours to replace."""
     ours = {
         path
@@ -122,7 +157,13 @@ def _plan(version: Version, dest: Path, records: Path | None) -> set[str]:
     wanted = {entry.path: entry for entry in version.files}
     for path in wanted:
         _refuse_links(dest, PurePosixPath(path))
-    foreign = [p for p in sorted(_existing_files(dest)) if p not in ours and not _already(dest / p, wanted.get(p))]
+    for name in extra:
+        _refuse_links(dest, PurePosixPath(name))
+    foreign = [
+        p
+        for p in sorted(_existing_files(dest))
+        if p not in ours and not _already(dest / p, wanted.get(p)) and not _same_bytes(dest / p, extra.get(p))
+    ]
     if foreign:
         shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
         raise ConflictError(
@@ -130,7 +171,16 @@ def _plan(version: Version, dest: Path, records: Path | None) -> set[str]:
             "would be overwritten or mixed with this version's files: choose an empty directory or remove them",
             code="destination_not_empty",
         )
-    return ours - set(wanted)
+    return ours - set(wanted) - set(extra)
+
+
+def _same_bytes(path: Path, data: bytes | None) -> bool:
+    if data is None or os.path.islink(path) or not path.is_file():
+        return False
+    try:
+        return path.stat().st_size == len(data) and path.read_bytes() == data
+    except OSError:
+        return False
 
 
 def _already(path: Path, entry: FileEntry | None) -> bool:
@@ -148,11 +198,20 @@ def write_files(
     ensure_blob: Callable[[FileEntry], None],
     records: Path | None = None,
     progress: Callable[[int], None] | None = None,
+    extra: dict[str, bytes] | None = None,
 ) -> list[Path]:
     """Write every file of ``version`` under ``dest``; a file whose bytes do not verify is removed.
     What was written is remembered in ``records`` (a directory) for the next write into ``dest``.
-    ``progress`` hears the bytes written."""
+    ``progress`` hears the bytes written; ``extra`` (top-level name -> bytes, a signature) is
+    written beside the files, in the same all-or-nothing step."""
     check_paths(version.files)
+    extra = extra or {}
+    clash = sorted(set(extra) & {e.path for e in version.files})
+    if clash:
+        raise UsageError(
+            f"{version.name}@{version.version} holds a file named {clash[0]!r}, where its signature would go",
+            code="invalid_destination",
+        )
     # Fetch (and so verify) every blob before creating anything at the destination.
     for entry in version.files:
         ensure_blob(entry)
@@ -160,7 +219,7 @@ def write_files(
         raise UsageError(f"destination {dest} exists and is not a directory", code="invalid_destination")
     if os.path.islink(dest):
         raise UsageError(f"refusing to write through symlink {dest}", code="unsafe_path")
-    stale = _plan(version, dest, records) if dest.is_dir() else set()
+    stale = _plan(version, dest, records, extra) if dest.is_dir() else set()
     try:
         dest.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
@@ -185,6 +244,20 @@ def write_files(
                 os.fsync(fd)
             finally:
                 os.close(fd)
+        for name, data in sorted(extra.items()):
+            final = dest / safe_relpath(name)
+            if os.path.islink(final):
+                raise UsageError(f"refusing to write through symlink {final}", code="unsafe_path")
+            tmp = tmp_name(final)
+            staged.append((tmp, final))
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
     except BaseException:
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)
@@ -196,7 +269,7 @@ def write_files(
     for parent in {final.parent for _, final in staged}:
         fsync_dir(parent)
     written = [final for _, final in staged]
-    _remember(records, dest, written)
+    _remember(records, dest, written, version.digest)
     return written
 
 

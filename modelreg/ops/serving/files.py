@@ -33,13 +33,14 @@ class Served(Reported):
     path: Path | None = None
     located: bool = False
     files: tuple[Path, ...] = ()  # what ``output`` holds now
+    document: dict[str, Any] | None = None  # the version as shown, its files judged (set by the registry)
 
     @property
     def size(self) -> int:
         return sum(f.size for f in self.version.files)
 
     def to_json(self) -> dict[str, Any]:
-        data = self.version.to_json()
+        data = dict(self.document) if self.document is not None else self.version.to_json()
         if self.output is not None:
             data["output"] = str(self.output)
         if self.located:
@@ -67,7 +68,9 @@ def serve(
     strict: bool = False,
     progress: Callable[[int], None] | None = None,
     planned: Callable[[int, str], None] | None = None,
+    extra: dict[str, bytes] | None = None,
 ) -> Served:
+    """``extra`` names more files written into ``output`` beside the version's (a signature)."""
     size = sum(f.size for f in version.files)
     copies = (output is not None) + (path and (output is None or strict))
     if planned is not None:
@@ -79,7 +82,7 @@ def serve(
         from modelreg.ops.serving.destination import export
 
         refuse_removed(version)
-        files = tuple(export(repo, version, output, progress=progress))
+        files = tuple(export(repo, version, output, progress=progress, extra=extra))
         written = output.resolve()
     located: Path | None = None
     if path and written is not None and not strict:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelreg.base.fs import REFUSED, atomic_write, read_own, tmp_name
-from modelreg.base.machine import cache_dir, seal, unseal
+from modelreg.base.machine import cache_dir, own_dir, seal, unseal
 from modelreg.errors import StorageError
 from modelreg.ops.serving.destination import write_files
 from modelreg.records.filepaths import check_paths, folders_of
@@ -51,7 +51,7 @@ def materialize(
     except StorageError:
         if not _cannot_write(repo.state_dir):
             raise
-    return _served(repo, version, cache_dir() / "versions" / name, rehash, progress)
+    return _served(repo, version, own_dir(cache_dir(), "cache") / "versions" / name, rehash, progress)
 
 
 def _cannot_write(path: Path) -> bool:
@@ -168,3 +168,25 @@ def _bytes_match(version: Version, final: Path) -> bool:
         except OSError:
             return False
     return True
+
+
+def stamped_digest(final: Path) -> str | None:
+    """The version digest the stamp of the copy ``final`` names, when this machine wrote the
+    stamp for that very directory; whether the files still match it is ``stamp_matches``'s to say."""
+    raw = read_own(_stamp_path(final), STAMP_LIMIT)
+    data = None if raw is None else unseal(raw, _PURPOSE)
+    if data is None:
+        return None
+    try:
+        stamped = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(stamped, dict) or stamped.get("dir") != str(final) or not isinstance(stamped.get("digest"), str):
+        return None
+    return str(stamped["digest"])
+
+
+def stamp_matches(version: Version, final: Path) -> bool:
+    """The copy ``final`` holds exactly ``version``'s files, unchanged since they were verified
+    (inode, size, mtime and ctime of each, nothing beside them), without reading a byte."""
+    return _stamp_matches(version, final)

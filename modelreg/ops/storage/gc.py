@@ -11,7 +11,6 @@ about to reference, whatever ``--grace`` says; the grace only keeps young unrefe
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.base.effects import Accumulated
-from modelreg.base.fs import TMP_SUFFIX, pid_alive, tmp_owner
+from modelreg.base.fs import TMP_SUFFIX
 from modelreg.repo import Repo
 
 DEFAULT_GRACE = 3600.0
@@ -61,12 +60,6 @@ def _sweep_chunks(reg: Repo, report: GcReport, referenced: dict[str, int], dry_r
     report.bytes_freed += swept.bytes_freed
 
 
-def _pid_alive(name: str) -> bool:
-    """Temporary names carry the writer's pid."""
-    pid = tmp_owner(name)
-    return pid is not None and pid != os.getpid() and pid_alive(pid)
-
-
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
@@ -75,6 +68,7 @@ def _remove(path: Path) -> None:
 
 
 def collect_garbage(reg: Repo, *, dry_run: bool = False, grace: float = DEFAULT_GRACE) -> GcReport:
+    reg.require_writable()
     if dry_run:
         return _collect(reg, dry_run, grace)  # decides nothing, so it waits for nobody
     with reg.blob_lock(exclusive=True):
@@ -104,16 +98,10 @@ def _collect(reg: Repo, dry_run: bool, grace: float) -> GcReport:
         if not dry_run:
             path.unlink(missing_ok=True)
     _sweep_chunks(reg, report, referenced, dry_run, grace)
-    for top in (reg.root / "models", reg.blobs.root, reg.state_dir):
-        if not reg.tree.inside(top / "x").parent.is_dir():
-            continue
-        for dirpath, dirnames, filenames in os.walk(top):
-            for fname in [*dirnames, *filenames]:
-                if fname.endswith(TMP_SUFFIX) and not _pid_alive(fname):
-                    path = Path(dirpath) / fname
-                    report.leftovers_removed.append(str(path.relative_to(reg.root)))
-                    if not dry_run:
-                        _remove(path)
+    for path in reg.leftovers():
+        report.leftovers_removed.append(str(path.relative_to(reg.root)))
+        if not dry_run:
+            _remove(path)
     if not dry_run:
         shutil.rmtree(reg.parse_cache, ignore_errors=True)  # rebuilt on demand
     cache = reg.state_dir / "cache" / "versions"

@@ -21,6 +21,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from modelreg.base.effects import Accumulated
+from modelreg.base.progress import Progress
 from modelreg.errors import ConflictError, IntegrityError, NotFoundError, UsageError
 from modelreg.ops.queries.resolve import resolve
 from modelreg.ops.storage.verified_fingerprints import (
@@ -37,7 +38,6 @@ from modelreg.repo import Repo
 if TYPE_CHECKING:
     from modelreg.stores.remotes import RemoteStore
 
-Progress = Callable[[int], None]
 DEFAULT_JOBS = 8
 UPGRADE_HINT = "run 'modelreg upgrade' to store large files as chunks (only changed chunks are stored and moved)"
 
@@ -50,6 +50,7 @@ class TransferReport(Accumulated):
     bytes: int = 0
     already_present: int = 0
     packs: int = 0
+    published: str | None = None  # the publication a push made (repo/published.py)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def count(self, moved: int, nbytes: int, present: int = 0, packs: int = 0) -> None:
@@ -66,6 +67,7 @@ class TransferReport(Accumulated):
             "transferred": self.transferred,
             "bytes": self.bytes,
             "already_present": self.already_present,
+            "published": self.published,
         }
 
 
@@ -139,12 +141,18 @@ def transfer(
     plan: Plan | None = None,
     *,
     jobs: int = DEFAULT_JOBS,
+    replan: Callable[[int], None] | None = None,
 ) -> TransferReport:
-    """Push or pull the files of ``versions``; ``plan`` is plan_transfer's answer if already known."""
+    """Push or pull the files of ``versions``; ``plan`` is plan_transfer's answer if already known.
+
+    ``plan.total`` counts chunked files at their full size; once the chunks the other side
+    lacks are known (before any byte moves), ``replan`` hears by how much the bytes that will
+    really move differ, so a progress total is what moves, not what the files weigh."""
     from modelreg.stores.chunks.sync import run_jobs
 
     if jobs < 1:
         raise UsageError("--jobs must be at least 1", code="usage")
+    reg.require_writable()
     remote = _require_remote(reg)
     plan = plan if plan is not None else plan_transfer(reg, direction, versions)
     report = TransferReport(direction, remote.url, already_present=plan.present)
@@ -154,33 +162,67 @@ def transfer(
     with reg.blob_lock():
         if direction == "push":
             if plan.chunked:
-                _push_chunked(reg, remote, plan.chunked, jobs, progress, report)
+                _push_chunked(reg, remote, plan.chunked, jobs, progress, report, replan)
             run_jobs([partial(_push_one, reg, remote, entry, progress, report) for entry in plan.whole], jobs)
+            report.published = _publish(reg, remote)
         else:
             whole = list(plan.whole)
             if plan.chunked:
-                whole += _pull_chunked(reg, remote, plan.chunked, jobs, progress, report)
+                whole += _pull_chunked(reg, remote, plan.chunked, jobs, progress, report, replan)
             run_jobs([partial(_pull_one, reg, remote, entry, progress, report) for entry in whole], jobs)
     return report
 
 
+def _publish(reg: Repo, remote: RemoteStore) -> str | None:
+    """The records go up once the bytes are there, so every version they name can be served."""
+    from modelreg.stores.remotes.blob_remote import BlobRemote
+
+    from .publish import publish
+
+    if not isinstance(remote, BlobRemote):
+        return None
+    return publish(reg, remote.backend).publication
+
+
+def _planned(files: list[FileEntry], replan: Callable[[int], None] | None) -> Callable[[int], None] | None:
+    """What hears the bytes the chunked part will move, told as a change to its full size."""
+    if replan is None:
+        return None
+    full = sum(f.size for f in files)
+    return lambda moving: replan(moving - full)
+
+
 def _push_chunked(
-    reg: Repo, remote: RemoteStore, files: list[FileEntry], jobs: int, progress: Progress | None, report: TransferReport
+    reg: Repo,
+    remote: RemoteStore,
+    files: list[FileEntry],
+    jobs: int,
+    progress: Progress | None,
+    report: TransferReport,
+    replan: Callable[[int], None] | None = None,
 ) -> None:
     from modelreg.stores.chunks.sync import push_files
 
     rindex = reg.remote_index()
-    moved = push_files(reg.blobs.chunks, rindex.objects, rindex, [(f.digest, f.size) for f in files], jobs, progress)
+    refs = [(f.digest, f.size) for f in files]
+    moved = push_files(reg.blobs.chunks, rindex.objects, rindex, refs, jobs, progress, _planned(files, replan))
     report.count(len(moved.files), moved.bytes, len(moved.present), moved.packs)
 
 
 def _pull_chunked(
-    reg: Repo, remote: RemoteStore, files: list[FileEntry], jobs: int, progress: Progress | None, report: TransferReport
+    reg: Repo,
+    remote: RemoteStore,
+    files: list[FileEntry],
+    jobs: int,
+    progress: Progress | None,
+    report: TransferReport,
+    replan: Callable[[int], None] | None = None,
 ) -> list[FileEntry]:
     """Pull what the remote keeps as chunks; returns the files it keeps as whole blobs."""
     from modelreg.repo.fetching import pull_chunked
 
-    moved = pull_chunked(remote, reg.blobs, reg.remote_index(), [(f.digest, f.size) for f in files], jobs, progress)
+    refs = [(f.digest, f.size) for f in files]
+    moved = pull_chunked(remote, reg.blobs, reg.remote_index(), refs, jobs, progress, _planned(files, replan))
     report.count(len(moved.files), moved.bytes, 0, moved.packs)
     return [f for f in files if f.digest in set(moved.absent)]
 

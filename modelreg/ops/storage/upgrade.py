@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from modelreg.base.effects import Accumulated
 from modelreg.base.fs import atomic_write, fsync_dir, read_limited
+from modelreg.base.progress import Progress
 from modelreg.errors import IntegrityError, NotFoundError, UsageError
 from modelreg.records.config import CONFIG_NAME, FORMAT_VERSION, load_config
 from modelreg.repo import Repo
 
-Progress = Callable[[int], None]
 _FORMAT_LINE = re.compile(rb"(?m)^([ \t]*format_version[ \t]*=[ \t]*)1([ \t]*(?:#[^\n]*)?)$")
 
 
@@ -64,6 +63,7 @@ def to_convert(reg: Repo) -> list[tuple[str, int]]:
 
 
 def upgrade(reg: Repo, progress: Progress | None = None) -> UpgradeReport:
+    reg.require_writable()
     report = UpgradeReport(from_format=reg.config.format_version)
     if reg.config.format_version < 2:
         _write_format(reg)

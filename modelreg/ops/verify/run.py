@@ -4,13 +4,12 @@ the audit chain, and the audit log against the versions it describes."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from modelreg.errors import IntegrityError, ModelregError, StorageError
-from modelreg.ops.verify.findings import ERROR, WARNING, Finding, Report
+from modelreg.ops.findings import ERROR, WARNING, Finding, Report
 from modelreg.ops.verify.history import history_findings, registered
+from modelreg.records.audit import ChainReport
 from modelreg.records.filepaths import check_paths
 from modelreg.records.manifest import Version, file_set_digest
 from modelreg.records.names import NAME_RULE, is_valid_name
@@ -22,13 +21,13 @@ MAX_MISSING = 20  # missing manifests reported one by one
 
 def verify(reg: Repo, name: str | None = None, *, quick: bool = False) -> Report:
     report = Report()
+    reg.prepare_all()
     report.recovered = reg.recover_all()
     if name is not None:
         reg.state(name)  # an unknown model is "not found", not a clean report
     # The log first, the files after: a change writes its files before its entries, so every
     # entry read describes files that are there; files newer than the log are waited for below.
-    parsed = _check_audit(reg, report)
-    by_model = _entries_by_model(parsed or [])
+    chain = _check_audit(reg, report)
     names = [name] if name is not None else _model_names(reg, report)
     checked: dict[str, str | None] = {}
     suspects: dict[str, tuple[set[int], list[Finding]]] = {}
@@ -40,15 +39,23 @@ def verify(reg: Repo, name: str | None = None, *, quick: bool = False) -> Report
         _check_stages(reg, state, report)
         present = _manifest_numbers(reg, model)
         _report_missing_manifests(reg, state, present, report)
-        loaded = _check_versions(reg, state, present, registered(by_model.get(model, [])), report, checked, quick)
+        # One model's entries at a time (found through the history view): what verify holds is
+        # the largest model's history, never the whole log.
+        entries = _model_entries(reg, model) if chain is not None else []
+        loaded = _check_versions(reg, state, present, registered(entries), report, checked, quick)
         _check_orphans(reg, state, present, report)
-        findings = history_findings(reg, state, by_model.get(model, []), loaded) if parsed is not None else []
+        if chain is not None:
+            from modelreg.ops.proof.checks import proof_findings
+
+            report.findings.extend(proof_findings(reg, model, loaded, entries))
+        findings = history_findings(reg, state, entries, loaded) if chain is not None else []
+        del entries
         if findings:
             suspects[model] = (loaded, findings)
     for model, (loaded, findings) in sorted(suspects.items()):
         report.findings.extend(_settled(reg, model, loaded, findings))
-    if name is None and parsed is not None:
-        _check_vanished_models(reg, by_model, names, report)
+    if name is None and chain is not None:
+        _check_vanished_models(reg, chain.registered, names, report)
     _check_leftovers(reg, report)
     _check_packs(reg, report)
     return report
@@ -106,8 +113,8 @@ def _read_again(reg: Repo, model: str, *, locked: bool) -> tuple[list[dict[str, 
     return list(reg.audit.entries(model=model)), state
 
 
-def _check_audit(reg: Repo, report: Report) -> list[dict[str, Any]] | None:
-    """The entries of the audit chain, its problems reported; None when the log cannot be read."""
+def _check_audit(reg: Repo, report: Report) -> ChainReport | None:
+    """The audit chain's summary, its problems reported; None when the log cannot be read."""
     try:
         chain = reg.audit.check()
     except IntegrityError as exc:  # a link or a FIFO in place of the log: nothing to compare with
@@ -122,16 +129,12 @@ def _check_audit(reg: Repo, report: Report) -> list[dict[str, Any]] | None:
         report.add(WARNING, "leftover", reg.audit.path, "last line is an interrupted write; the next change repairs it")
     if chain.unterminated:
         report.add(WARNING, "leftover", reg.audit.path, "last entry lacks its final newline; the next change adds it")
-    return chain.parsed
+    return chain
 
 
-def _entries_by_model(entries: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    grouped: dict[str, list[dict[str, Any]]] = {}
-    for entry in entries:
-        model = entry.get("model")
-        if isinstance(model, str):
-            grouped.setdefault(model, []).append(entry)
-    return grouped
+def _model_entries(reg: Repo, model: str) -> list[dict[str, Any]]:
+    """The model's entries that have an id, in log order."""
+    return [e for e in reg.history_view.entries(model) if isinstance(e.get("id"), str)]
 
 
 def _model_names(reg: Repo, report: Report) -> list[str]:
@@ -148,14 +151,10 @@ def _model_names(reg: Repo, report: Report) -> list[str]:
     return [n for n in reg.model_names() if is_valid_name(n)]
 
 
-def _check_vanished_models(
-    reg: Repo, by_model: dict[str, list[dict[str, Any]]], names: list[str], report: Report
-) -> None:
+def _check_vanished_models(reg: Repo, registered_models: set[str], names: list[str], report: Report) -> None:
     """A model the history registered whose files are gone."""
     known = set(names)
-    for model, entries in sorted(by_model.items()):
-        if model in known or not any(e.get("action") == "register" for e in entries):
-            continue
+    for model in sorted(registered_models - known):
         path = reg.root / "models" / model
         if not is_valid_name(model) and path.exists():
             continue  # reported as a bad directory name
@@ -277,7 +276,7 @@ def _check_blobs(reg: Repo, version: Version, report: Report, checked: dict[str,
 
 
 def _blob_problem(reg: Repo, digest: str, size: int, quick: bool) -> str | None:
-    return reg.blobs.problem(digest, size, quick)
+    return reg.blob_problem(digest, size, quick)
 
 
 def _check_orphans(reg: Repo, state: ModelState, present: set[int], report: Report) -> None:
@@ -298,17 +297,7 @@ def _check_packs(reg: Repo, report: Report) -> None:
 
 
 def _check_leftovers(reg: Repo, report: Report) -> None:
-    from modelreg.base.fs import TMP_SUFFIX
-
-    for top in (reg.root / "models", reg.blobs.root, reg.state_dir):
-        if not top.is_dir():
-            continue
-        for dirpath, dirnames, filenames in os.walk(top):
-            for fname in [*dirnames, *filenames]:
-                if fname.endswith(TMP_SUFFIX):
-                    report.add(
-                        WARNING,
-                        "leftover",
-                        Path(dirpath) / fname,
-                        "temporary file of an interrupted write; harmless, 'modelreg gc' removes it",
-                    )
+    for path in reg.leftovers():
+        report.add(
+            WARNING, "leftover", path, "temporary file of an interrupted write; harmless, 'modelreg gc' removes it"
+        )

@@ -12,11 +12,12 @@ import hashlib
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from modelreg.base.fs import open_regular
+from modelreg.base.progress import Progress
 
 from .format import Recipe, chunk_id
 from .index import ChunkIndex
@@ -25,7 +26,6 @@ _READ = 8 << 20
 _STEP = 64 << 20
 _OPEN_PACKS = 16
 
-Progress = Callable[[int], None]
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,9 @@
 - A recipe (``recipes/<file sha256 hex>``): ``RECIPE_MAGIC``, the file's SHA-256 (32 bytes), u64
   size, u32 average/min/max chunk size, u8 chunker and u8 id algorithm, u32 count, then per chunk
   its id and u32 length, in file order.
+- A locator (``locators/<file sha256 hex>``, on a remote only): ``LOCATOR_MAGIC``, the file's
+  SHA-256, u32 count, then the names (32 bytes each) of packs that together hold the file's
+  chunks. Only a hint: a reader checks every chunk against the indexes it names.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ CHUNKER_FASTCDC2020 = 1  # FastCDC 2020, normalized chunking 1, seed 0 (pyfastcd
 ID_BLAKE3 = 1
 
 IDX_MAGIC = b"MRIDX\x00\x00\x01"
+LOCATOR_MAGIC = b"MRLOC\x00\x00\x01"
+_LOCATOR_HEAD = struct.Struct("<8s32sI")
 RECIPE_MAGIC = b"MRRCP\x00\x00\x01"
 _IDX_HEAD = struct.Struct("<8sIQ")
 _RECIPE_HEAD = struct.Struct("<8s32sQIIIBBI")
@@ -148,6 +153,30 @@ def decode_index(data: bytes, name: str) -> PackIndex:
     if sum(n for _, n in chunks) != pack_size:
         raise bad("its chunk lengths do not add up to the pack size")
     return PackIndex(name, pack_size, chunks)
+
+
+def encode_locator(digest: str, packs: list[str]) -> bytes:
+    """The locator of file ``digest``: the packs (names, in the order given) that hold its chunks."""
+    head = _LOCATOR_HEAD.pack(LOCATOR_MAGIC, bytes.fromhex(digest.partition(":")[2]), len(packs))
+    return head + b"".join(bytes.fromhex(name) for name in packs)
+
+
+def locator_limit(size: int) -> int:
+    """The largest locator of a file of ``size`` bytes (every chunk in a pack of its own)."""
+    return _LOCATOR_HEAD.size + 32 * max_chunks(size)
+
+
+def decode_locator(data: bytes, digest: str) -> list[str] | None:
+    """The pack names a locator gives for ``digest``; None when it is not a locator of that file."""
+    if len(data) < _LOCATOR_HEAD.size:
+        return None
+    magic, raw_digest, count = _LOCATOR_HEAD.unpack_from(data)
+    if magic != LOCATOR_MAGIC or "sha256:" + raw_digest.hex() != digest:
+        return None
+    if len(data) != _LOCATOR_HEAD.size + 32 * count:
+        return None
+    body = data[_LOCATOR_HEAD.size :]
+    return [body[i : i + 32].hex() for i in range(0, len(body), 32)]
 
 
 INDEX_LIMIT = 16 << 20

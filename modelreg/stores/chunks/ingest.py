@@ -20,6 +20,8 @@ import threading
 from collections.abc import Callable, Container
 from typing import Any
 
+from modelreg.base.progress import Progress
+
 from .format import AVG_SIZE, MAX_SIZE, MIN_SIZE, ChunkRef, chunk_id
 from .packs import PackWriter
 
@@ -27,7 +29,6 @@ BUF_SIZE = 8 << 20
 BUFFERS = 6
 _PREFIX = MAX_SIZE  # room for the carried bytes of the previous buffer's provisional last chunk
 
-Progress = Callable[[int], None]
 
 
 def chunker() -> Any:

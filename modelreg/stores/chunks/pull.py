@@ -5,7 +5,9 @@ published as they fill (a killed pull keeps them, and the next run fetches only 
 file is checked against its digest while the transfer runs: a verifier thread hashes the files in
 order, taking each chunk from what was just fetched or from the local packs, so that the check
 costs no extra pass at the end. If chunks arrive too far out of order for that (more than
-``_STREAM_CAP`` bytes waiting), the files are hashed from the store afterwards instead. A recipe
+``--jobs`` x ``SPAN`` bytes waiting), the files are hashed from the store afterwards instead.
+Memory is bounded by ``--jobs``, never by the size of a pack or a file: a read is at most
+``SPAN`` bytes, and what waits for the verifier is capped as above. A recipe
 is written here only once its file hashes to its digest.
 """
 
@@ -15,9 +17,11 @@ import hashlib
 import os
 import threading
 from collections import Counter
+from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
 
+from modelreg.base.progress import Progress
 from modelreg.errors import IntegrityError, NotFoundError
 
 from .assemble import PackFiles, bad_chunks, file_digest, plan_runs
@@ -25,13 +29,13 @@ from .format import ChunkRef, Recipe, chunk_id, decode_recipe, recipe_limit
 from .index import ChunkIndex
 from .remote_index import RemoteIndex, idx_key, pack_key, recipe_key
 from .store import ChunkStore
-from .sync import FileRef, Moved, Progress, _Counter, run_jobs
+from .sync import FileRef, Moved, _Counter, run_jobs
 
 if TYPE_CHECKING:
     from .objects import ObjectStore
 
 _COALESCE_GAP = 1 << 20  # a request costs about as much as a MiB of transfer: read across smaller gaps
-_STREAM_CAP = 1 << 30
+SPAN = 8 << 20  # the most one ranged read holds: a pull holds about --jobs x 2 x SPAN of chunk bytes
 
 
 def remote_recipe(objects: ObjectStore, digest: str, size: int) -> Recipe | None:
@@ -46,7 +50,10 @@ def pull_files(
     files: list[FileRef],
     jobs: int,
     progress: Progress | None,
+    on_plan: Callable[[int], None] | None = None,
 ) -> Moved:
+    """Fetch what ``files`` lack here, verified; ``on_plan`` hears the bytes that will move (the
+    ranges of packs fetched, and the files the remote keeps whole) before the first does."""
     moved = Moved()
     recipes: list[Recipe] = []
     for digest, size in files:
@@ -63,23 +70,25 @@ def pull_files(
             if where is None or where[2] != n:
                 need.setdefault(cid, n)
     counter = _Counter(progress)
-    verifier = _Verifier(local, recipes, set(need))
+    verifier = _Verifier(local, recipes, set(need), max(1, jobs) * SPAN)
+    whole = sum(size for digest, size in files if digest in set(moved.absent))  # fetched whole afterwards
     if need:
-        rindex.load(jobs)
+        rindex.locate(need, [(r.digest, r.size) for r in recipes], jobs)
         verifier.start()
         try:
-            _fetch_chunks(store, objects, rindex, need, jobs, counter, verifier)
+            _fetch_chunks(store, objects, rindex, need, jobs, counter, verifier, on_plan, whole)
         finally:
             verifier.fetched_all()
     else:
+        if on_plan is not None:
+            on_plan(whole)
         verifier.run()
     for recipe in recipes:
         bad = _publish_pulled(store, objects, recipe, verifier.digests.get(recipe.digest))
         if bad:  # chunks here went bad: set them aside, fetch good copies, try once more
             store.drop_chunks(bad)
-            if not rindex.packs:
-                rindex.load(jobs)
             again = {cid: n for cid, n in recipe.chunks if cid in bad}
+            rindex.locate(again, [(recipe.digest, recipe.size)], jobs)
             _fetch_chunks(store, objects, rindex, again, jobs, counter, None)
             if _publish_pulled(store, objects, recipe, None):
                 raise IntegrityError(f"blob {recipe.digest}: its chunks keep failing their ids here; check the disk")
@@ -90,15 +99,17 @@ def pull_files(
 
 class _Verifier(threading.Thread):
     """Hashes the recipes in order while their chunks arrive (``offer``); gives up, harmlessly,
-    when too many bytes wait or a chunk never comes."""
+    when more than ``cap`` bytes wait or a chunk never comes. A waiting chunk is a copy, so it
+    never keeps the buffer of the read it came in alive."""
 
-    def __init__(self, local: ChunkIndex, recipes: list[Recipe], fetched: set[bytes]) -> None:
+    def __init__(self, local: ChunkIndex, recipes: list[Recipe], fetched: set[bytes], cap: int) -> None:
         super().__init__(name="modelreg-verify", daemon=True)
         self.local = local
         self.recipes = recipes
         self.digests: dict[str, str] = {}
         self._cond = threading.Condition()
-        self._pieces: dict[bytes, memoryview] = {}
+        self._pieces: dict[bytes, bytes] = {}
+        self._cap = cap
         self._uses = Counter(cid for r in recipes for cid, _ in r.chunks if cid in fetched)
         self._fetched = fetched
         self._waiting = 0
@@ -109,9 +120,9 @@ class _Verifier(threading.Thread):
         with self._cond:
             if self._gave_up or cid in self._pieces or not self._uses[cid]:
                 return
-            self._pieces[cid] = piece
+            self._pieces[cid] = bytes(piece)
             self._waiting += len(piece)
-            if self._waiting > _STREAM_CAP:
+            if self._waiting > self._cap:
                 self._give_up()
             self._cond.notify_all()
 
@@ -127,7 +138,7 @@ class _Verifier(threading.Thread):
         self._pieces.clear()
         self._waiting = 0
 
-    def _take(self, cid: bytes) -> memoryview | None:
+    def _take(self, cid: bytes) -> bytes | None:
         with self._cond:
             while cid not in self._pieces and not self._gave_up and not self._done:
                 self._cond.wait()
@@ -174,6 +185,8 @@ def _fetch_chunks(
     jobs: int,
     counter: _Counter,
     verifier: _Verifier | None,
+    on_plan: Callable[[int], None] | None = None,
+    besides: int = 0,
 ) -> None:
     by_pack: dict[str, list[tuple[bytes, int, int]]] = {}
     absent = 0
@@ -193,39 +206,35 @@ def _fetch_chunks(
     corrupt: dict[str, str] = {}
     lock = threading.Lock()
 
-    def fetch(name: str, wanted: list[tuple[bytes, int, int]]) -> None:
+    def fetch(name: str, start: int, end: int, wanted: list[tuple[bytes, int, int]], whole: bool) -> None:
+        view = memoryview(objects.read_range(pack_key(name), start, end))
+        good: list[tuple[ChunkRef, memoryview]] = []
+        for cid, offset, n in wanted:
+            piece = view[offset - start : offset - start + n]
+            if chunk_id(piece) == cid:
+                good.append(((cid, n), piece))
+            else:
+                with lock:
+                    corrupt.setdefault(name, cid.hex())
+        for ref, piece in good:
+            writer.add([ref], piece)
+            if verifier is not None:
+                verifier.offer(ref[0], piece)
+        counter.add(end - start, 1 if whole else 0)
+
+    work: list[Callable[[], None]] = []
+    planned = 0
+    for name, wanted in by_pack.items():
         wanted.sort(key=lambda w: w[1])
         pack_size = rindex.packs[name].pack_size
-        spans: list[tuple[int, int]] = []
-        if sum(n for _, _, n in wanted) * 2 >= pack_size:
-            spans = [(0, pack_size)]
-        else:
-            for _, offset, n in wanted:
-                if spans and offset - spans[-1][1] < _COALESCE_GAP:
-                    spans[-1] = (spans[-1][0], max(spans[-1][1], offset + n))
-                else:
-                    spans.append((offset, offset + n))
-        i = 0
-        for start, end in spans:
-            view = memoryview(objects.read_range(pack_key(name), start, end))
-            good: list[tuple[ChunkRef, memoryview]] = []
-            while i < len(wanted) and wanted[i][1] + wanted[i][2] <= end:
-                cid, offset, n = wanted[i]
-                piece = view[offset - start : offset - start + n]
-                if chunk_id(piece) == cid:
-                    good.append(((cid, n), piece))
-                else:
-                    with lock:
-                        corrupt.setdefault(name, cid.hex())
-                i += 1
-            for ref, piece in good:
-                writer.add([ref], piece)
-                if verifier is not None:
-                    verifier.offer(ref[0], piece)
-            counter.add(end - start, 1 if (start, end) == (0, pack_size) else 0)
-
+        whole = sum(n for _, _, n in wanted) * 2 >= pack_size  # read across every gap: fewer requests
+        for i, (start, end, part) in enumerate(_spans(wanted, pack_size if whole else _COALESCE_GAP)):
+            work.append(partial(fetch, name, start, end, part, whole and i == 0))
+            planned += end - start
+    if on_plan is not None:  # before the first byte moves: the progress bar's true total
+        on_plan(besides + planned)
     try:
-        run_jobs([partial(fetch, name, wanted) for name, wanted in by_pack.items()], jobs)
+        run_jobs(work, jobs)
         writer.finish()
     except BaseException:
         writer.abort()
@@ -241,6 +250,22 @@ def _fetch_chunks(
             "chunks fetched are kept, and a 'modelreg push' from a machine with a good copy repairs the remote",
             code="digest_mismatch",
         )
+
+
+def _spans(wanted: list[tuple[bytes, int, int]], gap: int) -> list[tuple[int, int, list[tuple[bytes, int, int]]]]:
+    """Ranged reads of one pack covering ``wanted`` (sorted by offset): runs of chunks less than
+    ``gap`` apart, each at most SPAN bytes (unless one chunk is longer), so that a read holds a
+    fixed buffer whatever the size of the pack or the file."""
+    spans: list[tuple[int, int, list[tuple[bytes, int, int]]]] = []
+    for cid, offset, n in wanted:
+        if spans:
+            start, end, part = spans[-1]
+            if offset - end < gap and max(end, offset + n) - start <= SPAN:
+                part.append((cid, offset, n))
+                spans[-1] = (start, max(end, offset + n), part)
+                continue
+        spans.append((offset, offset + n, [(cid, offset, n)]))
+    return spans
 
 
 def _publish_pulled(store: ChunkStore, objects: ObjectStore, recipe: Recipe, streamed: str | None) -> set[bytes]:

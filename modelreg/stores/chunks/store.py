@@ -25,14 +25,13 @@ from modelreg.base.fs import (
     tmp_name,
     write_all,
 )
+from modelreg.base.progress import Progress
 from modelreg.errors import IntegrityError, NotFoundError
 
 from .assemble import assemble, bad_chunks, file_digest, plan_runs, read_runs
 from .format import NAME_RE, ChunkRef, PackIndex, Recipe, chunk_id, decode_recipe, recipe_limit
 from .index import ChunkIndex
 from .packs import PackWriter, publish_pack
-
-Progress = Callable[[int], None]
 
 
 class ChunkStore:

@@ -14,22 +14,22 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING
 
 from modelreg.base.fs import open_regular
+from modelreg.base.parallel import run_parallel
+from modelreg.base.progress import Progress
 from modelreg.errors import IntegrityError, NotFoundError
 
-from .format import PACK_CAP, ChunkRef, PackIndex, Recipe, chunk_id, encode_index
-from .remote_index import RemoteIndex, idx_key, pack_key, recipe_key
+from .format import PACK_CAP, ChunkRef, PackIndex, Recipe, chunk_id, encode_index, encode_locator
+from .remote_index import LOCATORS, RemoteIndex, idx_key, locator_key, pack_key, recipe_key
 from .store import ChunkStore
 
 if TYPE_CHECKING:
     from .objects import ObjectStore
 
-Progress = Callable[[int], None]
 FileRef = tuple[str, int]  # (digest, size)
 
 
@@ -58,27 +58,8 @@ class _Counter:
 
 
 def run_jobs(jobs: list[Callable[[], None]], threads: int) -> None:
-    """Run ``jobs`` on ``threads`` threads; the first failure cancels what has not started."""
-    if not jobs:
-        return
-    if threads <= 1 or len(jobs) == 1:
-        for job in jobs:
-            job()
-        return
-    with ThreadPoolExecutor(max_workers=min(threads, len(jobs))) as pool:
-        futures: list[Future[None]] = [pool.submit(job) for job in jobs]
-        try:
-            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
-        for future in done:
-            error = future.exception()
-            if error is not None:
-                for other in futures:
-                    other.cancel()
-                raise error
+    """Run ``jobs`` on ``threads`` threads (base/parallel.py); the first failure cancels the rest."""
+    run_parallel(jobs, threads)
 
 
 # -- push ---------------------------------------------------------------------------------------
@@ -91,24 +72,33 @@ def push_files(
     files: list[FileRef],
     jobs: int,
     progress: Progress | None,
+    on_plan: Callable[[int], None] | None = None,
 ) -> Moved:
+    """Send the chunks of ``files`` the remote lacks, then their recipes; ``on_plan`` hears the
+    bytes that will be sent once that is known, before the first is."""
     moved = Moved()
     rindex.load(jobs)
     remote_recipes = objects.list("recipes/")
+    remote_locators = objects.list(LOCATORS)
     local = store.index()
     need: dict[bytes, int] = {}
     recipes: list[Recipe] = []
+    unlocated: list[Recipe] = []  # on the remote already, without a locator (pushed by an older modelreg)
     for digest, size in files:
         recipe = store.recipe(digest, size)
         lacking = [(cid, n) for cid, n in recipe.chunks if cid not in rindex]
         if not lacking and recipe_key(digest) in remote_recipes:
             moved.present.append(digest)
+            if locator_key(digest) not in remote_locators:
+                unlocated.append(recipe)
             continue
         recipes.append(recipe)
         for cid, n in lacking:
             need.setdefault(cid, n)
     counter = _Counter(progress)
+    sent: dict[bytes, str] = {}  # chunk id -> the pack this push put it in
     work: list[Callable[[], None]] = []
+    sending = 0
     seen: set[str] = set()
     for cid in list(need):  # in file order, so that an interrupted push has sent the start
         where = local.locate(cid)
@@ -117,7 +107,8 @@ def push_files(
         seen.add(where[0])
         pack = local.packs[where[0]]
         if all(c in need for c, _ in pack.chunks):
-            work.append(partial(_send_local_pack, store, objects, pack, counter))
+            work.append(partial(_send_local_pack, store, objects, pack, counter, sent))
+            sending += pack.pack_size
             for c, _ in pack.chunks:
                 need.pop(c, None)
     batch: list[ChunkRef] = []
@@ -130,14 +121,24 @@ def push_files(
                 code="blob_missing",
             )
         if batch and batch_size + n > PACK_CAP:
-            work.append(partial(_send_new_pack, store, objects, batch, counter))
+            work.append(partial(_send_new_pack, store, objects, batch, counter, sent))
             batch, batch_size = [], 0
         batch.append((cid, n))
         batch_size += n
+        sending += n
     if batch:
-        work.append(partial(_send_new_pack, store, objects, batch, counter))
+        work.append(partial(_send_new_pack, store, objects, batch, counter, sent))
+    if on_plan is not None:
+        on_plan(sending)
     run_jobs(work, jobs)
-    # Recipes last: a recipe on the remote means every chunk it lists is there.
+
+    # Then each file's locator (the packs that hold its chunks: what a pull reads instead of
+    # every index), then recipes last: a recipe on the remote means every chunk it lists is there.
+    def locate(recipe: Recipe) -> None:
+        packs = dict.fromkeys(sent.get(cid) or rindex.where[cid][0] for cid, _ in recipe.chunks)
+        objects.write(locator_key(recipe.digest), encode_locator(recipe.digest, list(packs)))
+
+    run_jobs([partial(locate, r) for r in [*recipes, *unlocated]], jobs)
     run_jobs([partial(objects.write, recipe_key(r.digest), r.encode()) for r in recipes], jobs)
     moved.files = [r.digest for r in recipes]
     moved.bytes, moved.packs = counter.bytes, counter.packs
@@ -152,7 +153,9 @@ def _not_pushed(what: str) -> IntegrityError:
     )
 
 
-def _send_local_pack(store: ChunkStore, objects: ObjectStore, pack: PackIndex, counter: _Counter) -> None:
+def _send_local_pack(
+    store: ChunkStore, objects: ObjectStore, pack: PackIndex, counter: _Counter, sent: dict[bytes, str]
+) -> None:
     import os
 
     fd = open_regular(store.packs_dir / f"{pack.name}.pack")
@@ -169,10 +172,13 @@ def _send_local_pack(store: ChunkStore, objects: ObjectStore, pack: PackIndex, c
     name, idx = encode_index(list(pack.chunks))
     objects.write(pack_key(name), data)
     objects.write(idx_key(name), idx)
+    sent.update(dict.fromkeys((cid for cid, _ in pack.chunks), name))
     counter.add(len(data), 1)
 
 
-def _send_new_pack(store: ChunkStore, objects: ObjectStore, batch: list[ChunkRef], counter: _Counter) -> None:
+def _send_new_pack(
+    store: ChunkStore, objects: ObjectStore, batch: list[ChunkRef], counter: _Counter, sent: dict[bytes, str]
+) -> None:
     local = store.index()
     parts = []
     places = [local.locate(cid) for cid, _ in batch]
@@ -185,4 +191,5 @@ def _send_new_pack(store: ChunkStore, objects: ObjectStore, batch: list[ChunkRef
     name, idx = encode_index(batch)
     objects.write(pack_key(name), body)
     objects.write(idx_key(name), idx)
+    sent.update(dict.fromkeys((cid for cid, _ in batch), name))
     counter.add(len(body), 1)

@@ -1,33 +1,25 @@
-"""What modelreg needs of a remote blob store, and how blobs are named there.
+"""What modelreg needs of a remote blob store (``RemoteStore``), how blobs are named there, and
+what a fetch tells the user.
 
 Blobs are content-addressed: the object for ``sha256:<hex>`` lives at
-``<prefix>/sha256/<hex[:2]>/<hex>``, the same layout as the local ``blobs/`` store. Because
-a key names its content, writing the same key twice writes the same bytes, which is what
-makes uploads idempotent and safe to run in parallel without any locking.
-
-Nothing on a remote is trusted by its name alone. An object whose size differs from the one
-recorded is corrupt, and ``upload`` replaces it; an object whose bytes a fetch found not to
-match its name is moved aside by ``quarantine`` to ``<prefix>/quarantine/<hex>.<time>.<random>``,
-so that the next push from a machine with a good copy uploads it again. Neither side ever
-deletes bytes outright: a corrupt object is kept under ``quarantine/`` for whoever looks into it.
-
-Large files of a format-2 registry live on the same remote as packs, pack indexes and recipes
-(``packs/``, ``recipes/``), reached through ``objects.open_objects`` (docs/storage-format.md).
+``<prefix>/sha256/<hex[:2]>/<hex>``, the same layout as the local ``blobs/`` store; corrupt
+copies are kept under ``<prefix>/quarantine/``. ``blob_remote.BlobRemote`` implements the store
+once over any backend (``backend.Backend``). Large files of a format-2 registry live on the same
+remote as packs, pack indexes and recipes (``packs/``, ``recipes/``), reached through
+``objects.open_objects`` (docs/storage-format.md).
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Protocol
 
 from modelreg.base.fs import aside_name
+from modelreg.base.progress import Progress
 from modelreg.errors import IntegrityError, NotFoundError
-
-Progress = Callable[[int], None]
-"""Called with the number of bytes moved since the previous call (S3: from transfer threads)."""
 
 QUARANTINE = "quarantine"
 """Where corrupt objects go, beside ``sha256/`` under the remote's prefix."""

@@ -1,9 +1,10 @@
-"""A remote blob store in a directory: a shared disk, an NFS mount, a synced folder.
+"""A remote in a directory: a shared disk, an NFS mount, a synced folder.
 
 The directory must exist: ``push`` never creates it, so a typo in the url is reported instead of
-silently starting a second store. The shard directories inside it are created as needed.
-An object is read only if it is a regular file (never through a symlink, never a FIFO or a
-device, which would hang or never end) and never past the size its manifest records.
+silently starting a second store. Folders inside it are created as needed. An object is read
+only if it is a regular file (never through a symlink, never a FIFO or a device, which would hang
+or never end) and never past the bound the caller gives. A write goes to a private temporary name
+in the target folder and is renamed (or linked) into place: readers see no object or all of it.
 """
 
 from __future__ import annotations
@@ -12,48 +13,40 @@ import errno
 import os
 import secrets
 import stat
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from modelreg.base.fs import fsync_dir
+from modelreg.base.fs import fsync_dir, write_all
+from modelreg.base.progress import Progress
 from modelreg.errors import IntegrityError, ModelregError, NotFoundError, RemoteError, StorageError
 
-from .base import (
-    QUARANTINE,
-    Progress,
-    blob_key,
-    check_source,
-    found_in_quarantine,
-    larger_than_recorded,
-    not_a_blob,
-    quarantine_key,
-    quarantined_prefix,
-)
+from .backend import Backend, ObjectInfo, check_key
 
 _COPY_CHUNK = 1024 * 1024
 _O_BINARY: int = getattr(os, "O_BINARY", 0)  # Windows needs it; 0 elsewhere
 _O_READ = os.O_RDONLY | _O_BINARY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | os.O_CLOEXEC
+_NO_HARDLINK_ERRNOS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.EXDEV, errno.ENOSYS})
 
 
-class DirectoryRemote:
-    """Blobs in a directory (a shared disk, an NFS mount, a synced folder)."""
-
+class DirectoryBackend(Backend):
     def __init__(self, path: Path) -> None:
         # abspath, not resolve(): keep a symlinked mount point as the user wrote it.
         self.path = Path(os.path.abspath(path))
         self.url = str(self.path)
-        # digest -> (device, inode) of the object the last download read: what quarantine moves.
-        self._read: dict[str, tuple[int, int]] = {}
 
     def __repr__(self) -> str:
-        return f"DirectoryRemote({self.url!r})"
+        return f"DirectoryBackend({self.url!r})"
 
-    def _blob_path(self, digest: str) -> Path:
-        return self.path / blob_key(digest)
+    def _path(self, key: str) -> Path:
+        return self.path / check_key(key)
 
-    def _require_dir(self) -> None:
-        """The remote directory must exist: creating it would hide a typo in the url."""
+    def location(self, key: str) -> str:
+        return str(self._path(key))
+
+    # -- the interface -------------------------------------------------------------------------
+
+    def require_root(self) -> None:
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
@@ -63,53 +56,109 @@ class DirectoryRemote:
                 code="remote_missing",
             ) from None
         except OSError as exc:
-            raise RemoteError(f"cannot read remote {self.url}: {exc.strerror or exc}") from exc
+            raise self._read_error(exc) from exc
         if not stat.S_ISDIR(st.st_mode):
             raise NotFoundError(
                 f"the remote {self.url} is not a directory: fix [remote] url in modelreg.toml", code="remote_missing"
             )
 
-    def _lstat(self, path: Path) -> os.stat_result | None:
+    def stat(self, key: str) -> ObjectInfo | None:
         try:
-            return os.lstat(path)
+            st = os.lstat(self._path(key))
         except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as exc:
-            raise RemoteError(f"cannot read remote {self.url}: {exc.strerror or exc}") from exc
+            raise self._read_error(exc) from exc
+        kind = None if stat.S_ISREG(st.st_mode) else _kind(st.st_mode)
+        return ObjectInfo(st.st_size, f"{st.st_dev}:{st.st_ino}", kind)
 
-    def has(self, digest: str) -> bool:
-        st = self._lstat(self._blob_path(digest))
-        return st is not None and stat.S_ISREG(st.st_mode)
+    def list(self, prefix: str) -> dict[str, int]:
+        self.require_root()
+        folder, _, start = prefix.rpartition("/")
+        if folder:
+            check_key(folder)
+        found: dict[str, int] = {}
+        try:
+            entries = list(os.scandir(self.path / folder))
+        except (FileNotFoundError, NotADirectoryError):
+            return found
+        except OSError as exc:
+            raise self._read_error(exc) from exc
+        for entry in entries:
+            if not entry.name.startswith(start) or entry.name.startswith("."):
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                found[f"{folder}/{entry.name}" if folder else entry.name] = st.st_size
+        return found
 
-    def missing(self, digests: Iterable[str], sizes: Mapping[str, int] | None = None) -> set[str]:
-        wanted = set(digests)
-        if not wanted:
-            return set()
-        self._require_dir()
-        recorded = sizes or {}
-        lacking = set()
-        for digest in wanted:
-            st = self._lstat(self._blob_path(digest))
-            size = recorded.get(digest)
-            if st is None or not stat.S_ISREG(st.st_mode) or (size is not None and st.st_size != size):
-                lacking.add(digest)
-        return lacking
+    def read(self, key: str, limit: int) -> bytes | None:
+        fd = self._open(key)
+        if fd is None:
+            self.require_root()  # a missing remote directory is an error, not an empty store
+            return None
+        try:
+            if os.fstat(fd).st_size > limit:
+                raise too_large(key, self.url, limit)
+            data = os.pread(fd, limit + 1, 0)
+        except OSError as exc:
+            raise self._read_error(exc) from exc
+        finally:
+            os.close(fd)
+        if len(data) > limit:
+            raise too_large(key, self.url, limit)
+        return data
 
-    def upload(self, digest: str, src: Path, size: int, progress: Progress | None = None) -> bool:
-        final = self._blob_path(digest)
-        self._require_dir()
-        st = self._lstat(final)
-        if st is not None and stat.S_ISREG(st.st_mode) and st.st_size == size:
-            return False
-        check_source(src, size)
-        if st is not None:
-            # Another size, or not a file at all: corrupt. Keep it aside, then write the good bytes.
-            self._move_aside(digest, (st.st_dev, st.st_ino))
-        shard = final.parent
-        self._make_dirs(shard.parent, shard)
-        # A private temp name in the target directory: rename within one filesystem is
-        # atomic, so readers see either no blob or the whole blob, never a partial one.
-        tmp = shard / f".tmp-{final.name[:16]}-{secrets.token_hex(8)}"
+    def read_range(self, key: str, start: int, end: int) -> bytes:
+        fd = self._open(key)
+        if fd is None:
+            raise RemoteError(f"the object {key} went from the remote {self.url} while it was read; try again")
+        try:
+            parts = []
+            got = 0
+            while got < end - start:
+                piece = os.pread(fd, min(end - start - got, 16 << 20), start + got)
+                if not piece:
+                    break
+                parts.append(piece)
+                got += len(piece)
+        except OSError as exc:
+            raise self._read_error(exc) from exc
+        finally:
+            os.close(fd)
+        data = b"".join(parts)
+        if len(data) != end - start:
+            raise IntegrityError(
+                f"the object {key} on the remote {self.url} is shorter than its index says", code="remote_corrupt"
+            )
+        return data
+
+    def get_file(self, key: str, dest: Path, info: ObjectInfo, progress: Progress | None = None) -> None:
+        fd = self._open(key)
+        if fd is None:
+            raise RemoteError(f"the object {key} went from the remote {self.url} while it was read; try again")
+        with os.fdopen(fd, "rb") as inp:
+            st = os.fstat(inp.fileno())
+            if f"{st.st_dev}:{st.st_ino}" != info.tag:
+                raise RemoteError(f"the object {key} on the remote {self.url} changed while it was read; try again")
+            with open(dest, "xb") as out:
+                # one byte past the size at most: enough to see that a file grew, never more
+                copied = _copy(inp, out.fileno(), info.size + 1, progress, on_read=self._read_error)
+                if copied > info.size:
+                    raise IntegrityError(
+                        f"the object {key} on the remote {self.url} grew while it was read; it was not read further",
+                        code="remote_corrupt",
+                    )
+                os.fsync(out.fileno())
+
+    def put_file(self, key: str, src: Path, size: int, progress: Progress | None = None) -> bool:
+        final = self._path(key)
+        self.require_root()
+        self._make_dirs(final.parent)
+        tmp = final.parent / f".tmp-{final.name[:16]}-{secrets.token_hex(8)}"
         on_write = self._write_error
         try:
             try:
@@ -126,89 +175,80 @@ class DirectoryRemote:
             finally:
                 os.close(fd)
             if copied != size:
-                raise IntegrityError(
-                    f"local blob {digest} changed while it was uploaded ({copied} bytes read, {size} expected)"
-                )
+                raise IntegrityError(f"{src} changed while it was uploaded ({copied} bytes read, {size} expected)")
             return _publish(tmp, final, on_write)
         finally:
             tmp.unlink(missing_ok=True)
 
-    def download(self, digest: str, dest: Path, size: int, progress: Progress | None = None) -> None:
-        source = self._blob_path(digest)
+    def write(self, key: str, data: bytes) -> None:
+        final = self._path(key)
+        self.require_root()
+        self._make_dirs(final.parent)
+        tmp = final.parent / f".tmp-{final.name[:16]}-{secrets.token_hex(8)}"
         try:
-            # Not through a symlink, and without blocking on a FIFO that has no writer.
-            fd = os.open(source, _O_READ)
-        except (FileNotFoundError, NotADirectoryError):
-            self._require_dir()
-            raise self._not_here(digest) from None
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                raise not_a_blob(digest, "a symbolic link", self.url) from None
-            raise self._read_error(exc) from exc
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o644)
+                try:
+                    write_all(fd, data)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                os.replace(tmp, final)
+            except OSError as exc:
+                raise self._write_error(exc) from exc
+            fsync_dir(final.parent)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def move_aside(self, key: str, target: str, tag: str | None) -> str | None:
+        source, destination = self._path(key), self._path(target)
+        if tag is not None:
+            seen = self.stat(key)
+            if seen is None or seen.tag != tag:
+                return None  # replaced (or removed) since: leave the newer object alone
+        self._make_dirs(destination.parent)
         try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                raise not_a_blob(digest, _kind(st.st_mode), self.url)
-            os.set_blocking(fd, True)
-        except BaseException:
-            os.close(fd)
-            raise
-        with os.fdopen(fd, "rb") as inp:
-            if st.st_size > size:
-                raise larger_than_recorded(digest, self.url, st.st_size, size)
-            with open(dest, "xb") as out:
-                # size + 1 at most: enough to see that a file grew past its size, never more.
-                copied = _copy(inp, out.fileno(), size + 1, progress, on_read=self._read_error)
-                if copied > size:
-                    raise larger_than_recorded(digest, self.url, None, size)
-                os.fsync(out.fileno())
-        self._read[digest] = (st.st_dev, st.st_ino)
-
-    def quarantine(self, digest: str) -> str | None:
-        seen = self._read.pop(digest, None)
-        return None if seen is None else self._move_aside(digest, seen)
-
-    # -- helpers -------------------------------------------------------------------------------
-
-    def _move_aside(self, digest: str, identity: tuple[int, int]) -> str | None:
-        """Rename the object into ``quarantine/`` if it is still the one seen (``identity``)."""
-        final = self._blob_path(digest)
-        st = self._lstat(final)
-        if st is None or (st.st_dev, st.st_ino) != identity:
-            return None  # replaced (or removed) since: leave the newer object alone
-        self._make_dirs(self.path / QUARANTINE)
-        target = self.path / quarantine_key(digest)
-        try:
-            os.rename(final, target)
+            os.rename(source, destination)
         except FileNotFoundError:
             return None
         except OSError as exc:
             raise self._write_error(exc) from exc
-        fsync_dir(final.parent)
-        fsync_dir(target.parent)
-        return str(target)
+        fsync_dir(source.parent)
+        fsync_dir(destination.parent)
+        return str(destination)
 
-    def _not_here(self, digest: str) -> ModelregError:
-        """Not on the remote: say so, or that an earlier fetch quarantined its corrupt copy."""
-        prefix = quarantined_prefix(digest)
-        name_start = prefix.rsplit("/", 1)[1]
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _open(self, key: str) -> int | None:
+        """A read-only descriptor of the regular file under ``key``, or None when there is none."""
         try:
-            names = sorted(entry.name for entry in os.scandir(self.path / QUARANTINE))
-        except OSError:
-            names = []
-        found = [name for name in names if name.startswith(name_start)]
-        if found:
-            return found_in_quarantine(digest, self.url, str(self.path / QUARANTINE / found[-1]))
-        return NotFoundError(f"blob {digest} is not on the remote {self.url}", code="blob_missing")
+            # Not through a symlink, and without blocking on a FIFO that has no writer.
+            fd = os.open(self._path(key), _O_READ)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise IntegrityError(f"the object {key} on the remote {self.url} is a symbolic link") from None
+            raise self._read_error(exc) from exc
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            raise IntegrityError(f"the object {key} on the remote {self.url} is {_kind(st.st_mode)}")
+        os.set_blocking(fd, True)
+        return fd
 
-    def _make_dirs(self, *dirs: Path) -> None:
-        """Create directories inside the remote (never the remote itself), outermost first."""
-        for directory in dirs:
+    def _make_dirs(self, directory: Path) -> None:
+        """Create the folders between the remote's root (never the root itself) and ``directory``."""
+        missing = []
+        while directory != self.path and not directory.is_dir():
+            missing.append(directory)
+            directory = directory.parent
+        for folder in reversed(missing):
             try:
-                directory.mkdir(exist_ok=True)
+                folder.mkdir(exist_ok=True)
             except FileNotFoundError:
-                self._require_dir()
-                raise RemoteError(f"cannot create {directory} in the remote {self.url}") from None
+                self.require_root()
+                raise RemoteError(f"cannot create {folder} in the remote {self.url}") from None
             except OSError as exc:
                 raise self._write_error(exc) from exc
 
@@ -222,6 +262,14 @@ class DirectoryRemote:
         return RemoteError(f"cannot read remote {self.url}: {exc.strerror or exc}")
 
 
+def too_large(key: str, where: str, limit: int) -> IntegrityError:
+    return IntegrityError(
+        f"the object {key} on the remote {where} is larger than it can be ({limit} bytes at most); "
+        "it was not read further",
+        code="remote_corrupt",
+    )
+
+
 def _kind(mode: int) -> str:
     if stat.S_ISFIFO(mode):
         return "a FIFO"
@@ -231,6 +279,8 @@ def _kind(mode: int) -> str:
         return "a directory"
     if stat.S_ISSOCK(mode):
         return "a socket"
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
     return "not a regular file"
 
 
@@ -269,9 +319,9 @@ def _copy(
 
 
 def _publish(tmp: Path, final: Path, on_error: Callable[[OSError], ModelregError]) -> bool:
-    """Move a finished temp file to its blob name; False when another writer got there first."""
+    """Move a finished temp file to its name; False when another writer got there first."""
     try:
-        # link() refuses to overwrite, so exactly one of several racing uploaders reports True.
+        # link() refuses to overwrite, so exactly one of several racing writers reports True.
         os.link(tmp, final)
     except FileExistsError:
         return False
@@ -286,6 +336,3 @@ def _publish(tmp: Path, final: Path, on_error: Callable[[OSError], ModelregError
             raise on_error(exc2) from exc2
     fsync_dir(final.parent)
     return True
-
-
-_NO_HARDLINK_ERRNOS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.EXDEV, errno.ENOSYS})

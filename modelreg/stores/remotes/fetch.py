@@ -7,9 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from modelreg.base.progress import Progress
 from modelreg.errors import IntegrityError, ModelregError
 
-from .base import Progress, RemoteStore, quarantined
+from .base import RemoteStore, quarantined
 
 if TYPE_CHECKING:
     from modelreg.stores.blobs import LocalBlobStore

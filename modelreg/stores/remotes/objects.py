@@ -1,33 +1,60 @@
-"""The remote as named objects (packs, their indexes, recipes): what chunked transfers use.
+"""The remote as the chunk store sees it: packs, their indexes and recipes, on any backend.
 
-Keys are relative to the remote's root (``packs/<name>.pack``, ``packs/<name>.idx``,
-``recipes/<hex>``). Every object there is named by its content, so two writers of one key write
-the same bytes and a write needs no lock. Nothing read is trusted: ``read`` never returns more
-than the caller's bound, and the caller checks every byte against its name. The interface is
+Keys are ``packs/<name>.pack``, ``packs/<name>.idx`` and ``recipes/<hex>``, each named by its
+content, so two writers of one key write the same bytes and a write needs no lock. A key that is
+not one of those (a hostile listing, a crafted index) is refused before any backend sees it;
+reads never return more than the caller's bound, and the caller checks every byte against its
+name. A transient failure of the store is tried again (``backend.Retrying``). The interface is
 ``modelreg.stores.chunks.objects.ObjectStore``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import re
 
-from .base import RemoteStore
+from modelreg.base.fs import aside_name
+from modelreg.errors import IntegrityError
 
-if TYPE_CHECKING:
-    from modelreg.stores.chunks.objects import ObjectStore
+from .backend import Backend, Retrying
+from .base import QUARANTINE, RemoteStore
+from .blob_remote import BlobRemote
+
+_KEY_RE = re.compile(r"(packs/[0-9a-f]{64}\.(pack|idx)|(recipes|locators)/[0-9a-f]{64})")
 
 
-def open_objects(remote: RemoteStore) -> ObjectStore:
-    from .directory import DirectoryRemote
+def check_key(key: str) -> str:
+    if not _KEY_RE.fullmatch(key):
+        raise IntegrityError(f"not an object key of a chunk store: {key!r}", code="invalid_digest")
+    return key
 
-    if isinstance(remote, DirectoryRemote):
-        from .directory_objects import DirectoryObjects
 
-        return DirectoryObjects(remote)
-    from .s3 import S3Remote
+def quarantine_name(key: str) -> str:
+    return f"{QUARANTINE}/{aside_name(key.replace('/', '.'))}"
 
-    if isinstance(remote, S3Remote):
-        from .s3_objects import S3Objects
 
-        return S3Objects(remote)
-    raise TypeError(f"no object access for {remote!r}")
+class ChunkObjects:
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.url = backend.url
+
+    def list(self, prefix: str) -> dict[str, int]:
+        return self.backend.list(prefix)
+
+    def read(self, key: str, limit: int) -> bytes | None:
+        return self.backend.read(check_key(key), limit)
+
+    def read_range(self, key: str, start: int, end: int) -> bytes:
+        return self.backend.read_range(check_key(key), start, end)
+
+    def write(self, key: str, data: bytes) -> None:
+        self.backend.write(check_key(key), data)
+
+    def quarantine(self, key: str) -> str | None:
+        """Move an object found corrupt to ``quarantine/`` (kept); where it went, or None if gone."""
+        return self.backend.move_aside(check_key(key), quarantine_name(key), None)
+
+
+def open_objects(remote: RemoteStore) -> ChunkObjects:
+    if not isinstance(remote, BlobRemote):
+        raise TypeError(f"no object access for {remote!r}")
+    return ChunkObjects(Retrying(remote.backend))

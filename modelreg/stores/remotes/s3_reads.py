@@ -11,17 +11,13 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
+from modelreg.base.parallel import run_parallel
+from modelreg.base.progress import Progress
 from modelreg.errors import IntegrityError, RemoteError
-
-from .base import Progress
-
-R = TypeVar("R")
 
 _READ_CHUNK = 1024 * 1024
 _PART_ATTEMPTS = 3
@@ -163,30 +159,36 @@ def _get_range(
     return got
 
 
-def run_parallel(jobs: list[Callable[[], R]], threads: int, stop: threading.Event | None = None) -> list[R]:
-    """Run ``jobs`` in a small pool; the first failure (or Ctrl-C) cancels what has not started
-    and sets ``stop``, which running jobs check between reads."""
-    if not jobs:
-        return []
-    if len(jobs) == 1:
-        return [jobs[0]()]
-    with ThreadPoolExecutor(max_workers=min(threads, len(jobs))) as pool:
-        futures: list[Future[R]] = [pool.submit(job) for job in jobs]
+def read_range(client: Any, bucket: str, key: str, start: int, last: int, *, where: str) -> bytes:
+    """Bytes ``start``..``last`` (inclusive) as the server sends them, at most one byte more (so a
+    server that ignores Range shows, and is not read on); a broken stream is read again."""
+    want = last - start + 1
+    retryable = _retryable()
+    for attempt in range(1, _PART_ATTEMPTS + 1):
         try:
-            done, _pending = wait(futures, return_when=FIRST_EXCEPTION)
-        except BaseException:
-            _cancel(futures, stop)
-            raise
-        for future in done:
-            error = future.exception()
-            if error is not None:
-                _cancel(futures, stop)
-                raise error
-        return [future.result() for future in futures]
+            body = client.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{last}")["Body"]
+            parts: list[bytes] = []
+            got = 0
+            try:
+                while got <= want:
+                    piece = body.read(min(_READ_CHUNK, want + 1 - got))
+                    if not piece:
+                        break
+                    parts.append(piece)
+                    got += len(piece)
+            finally:
+                body.close()
+            return b"".join(parts)
+        except retryable as exc:
+            if attempt == _PART_ATTEMPTS or timed_out(exc):
+                raise RemoteError(f"reading {key} from the remote {where} failed: {exc}") from exc
+    raise AssertionError("unreachable")
 
 
-def _cancel(futures: list[Future[R]], stop: threading.Event | None) -> None:
-    if stop is not None:
-        stop.set()
-    for other in futures:
-        other.cancel()
+def status_of(exc: BaseException) -> int | None:
+    """The HTTP status of a failed S3 call, when the server answered."""
+    response: Any = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return status if isinstance(status, int) else None
+    return None

@@ -69,16 +69,18 @@ def test_an_identity_that_is_blank_or_holds_control_characters_is_refused(
     assert created["created_by"] == "bob"
 
 
-def test_an_approval_written_into_the_request_file_by_hand_does_not_count(cli: Any, gated: tuple[Path, str]) -> None:
+def test_an_approval_written_into_the_request_file_by_hand_is_refused(cli: Any, gated: tuple[Path, str]) -> None:
     root, request_id = gated
+    path = root / "models" / "churn" / "requests" / f"{request_id}.yaml"
+    honest = path.read_bytes()
     forged = {"by": "bob", "at": "2026-12-01T23:47:00Z", "reason": None}
     _edit_request(root, request_id, lambda d: d["approvals"].append(forged))
-    result = cli("approve", request_id, "--author", "carol", "--json", "-R", root)
-    decided = ok(result)
-    assert decided["applied"] is False and decided["approved_by"] == ["carol"], decided
-    assert "not in the audit log" in result.stderr
+    line = refused(cli("approve", request_id, "--author", "carol", "--json", "-R", root), 5)
+    assert str(path) in line and "audit log does not record" in line
     assert Registry(root).resolve("churn@1").stage == "development"
-    # bob, who never approved, still may; his real approval completes the count.
+    # The file put back as the log tells it: bob, who never approved, still may.
+    path.write_bytes(honest)
+    ok(cli("approve", request_id, "--author", "carol", "--json", "-R", root))
     decided = ok(cli("approve", request_id, "--author", "bob", "--json", "-R", root))
     assert decided["applied"] is True and sorted(decided["approved_by"]) == ["bob", "carol"]
     approvals = [e for e in Registry(root).audit.entries() if e["action"] == "approve"]

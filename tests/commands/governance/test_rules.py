@@ -152,7 +152,7 @@ def test_current_compares_with_the_stage_holder(cli: Any, reg: Registry, tmp_pat
     register(reg, tmp_path, metrics={"auc": 0.85})
     register(reg, tmp_path, metrics={"accuracy": 0.9})
     check = ok(cli("check", "churn@1", "production", "--json", "-R", reg.root))
-    assert check["checks"] == [{"rule": "auc >= current", "passed": True, "detail": "no version holds production"}]
+    assert check["checks"] == [{"rule": "auc >= current", "passed": True, "detail": "no version ever held production"}]
     ok(cli("promote", "churn@1", "production", "-R", reg.root))
     line = refused(cli("promote", "churn@2", "production", "-R", reg.root))
     assert "auc >= current (auc = 0.75, bound 0.8 (the holder churn@1))" in line

@@ -39,7 +39,7 @@ def free_port() -> int:
 def server(store: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """`mlflow server` on a copy of the session's store (its file:// artifacts stay where they
     are) that also proxies artifacts of its own, under --artifacts-destination."""
-    pytest.importorskip("flask", reason="`mlflow server` needs the full mlflow package (the test extra has it)")
+    pytest.importorskip("flask", reason="`mlflow server` needs flask and its companions (the test extra has them)")
     base = tmp_path_factory.mktemp("mlflow-server")
     shutil.copy(store["db"], base / "mlflow.db")
     port = free_port()

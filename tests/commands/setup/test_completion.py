@@ -113,7 +113,8 @@ def test_zsh_and_fish_formats(reg: Path) -> None:
 def test_a_real_bash_runs_the_committed_script(reg: Path) -> None:
     script = f"""
 source {ROOT / "completions" / "modelreg.bash"}
-COMP_WORDS=(modelreg show churn@p); COMP_CWORD=2
+COMP_LINE='modelreg show churn@p'; COMP_POINT=${{#COMP_LINE}}
+COMP_WORDS=(modelreg show churn @p); COMP_CWORD=3  # as bash cuts them at COMP_WORDBREAKS
 _modelreg_completion modelreg
 printf '%s\\n' "${{COMPREPLY[@]}}"
 complete -p modelreg
@@ -124,7 +125,7 @@ complete -p modelreg
     )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[0] == "churn@production"
+    assert lines[0] == "@production"  # readline replaces "@p" (its word from the last break)
     assert "-F _modelreg_completion modelreg" in lines[-1]
 
 

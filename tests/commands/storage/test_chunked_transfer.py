@@ -4,8 +4,10 @@ pull move only the chunks the other side lacks, resume after kill -9, and repair
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -27,6 +29,23 @@ def s3server(s3_server: SeaweedS3) -> SeaweedS3:
     return s3_server
 
 
+def listing(root: Path) -> dict[str, int]:
+    """The files under ``root`` with their sizes, read while a push may be writing there: a file
+    renamed or removed between the listing and its stat is left out (the next look sees it
+    under its new name); os.walk skips a folder that goes away the same way."""
+    found: dict[str, int] = {}
+    for folder, _, names in os.walk(root):
+        for name in names:
+            path = Path(folder, name)
+            try:
+                info = path.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISREG(info.st_mode):
+                found[path.relative_to(root).as_posix()] = info.st_size
+    return found
+
+
 class Side:
     """A remote as the test sees it: its objects by key (``packs/…``, ``recipes/…``)."""
 
@@ -43,7 +62,7 @@ class Side:
             items = [item for page in pages for item in page.get("Contents", []) or []]
             return {item["Key"][len(self.prefix) + 1 :]: int(item["Size"]) for item in items}
         assert self.path is not None
-        return {p.relative_to(self.path).as_posix(): p.stat().st_size for p in self.path.rglob("*") if p.is_file()}
+        return listing(self.path)
 
     def size(self) -> int:
         return sum(n for key, n in self.objects().items() if not key.startswith("quarantine/"))
@@ -132,20 +151,21 @@ def test_get_fetches_missing_chunks_from_the_remote(run, reg_path, tmp_path, sid
 # -- kill -9 and resume -------------------------------------------------------------------------
 
 
-def _kill_when(proc: subprocess.Popen[str], ready: Any, budget: float = 60.0) -> bool:
-    """kill -9 ``proc`` as soon as ``ready()``; False when it ended first."""
+def _kill_when(proc: subprocess.Popen[str], ready: Any, budget: float = 900.0) -> bool:
+    """kill -9 ``proc`` as soon as ``ready()``; False when it ended first. ``budget`` only stops
+    a hung process from hanging the suite: a slow machine waits for the event, however long."""
     deadline = time.monotonic() + budget
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return False
+    while proc.poll() is None:
         if ready():
             proc.kill()
             proc.wait()
             return True
+        if time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            raise AssertionError(f"{proc.args} neither reached the kill point nor ended in {budget:.0f}s")
         time.sleep(0.002)
-    proc.kill()
-    proc.wait()
-    return True
+    return False
 
 
 def _start(*args: Any) -> subprocess.Popen[str]:

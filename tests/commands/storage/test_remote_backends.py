@@ -15,7 +15,9 @@ import pytest
 from support.s3server import SeaweedS3, free_port
 
 from modelreg.errors import IntegrityError, NotFoundError, RemoteError, UsageError
-from modelreg.stores.remotes import DirectoryRemote, RemoteStore, S3Remote, blob_key, open_remote
+from modelreg.stores.remotes import BlobRemote, RemoteStore, blob_key, open_remote
+from modelreg.stores.remotes.directory import DirectoryBackend
+from modelreg.stores.remotes.s3 import S3Backend
 
 BUCKET = "modelreg-tests"
 MiB = 1024 * 1024
@@ -48,7 +50,7 @@ def make_remote(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Ca
 
         def make_s3(**options: int) -> RemoteStore:
             if options:
-                return S3Remote(BUCKET, _unique_prefix(), endpoint_url=server.endpoint_url, **options)
+                return BlobRemote(S3Backend(BUCKET, _unique_prefix(), endpoint_url=server.endpoint_url, **options))
             return open_remote(f"s3://{BUCKET}/{_unique_prefix()}", root=tmp_path, endpoint_url=server.endpoint_url)
 
         return make_s3
@@ -139,7 +141,7 @@ def test_parallel_uploads_of_one_digest(
 
     def worker() -> None:
         # Each thread opens its own store, as separate processes would.
-        own = open_remote(remote.url, root=tmp_path, endpoint_url=getattr(remote, "endpoint_url", None))
+        own = open_remote(remote.url, root=tmp_path, endpoint_url=getattr(remote.backend, "endpoint_url", None))
         barrier.wait()
         try:
             outcome = own.upload(blob.digest, blob.path, blob.size)
@@ -161,8 +163,8 @@ def test_parallel_uploads_of_one_digest(
     if kind == "dir":
         # link() publishes exactly once; the losers see the blob and report False.
         assert results.count(True) == 1
-        assert isinstance(remote, DirectoryRemote)
-        leftovers = [p.name for p in remote.path.rglob("*") if p.is_file()]
+        assert isinstance(remote, BlobRemote) and isinstance(remote.backend, DirectoryBackend)
+        leftovers = [p.name for p in remote.backend.path.rglob("*") if p.is_file()]
         assert leftovers == [blob.digest.removeprefix("sha256:")]
     dest = tmp_path / "after-race.tmp"
     remote.download(blob.digest, dest, blob.size)
@@ -178,9 +180,9 @@ def test_multipart_sized_blob_round_trips(
     assert remote.upload(blob.digest, blob.path, blob.size, progress=sent.append) is True
     assert sum(sent) == blob.size
     if kind == "s3":
-        assert isinstance(remote, S3Remote)
+        assert isinstance(remote, BlobRemote) and isinstance(remote.backend, S3Backend)
         server: SeaweedS3 = request.getfixturevalue("s3server")
-        head = server.client().head_object(Bucket=BUCKET, Key=remote.prefix + blob_key(blob.digest))
+        head = server.client().head_object(Bucket=BUCKET, Key=remote.backend.prefix + blob_key(blob.digest))
         assert head["ContentLength"] == blob.size
         assert head["ETag"].strip('"').endswith("-4"), "expected a 4-part multipart upload"
     dest = tmp_path / "big.tmp"
@@ -344,16 +346,16 @@ def test_missing_bucket_is_not_found(aws_env: SeaweedS3, tmp_path: Path, blob_di
 
 def test_open_remote_url_forms(tmp_path: Path) -> None:
     relative = open_remote("../shared", root=tmp_path / "reg")
-    assert isinstance(relative, DirectoryRemote)
-    assert relative.path == tmp_path / "shared"
+    assert isinstance(relative.backend, DirectoryBackend)
+    assert relative.backend.path == tmp_path / "shared"
 
     absolute = open_remote(f"file://{tmp_path}/blob%20store", root=Path("/unused"))
-    assert isinstance(absolute, DirectoryRemote)
-    assert absolute.path == tmp_path / "blob store"
+    assert isinstance(absolute.backend, DirectoryBackend)
+    assert absolute.backend.path == tmp_path / "blob store"
 
     s3 = open_remote("s3://bucket-x/a//b/", root=tmp_path, endpoint_url="http://127.0.0.1:9")
-    assert isinstance(s3, S3Remote)
-    assert (s3.bucket, s3.prefix, s3.url) == ("bucket-x", "a/b/", "s3://bucket-x/a/b")
+    assert isinstance(s3.backend, S3Backend)
+    assert (s3.backend.bucket, s3.backend.prefix, s3.url) == ("bucket-x", "a/b/", "s3://bucket-x/a/b")
 
 
 @pytest.mark.parametrize(
@@ -371,7 +373,7 @@ def test_s3_without_boto3_asks_for_the_extra(monkeypatch: pytest.MonkeyPatch, tm
         open_remote("s3://bucket/prefix", root=tmp_path)
     assert "pip install 'modelreg[s3]'" in caught.value.message
     # Directory remotes never need boto3.
-    assert isinstance(open_remote("blobs-remote", root=tmp_path), DirectoryRemote)
+    assert isinstance(open_remote("blobs-remote", root=tmp_path).backend, DirectoryBackend)
 
 
 def test_directory_remote_that_does_not_exist_is_named(tmp_path: Path, blob_dir: Path) -> None:

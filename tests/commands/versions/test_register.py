@@ -245,7 +245,7 @@ def test_version_object_fields(cli: Any, reg_path: Path, tmp_path: Path, make_fi
     assert v["lineage"]["datasets"] == ["s3://data/train.csv"]
     assert "git" not in v["lineage"] or v["lineage"]["git"] is None, "not inside a git repository"
     assert "ci" not in v["lineage"] or v["lineage"]["ci"] is None, "no CI environment"
-    assert v["files"] == [{"path": "model.onnx", "size": 1234, "digest": sha(src.read_bytes())}]
+    assert [(f["path"], f["size"], f["digest"]) for f in v["files"]] == [("model.onnx", 1234, sha(src.read_bytes()))]
     shown = json.loads(cli("show", "m@1", "-R", reg_path, "--json").stdout)
     assert {k: shown[k] for k in VERSION_KEYS} == {k: v[k] for k in VERSION_KEYS}
 

@@ -24,6 +24,7 @@ from typing import IO, Any
 
 from modelreg.repo import Repo
 
+TRUST_ENV = "MODELREG_TRUST"  # ops/trust.py reads it; never passed on to a command
 DEPTH_ENV = "MODELREG_HOOK_DEPTH"
 MAX_DEPTH = 3  # a hook whose modelreg call runs hooks whose modelreg call runs hooks: stop there
 _TAIL_BYTES = 4096
@@ -52,6 +53,9 @@ def run_command(repo: Repo, command: str, document: dict[str, Any], env: dict[st
     last line of its stderr. Killed (with everything it started) after ``timeout`` seconds."""
     depth = _depth()
     full_env = {**os.environ, **env, "MODELREG_REGISTRY": str(repo.root), DEPTH_ENV: str(depth + 1)}
+    # Trusting this registry's commands for one run trusts nothing they run in turn: a hook that
+    # calls modelreg on another registry finds that one's commands untrusted, as they are.
+    full_env.pop(TRUST_ENV, None)
     with tempfile.TemporaryFile() as stdin, tempfile.TemporaryFile() as stderr:
         stdin.write(json.dumps(document, ensure_ascii=False).encode() + b"\n")
         stdin.seek(0)
@@ -104,6 +108,7 @@ def event_env(entry: dict[str, Any]) -> dict[str, str]:
         "MODELREG_FROM_STAGE": text("from_stage"),
         "MODELREG_TO_STAGE": text("to_stage"),
         "MODELREG_ACTOR": text("actor"),
+        "MODELREG_ENV": text("env"),  # deploy and undeploy: the environment
     }
 
 
@@ -125,7 +130,7 @@ def _version_json(repo: Repo, entry: dict[str, Any], cache: dict[tuple[str, int]
 def after(repo: Repo, entries: list[dict[str, Any]], extra: dict[str, Any] | None = None) -> None:
     """Run the hooks of each entry's event, in order, once the change is durable and no lock is
     held. A failing hook undoes nothing: it becomes a warning and a line of ``repo.hook_runs``."""
-    from modelreg.ops.governance.trust import is_trusted
+    from modelreg.ops.events.trust import is_trusted
 
     hooks = repo.config.policy.hooks
     wanted = [(e, hooks.get(str(e.get("action")), ())) for e in entries]

@@ -1,0 +1,1 @@
+"""Proof: model files safe to load, signed versions, signed approvals."""

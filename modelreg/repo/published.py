@@ -1,0 +1,381 @@
+"""A registry read straight from its publication on a remote: no clone, no git, read-only.
+
+``push`` publishes the registry's records beside the blobs (``ops/storage/publish.py``). On the
+remote, every record is an immutable object named by the SHA-256 of its bytes
+(``records/<hex>``): the configuration, each model's listing (its files: path -> hex), the files
+themselves, and the audit log cut into segments at line ends. A publication index names them all,
+and one small pointer object, ``published.json``, names the index: written last, in one PUT, so a
+reader sees the previous publication or the new one, never a mix.
+
+A reader (``-R s3://bucket/prefix``, or ``-R DIR`` on a published remote directory) reads the
+pointer, then builds a view of that publication in the user's cache: an ordinary registry
+directory, filled model by model and manifest by manifest as the questions need them, so
+``get-production NAME`` costs the pointer and a few small objects whatever the registry's size,
+and a second call, with nothing republished, only the pointer. Every object read is checked
+against its name before it is kept; nothing a remote names can choose a path outside the view.
+Blobs and served copies are kept beside the views, shared by all publications.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, suppress
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
+
+from modelreg.base.fs import Tree, atomic_write, tmp_name
+from modelreg.base.machine import cache_dir
+from modelreg.errors import ConflictError, IntegrityError, NotFoundError, UsageError
+from modelreg.records.config import CONFIG_NAME, load_config
+from modelreg.records.names import is_valid_name
+from modelreg.records.yamlio import MAX_MANIFEST_BYTES
+from modelreg.stores.blobs import LocalBlobStore
+
+from .repo import LOG_NAME, Repo
+
+if TYPE_CHECKING:
+    from modelreg.records.audit import AuditLog
+    from modelreg.records.history_view import HistoryView
+    from modelreg.records.journal import Change
+    from modelreg.stores.remotes.backend import Backend
+    from modelreg.stores.remotes.blob_remote import BlobRemote
+
+FORMAT = 1
+POINTER = "published.json"
+RECORDS = "records/"
+SEGMENT = 4 << 20  # the audit log is cut at the first line end past each multiple of this
+MAX_POINTER = 64 << 10
+MAX_INDEX = 64 << 20
+MAX_SEGMENT = SEGMENT + (1 << 20)  # a segment ends at a line end; entries are capped far below 1 MiB
+_HEX_RE = re.compile(r"[0-9a-f]{64}")
+# What a model folder may hold: its own records, never a path that leaves it.
+MODEL_FILE_RE = re.compile(r"([a-z_]+|versions/[1-9][0-9]{0,9}|[a-z_]+/[A-Za-z0-9_-]{1,100})\.yaml")
+_KEEP_VIEWS = 3  # earlier views are removed once they are this many publications old
+_VIEW_GRACE = 600.0  # ... and older than this (a reader may still be using one)
+
+
+def is_published_url(text: str) -> bool:
+    return text.startswith("s3://")
+
+
+def read_only_error(url: str) -> ConflictError:
+    return ConflictError(
+        f"{url} is a published registry, read-only: make changes in a clone of the registry and run 'modelreg push'",
+        code="read_only",
+    )
+
+
+def open_backend(url: str) -> Backend:
+    """The backend of a published registry: ``s3://bucket/prefix`` (endpoint from
+    $MODELREG_ENDPOINT_URL or boto3's $AWS_ENDPOINT_URL, region from the AWS configuration) or a directory."""
+    if is_published_url(url):
+        from modelreg.stores.remotes.s3 import S3Backend
+
+        bucket, _, prefix = url[len("s3://") :].partition("/")
+        endpoint = os.environ.get("MODELREG_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL") or None
+        return S3Backend(bucket, prefix, endpoint_url=endpoint, region=os.environ.get("AWS_REGION") or None)
+    from modelreg.stores.remotes.directory import DirectoryBackend
+
+    return DirectoryBackend(Path(url))
+
+
+def digest_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def check_hex(value: object, what: str) -> str:
+    if not isinstance(value, str) or not _HEX_RE.fullmatch(value):
+        raise IntegrityError(f"the publication names {what} by {value!r}, not a SHA-256", code="remote_corrupt")
+    return value
+
+
+def iter_segments(log: BinaryIO) -> Iterator[bytes]:
+    """The audit log in segments, each ending at the first line end past a multiple of
+    ``SEGMENT``: an append changes only the last one, and no more than one is held at a time."""
+    while True:
+        segment = log.read(SEGMENT)
+        if not segment:
+            return
+        if not segment.endswith(b"\n"):
+            rest = log.readline(MAX_SEGMENT - SEGMENT)
+            segment += rest
+        yield segment
+
+
+class Publication:
+    """The index a pointer names: the configuration, the audit segments, and each model's listing."""
+
+    def __init__(self, digest: str, data: dict[str, Any], url: str) -> None:
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise IntegrityError(f"the publication at {url} is not one this modelreg reads", code="remote_corrupt")
+        self.digest = digest
+        self.config = check_hex(data.get("config"), "its configuration")
+        audit = data.get("audit")
+        models = data.get("models")
+        if not isinstance(audit, list) or not isinstance(models, dict):
+            raise IntegrityError(f"the publication at {url} is malformed", code="remote_corrupt")
+        self.audit = [check_hex(h, "an audit segment") for h in audit]
+        self.models: dict[str, str] = {}
+        for name, listing in models.items():
+            if not isinstance(name, str) or not is_valid_name(name):
+                raise IntegrityError(f"the publication at {url} names a model {name!r}", code="remote_corrupt")
+            self.models[name] = check_hex(listing, f"the listing of {name}")
+
+
+class PublishedRepo(Repo):
+    """The view of one publication: reads as a registry, refuses every change (exit 4)."""
+
+    def __init__(self, url: str, backend: Backend | None = None, mirror: Path | None = None) -> None:
+        self.url = url
+        self.backend = backend if backend is not None else open_backend(url)
+        self.mirror = mirror or cache_dir() / "published" / hashlib.sha256(url.encode()).hexdigest()[:24]
+        self.mirror_tree = Tree(self.mirror.parent)
+        self.mirror_tree.inside(self.mirror / "objects" / "entry")
+        self._listings: dict[str, dict[str, str]] = {}
+        self.publication = self._read_publication()
+        view = self.mirror / "views" / self.publication.digest
+        if not (view / CONFIG_NAME).is_file():
+            self._build_base(view)
+        super().__init__(view, load_config(view / CONFIG_NAME, None))
+        # Shared by every publication of this URL: fetched blobs, served copies, caches.
+        self.tree = Tree(self.mirror)  # the view and the state beside it: no link followed in either
+        self.state_dir = self.mirror / "state"
+        self.parse_cache = self.state_dir / "cache" / "parsed"
+        self.blobs = LocalBlobStore(self.mirror / "blobs", Tree(self.mirror), self.config.chunk_min_size())
+
+    # -- reading the remote ----------------------------------------------------------------
+
+    def _read_publication(self) -> Publication:
+        raw = self.backend.read(POINTER, MAX_POINTER)
+        if raw is None:
+            raise NotFoundError(
+                f"nothing is published at {self.url}: run 'modelreg push' from a clone of the registry",
+                code="no_registry",
+            )
+        try:
+            pointer = json.loads(raw)
+        except ValueError:
+            raise IntegrityError(f"the publication pointer at {self.url} is not JSON", code="remote_corrupt") from None
+        if not isinstance(pointer, dict) or pointer.get("format") != FORMAT:
+            raise IntegrityError(f"the publication at {self.url} is not one this modelreg reads", code="remote_corrupt")
+        digest = check_hex(pointer.get("publication"), "its index")
+        return Publication(digest, self._json(digest, MAX_INDEX), self.url)
+
+    def _object(self, digest: str, limit: int) -> bytes:
+        """The record named ``digest``: from the cache, else from the remote, checked before it is kept."""
+        cached = self.mirror_tree.inside(self.mirror / "objects" / digest)
+        try:
+            with open(cached, "rb") as f:
+                data = f.read(limit + 1)
+            if digest_of(data) == digest:
+                return data
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+        data = self.backend.read(RECORDS + digest, limit) or b""
+        if digest_of(data) != digest:
+            raise IntegrityError(
+                f"the record {RECORDS}{digest} at {self.url} does not match its name: nothing was kept; "
+                "a 'modelreg push' from a clone repairs it",
+                code="digest_mismatch",
+            )
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(cached, data)
+        return data
+
+    def _json(self, digest: str, limit: int) -> Any:
+        try:
+            return json.loads(self._object(digest, limit))
+        except ValueError:
+            raise IntegrityError(
+                f"the record {RECORDS}{digest} at {self.url} is not JSON", code="remote_corrupt"
+            ) from None
+
+    def _listing(self, name: str) -> dict[str, str]:
+        if name not in self._listings:
+            data = self._json(self.publication.models[name], MAX_INDEX)
+            files = data.get("files") if isinstance(data, dict) else None
+            if not isinstance(files, dict):
+                raise IntegrityError(f"the listing of {name} at {self.url} is malformed", code="remote_corrupt")
+            listing = {}
+            for path, digest in files.items():
+                if not isinstance(path, str) or not MODEL_FILE_RE.fullmatch(path):
+                    raise IntegrityError(
+                        f"the listing of {name} at {self.url} names a file {path!r}", code="remote_corrupt"
+                    )
+                listing[path] = check_hex(digest, f"{name}/{path}")
+            self._listings[name] = listing
+        return self._listings[name]
+
+    # -- the view --------------------------------------------------------------------------
+
+    def _build_base(self, view: Path) -> None:
+        """A new view: the configuration and an empty ``models/``, swapped in whole."""
+        self.mirror_tree.inside(view / "entry")
+        view.parent.mkdir(parents=True, exist_ok=True)
+        work = tmp_name(view)
+        (work / "models").mkdir(parents=True)
+        (work / CONFIG_NAME).write_bytes(self._object(self.publication.config, MAX_MANIFEST_BYTES))
+        try:
+            os.rename(work, view)
+        except OSError:
+            shutil.rmtree(work, ignore_errors=True)  # another reader built it first
+        self._forget_old_views(view.parent)
+
+    def _forget_old_views(self, views: Path) -> None:
+        try:
+            entries = sorted((e.stat().st_mtime, e.path) for e in os.scandir(views) if e.is_dir(follow_symlinks=False))
+        except OSError:
+            return
+        for mtime, path in entries[:-_KEEP_VIEWS]:
+            if time.time() - mtime > _VIEW_GRACE:
+                shutil.rmtree(path, ignore_errors=True)
+
+    def _ensure_model(self, name: str) -> None:
+        """The model's own records (not its manifests) in the view, written whole or not at all."""
+        folder = self.root / "models" / name
+        if name not in self.publication.models or (folder / "model.yaml").is_file():
+            return
+        work = tmp_name(folder)
+        work.mkdir(parents=True)
+        try:
+            for path, digest in self._listing(name).items():
+                if path.startswith("versions/"):
+                    continue
+                target = work / path
+                target.parent.mkdir(exist_ok=True)
+                target.write_bytes(self._object(digest, MAX_MANIFEST_BYTES))
+            (work / "versions").mkdir(exist_ok=True)
+            with suppress(OSError):  # another reader of this publication built it first
+                os.rename(work, folder)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _ensure_manifest(self, name: str, number: int) -> None:
+        target = self.root / "models" / name / "versions" / f"{number}.yaml"
+        digest = self._listing(name).get(f"versions/{number}.yaml") if name in self.publication.models else None
+        if digest is None or target.is_file():
+            return
+        atomic_write(target, self._object(digest, MAX_MANIFEST_BYTES))
+
+    def _ensure_audit(self) -> None:
+        log = self.root / LOG_NAME
+        if log.is_file():
+            return
+        work = tmp_name(log)
+        try:
+            with open(work, "wb") as out:
+                for digest in self.publication.audit:
+                    out.write(self._object(digest, MAX_SEGMENT))
+            os.rename(work, log)
+        finally:
+            work.unlink(missing_ok=True)
+
+    def prepare_all(self) -> None:
+        for name in self.model_names():
+            self._ensure_model(name)
+            for path in self._listing(name):
+                if path.startswith("versions/"):
+                    self._ensure_manifest(name, int(path[len("versions/") : -len(".yaml")]))
+        self._ensure_audit()
+
+    # -- the registry's questions, answered from the view ----------------------------------------
+
+    def model_names(self) -> list[str]:
+        return sorted(self.publication.models)
+
+    def model_dir(self, name: str) -> Path:
+        folder = super().model_dir(name)
+        self._ensure_model(name)
+        return folder
+
+    def manifest_path(self, name: str, number: int) -> Path:
+        path = super().manifest_path(name, number)
+        self._ensure_manifest(name, number)
+        return path
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        self._ensure_audit()
+        return Repo.audit.func(self)  # type: ignore[attr-defined, no-any-return]
+
+    @cached_property
+    def history_view(self) -> HistoryView:
+        self._ensure_audit()
+        return Repo.history_view.func(self)  # type: ignore[attr-defined, no-any-return]
+
+    def remote(self) -> BlobRemote:
+        if self._remote is None:
+            from modelreg.stores.remotes.blob_remote import BlobRemote
+
+            self._remote = BlobRemote(self.backend)
+        return self._remote  # type: ignore[return-value]
+
+    def blob_problem(self, digest: str, size: int, quick: bool) -> str | None:
+        """Quick: the remote holds the file (a whole blob of its size, or its chunk recipe); else
+        its bytes, fetched into this machine's cache and verified."""
+        if quick:
+            remote = self.remote()
+            if not remote.missing([digest], {digest: size}):
+                return None
+            if self.backend.stat(f"recipes/{digest.partition(':')[2]}") is not None:
+                return None
+            return "missing on the remote"
+        if not self.blobs.has(digest, size):
+            from modelreg.errors import ModelregError
+
+            from .fetching import fetch_file
+
+            try:
+                with self.blob_lock():
+                    fetch_file(self.remote(), self.blobs, self.remote_index(), digest, size)
+            except ModelregError as exc:
+                return exc.message
+        return super().blob_problem(digest, size, quick)
+
+    # -- every change is refused ---------------------------------------------------------------
+
+    def require_writable(self) -> None:
+        raise read_only_error(self.url)
+
+    def _refuse(self, *_args: object, **_kwargs: object) -> NoReturn:
+        raise read_only_error(self.url)
+
+    def model_lock(self, name: str, *, new: bool = False) -> AbstractContextManager[None]:
+        self._refuse()
+
+    def audit_lock(self) -> AbstractContextManager[None]:
+        self._refuse()
+
+    def commit(self, change: Change) -> list[dict[str, Any]]:
+        self._refuse()
+
+    def locked_state(self, name: str) -> Any:
+        self._refuse()
+
+    def recover_all(self) -> list[str]:
+        return []
+
+
+def published_location(explicit: str | None) -> str | None:
+    """The published registry that ``-R`` (else $MODELREG_REGISTRY) names, or None for a
+    registry directory: an ``s3://`` URL, or a directory holding a publication and no registry."""
+    text = explicit if explicit is not None else os.environ.get("MODELREG_REGISTRY") or None
+    if text is None:
+        return None
+    if text.startswith("s3:/") and not text.startswith("s3://"):
+        text = "s3://" + text[len("s3:/") :]  # a URL that went through pathlib lost one slash
+    if is_published_url(text):
+        if not text[len("s3://") :].partition("/")[0]:
+            raise UsageError(f"{text!r} names no bucket: write s3://bucket/prefix")
+        return text.rstrip("/")
+    folder = Path(text)
+    if not (folder / CONFIG_NAME).exists() and (folder / POINTER).is_file():
+        return str(folder.absolute())
+    return None
