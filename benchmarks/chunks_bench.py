@@ -16,7 +16,7 @@ usage: python benchmarks/chunks_bench.py [--runs N] [--only dedup,register,get,s
 --baseline DIR times a second modelreg (DIR holds its ``modelreg`` package, e.g. from
 ``git archive COMMIT modelreg | tar -x -C DIR``) in the same rounds of figure 2: before and after.
 
-The S3 server is tests/s3server.py's `weed mini` with larger volumes (the tests' 2 GiB ceiling is
+The S3 server is tests/support/s3server.py's `weed mini` with larger volumes (the tests' 2 GiB ceiling is
 too small for several GiB). Medians and bests of --runs runs; the load average is printed with each
 figure, since the machine may be shared.
 """
