@@ -1,7 +1,7 @@
 """Figures of issue 15 (chunked storage, format 2). Every timed command is a fresh process.
 
 usage: python benchmarks/chunks_bench.py [--runs N] [--only dedup,register,get,s3] [--json FILE]
-                                          [--size-mib 1024] [--workdir DIR] [--jobs 8]
+                                          [--size-mib 1024] [--workdir DIR] [--jobs 8] [--baseline DIR]
 
 1. dedup: a ~640 MB safetensors-like file (40 tensors); version 2 changes 3 of them and grows the
    header by a few bytes. Bytes that register adds to the local store, and that push adds to a
@@ -13,7 +13,10 @@ usage: python benchmarks/chunks_bench.py [--runs N] [--only dedup,register,get,s
    same bytes (fresh `python -c` processes, boto3's default transfer settings), interleaved; then
    the push of a second version sharing 90 % of its chunks, against the first push.
 
-The S3 server is tests/s3server.py's `weed mini` with larger volumes (the tests' 2 GiB ceiling is
+--baseline DIR times a second modelreg (DIR holds its ``modelreg`` package, e.g. from
+``git archive COMMIT modelreg | tar -x -C DIR``) in the same rounds of figure 2: before and after.
+
+The S3 server is tests/support/s3server.py's `weed mini` with larger volumes (the tests' 2 GiB ceiling is
 too small for several GiB). Medians and bests of --runs runs; the load average is printed with each
 figure, since the machine may be shared.
 """
@@ -210,23 +213,28 @@ def fig_dedup(work: Path, server: Any) -> None:
     RESULTS["dedup"] = row
 
 
-def fig_register(work: Path, src: Path, runs: int) -> None:
+def fig_register(work: Path, src: Path, runs: int, baseline: Path | None = None) -> None:
+    """``baseline``: a directory holding another modelreg package, timed in the same rounds."""
     print(f"2. register of {src.stat().st_size / MiB:.0f} MiB against cp + fsync ({load()})")
-    walls: dict[str, list[float]] = {"cp+sync": [], "register": []}
-    cpus: dict[str, list[float]] = {"cp+sync": [], "register": []}
+    kinds = ["cp+sync", "register"] + (["register (baseline)"] if baseline else [])
+    walls: dict[str, list[float]] = {k: [] for k in kinds}
+    cpus: dict[str, list[float]] = {k: [] for k in kinds}
     for i in range(runs + 1):
-        order = ["cp+sync", "register"] if i % 2 == 0 else ["register", "cp+sync"]
+        order = kinds[i % len(kinds) :] + kinds[: i % len(kinds)]
         for what in order:
-            target = work / f"reg-{what}"
+            target = work / f"reg-{len(what)}"
             shutil.rmtree(target, ignore_errors=True)
-            if what == "register":
+            env = None
+            if what.startswith("register"):
                 init(target)
                 cmd = [*MODELREG, "register", "m", str(src), "-R", str(target)]
+                if what != "register":
+                    env = {**os.environ, "PYTHONPATH": str(baseline)}
             else:
                 target.mkdir()
                 cmd = ["sh", "-c", f"cp '{src}' '{target}/copy' && sync '{target}/copy'"]
             syncfs(work)
-            wall, cpu = timed(cmd)
+            wall, cpu = timed(cmd, env)
             if i:  # the first round only warms the page cache
                 walls[what].append(wall)
                 cpus[what].append(cpu)
@@ -235,10 +243,14 @@ def fig_register(work: Path, src: Path, runs: int) -> None:
     row = {k: summary(f"{k} wall", v) for k, v in walls.items()}
     for k, v in cpus.items():
         row[f"{k} cpu"] = summary(f"{k} CPU (user+sys)", v)
-    ratio = row["register"]["median"] / row["cp+sync"]["median"]
-    best = row["register"]["best"] / row["cp+sync"]["best"]
-    print(f"  register / cp+sync: median {ratio:.2f}x, best {best:.2f}x  ({load()})")
-    RESULTS["register"] = {**row, "ratio_median": ratio, "ratio_best": best}
+    ratios: dict[str, float] = {}
+    for k in kinds[1:]:
+        ratio = row[k]["median"] / row["cp+sync"]["median"]
+        best = row[k]["best"] / row["cp+sync"]["best"]
+        cpu = row[f"{k} cpu"]["median"] / row["cp+sync cpu"]["median"]
+        print(f"  {k} / cp+sync: wall median {ratio:.2f}x, best {best:.2f}x; CPU median {cpu:.2f}x  ({load()})")
+        ratios[f"{k} median"], ratios[f"{k} best"], ratios[f"{k} cpu"] = ratio, best, cpu
+    RESULTS["register"] = {**row, "ratios": ratios}
 
 
 def fig_get(work: Path, src: Path, runs: int) -> None:
@@ -315,6 +327,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=8)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--workdir", type=Path)
+    parser.add_argument("--baseline", type=Path, help="a directory holding another modelreg package to time too")
     args = parser.parse_args()
     only = set(args.only.split(","))
     work = args.workdir or Path(tempfile.mkdtemp(prefix="chunks-bench-", dir=os.environ.get("TMPDIR", "/tmp")))
@@ -330,7 +343,7 @@ def main() -> None:
             if "dedup" in only:
                 fig_dedup(work, server)
             if "register" in only:
-                fig_register(work, src, args.runs)
+                fig_register(work, src, args.runs, args.baseline)
             if "get" in only:
                 fig_get(work, src, args.runs)
             if "s3" in only:
