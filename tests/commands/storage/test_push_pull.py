@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -27,7 +28,8 @@ from support.s3server import SeaweedS3, free_port
 BUCKET = "modelreg-cli-tests"
 MiB = 1024 * 1024
 # What git carries from a registry: everything but blobs/ and .modelreg/ (both git-ignored).
-SUMMARY_KEYS = {"direction", "remote", "transferred", "bytes", "already_present"}
+BLOB_KEY = re.compile(r"(^|/)sha256/[0-9a-f]{2}/[0-9a-f]{64}$")
+SUMMARY_KEYS = {"direction", "remote", "transferred", "bytes", "already_present", "published"}
 
 Proc = Any  # subprocess.CompletedProcess[str] or typer.testing.Result
 
@@ -83,7 +85,12 @@ class RemoteSide:
         else:
             assert self.path is not None
             keys = [p.as_posix() for p in self.path.rglob("*") if p.is_file()] if self.path.exists() else []
-        return {"sha256:" + key.rsplit("/", 1)[-1] for key in keys}
+        # blobs only: beside them a push publishes the records (records/, published.json)
+        return {
+            "sha256:" + key.rsplit("/", 1)[-1]
+            for key in keys
+            if re.search(r"(^|/)sha256/[0-9a-f]{2}/[0-9a-f]{64}$", key)
+        }
 
     def read(self, digest: str) -> bytes:
         if self.server is not None:
@@ -124,7 +131,6 @@ def s3_remote(aws_env: SeaweedS3) -> RemoteSide:
 
 
 # -- helpers ----------------------------------------------------------------------------------
-
 
 
 def clone_tracked(src: Path, dest: Path) -> Path:
@@ -222,6 +228,7 @@ def test_push_uploads_only_what_the_remote_lacks(
     assert set(first) == SUMMARY_KEYS
     assert first == {
         "direction": "push",
+        "published": first["published"],
         "remote": remote.shown,
         "transferred": 2,
         "bytes": len(a) + len(b),
@@ -387,7 +394,9 @@ def test_modelreg_remote_overrides_the_configured_url(
     elsewhere.mkdir()
     summary = doc(run("push", "-R", reg_path, "--json", env={"MODELREG_REMOTE": str(elsewhere)}))
     assert summary["remote"] == str(elsewhere) and summary["transferred"] == 1
-    assert files_under(elsewhere) == {f"sha256/{_sha(data)[7:9]}/{_sha(data)[7:]}": data}
+    blobs = {k: v for k, v in files_under(elsewhere).items() if BLOB_KEY.search(k)}
+    assert blobs == {f"sha256/{_sha(data)[7:9]}/{_sha(data)[7:]}": data}
+    assert (elsewhere / "published.json").is_file()  # the records went with the bytes
     assert s3_remote.digests() == set(), "the configured S3 remote must not be used"
 
     # A clone fetches from the override too (a file:// URL this time), in-process.
