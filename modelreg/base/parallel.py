@@ -7,6 +7,7 @@ check between reads, so a failed command ends promptly instead of finishing ever
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
@@ -22,7 +23,8 @@ def run_parallel(jobs: list[Callable[[], R]], threads: int, stop: threading.Even
     if len(jobs) == 1 or threads <= 1:
         return [job() for job in jobs]
     with ThreadPoolExecutor(max_workers=min(threads, len(jobs))) as pool:
-        futures: list[Future[R]] = [pool.submit(job) for job in jobs]
+        # each job in a copy of this thread's context: what it reports (base/effects) reaches this call
+        futures: list[Future[R]] = [pool.submit(contextvars.copy_context().run, job) for job in jobs]
         try:
             done, _pending = wait(futures, return_when=FIRST_EXCEPTION)
         except BaseException:

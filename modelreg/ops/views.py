@@ -36,9 +36,12 @@ class VersionList(Reported):
 
     name: str
     versions: tuple[Version, ...]
+    allow: frozenset[str] = frozenset()  # the safety allowlist in force: each file judged as show does
 
     def to_json(self) -> dict[str, Any]:
-        return {"versions": [v.to_json() for v in self.versions]}
+        from modelreg.ops.proof.safety import version_json
+
+        return {"versions": [version_json(self.allow, v) for v in self.versions]}
 
 
 @dataclass(frozen=True)
@@ -47,9 +50,12 @@ class ModelView(Reported):
 
     summary: ModelSummary
     versions: tuple[Version, ...]
+    allow: frozenset[str] = frozenset()  # the safety allowlist in force: each file judged as show does
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.summary.to_json(), "versions": [v.to_json() for v in self.versions]}
+        from modelreg.ops.proof.safety import version_json
+
+        return {**self.summary.to_json(), "versions": [version_json(self.allow, v) for v in self.versions]}
 
 
 @dataclass(frozen=True)
@@ -143,7 +149,7 @@ def listing(
             raise UsageError("--where, --sort and --limit choose among one model's versions: give NAME")
         return ModelList(tuple(list_models(repo, stage=stage, tags=tags)))
     found = list_versions(repo, name, stage=stage, tags=tags, where=where, sort=sort, limit=limit)
-    return VersionList(name, tuple(found))
+    return VersionList(name, tuple(found), repo.config.safety_allow)
 
 
 def show(repo: Repo, ref: Ref | str) -> ModelView | VersionView:
@@ -168,7 +174,7 @@ def show(repo: Repo, ref: Ref | str) -> ModelView | VersionView:
         document = version_json(repo.config.safety_allow, v)
         return VersionView(v, tuple(history(repo, v.name, v.version)), requests, document, observed, deployed)
     about = summary(repo, parsed.name)
-    return ModelView(about, tuple(repo.versions(parsed.name)))
+    return ModelView(about, tuple(repo.versions(parsed.name)), repo.config.safety_allow)
 
 
 def log(

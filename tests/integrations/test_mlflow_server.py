@@ -187,7 +187,7 @@ def test_files_a_tracking_server_holds_are_registered_but_local_paths_it_names_a
 ) -> None:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
-    from mlflow_fixture import files_of
+    from support.mlflow_stores import files_of
 
     client = MlflowClient(tracking_uri=served["url"], registry_uri=f"modelreg://{served['reg']}")
     files = tmp_path / "model"

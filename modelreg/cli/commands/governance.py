@@ -217,8 +217,6 @@ def remove(
             text = f"{v.name}@{v.version} was already removed; nothing changed"
         for request_id in result.cancelled:
             out.note(f"request {request_id} cancelled")
-        for warning in result.warnings:
-            out.warn(warning)
         out.result(data, lambda o: o.line(text))
 
 

@@ -15,6 +15,7 @@ import json
 import os
 import struct
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
@@ -172,7 +173,7 @@ class _Inflating(io.RawIOBase):
                 break
             try:
                 self.pending += self.codec.decompress(chunk)
-            except (OSError, EOFError, ValueError) as exc:
+            except (OSError, EOFError, ValueError, zlib.error) as exc:  # zlib.error is none of those
                 raise ValueError(str(exc)) from None
             if getattr(self.codec, "eof", False):
                 break

@@ -64,7 +64,7 @@ def test_plain_log_streams_rows(big: Path) -> None:
     proc = run_capped("log", "-R", big, cap_mib=CAP_MIB)
     assert proc.returncode == 0, proc.stderr[-500:]
     lines = proc.stdout.splitlines()
-    assert lines[0].split() == ["TIME", "ACTOR", "ACTION", "TARGET", "STAGE", "REASON"]
+    assert lines[0].split() == ["TIME", "ACTOR", "ACTION", "TARGET", "CHANGE", "REASON"]
     assert len(lines) == ENTRIES + 3  # one header, every entry once, in log order
     assert lines[-1].split()[4] == str(ENTRIES - 1)
 
