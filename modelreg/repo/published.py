@@ -161,7 +161,7 @@ class PublishedRepo(Repo):
             )
         try:
             pointer = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # nesting deep enough exhausts the decoder's stack
             raise IntegrityError(f"the publication pointer at {self.url} is not JSON", code="remote_corrupt") from None
         if not isinstance(pointer, dict) or pointer.get("format") != FORMAT:
             raise IntegrityError(f"the publication at {self.url} is not one this modelreg reads", code="remote_corrupt")
@@ -178,7 +178,14 @@ class PublishedRepo(Repo):
                 return data
         except (FileNotFoundError, NotADirectoryError):
             pass
-        data = self.backend.read(RECORDS + digest, limit) or b""
+        fetched = self.backend.read(RECORDS + digest, limit)
+        if fetched is None:
+            raise IntegrityError(
+                f"the record {RECORDS}{digest} that the publication at {self.url} names is missing; "
+                "a 'modelreg push' from a clone repairs it",
+                code="remote_corrupt",
+            )
+        data = fetched
         if digest_of(data) != digest:
             raise IntegrityError(
                 f"the record {RECORDS}{digest} at {self.url} does not match its name: nothing was kept; "
@@ -192,7 +199,7 @@ class PublishedRepo(Repo):
     def _json(self, digest: str, limit: int) -> Any:
         try:
             return json.loads(self._object(digest, limit))
-        except ValueError:
+        except (ValueError, RecursionError):
             raise IntegrityError(
                 f"the record {RECORDS}{digest} at {self.url} is not JSON", code="remote_corrupt"
             ) from None
@@ -376,6 +383,7 @@ def published_location(explicit: str | None) -> str | None:
             raise UsageError(f"{text!r} names no bucket: write s3://bucket/prefix")
         return text.rstrip("/")
     folder = Path(text)
-    if not (folder / CONFIG_NAME).exists() and (folder / POINTER).is_file():
+    # lexists: a pointer that is a link or a FIFO is a broken publication (exit 5), not "no registry"
+    if not (folder / CONFIG_NAME).exists() and os.path.lexists(folder / POINTER):
         return str(folder.absolute())
     return None
