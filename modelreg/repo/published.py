@@ -37,6 +37,7 @@ from modelreg.records.config import CONFIG_NAME, load_config
 from modelreg.records.names import is_valid_name
 from modelreg.records.yamlio import MAX_MANIFEST_BYTES
 from modelreg.stores.blobs import LocalBlobStore
+from modelreg.stores.remotes.backend import Backend, Retrying
 
 from .repo import LOG_NAME, Repo
 
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
     from modelreg.records.audit import AuditLog
     from modelreg.records.history_view import HistoryView
     from modelreg.records.journal import Change
-    from modelreg.stores.remotes.backend import Backend
+    from modelreg.stores.remotes.backend import Progress
     from modelreg.stores.remotes.blob_remote import BlobRemote
 
 FORMAT = 1
@@ -84,6 +85,21 @@ def open_backend(url: str) -> Backend:
     from modelreg.stores.remotes.directory import DirectoryBackend
 
     return DirectoryBackend(Path(url))
+
+
+class ReaderBackend(Retrying):
+    """The remote as a reader of its publication sees it: reads tried again after a transient
+    failure, and nothing written or moved there, not even a corrupt object set aside (the reader
+    may hold read-only credentials, and the remote is the writers' to repair)."""
+
+    def put_file(self, key: str, src: Path, size: int, progress: Progress | None = None) -> bool:
+        raise read_only_error(self.url)
+
+    def write(self, key: str, data: bytes) -> None:
+        raise read_only_error(self.url)
+
+    def move_aside(self, key: str, target: str, tag: str | None) -> str | None:
+        raise ConflictError("a reader of a published registry changes nothing on the remote", code="read_only")
 
 
 def digest_of(data: bytes) -> str:
@@ -134,7 +150,7 @@ class PublishedRepo(Repo):
 
     def __init__(self, url: str, backend: Backend | None = None, mirror: Path | None = None) -> None:
         self.url = url
-        self.backend = backend if backend is not None else open_backend(url)
+        self.backend: Backend = ReaderBackend(backend if backend is not None else open_backend(url))
         self.mirror = mirror or cache_dir() / "published" / hashlib.sha256(url.encode()).hexdigest()[:24]
         self.mirror_tree = Tree(self.mirror.parent)
         self.mirror_tree.inside(self.mirror / "objects" / "entry")

@@ -203,6 +203,19 @@ def test_missing_blobs_fail_get_cleanly_and_keep_nothing(run: Any, remote: Path)
     assert verdict.returncode == 5 and json.loads(verdict.stdout)["ok"] is False
 
 
+def test_a_corrupt_blob_fails_with_exit_5_and_the_reader_leaves_the_remote_as_it_is(
+    run: Any, remote: Path, tree_snapshot: Any
+) -> None:
+    blobs = [p for p in remote.rglob("*") if p.is_file() and RECORDS.rstrip("/") not in p.parts and p.name != POINTER]
+    for blob in blobs:
+        blob.write_bytes(blob.read_bytes()[::-1])  # same size, other bytes
+    before = tree_snapshot(remote)
+    message = refused(run("get-production", "churn", "--path", "-R", remote), 5)
+    assert "does not match its digest" in message and "changes nothing on the remote" in message
+    assert tree_snapshot(remote) == before  # nothing moved into quarantine by a reader
+    assert [p for p in cache().rglob("*.bin")] == []
+
+
 # -- several processes ------------------------------------------------------------------------------
 
 
