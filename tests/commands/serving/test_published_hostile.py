@@ -216,6 +216,22 @@ def test_a_corrupt_blob_fails_with_exit_5_and_the_reader_leaves_the_remote_as_it
     assert [p for p in cache().rglob("*.bin")] == []
 
 
+def test_a_change_killed_half_way_is_finished_before_it_is_published(run: Any, tmp_path: Path, remote: Path) -> None:
+    """A promotion killed after writing the stage holder and before its audit entry: push must not
+    publish the holder without the entry (readers would see a promotion the log never recorded)."""
+    root = tmp_path / "reg"
+    killed = run("promote", "churn@3", "production", "-R", root, env={"MODELREG_TEST_CRASH_AT": "mid-apply"})
+    assert killed.returncode == 137
+    ok(run("push", "-R", root, env={"MODELREG_REMOTE": str(remote)}))
+    assert json.loads(ok(run("get-production", "churn", "--json", "-R", remote)).stdout)["version"] == 3
+    history = json.loads(ok(run("log", "churn", "--json", "-R", remote)).stdout)
+    assert json.loads(ok(run("log", "churn", "--json", "-R", root)).stdout) == history
+    last = history["entries"][-1]
+    assert (last["action"], last["version"], last["to_stage"]) == ("promote", 3, "production"), last
+    quick = json.loads(ok(run("verify", "--quick", "--json", "-R", remote)).stdout)
+    assert quick["ok"] is True
+
+
 # -- several processes ------------------------------------------------------------------------------
 
 
