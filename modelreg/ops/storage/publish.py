@@ -24,7 +24,6 @@ from modelreg.repo import LOG_NAME, Repo
 from modelreg.repo.published import FORMAT, MODEL_FILE_RE, POINTER, RECORDS, digest_of, iter_segments
 from modelreg.stores.remotes.backend import Backend
 
-
 _ATTEMPTS = 5  # snapshots tried while other processes keep changing the registry
 
 
