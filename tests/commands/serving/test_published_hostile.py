@@ -420,3 +420,31 @@ def test_an_audit_log_of_several_segments_is_reused_by_the_next_push(
     assert same(run, url, root, "show", "churn@production~1", env=env)["version"] == 2
     quick = json.loads(ok(run("verify", "--quick", "--json", "-R", url, env=env)).stdout)
     assert quick["ok"] is True
+
+
+def test_a_warm_reader_asks_the_bucket_only_for_the_pointer(
+    aws_env: SeaweedS3, run: Any, cli: Any, tmp_path: Path
+) -> None:
+    """With nothing republished, a second call reads the pointer through botocore alone: boto3
+    and its transfer manager are not even imported."""
+    url = f"s3://{BUCKET}/warm-{secrets.token_hex(4)}"
+    s3_registry(tmp_path, cli, aws_env, url)
+    env: dict[str, str | None] = {"MODELREG_ENDPOINT_URL": aws_env.endpoint_url}
+
+    def modules(*args: str) -> set[str]:
+        done = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "modelreg", *args, "-R", url],
+            env={**os.environ, **{k: v for k, v in env.items() if v is not None}},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        return {line.rpartition("|")[2].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+
+    cold = modules("get-production", "churn", "--json")
+    warm = modules("get-production", "churn", "--json")
+    assert "boto3" in cold and "botocore.session" in warm
+    assert "boto3" not in warm and "s3transfer" not in warm
+    answer = json.loads(ok(run("get-production", "churn", "--json", "-R", url, env=env)).stdout)
+    assert Path(answer["path"], "w2.bin").read_bytes() == b"churn weights 2" * 50
