@@ -37,6 +37,7 @@ from modelreg.records.config import CONFIG_NAME, load_config
 from modelreg.records.names import is_valid_name
 from modelreg.records.yamlio import MAX_MANIFEST_BYTES
 from modelreg.stores.blobs import LocalBlobStore
+from modelreg.stores.remotes.backend import Backend, Retrying
 
 from .repo import LOG_NAME, Repo
 
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
     from modelreg.records.audit import AuditLog
     from modelreg.records.history_view import HistoryView
     from modelreg.records.journal import Change
-    from modelreg.stores.remotes.backend import Backend
+    from modelreg.stores.remotes.backend import Progress
     from modelreg.stores.remotes.blob_remote import BlobRemote
 
 FORMAT = 1
@@ -84,6 +85,82 @@ def open_backend(url: str) -> Backend:
     from modelreg.stores.remotes.directory import DirectoryBackend
 
     return DirectoryBackend(Path(url))
+
+
+def s3_location(url: str) -> tuple[str, str]:
+    """The bucket and the key prefix (``""`` or ending in ``/``) of ``s3://bucket/prefix``."""
+    bucket, _, prefix = url[len("s3://") :].partition("/")
+    segments = [part for part in prefix.split("/") if part]
+    if not bucket or any(part in (".", "..") for part in segments):
+        raise UsageError(f"{url!r} is not s3://bucket/prefix (no '.' or '..' segments)")
+    return bucket, "".join(f"{part}/" for part in segments)
+
+
+def read_s3_pointer(url: str) -> bytes | None:
+    """The pointer of ``s3://bucket/prefix``, read with botocore's client alone: it is all that a
+    reader with a warm cache asks of the bucket, and boto3 with its transfer manager (which
+    ``S3Backend`` opens) would cost as much again to import."""
+    try:
+        import botocore.config
+        import botocore.exceptions as bexc
+        import botocore.session
+    except ImportError:
+        raise UsageError(
+            f"the remote {url} is on S3, which needs boto3: pip install 'modelreg[s3]'", code="missing_dependency"
+        ) from None
+    from modelreg.stores.remotes.directory import too_large
+    from modelreg.stores.remotes.s3_client import S3_CONNECT_TIMEOUT, S3_MAX_ATTEMPTS, S3_READ_TIMEOUT
+    from modelreg.stores.remotes.s3_errors import is_404, translate
+    from modelreg.stores.remotes.s3_reads import read_range, status_of
+
+    bucket, prefix = s3_location(url)
+    endpoint = os.environ.get("MODELREG_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL") or None
+    options: dict[str, Any] = {
+        "connect_timeout": S3_CONNECT_TIMEOUT,
+        "read_timeout": S3_READ_TIMEOUT,
+        "retries": {"max_attempts": S3_MAX_ATTEMPTS, "mode": "standard"},
+        "user_agent_extra": "modelreg",
+    }
+    if endpoint:  # as S3Backend does for S3-compatible stores
+        options["s3"] = {"addressing_style": "path"}
+        if "request_checksum_calculation" in getattr(botocore.config.Config, "OPTION_DEFAULTS", {}):
+            options["request_checksum_calculation"] = "when_required"
+            options["response_checksum_validation"] = "when_required"
+    where = f"{url} (endpoint {endpoint})" if endpoint else url
+    try:
+        client = botocore.session.get_session().create_client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name=os.environ.get("AWS_REGION") or None,
+            config=botocore.config.Config(**options),
+        )
+        data = read_range(client, bucket, prefix + POINTER, 0, MAX_POINTER, where=url)
+    except ValueError as exc:  # botocore: "Invalid endpoint: ..."
+        raise UsageError(f"invalid endpoint_url {endpoint!r} for {url}: {exc}") from exc
+    except (bexc.BotoCoreError, bexc.ClientError) as exc:
+        if is_404(bexc, exc):
+            return None
+        if status_of(exc) == 416:  # an empty object
+            return b""
+        raise translate(bexc, exc, where=where, url=url) from exc
+    if len(data) > MAX_POINTER:
+        raise too_large(POINTER, url, MAX_POINTER)
+    return data
+
+
+class ReaderBackend(Retrying):
+    """The remote as a reader of its publication sees it: reads tried again after a transient
+    failure, and nothing written or moved there, not even a corrupt object set aside (the reader
+    may hold read-only credentials, and the remote is the writers' to repair)."""
+
+    def put_file(self, key: str, src: Path, size: int, progress: Progress | None = None) -> bool:
+        raise read_only_error(self.url)
+
+    def write(self, key: str, data: bytes) -> None:
+        raise read_only_error(self.url)
+
+    def move_aside(self, key: str, target: str, tag: str | None) -> str | None:
+        raise ConflictError("a reader of a published registry changes nothing on the remote", code="read_only")
 
 
 def digest_of(data: bytes) -> str:
@@ -134,7 +211,7 @@ class PublishedRepo(Repo):
 
     def __init__(self, url: str, backend: Backend | None = None, mirror: Path | None = None) -> None:
         self.url = url
-        self.backend = backend if backend is not None else open_backend(url)
+        self._given_backend = backend
         self.mirror = mirror or cache_dir() / "published" / hashlib.sha256(url.encode()).hexdigest()[:24]
         self.mirror_tree = Tree(self.mirror.parent)
         self.mirror_tree.inside(self.mirror / "objects" / "entry")
@@ -152,8 +229,18 @@ class PublishedRepo(Repo):
 
     # -- reading the remote ----------------------------------------------------------------
 
+    @cached_property
+    def backend(self) -> Backend:
+        """Opened at the first record or file missing from the cache: a warm reader never needs it."""
+        return ReaderBackend(self._given_backend if self._given_backend is not None else open_backend(self.url))
+
+    def _read_pointer(self) -> bytes | None:
+        if self._given_backend is None and is_published_url(self.url):
+            return read_s3_pointer(self.url)
+        return self.backend.read(POINTER, MAX_POINTER)
+
     def _read_publication(self) -> Publication:
-        raw = self.backend.read(POINTER, MAX_POINTER)
+        raw = self._read_pointer()
         if raw is None:
             raise NotFoundError(
                 f"nothing is published at {self.url}: run 'modelreg push' from a clone of the registry",
@@ -161,7 +248,7 @@ class PublishedRepo(Repo):
             )
         try:
             pointer = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # nesting deep enough exhausts the decoder's stack
             raise IntegrityError(f"the publication pointer at {self.url} is not JSON", code="remote_corrupt") from None
         if not isinstance(pointer, dict) or pointer.get("format") != FORMAT:
             raise IntegrityError(f"the publication at {self.url} is not one this modelreg reads", code="remote_corrupt")
@@ -178,7 +265,14 @@ class PublishedRepo(Repo):
                 return data
         except (FileNotFoundError, NotADirectoryError):
             pass
-        data = self.backend.read(RECORDS + digest, limit) or b""
+        fetched = self.backend.read(RECORDS + digest, limit)
+        if fetched is None:
+            raise IntegrityError(
+                f"the record {RECORDS}{digest} that the publication at {self.url} names is missing; "
+                "a 'modelreg push' from a clone repairs it",
+                code="remote_corrupt",
+            )
+        data = fetched
         if digest_of(data) != digest:
             raise IntegrityError(
                 f"the record {RECORDS}{digest} at {self.url} does not match its name: nothing was kept; "
@@ -192,7 +286,7 @@ class PublishedRepo(Repo):
     def _json(self, digest: str, limit: int) -> Any:
         try:
             return json.loads(self._object(digest, limit))
-        except ValueError:
+        except (ValueError, RecursionError):
             raise IntegrityError(
                 f"the record {RECORDS}{digest} at {self.url} is not JSON", code="remote_corrupt"
             ) from None
@@ -376,6 +470,7 @@ def published_location(explicit: str | None) -> str | None:
             raise UsageError(f"{text!r} names no bucket: write s3://bucket/prefix")
         return text.rstrip("/")
     folder = Path(text)
-    if not (folder / CONFIG_NAME).exists() and (folder / POINTER).is_file():
+    # lexists: a pointer that is a link or a FIFO is a broken publication (exit 5), not "no registry"
+    if not (folder / CONFIG_NAME).exists() and os.path.lexists(folder / POINTER):
         return str(folder.absolute())
     return None

@@ -143,6 +143,9 @@ class SeaweedS3:
     ) -> None:
         self.access_key = access_key
         self.secret_key = secret_key
+        # A second identity that may read and list, never write: what a serving host is given.
+        self.read_only_key = f"{access_key}-ro"
+        self.read_only_secret = f"{secret_key}-ro"
         self.region = region
         self._binary = binary
         self._proc: subprocess.Popen[bytes] | None = None
@@ -251,7 +254,12 @@ class SeaweedS3:
                             "name": "modelreg-test",
                             "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
                             "actions": ["Admin", "Read", "List", "Tagging", "Write"],
-                        }
+                        },
+                        {
+                            "name": "modelreg-test-read-only",
+                            "credentials": [{"accessKey": self.read_only_key, "secretKey": self.read_only_secret}],
+                            "actions": ["Read", "List"],
+                        },
                     ]
                 }
             ),

@@ -17,11 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.base.fs import open_regular, read_limited
+from modelreg.errors import ConflictError
 from modelreg.records.config import CONFIG_NAME
 from modelreg.records.yamlio import MAX_MANIFEST_BYTES
 from modelreg.repo import LOG_NAME, Repo
 from modelreg.repo.published import FORMAT, MODEL_FILE_RE, POINTER, RECORDS, digest_of, iter_segments
 from modelreg.stores.remotes.backend import Backend
+
+_ATTEMPTS = 5  # snapshots tried while other processes keep changing the registry
 
 
 @dataclass(frozen=True)
@@ -48,18 +51,42 @@ def publish(reg: Repo, backend: Backend) -> Published:
             sent[1] += len(data)
         return digest
 
-    models = {name: put(_listing(reg, name, put)) for name in reg.model_names()}
-    audit: list[str] = []
-    try:
-        with os.fdopen(open_regular(reg.tree.inside(reg.root / LOG_NAME)), "rb") as log:
-            audit = [put(segment) for segment in iter_segments(log)]
-    except FileNotFoundError:
-        pass
+    models, audit = _records(reg, put)
     config = put(_read(reg.root / CONFIG_NAME, MAX_MANIFEST_BYTES))
     index = {"format": FORMAT, "config": config, "audit": audit, "models": models}
     publication = put(_json(index))
     backend.write(POINTER, _json({"format": FORMAT, "publication": publication}))
     return Published(publication, sent[0], sent[1])
+
+
+def _records(reg: Repo, put: Any) -> tuple[dict[str, str], list[str]]:
+    """Each model's listing and the audit segments, as one state of the registry.
+
+    A change writes its model's files, then appends its audit entries, its journal present
+    throughout: what is read while no journal is pending and the log did not grow is a state the
+    registry was in. An interrupted change is finished first, as verify and gc do."""
+    for _attempt in range(_ATTEMPTS):
+        reg.recover_all()
+        before = _log_size(reg)
+        models = {name: put(_listing(reg, name, put)) for name in reg.model_names()}
+        audit: list[str] = []
+        try:
+            with os.fdopen(open_regular(reg.tree.inside(reg.root / LOG_NAME)), "rb") as log:
+                audit = [put(segment) for segment in iter_segments(log)]
+        except FileNotFoundError:
+            pass
+        if not reg.journal.pending() and _log_size(reg) == before:
+            return models, audit
+    raise ConflictError(
+        "the registry kept changing while it was being published: run 'modelreg push' again", code="busy"
+    )
+
+
+def _log_size(reg: Repo) -> int:
+    try:
+        return os.lstat(reg.root / LOG_NAME).st_size
+    except FileNotFoundError:
+        return 0
 
 
 def _listing(reg: Repo, name: str, put: Any) -> bytes:
