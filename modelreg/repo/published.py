@@ -42,10 +42,10 @@ from modelreg.stores.remotes.backend import Backend, Retrying
 from .repo import LOG_NAME, Repo
 
 if TYPE_CHECKING:
+    from modelreg.base.progress import Progress
     from modelreg.records.audit import AuditLog
     from modelreg.records.history_view import HistoryView
     from modelreg.records.journal import Change
-    from modelreg.stores.remotes.backend import Progress
     from modelreg.stores.remotes.blob_remote import BlobRemote
 
 FORMAT = 1
