@@ -237,6 +237,7 @@ def run() -> Callable[..., subprocess.CompletedProcess[str]]:
 def s3_server() -> Iterator[Any]:
     """One SeaweedFS S3 server on loopback for the whole session; skipped where weed cannot run."""
     from support.s3server import SKIP_REASON, SeaweedS3, weed_binary
+
     if weed_binary() is None:
         pytest.skip(SKIP_REASON)
     with SeaweedS3() as server:
@@ -261,6 +262,26 @@ def aws_env(s3server: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> A
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     return s3server
+
+
+# -- a model of two versions that share a file (diff, rollback, gc, export) ------------------------
+
+
+@pytest.fixture
+def two_versions(reg_path: Path, tmp_path: Path, make_file: Any) -> Any:
+    from modelreg import Registry
+
+    reg = Registry(reg_path)
+    d1, d2 = tmp_path / "v1", tmp_path / "v2"
+    make_file(d1 / "model.bin", b"weights one")
+    make_file(d1 / "vocab.txt", b"a b c")
+    make_file(d1 / "old.cfg", b"x=1")
+    make_file(d2 / "model.bin", b"weights two!")
+    make_file(d2 / "vocab.txt", b"a b c")
+    make_file(d2 / "new.cfg", b"y=2")
+    reg.register("m", [d1], metrics={"acc": 0.8, "loss": 0.3}, params={"lr": "0.1"}, tags={"team": "a"})
+    reg.register("m", [d2], metrics={"acc": 0.85, "f1": 0.7}, params={"lr": "0.05"}, tags={"team": "a"})
+    return reg
 
 
 # -- markers for a quick inner loop (CI runs everything) ---------------------------------------

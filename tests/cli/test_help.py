@@ -17,4 +17,3 @@ def test_every_command_and_parameter_has_help() -> None:
             if param.name != "help" and not (getattr(param, "help", None) or "").strip():
                 missing.append(f"{name} {param.name}")
     assert missing == []
-

@@ -12,21 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import write_file
+from support.core import lib_register
 from support.procs import run_modelreg as _modelreg
 
 from modelreg import Registry
 
 ANSI = re.compile(r"\x1b\[")
-
-
-def lib_register(reg: Path, name: str, files: dict[str, bytes], tmp: Path, **kwargs: Any) -> Any:
-    """Register a version through the library (fast setup for CLI tests)."""
-    src = tmp / f"src-{name}-{len(list(tmp.glob('src-*')))}"
-    for rel, data in files.items():
-        write_file(src / rel, data)
-    version, _ = Registry.open(reg).register(name, [src], **kwargs)
-    return version
 
 
 HUMAN_COMMANDS: list[tuple[list[str], tuple[str, ...]]] = [

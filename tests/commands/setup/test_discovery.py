@@ -8,53 +8,14 @@ import os
 import re
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import snapshot, write_file
+from conftest import snapshot
+from support.core import Outcome, assert_error, lib_register
 
 from modelreg import Registry
-
-
-@dataclass
-class Outcome:
-    code: int
-    stdout: str
-    stderr: str
-
-
-def assert_error(out: Outcome, code: int, *, json_mode: bool, needles: tuple[str, ...] = ()) -> str:
-    """A user-facing error: the exit code, nothing on stdout, one line (+ JSON) on stderr."""
-    assert out.code == code, f"expected exit {code}, got {out.code}; stderr: {out.stderr!r}"
-    assert out.stdout == "", f"stdout must stay empty on errors, got {out.stdout!r}"
-    assert "Traceback" not in out.stderr
-    lines = [line for line in out.stderr.splitlines() if line.strip()]
-    assert lines, "an error must say what is wrong on stderr"
-    message = lines[0]
-    for needle in needles:
-        assert needle in out.stderr, f"{needle!r} not in {out.stderr!r}"
-    if json_mode:
-        assert len(lines) == 2, lines
-        doc = json.loads(lines[-1])
-        assert set(doc) == {"error"}
-        assert set(doc["error"]) >= {"code", "message"}
-        assert isinstance(doc["error"]["code"], str) and doc["error"]["code"]
-        assert isinstance(doc["error"]["message"], str) and doc["error"]["message"]
-        assert doc["error"]["message"] in message
-    else:
-        assert len(lines) == 1, lines
-    return message
-
-
-def lib_register(reg: Path, name: str, files: dict[str, bytes], tmp: Path, **kwargs: Any) -> Any:
-    """Register a version through the library (fast setup for CLI tests)."""
-    src = tmp / f"src-{name}-{len(list(tmp.glob('src-*')))}"
-    for rel, data in files.items():
-        write_file(src / rel, data)
-    version, _ = Registry.open(reg).register(name, [src], **kwargs)
-    return version
 
 
 def code(result: Any) -> int:

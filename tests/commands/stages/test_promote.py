@@ -3,47 +3,13 @@
 from __future__ import annotations
 
 import json
-import tomllib
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import tomli_w
-from conftest import snapshot, write_file
+from conftest import snapshot
+from support.core import CACHES, Ctx
 
 from modelreg import Registry
-
-# Caches (git-ignored, rebuilt at will) may be filled by any read; they are not registry state.
-CACHES = (".modelreg/cache",)
-
-
-def lib_register(reg: Path, name: str, files: dict[str, bytes], tmp: Path, **kwargs: Any) -> Any:
-    """Register a version through the library (fast setup for CLI tests)."""
-    src = tmp / f"src-{name}-{len(list(tmp.glob('src-*')))}"
-    for rel, data in files.items():
-        write_file(src / rel, data)
-    version, _ = Registry.open(reg).register(name, [src], **kwargs)
-    return version
-
-
-@dataclass
-class Ctx:
-    reg: Path
-    tmp: Path
-
-    def seed(self, production: bool = False) -> Any:
-        v = lib_register(self.reg, "m", {"model.bin": b"the weights of m"}, self.tmp)
-        if production:
-            Registry.open(self.reg).promote("m@1", "production")
-        return v
-
-    def edit_config(self, change: Callable[[dict[str, Any]], None]) -> None:
-        path = self.reg / "modelreg.toml"
-        data = tomllib.loads(path.read_text())
-        change(data)
-        path.write_text(tomli_w.dumps(data))
-
 
 CUSTOM_TOML = """format_version = 1
 

@@ -12,21 +12,6 @@ from support.results import ok_doc as ok
 from modelreg import Registry
 
 
-@pytest.fixture
-def two_versions(reg_path: Path, tmp_path: Path, make_file: Any) -> Registry:
-    reg = Registry(reg_path)
-    d1, d2 = tmp_path / "v1", tmp_path / "v2"
-    make_file(d1 / "model.bin", b"weights one")
-    make_file(d1 / "vocab.txt", b"a b c")
-    make_file(d1 / "old.cfg", b"x=1")
-    make_file(d2 / "model.bin", b"weights two!")
-    make_file(d2 / "vocab.txt", b"a b c")
-    make_file(d2 / "new.cfg", b"y=2")
-    reg.register("m", [d1], metrics={"acc": 0.8, "loss": 0.3}, params={"lr": "0.1"}, tags={"team": "a"})
-    reg.register("m", [d2], metrics={"acc": 0.85, "f1": 0.7}, params={"lr": "0.05"}, tags={"team": "a"})
-    return reg
-
-
 def test_diff_reports_files_metrics_and_params(cli: Any, two_versions: Registry) -> None:
     data = ok(cli("diff", "m@1", "m@2", "--json", "-R", two_versions.root))
     files = data["files"]

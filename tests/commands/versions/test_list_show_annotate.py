@@ -3,121 +3,21 @@
 from __future__ import annotations
 
 import json
-import re
-import tomllib
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import tomli_w
-from conftest import AUTHOR, snapshot, write_file
+from conftest import snapshot
+from support.core import (
+    CACHES,
+    DEFAULT_STAGES,
+    Ctx,
+    Outcome,
+    assert_error,
+    assert_version_object,
+    lib_register,
+)
 
 from modelreg import Registry
-
-DEFAULT_STAGES = ["development", "staging", "production", "archived"]
-
-
-RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
-
-
-DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-
-
-# Caches (git-ignored, rebuilt at will) may be filled by any read; they are not registry state.
-CACHES = (".modelreg/cache",)
-
-
-VERSION_KEYS = {
-    "name",
-    "version",
-    "stage",
-    "digest",
-    "created_at",
-    "created_by",
-    "description",
-    "metrics",
-    "params",
-    "tags",
-    "lineage",
-    "files",
-}
-
-
-@dataclass
-class Outcome:
-    code: int
-    stdout: str
-    stderr: str
-
-
-def assert_error(out: Outcome, code: int, *, json_mode: bool, needles: tuple[str, ...] = ()) -> str:
-    """A user-facing error: the exit code, nothing on stdout, one line (+ JSON) on stderr."""
-    assert out.code == code, f"expected exit {code}, got {out.code}; stderr: {out.stderr!r}"
-    assert out.stdout == "", f"stdout must stay empty on errors, got {out.stdout!r}"
-    assert "Traceback" not in out.stderr
-    lines = [line for line in out.stderr.splitlines() if line.strip()]
-    assert lines, "an error must say what is wrong on stderr"
-    message = lines[0]
-    for needle in needles:
-        assert needle in out.stderr, f"{needle!r} not in {out.stderr!r}"
-    if json_mode:
-        assert len(lines) == 2, lines
-        doc = json.loads(lines[-1])
-        assert set(doc) == {"error"}
-        assert set(doc["error"]) >= {"code", "message"}
-        assert isinstance(doc["error"]["code"], str) and doc["error"]["code"]
-        assert isinstance(doc["error"]["message"], str) and doc["error"]["message"]
-        assert doc["error"]["message"] in message
-    else:
-        assert len(lines) == 1, lines
-    return message
-
-
-def assert_version_object(v: dict[str, Any], name: str, number: int) -> None:
-    missing = VERSION_KEYS - set(v)
-    assert not missing, missing
-    assert v["name"] == name
-    assert v["version"] == number and type(v["version"]) is int
-    assert isinstance(v["stage"], str) and v["stage"]
-    assert DIGEST.match(v["digest"]), v["digest"]
-    assert RFC3339_UTC.match(v["created_at"]), v["created_at"]
-    assert v["created_by"] == AUTHOR
-    assert isinstance(v["description"], str)
-    for key in ("metrics", "params", "tags", "lineage"):
-        assert isinstance(v[key], dict), key
-    assert isinstance(v["lineage"].get("datasets"), list)
-    assert isinstance(v["files"], list) and v["files"]
-    for f in v["files"]:
-        assert set(f) >= {"path", "size", "digest"}
-        assert isinstance(f["path"], str) and type(f["size"]) is int and DIGEST.match(f["digest"])
-
-
-def lib_register(reg: Path, name: str, files: dict[str, bytes], tmp: Path, **kwargs: Any) -> Any:
-    """Register a version through the library (fast setup for CLI tests)."""
-    src = tmp / f"src-{name}-{len(list(tmp.glob('src-*')))}"
-    for rel, data in files.items():
-        write_file(src / rel, data)
-    version, _ = Registry.open(reg).register(name, [src], **kwargs)
-    return version
-
-
-@dataclass
-class Ctx:
-    reg: Path
-    tmp: Path
-
-    def seed(self, production: bool = False) -> Any:
-        v = lib_register(self.reg, "m", {"model.bin": b"the weights of m"}, self.tmp)
-        if production:
-            Registry.open(self.reg).promote("m@1", "production")
-        return v
-
-    def edit_config(self, change: Callable[[dict[str, Any]], None]) -> None:
-        path = self.reg / "modelreg.toml"
-        data = tomllib.loads(path.read_text())
-        change(data)
-        path.write_text(tomli_w.dumps(data))
 
 
 def code(result: Any) -> int:
