@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .ops.proof.sign import SignResult
     from .ops.queries.listing import ModelSummary
     from .ops.report import ReportResult
+    from .ops.teams.unused import UnusedClaim
     from .records.config import Config
     from .records.manifest import Version
     from .records.refs import Ref
@@ -104,6 +105,12 @@ class Registry(Repo):
         from .ops.queries.resolve import get_production
 
         return get_production(self, name)
+
+    def unused_claims(self, name: str) -> list[UnusedClaim]:
+        """Numbers claimed on the claim engine with no version here (abandoned, or not pulled)."""
+        from .ops.teams.unused import unused_claims
+
+        return unused_claims(self, name)
 
     def summary(self, name: str, state: ModelState | None = None) -> ModelSummary:
         from .ops.queries.listing import summary

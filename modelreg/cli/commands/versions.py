@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -23,6 +23,9 @@ from ..options import (
     pairs,
 )
 from ..output import Output, guard
+
+if TYPE_CHECKING:
+    from ...ops.teams.unused import UnusedClaim
 
 
 @command()
@@ -279,6 +282,7 @@ def show(
             return
         summary = reg.summary(parsed.name)
         versions = reg.versions(parsed.name)
+        unused = reg.unused_claims(parsed.name)
 
         def human(o: Output) -> None:
             stages = render.stage_words(summary.stages, production)
@@ -291,6 +295,7 @@ def show(
                     ("latest", summary.latest_version),
                     ("stages", stages if o.people else render.stage_summary(summary.stages)),
                     *[(f"tag {k}", val) for k, val in summary.tags.items()],
+                    *[(f"claimed {u.version}", _claim_words(u)) for u in unused],
                 ],
             )
             render.table(
@@ -316,7 +321,19 @@ def show(
                 row_style=["bold" if v.stage == production else "" for v in versions],
             )
 
-        out.result({**summary.to_json(), "versions": [v.to_json() for v in versions]}, human)
+        data = {**summary.to_json(), "versions": [v.to_json() for v in versions]}
+        if unused:
+            data["unused_claims"] = [u.to_json() for u in unused]
+        out.result(data, human)
+
+
+def _claim_words(claim: UnusedClaim) -> str:
+    if claim.actor is None:
+        return "no version here; its claim could not be read"
+    return (
+        f"by {claim.actor} at {claim.time} on {claim.host}, no version here "
+        "(abandoned, or not pulled yet; never reused)"
+    )
 
 
 @command()

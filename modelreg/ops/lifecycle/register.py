@@ -12,6 +12,8 @@ from modelreg.errors import ConflictError, ModelregError, NotFoundError, UsageEr
 from modelreg.ops.changes import check_size, check_text, record, write_yaml
 from modelreg.ops.governance import hooks
 from modelreg.ops.lifecycle.promote import displace, write_stages
+from modelreg.ops.teams.claims import claim_next
+from modelreg.ops.teams.engine import Engine
 from modelreg.records.journal import Change, crash_point
 from modelreg.records.manifest import FileEntry, Version, facts_digest, file_set_digest
 from modelreg.records.names import parse_number, validate_key, validate_name
@@ -25,6 +27,7 @@ _WIDEST_VERSION = 9_999_999  # for the size check made before the number is know
 class RegisterResult(Reported):
     version: Version
     archived: tuple[int, ...] = ()  # holders of an exclusive stage it registered into, now archived
+    claim_attempts: int | None = None  # with a claim engine: the creates its number took
 
     def __iter__(self) -> Iterator[Any]:
         # ``version, archived = reg.register(...)``: the library's first shape still unpacks
@@ -142,13 +145,13 @@ def register(
                 "them as chunks (only what changed between versions is stored and moved)"
             )
         draft = replace(draft, digest=file_set_digest(files), files=tuple(files))
-        version, archived, entries = _record(repo, draft, reason, governed)
+        version, archived, entries, attempts = _record(repo, draft, reason, governed)
     try:
         if push or (push is None and config.remote.push_on_register):
             _push(repo, version)
     finally:
         hooks.after(repo, entries)  # the version is recorded whether or not the push worked
-    return RegisterResult(version, archived)
+    return RegisterResult(version, archived, attempts)
 
 
 MAX_RECORDED_IMPORTS = 1000
@@ -225,34 +228,49 @@ def _gate_new(repo: Repo, draft: Version, *, run_checks: bool = True) -> tuple[i
 
 def _record(
     repo: Repo, draft: Version, reason: str | None, governed: bool
-) -> tuple[Version, tuple[int, ...], list[dict[str, Any]]]:
+) -> tuple[Version, tuple[int, ...], list[dict[str, Any]], int | None]:
     """Under the model lock: allocate the next number and commit the new version. Check
     commands run before the lock; under it, the stage's holders must be those they saw."""
     from modelreg.ops.lifecycle.promote import ATTEMPTS, kept_changing
+    from modelreg.ops.teams.engine import open_engine
 
     name, stage = draft.name, draft.initial_stage
+    engine = open_engine(repo)  # before the lock: opening a client may take a while
     for _ in range(ATTEMPTS):
         seen = _gate_new(repo, draft) if governed else None
         with repo.model_lock(name, new=True):
             state = _state(repo, draft, locked=True)
             if seen is not None and tuple(state.holders(stage)) != seen:
                 continue
-            return _commit_new(repo, draft, reason, state)
+            return _commit_new(repo, draft, reason, state, engine)
     raise kept_changing(f"register of {name} into {stage}")
 
 
 def _commit_new(
-    repo: Repo, draft: Version, reason: str | None, state: ModelState
-) -> tuple[Version, tuple[int, ...], list[dict[str, Any]]]:
+    repo: Repo, draft: Version, reason: str | None, state: ModelState, engine: Engine | None
+) -> tuple[Version, tuple[int, ...], list[dict[str, Any]], int | None]:
     name, stage, who = draft.name, draft.initial_stage, draft.created_by
-    number = state.latest + 1
+    claim: dict[str, Any] = {}
+    attempts = None
+    if engine is None:
+        number = state.latest + 1
+    else:
+        # The number is taken on the engine before the version is visible anywhere.
+        claimed = claim_next(engine, name, state.latest + 1, actor=who, time=draft.created_at)
+        number, claim = claimed.claim.version, {"claim": claimed.claim.nonce}
+        attempts = claimed.attempts
+        crash_point("after-claim")
     version = replace(draft, version=number)
     change = Change(name)
     # The manifest first: the version is visible only once model.yaml counts it.
     write_yaml(repo, change, repo.manifest_path(name, number), version.to_manifest())
-    write_yaml(
-        repo, change, repo.model_dir(name) / "model.yaml", state.index.with_version(number, stage).to_yaml_data()
-    )
+    if engine is None:
+        index = state.index.with_version(number, stage)
+        write_yaml(repo, change, repo.model_dir(name) / "model.yaml", index.to_yaml_data())
+    else:
+        index_data = _claimed_index(repo, engine, state, draft, number)
+        if index_data is not None:
+            write_yaml(repo, change, repo.model_dir(name) / "model.yaml", index_data)
     change.records.append(
         record(
             "register",
@@ -264,6 +282,7 @@ def _commit_new(
             digest=version.digest,
             rules=repo.config.policy.rules_digest(),
             **({"facts": facts} if (facts := facts_digest(version.files)) else {}),
+            **claim,
         )
     )
     # Only a register into an occupied exclusive stage touches the stage file.
@@ -271,7 +290,34 @@ def _commit_new(
     if archived:
         write_stages(repo, change, name, assignments)
     entries = repo.commit(change)
-    return version, archived, entries
+    return version, archived, entries, attempts
+
+
+def _claimed_index(repo: Repo, engine: Engine, state: ModelState, draft: Version, number: int) -> dict[str, Any] | None:
+    """What a register with a claim engine writes to ``model.yaml``, or None to leave it alone.
+
+    The versions of such a model are its manifests, so a register touches ``model.yaml`` only to
+    create it, and then with the same bytes in every clone (the model's creator and time are those
+    of the claim of version 1), so that clones creating one model at once merge without conflict.
+    A register into another stage than the default records that stage there, as before.
+    """
+    from modelreg.ops.teams.claims import read_claim
+
+    path = repo.model_dir(draft.name) / "model.yaml"
+    exists = path.is_file()
+    if exists and draft.initial_stage == state.index.default_stage:
+        return None
+    if exists:
+        on_disk = ModelIndex.parse(repo.load(path, "model file", cached=False))
+        return on_disk.with_version(number, draft.initial_stage).to_yaml_data() | {
+            "latest_version": on_disk.latest_version
+        }
+    first = read_claim(engine, draft.name, 1) if number != 1 else None
+    created_at, created_by = (first.time, first.actor) if first is not None else (draft.created_at, draft.created_by)
+    index = ModelIndex(draft.name, created_at, created_by, repo.config.default_stage)
+    if draft.initial_stage != index.default_stage:
+        index = replace(index, initial_stages={number: draft.initial_stage})
+    return index.to_yaml_data()
 
 
 def _push(repo: Repo, version: Version) -> None:

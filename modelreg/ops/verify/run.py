@@ -39,7 +39,12 @@ def verify(reg: Repo, name: str | None = None, *, quick: bool = False) -> Report
             continue
         _check_stages(reg, state, report)
         present = _manifest_numbers(reg, model)
-        _report_missing_manifests(reg, state, present, report)
+        if reg.config.claims.engine:
+            from modelreg.ops.verify.claims import claim_findings
+
+            report.findings.extend(claim_findings(reg, state, present, by_model.get(model, []), quick=quick))
+        else:
+            _report_missing_manifests(reg, state, present, report)
         loaded = _check_versions(reg, state, present, registered(by_model.get(model, [])), report, checked, quick)
         _check_orphans(reg, state, present, report)
         if parsed is not None:
