@@ -50,3 +50,45 @@ def finish_json(procs: list[subprocess.Popen[str]]) -> list[dict[str, Any]]:
         assert p.returncode == 0, f"exit {p.returncode}: {err}"
         results.append(json.loads(out))
     return results
+
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "ci",
+    "GIT_AUTHOR_EMAIL": "ci@example.invalid",
+    "GIT_COMMITTER_NAME": "ci",
+    "GIT_COMMITTER_EMAIL": "ci@example.invalid",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_TERMINAL_PROMPT": "0",
+}
+
+# What each CI job runs after its register: commit, then the ordinary pull --rebase && push loop.
+# A pull that stops on a conflict exits 3 at once: nobody is there to resolve it by hand.
+PUBLISH_LOOP = """
+set -u
+git add -A && git commit -q -m "register $1" || exit 2
+for attempt in $(seq 1 200); do
+  if git pull -q --rebase origin main; then
+    git push -q origin HEAD:main 2>/dev/null && exit 0
+  else
+    git status --porcelain | grep -q '^\\(UU\\|AA\\|DU\\|UD\\) ' && { git status; exit 3; }
+    [ -d .git/rebase-merge ] || [ -d .git/rebase-apply ] && { git status; exit 3; }
+  fi
+done
+exit 4
+"""
+
+
+def git(*args: Any, cwd: Path) -> str:
+    import os
+
+    done = subprocess.run(
+        ["git", *map(str, args)],
+        cwd=cwd,
+        env={**os.environ, **GIT_ENV},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, f"git {args}: {done.stderr}"
+    return done.stdout
