@@ -39,11 +39,10 @@ def clone(bare: Path, where: Path) -> Path:
     return where
 
 
-def publish_together(roots: list[Path], gate: Path) -> None:
-    env = {**GIT_ENV}
-    procs = [
-        start(["bash", "-c", PUBLISH_LOOP, "publish", str(i)], env=dict(env), cwd=root) for i, root in enumerate(roots)
-    ]
+def publish_together(roots: list[Path]) -> None:
+    """Every clone commits and runs the pull --rebase && push loop, all at once."""
+    env: dict[str, str | None] = {**GIT_ENV}
+    procs = [start(["bash", "-c", PUBLISH_LOOP, "publish", str(i)], env=env, cwd=root) for i, root in enumerate(roots)]
     for proc in procs:
         out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, f"the publish loop ended with {proc.returncode} (3: a conflict): {out}{err}"
