@@ -30,8 +30,11 @@ if TYPE_CHECKING:
     from .ops.proof.sign import SignResult
     from .ops.queries.listing import ModelSummary
     from .ops.report import ReportResult
+    from .ops.teams.check import CheckReport
+    from .ops.teams.sync import SyncResult
     from .ops.teams.unused import UnusedClaim
     from .records.config import Config
+    from .records.journal import Change
     from .records.manifest import Version
     from .records.refs import Ref
     from .records.requests import Request
@@ -94,6 +97,34 @@ class Registry(Repo):
 
         created = create(_path(path), actor=actor)
         return cls(path), created
+
+    # -- many clones ---------------------------------------------------------
+    def commit(self, change: Change) -> list[dict[str, Any]]:
+        """With a claim engine, a change of a model's stage holders or aliases is first swapped
+        on the engine (refused when another clone moved them); every change then commits here."""
+        if self.config.claims.engine is None:
+            return super().commit(change)
+        from .ops.teams.engine import trusted_engine
+        from .ops.teams.pointers import guarded_commit, touches_pointers
+
+        if not touches_pointers(self, change):
+            return super().commit(change)
+        engine = trusted_engine(self)
+        assert engine is not None
+        return guarded_commit(self, engine, change, super().commit)
+
+    def sync(self, name: str | None = None) -> SyncResult:
+        """Compare this clone with the claim engine: claims made elsewhere, pointers moved
+        elsewhere; publishes pointers the engine does not hold yet. Never touches git."""
+        from .ops.teams.sync import sync
+
+        return sync(self, name)
+
+    def remote_check(self) -> CheckReport:
+        """Probe the claim engine's conditional writes; the verdict is remembered for its url."""
+        from .ops.teams.sync import remote_check
+
+        return remote_check(self)
 
     # -- questions ---------------------------------------------------------
     def resolve(self, ref: Ref | str) -> Version:

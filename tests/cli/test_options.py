@@ -46,6 +46,8 @@ SUCCEEDS: dict[str, list[str]] = {
     "stats": [],
     "upgrade": [],
     "report": ["--output", "{tmp}/site"],
+    "sync": [],
+    "remote": ["check"],
 }
 NEEDS_REMOTE = {"push", "pull"}
 

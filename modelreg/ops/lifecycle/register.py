@@ -232,10 +232,10 @@ def _record(
     """Under the model lock: allocate the next number and commit the new version. Check
     commands run before the lock; under it, the stage's holders must be those they saw."""
     from modelreg.ops.lifecycle.promote import ATTEMPTS, kept_changing
-    from modelreg.ops.teams.engine import open_engine
+    from modelreg.ops.teams.engine import trusted_engine
 
     name, stage = draft.name, draft.initial_stage
-    engine = open_engine(repo)  # before the lock: opening a client may take a while
+    engine = trusted_engine(repo)  # before the lock: opening a client (or a first check) takes a while
     for _ in range(ATTEMPTS):
         seen = _gate_new(repo, draft) if governed else None
         with repo.model_lock(name, new=True):

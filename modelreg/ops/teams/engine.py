@@ -122,3 +122,31 @@ def open_engine(repo: Repo) -> Engine | None:
     if not isinstance(remote, BlobRemote):  # pragma: no cover - every remote is a BlobRemote
         raise UsageError(f"the remote {repo.config.remote_url()} cannot hold claims")
     return ObjectEngine(Retrying(remote.backend, attempts=3, pause=0.1))
+
+
+def trusted_engine(repo: Repo) -> Engine | None:
+    """The claim engine for a change: on its first use on this machine, ``remote check`` runs
+    first, and an engine that failed it is refused (exit 4) until a check passes."""
+    from modelreg.ops.teams.check import check_backend, remember, remembered
+
+    engine = open_engine(repo)
+    if engine is None or not isinstance(engine, ObjectEngine):
+        return engine
+    verdict = remembered(engine.url)
+    if verdict is None:
+        try:
+            report = check_backend(engine.backend)
+        except (RemoteError, NotFoundError, StorageError) as exc:
+            raise unreachable(engine, exc) from exc
+        remember(report)
+        if not report.ok:
+            raise report.refusal()
+    elif not verdict:
+        from modelreg.errors import ConflictError
+
+        raise ConflictError(
+            f"{engine.name} failed 'modelreg remote check' on this machine: two writers could both win there, so "
+            "it is not used for claims; run 'modelreg remote check' again once the store is fixed",
+            code="engine_untrusted",
+        )
+    return engine
