@@ -139,7 +139,7 @@ def register(
         for old in result.archived:
             out.note(f"{name}@{old} moved to {reg.config.archive_stage}")
         out.result(
-            {**reg.version_json(version), **result.effects_json()},
+            {**reg.version_json(version), **result.claim_json(), **result.effects_json()},
             lambda o: o.line(
                 f"Registered {name}@{version.version} ({version.stage}) "
                 + (version.digest[:19] if o.people else version.digest)  # a whole line on a terminal

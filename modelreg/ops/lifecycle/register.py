@@ -33,8 +33,12 @@ class RegisterResult(Reported):
         # ``version, archived = reg.register(...)``: the library's first shape still unpacks
         return iter((self.version, self.archived))
 
+    def claim_json(self) -> dict[str, Any]:
+        """With a claim engine: the creates its number took (1: the first number tried was free)."""
+        return {} if self.claim_attempts is None else {"claim_attempts": self.claim_attempts}
+
     def to_json(self) -> dict[str, Any]:
-        return {**self.version.to_json(), **self.effects_json()}
+        return {**self.version.to_json(), **self.claim_json(), **self.effects_json()}
 
 
 def register(
