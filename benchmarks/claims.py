@@ -153,9 +153,8 @@ def main() -> None:
             base = medians["none"]
             print("register latency (median of", args.runs, "fresh processes):")
             for name, value in medians.items():
-                print(
-                    f"  {name:10s} {value * 1000:7.1f} ms   x{value / base:.2f} of no engine  (+{(value - base) * 1000:.0f} ms)"
-                )
+                extra = (value - base) * 1000
+                print(f"  {name:10s} {value * 1000:7.1f} ms   x{value / base:.2f} of no engine  (+{extra:.0f} ms)")
             engines = [("directory", str(work / "sweep-shared"), None)]
             (work / "sweep-shared").mkdir()
             if s3 is not None:
