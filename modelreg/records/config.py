@@ -29,7 +29,7 @@ class RemoteConfig:
     push_on_register: bool = False
 
 
-CLAIM_ENGINES = ("s3",)
+CLAIM_ENGINES = ("s3", "git")
 
 
 @dataclass(frozen=True)
@@ -215,7 +215,8 @@ _GIT_REMOTE_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}")
 
 
 def parse_claims(path: Path, data: dict[str, Any]) -> ClaimsConfig:
-    """``[claims] engine = "s3"``: claims and pointers in the ``[remote]`` store (docs/reference/claims.md)."""
+    """``[claims] engine = "s3"`` (the ``[remote]`` store) or ``"git"`` (refs on the git remote
+    named by ``remote``, default origin); docs/reference/claims.md."""
     if "claims" not in data:
         return ClaimsConfig()
     table = data["claims"]
@@ -226,7 +227,9 @@ def parse_claims(path: Path, data: dict[str, Any]) -> ClaimsConfig:
         raise _bad(path, f"unknown key claims.{unknown[0]}")
     engine = table.get("engine")
     if engine not in CLAIM_ENGINES:
-        raise _bad(path, 'claims.engine must be "s3" (the [remote] store, S3 or a shared directory)')
+        raise _bad(
+            path, 'claims.engine must be "s3" (the [remote] store, S3 or a shared directory) or "git" (a git remote)'
+        )
     remote = table.get("remote", "origin")
     if not isinstance(remote, str) or not _GIT_REMOTE_RE.fullmatch(remote) or remote.startswith("-"):
         raise _bad(path, "claims.remote must be the name of a git remote (letters, digits, '.', '_', '-')")

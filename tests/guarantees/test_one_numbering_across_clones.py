@@ -17,16 +17,19 @@ from support.teams import GIT_ENV, PUBLISH_LOOP, finish_json, git, init_claims_r
 CLONES = 5
 
 
-@pytest.fixture
-def origin(tmp_path: Path) -> tuple[Path, Path]:
-    """A bare repository holding a claims registry, and the shared store its clones claim on."""
+@pytest.fixture(params=["s3", "git"])
+def origin(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, Path]:
+    """A bare repository holding a claims registry, and the shared store of its blobs: the
+    clones claim on that store (engine "s3", here a directory) or on the bare repository (engine
+    "git", refs pushed to it)."""
     bare, shared, seed = tmp_path / "origin.git", tmp_path / "shared", tmp_path / "seed"
     shared.mkdir()
     git("init", "-q", "--bare", "-b", "main", bare, cwd=tmp_path)
     git("init", "-q", "-b", "main", seed, cwd=tmp_path)
     init_claims_registry(seed, str(shared))
     toml = seed / "modelreg.toml"
-    toml.write_text(toml.read_text().replace("push_on_register = false", "push_on_register = true"))
+    text = toml.read_text().replace("push_on_register = false", "push_on_register = true")
+    toml.write_text(text.replace('engine = "s3"', f'engine = "{request.param}"'))
     git("add", "-A", cwd=seed)
     git("commit", "-q", "-m", "a registry", cwd=seed)
     git("remote", "add", "origin", bare, cwd=seed)

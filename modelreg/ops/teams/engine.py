@@ -8,11 +8,11 @@ store through the backend's conditional writes (``create``: S3 ``If-None-Match: 
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from modelreg.errors import ModelregError, NotFoundError, RemoteError, StorageError, UsageError
+from modelreg.ops.teams.base import CLAIM_LIMIT, POINTERS_LIMIT, Engine
 from modelreg.records.names import validate_name
 
 if TYPE_CHECKING:
@@ -21,35 +21,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-CLAIM_LIMIT = 4096  # a claim record is a few hundred bytes
-POINTERS_LIMIT = 1 << 20
-
-
-class Engine(ABC):
-    """One engine: claims are created once and never change; pointers change by swaps only."""
-
-    name: str  # for people: "the s3 claim engine at s3://bucket/prefix"
-    url: str  # identifies the engine (the remote check's verdict is kept per url)
-
-    @abstractmethod
-    def create_claim(self, model: str, number: int, data: bytes) -> bool:
-        """Store the claim only if the number is free; whether this call stored it."""
-
-    @abstractmethod
-    def read_claim(self, model: str, number: int) -> bytes | None: ...
-
-    @abstractmethod
-    def claimed(self, model: str) -> list[int]:
-        """Every number claimed for ``model``, ascending."""
-
-    @abstractmethod
-    def read_pointers(self, model: str) -> Tagged | None: ...
-
-    @abstractmethod
-    def create_pointers(self, model: str, data: bytes) -> bool: ...
-
-    @abstractmethod
-    def swap_pointers(self, model: str, data: bytes, tag: str) -> bool: ...
+__all__ = ["CLAIM_LIMIT", "POINTERS_LIMIT", "Engine", "ObjectEngine", "open_engine", "trusted_engine"]
 
 
 def claim_key(model: str, number: int) -> str:
@@ -110,6 +82,10 @@ def open_engine(repo: Repo) -> Engine | None:
     engine = repo.config.claims.engine
     if engine is None:
         return None
+    if engine == "git":
+        from modelreg.ops.teams.git_engine import GitEngine
+
+        return GitEngine(repo.root, repo.config.claims.git_remote)
     from modelreg.stores.remotes.backend import Retrying
     from modelreg.stores.remotes.blob_remote import BlobRemote
 

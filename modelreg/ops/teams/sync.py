@@ -43,6 +43,10 @@ def sync(repo: Repo, name: str | None = None) -> SyncResult:
     if name is not None:
         repo.state(name)  # an unknown model is "not found"
     try:
+        from modelreg.ops.teams.git_engine import GitEngine
+
+        if isinstance(engine, GitEngine):
+            engine.fetch_all()  # the claims and pointers refs, never the user's branch
         models = sync_models(repo, engine, names)
     except (RemoteError, NotFoundError, StorageError) as exc:
         raise unreachable(engine, exc) from exc

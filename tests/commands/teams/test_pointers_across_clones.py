@@ -14,20 +14,26 @@ from support.procs import run_modelreg
 from support.teams import GIT_ENV, PUBLISH_LOOP, git, init_claims_registry, launch_together
 
 
-@pytest.fixture
-def pair(tmp_path: Path, make_file: Callable[..., Path]) -> tuple[Path, Path]:
-    """Two clones of one registry (bare repository on disk) that both hold churn@1 and churn@2."""
+@pytest.fixture(params=["s3", "git"])
+def pair(request: pytest.FixtureRequest, tmp_path: Path, make_file: Callable[..., Path]) -> tuple[Path, Path]:
+    """Two clones of one registry (bare repository on disk) that both hold churn@1 and churn@2;
+    their engine is the shared directory store ("s3") or the bare repository ("git")."""
     bare, shared, seed = tmp_path / "origin.git", tmp_path / "shared", tmp_path / "seed"
     shared.mkdir()
     git("init", "-q", "--bare", "-b", "main", bare, cwd=tmp_path)
     git("init", "-q", "-b", "main", seed, cwd=tmp_path)
     init_claims_registry(seed, str(shared))
+    toml = seed / "modelreg.toml"
+    toml.write_text(toml.read_text().replace('engine = "s3"', f'engine = "{request.param}"'))
+    if request.param == "git":  # the seed claims on the bare repository from its first register
+        git("remote", "add", "origin", bare, cwd=seed)
     for i in (1, 2):
         done = run_modelreg("-R", seed, "register", "churn", make_file(tmp_path / f"v{i}.bin", f"v{i}".encode()))
         assert done.returncode == 0, done.stderr
     git("add", "-A", cwd=seed)
     git("commit", "-q", "-m", "two versions", cwd=seed)
-    git("remote", "add", "origin", bare, cwd=seed)
+    if request.param == "s3":
+        git("remote", "add", "origin", bare, cwd=seed)
     git("push", "-q", "origin", "main", cwd=seed)
     a, b = tmp_path / "a", tmp_path / "b"
     git("clone", "-q", bare, a, cwd=tmp_path)
