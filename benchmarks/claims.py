@@ -57,6 +57,27 @@ def make_registry(root: Path, remote: str | None, endpoint: str | None, claims: 
     return root
 
 
+def git_registry(work: Path) -> Path:
+    """A clone of a bare repository on local disk whose registry claims on that repository."""
+    env = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@x", "GIT_COMMITTER_NAME": "b"}
+    env["GIT_COMMITTER_EMAIL"] = "b@x"
+
+    def git(*args: Any, cwd: Path) -> None:
+        subprocess.run(["git", *map(str, args)], cwd=cwd, env=env, check=True, capture_output=True)
+
+    work.mkdir(parents=True)
+    git("init", "-q", "--bare", "-b", "main", work / "origin.git", cwd=work)
+    seed = make_registry(work / "seed", None, None, claims=False)
+    with open(seed / "modelreg.toml", "a") as fh:
+        fh.write('\n[claims]\nengine = "git"\n')
+    git("init", "-q", "-b", "main", cwd=seed)
+    git("add", "-A", cwd=seed)
+    git("commit", "-q", "-m", "registry", cwd=seed)
+    git("remote", "add", "origin", work / "origin.git", cwd=seed)
+    git("push", "-q", "origin", "main", cwd=seed)
+    return seed
+
+
 def timed_register(root: Path, src: Path) -> tuple[float, dict[str, Any]]:
     start = time.perf_counter()
     done = modelreg("-R", root, "register", "churn", src, "--json")
@@ -71,6 +92,7 @@ def latency(work: Path, runs: int, s3: Any) -> dict[str, float]:
     setups["directory"] = make_registry(work / "dir", str(shared), None, claims=True)
     if s3 is not None:
         setups["s3"] = make_registry(work / "s3", "s3://bench/latency", s3.endpoint_url, claims=True)
+    setups["git"] = git_registry(work / "git")
     src = work / "model.bin"
     src.write_bytes(os.urandom(4096))
     for root in setups.values():  # the first claim on an engine runs remote check: not timed
