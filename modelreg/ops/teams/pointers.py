@@ -14,12 +14,13 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from modelreg.errors import ConflictError, IntegrityError
 from modelreg.ops.teams.claims import host_name, new_nonce
 from modelreg.ops.teams.engine import Engine
-from modelreg.records.journal import Change
+from modelreg.records.journal import Change, crash_point
 from modelreg.records.removals import REMOVED_NAME
 from modelreg.repo import Repo
 
@@ -140,12 +141,69 @@ def guarded_commit(
             raise moved(model, engine, None)
     held, tag = current
     if held.view != before:
-        raise moved(model, engine, held)
+        undone = _undo_lost_swap(repo, engine, model, held, tag, before)
+        if undone is None:
+            raise moved(model, engine, held)
+        tag = undone
+    # Kept until the change is recorded here: if this process dies between the swap and the
+    # commit, the next change in this clone knows the engine's view as its own lost change.
+    _note_pending(repo, model, mine.nonce, before)
     if not engine.swap_pointers(model, mine.to_bytes(), tag):
         again = read_pointers(engine, model)
         if again is None or again[0].nonce != mine.nonce:  # not our own swap whose answer was lost
+            _clear_pending(repo, model)
             raise moved(model, engine, again[0] if again else None)
-    return commit(change)
+    crash_point("after-swap")
+    entries = commit(change)
+    _clear_pending(repo, model)
+    return entries
+
+
+_PENDING_PURPOSE = b"modelreg pending pointer swap"
+
+
+def _pending_path(repo: Repo, model: str) -> Path:
+    return repo.tree.inside(repo.state_dir / "pointers-pending" / f"{model}.json")
+
+
+def _note_pending(repo: Repo, model: str, nonce: str, before: str) -> None:
+    from modelreg.base.fs import atomic_write
+    from modelreg.base.machine import seal
+
+    sealed = seal(json.dumps({"model": model, "nonce": nonce, "before": before}).encode(), _PENDING_PURPOSE)
+    if sealed is None:
+        return  # no key on this machine: a lost change is then resolved by hand (see sync)
+    path = _pending_path(repo, model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, sealed)
+
+
+def _clear_pending(repo: Repo, model: str) -> None:
+    _pending_path(repo, model).unlink(missing_ok=True)
+
+
+def _undo_lost_swap(repo: Repo, engine: Engine, model: str, held: Pointers, tag: str, here: str) -> str | None:
+    """When the engine holds a swap this clone made and never recorded (the process died between
+    the two), put the engine back to this clone's view: the change happened nowhere else. The new
+    tag, or None when the engine's view is not such a lost change."""
+    from modelreg.base.fs import read_own
+    from modelreg.base.machine import unseal
+    from modelreg.ops.capture.lineage import now_utc
+
+    raw = read_own(_pending_path(repo, model), 4096)
+    data = None if raw is None else unseal(raw, _PENDING_PURPOSE)
+    try:
+        pending = json.loads(data) if data is not None else None
+    except ValueError:
+        pending = None
+    if not isinstance(pending, dict) or pending.get("nonce") != held.nonce or pending.get("before") != here:
+        return None
+    back = Pointers(model, here, held.actor, now_utc(), "undo", new_nonce())
+    if not engine.swap_pointers(model, back.to_bytes(), tag):
+        return None
+    _clear_pending(repo, model)
+    again = read_pointers(engine, model)
+    return again[1] if again is not None and again[0].nonce == back.nonce else None
 
 
 @dataclass(frozen=True)

@@ -105,3 +105,30 @@ def test_of_two_clones_promoting_at_once_one_wins(pair: tuple[Path, Path], tmp_p
     )
     codes = sorted(p.wait(timeout=300) for p in procs)
     assert codes == [0, 4]
+
+
+def test_a_writer_killed_between_its_swap_and_its_commit_does_not_block_the_model(pair: tuple[Path, Path]) -> None:
+    """The engine took the swap, the clone never recorded the change: the clone's next change puts
+    the engine back to what the clone holds (the change happened nowhere) and goes ahead."""
+    import os
+    import subprocess
+    import sys
+
+    a, b = pair
+    killed = subprocess.run(
+        [sys.executable, "-m", "modelreg", "-R", str(a), "promote", "churn@1", "production"],
+        env={**os.environ, "MODELREG_TEST_CRASH_AT": "after-swap"},
+        capture_output=True,
+        check=False,
+    )
+    assert killed.returncode == 137
+    assert json.loads(run_modelreg("-R", a, "show", "churn@1", "--json").stdout)["stage"] == "development"
+    refused = run_modelreg("-R", b, "promote", "churn@2", "production")  # b never saw it either
+    assert refused.returncode == 4
+    moved = run_modelreg("-R", a, "promote", "churn@2", "production", "--json")
+    assert moved.returncode == 0, moved.stderr
+    assert json.loads(moved.stdout)["archived"] == []
+    assert run_modelreg("-R", a, "verify").returncode == 0
+    publish(a)
+    git("pull", "-q", "--rebase", "origin", "main", cwd=b)
+    assert run_modelreg("-R", b, "alias", "churn@2", "champion").returncode == 0
