@@ -105,15 +105,24 @@ def latency(work: Path, runs: int, s3: Any) -> dict[str, float]:
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def sweep(work: Path, clones: int, registers: int, remote: str, endpoint: str | None) -> dict[str, Any]:
-    work.mkdir(parents=True)
-    roots = [make_registry(work / f"clone{i}", remote, endpoint, claims=True) for i in range(clones)]
+def sweep(work: Path, clones: int, registers: int, remote: str | None, endpoint: str | None) -> dict[str, Any]:
+    if remote is None:  # the git engine: clones of one bare repository on local disk
+        seed = git_registry(work)
+        roots = []
+        for i in range(clones):
+            subprocess.run(["git", "clone", "-q", str(work / "origin.git"), str(work / f"clone{i}")], check=True)
+            roots.append(work / f"clone{i}")
+        del seed
+    else:
+        work.mkdir(parents=True)
+        roots = [make_registry(work / f"clone{i}", remote, endpoint, claims=True) for i in range(clones)]
     srcs = []
     for i in range(clones):
         src = work / f"cand{i}.bin"
         src.write_bytes(os.urandom(1024))
         srcs.append(src)
-    modelreg("-R", roots[0], "remote", "check")  # once, before the clock starts
+    if remote is not None:
+        modelreg("-R", roots[0], "remote", "check")  # once, before the clock starts
     script = (
         "import json, subprocess, sys\n"
         "root, src, n = sys.argv[1], sys.argv[2], int(sys.argv[3])\n"
@@ -177,7 +186,8 @@ def main() -> None:
             for name, value in medians.items():
                 extra = (value - base) * 1000
                 print(f"  {name:10s} {value * 1000:7.1f} ms   x{value / base:.2f} of no engine  (+{extra:.0f} ms)")
-            engines = [("directory", str(work / "sweep-shared"), None)]
+            engines: list[tuple[str, str | None, str | None]] = [("directory", str(work / "sweep-shared"), None)]
+            engines.append(("git", None, None))
             (work / "sweep-shared").mkdir()
             if s3 is not None:
                 engines.append(("s3", "s3://bench/sweep", s3.endpoint_url))

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.errors import ConflictError, ModelregError
+from modelreg.ops.teams.base import Engine
 from modelreg.stores.remotes.backend import Backend
 
 BURST_WRITERS = 16
@@ -124,6 +125,41 @@ def check_backend(backend: Backend) -> CheckReport:
             len(won) == 1,
             f"{len(won)} of {BURST_WRITERS} simultaneous swaps from one tag won",
         )
+    return report
+
+
+def check_engine(engine: Engine) -> CheckReport:
+    """The same probes through an engine's own operations (the git engine: refs on its remote),
+    on a probe model of a random name: its claim 1 created twice, its pointers swapped with a
+    stale tag, and a burst of writers creating its claim 2 at once."""
+    report = CheckReport(engine.url)
+    probe = f"probe-{secrets.token_hex(6)}"
+    first = engine.create_claim(probe, 1, b"first")
+    second = engine.create_claim(probe, 1, b"second")
+    kept = engine.read_claim(probe, 1)
+    report.add(
+        "create twice",
+        first and not second and kept == b"first",
+        "the second create lost" if not second else "a second create of one claim also won",
+    )
+    created = engine.create_pointers(probe, b"one")
+    seen = engine.read_pointers(probe)
+    fresh = seen is not None and engine.swap_pointers(probe, b"two", seen.tag)
+    stale = seen is not None and engine.swap_pointers(probe, b"stale", seen.tag)
+    now = engine.read_pointers(probe)
+    report.add(
+        "stale swap",
+        created and fresh and not stale and now is not None and now.data == b"two",
+        "a swap with a stale tag lost" if fresh and not stale else "a swap with a stale tag won (or a fresh one lost)",
+    )
+    won, errors = _burst(BURST_WRITERS // 2, lambda i: engine.create_claim(probe, 2, f"writer {i}".encode()))
+    if errors:
+        raise _first_error(errors)
+    report.add(
+        f"burst of {BURST_WRITERS // 2} creates",
+        len(won) == 1,
+        f"{len(won)} of {BURST_WRITERS // 2} simultaneous creates won" if len(won) != 1 else "exactly one won",
+    )
     return report
 
 

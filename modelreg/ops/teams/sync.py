@@ -7,7 +7,7 @@ from typing import Any
 
 from modelreg.base.effects import Reported
 from modelreg.errors import NotFoundError, RemoteError, StorageError, UsageError
-from modelreg.ops.teams.check import CheckReport, check_backend, remember
+from modelreg.ops.teams.check import CheckReport, check_backend, check_engine, remember
 from modelreg.ops.teams.engine import Engine, ObjectEngine, open_engine, unreachable
 from modelreg.ops.teams.pointers import ModelSync, sync_models
 from modelreg.repo import Repo
@@ -56,10 +56,9 @@ def sync(repo: Repo, name: str | None = None) -> SyncResult:
 def remote_check(repo: Repo) -> CheckReport:
     """Check the claim engine, or without one the [remote] store (before it becomes one)."""
     engine = open_engine(repo) if repo.config.claims.engine else _remote_engine(repo)
-    if not isinstance(engine, ObjectEngine):  # pragma: no cover - the only engine today
-        raise UsageError("the claim engine has nothing to check")
+    assert engine is not None
     try:
-        report = check_backend(engine.backend)
+        report = check_backend(engine.backend) if isinstance(engine, ObjectEngine) else check_engine(engine)
     except (RemoteError, NotFoundError, StorageError) as exc:
         raise unreachable(engine, exc) from exc
     remember(report)

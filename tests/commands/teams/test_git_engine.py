@@ -75,3 +75,12 @@ def test_an_unreachable_git_remote_refuses_register(tmp_path: Path, make_file: C
     assert done.returncode == 4
     assert done.stderr.count("\n") == 1 and "git claim engine" in done.stderr
     assert not (work / "models" / "churn").exists()
+
+
+def test_remote_check_probes_the_git_remote(tmp_path: Path) -> None:
+    bare, work = registry_clone(tmp_path)
+    done = run_modelreg("-R", work, "remote", "check", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["ok"] and {c["check"] for c in report["checks"]} >= {"create twice", "stale swap"}
+    assert "refs/modelreg/claims/probe-" in git("for-each-ref", "refs/modelreg/", cwd=bare)
