@@ -124,4 +124,7 @@ def claim_next(engine: Engine, model: str, hint: int, *, actor: str, time: str) 
             continue
         if held.nonce == nonce:
             return Claimed(held, attempts)  # our own create was applied, its answer lost
-        number += 1
+        # Lost to another writer: others are likely racing too, so look again where the claims
+        # end rather than trying each number in turn (every number below that end is claimed).
+        claimed = engine.claimed(model)
+        number = max(number + 1, (claimed[-1] + 1) if claimed else 1)
