@@ -39,6 +39,7 @@ class GitEngine(Engine):
         self.url = f"git:{root}#{remote}"
         self.name = f"the git claim engine (remote {remote!r} of {root})"
         self._safe: list[str] | None = None
+        self._fetched = False  # reads answer from the refs fetch_all brought (verify, sync)
 
     # -- running git ---------------------------------------------------------------------------
 
@@ -85,19 +86,16 @@ class GitEngine(Engine):
         return sha
 
     def _remote_refs(self, pattern: str) -> dict[str, str]:
-        out = self._git("ls-remote", UPLOAD_PACK, "--refs", "--", self.remote, pattern).stdout.decode(
-            "utf-8", "replace"
-        )
-        refs = {}
-        for line in out.splitlines():
-            sha, _, ref = line.partition("\t")
-            if _SHA.fullmatch(sha):
-                refs[ref] = sha
-        return refs
+        if self._fetched:  # what fetch_all brought: one fetch answers every later read
+            local = self._git("for-each-ref", "--format=%(objectname)%09%(refname)", "--", pattern.rstrip("*"))
+            return _parse_refs(local.stdout.decode("utf-8", "replace"))
+        out = self._git("ls-remote", UPLOAD_PACK, "--refs", "--", self.remote, pattern)
+        return _parse_refs(out.stdout.decode("utf-8", "replace"))
 
     def _read_blob(self, ref: str, sha: str, limit: int) -> bytes:
         """The blob ``sha`` that the remote's ``ref`` names, fetched into the local ref of that name."""
-        self._git("fetch", UPLOAD_PACK, "--no-tags", "-q", "--", self.remote, f"+{ref}:{ref}")
+        if not self._fetched:
+            self._git("fetch", UPLOAD_PACK, "--no-tags", "-q", "--", self.remote, f"+{ref}:{ref}")
         kind = self._git("cat-file", "-t", sha).stdout.decode().strip()
         size = self._git("cat-file", "-s", sha).stdout.decode().strip()
         if kind != "blob" or not size.isdigit() or int(size) > limit:
@@ -109,6 +107,7 @@ class GitEngine(Engine):
     def create_claim(self, model: str, number: int, data: bytes) -> bool:
         ref = f"refs/modelreg/claims/{validate_name(model)}/{number}"
         sha = self._blob(data)
+        self._fetched = False  # after a write, reads ask the remote again
         done = self._git("push", RECEIVE_PACK, "--porcelain", "-q", "--", self.remote, f"{sha}:{ref}", check=False)
         if done.returncode == 0:
             self._git("update-ref", ref, sha)
@@ -143,6 +142,7 @@ class GitEngine(Engine):
         return self._push_lease(ref, self._blob(data), tag)
 
     def _push_lease(self, ref: str, sha: str, expected: str) -> bool:
+        self._fetched = False  # after a write, reads ask the remote again
         # An empty lease means "the ref must not exist yet".
         lease = f"--force-with-lease={ref}:{expected}"
         done = self._git(
@@ -155,8 +155,12 @@ class GitEngine(Engine):
         raise self._failed(_first_line(done.stderr) or "git push failed")
 
     def fetch_all(self) -> None:
-        """Bring every claim and pointers ref of the remote here (``sync``)."""
-        self._git("fetch", UPLOAD_PACK, "--no-tags", "-q", "--", self.remote, "+refs/modelreg/*:refs/modelreg/*")
+        """Bring every claim and pointers ref of the remote here (``sync``, ``verify``); later reads
+        of this engine answer from them. Only for reading: a change asks the remote itself."""
+        self._git(
+            "fetch", UPLOAD_PACK, "--no-tags", "--prune", "-q", "--", self.remote, "+refs/modelreg/*:refs/modelreg/*"
+        )
+        self._fetched = True
 
 
 def _git_env() -> dict[str, str]:
@@ -165,6 +169,15 @@ def _git_env() -> dict[str, str]:
     # The user's own environment is theirs to set (GIT_SSH_COMMAND included); only a password
     # prompt on a terminal is switched off, so that a command never hangs waiting for one.
     return {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+
+
+def _parse_refs(out: str) -> dict[str, str]:
+    refs = {}
+    for line in out.splitlines():
+        sha, _, ref = line.partition("\t")
+        if _SHA.fullmatch(sha):
+            refs[ref] = sha
+    return refs
 
 
 def _first_line(stderr: bytes) -> str:

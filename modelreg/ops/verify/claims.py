@@ -38,6 +38,10 @@ def claim_findings(
     try:
         engine = open_engine(reg)
         assert engine is not None
+        from modelreg.ops.teams.git_engine import GitEngine
+
+        if isinstance(engine, GitEngine):
+            engine.fetch_all()  # one fetch, then every claim is read here
         claims = {n: read_claim(engine, model, n) for n in asked}
     except ModelregError as exc:
         found.append(Finding(WARNING, "claims", where, f"the claims of {model} were not checked: {exc.message}"))
