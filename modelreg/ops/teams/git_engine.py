@@ -18,7 +18,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from modelreg.errors import RemoteError
+from modelreg.errors import IntegrityError, RemoteError
 from modelreg.ops.teams.base import CLAIM_LIMIT, POINTERS_LIMIT, Engine
 from modelreg.records.names import validate_name
 from modelreg.stores.remotes.backend import Tagged
@@ -99,7 +99,7 @@ class GitEngine(Engine):
         kind = self._git("cat-file", "-t", sha).stdout.decode().strip()
         size = self._git("cat-file", "-s", sha).stdout.decode().strip()
         if kind != "blob" or not size.isdigit() or int(size) > limit:
-            raise RemoteError(f"{ref} on the remote {self.remote!r} is not a claim record", code="corrupt_claim")
+            raise IntegrityError(f"{ref} on the remote {self.remote!r} is not a claim record", code="corrupt_claim")
         return self._git("cat-file", "blob", sha).stdout
 
     # -- the engine ----------------------------------------------------------------------------
