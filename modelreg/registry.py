@@ -41,8 +41,12 @@ if TYPE_CHECKING:
     from .ops.storage.stats import Stats
     from .ops.storage.transfer import TransferReport
     from .ops.storage.upgrade import UpgradeReport
+    from .ops.teams.check import CheckReport
+    from .ops.teams.sync import SyncResult
+    from .ops.teams.unused import UnusedClaim
     from .ops.views import AliasList, DiffResult, LogResult, ModelList, ModelView, RequestList, VersionList, VersionView
     from .records.config import Config
+    from .records.journal import Change
     from .records.manifest import Version
     from .records.observations import Reading
     from .records.refs import Ref
@@ -148,6 +152,34 @@ class Registry(Repo):
 
         return _collected(created)
 
+    # -- many clones ---------------------------------------------------------
+    def commit(self, change: Change) -> list[dict[str, Any]]:
+        """With a claim engine, a change of a model's stage holders or aliases is first swapped
+        on the engine (refused when another clone moved them); every change then commits here."""
+        if self.config.claims.engine is None:
+            return super().commit(change)
+        from .ops.teams.engine import trusted_engine
+        from .ops.teams.pointers import guarded_commit, touches_pointers
+
+        if not touches_pointers(self, change):
+            return super().commit(change)
+        engine = trusted_engine(self)
+        assert engine is not None
+        return guarded_commit(self, engine, change, super().commit)
+
+    def sync(self, name: str | None = None) -> SyncResult:
+        """Compare this clone with the claim engine: claims made elsewhere, pointers moved
+        elsewhere; publishes pointers the engine does not hold yet. Never touches git."""
+        from .ops.teams.sync import sync
+
+        return sync(self, name)
+
+    def remote_check(self) -> CheckReport:
+        """Probe the claim engine's conditional writes; the verdict is remembered for its url."""
+        from .ops.teams.sync import remote_check
+
+        return remote_check(self)
+
     # -- questions ---------------------------------------------------------
     def resolve(self, ref: Ref | str) -> Version:
         """The version a reference names: ``NAME`` (latest), ``NAME@3``, ``@production``, an alias,
@@ -165,6 +197,12 @@ class Registry(Repo):
         from .ops.queries.resolve import get_production
 
         return get_production(self, name)
+
+    def unused_claims(self, name: str) -> list[UnusedClaim]:
+        """Numbers claimed on the claim engine with no version here (abandoned, or not pulled)."""
+        from .ops.teams.unused import unused_claims
+
+        return unused_claims(self, name)
 
     def summary(self, name: str, state: ModelState | None = None) -> ModelSummary:
         """The model's latest version, stage holders, aliases, description and tags.

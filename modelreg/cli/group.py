@@ -60,6 +60,8 @@ COMMANDS: dict[str, str] = {
     "pull": "storage",
     "stats": "store",
     "upgrade": "store",
+    "sync": "teams",
+    "remote": "teams",
     "import": "importing",
     "deploy": "deployments",
     "undeploy": "deployments",

@@ -15,6 +15,7 @@ from typing import Any
 from modelreg.base.effects import Reported
 from modelreg.errors import UsageError
 from modelreg.ops.queries.listing import ModelSummary
+from modelreg.ops.teams.unused import UnusedClaim
 from modelreg.records.manifest import Version
 from modelreg.records.refs import Ref, parse_ref, parse_ref_of
 from modelreg.repo import Repo
@@ -51,11 +52,15 @@ class ModelView(Reported):
     summary: ModelSummary
     versions: tuple[Version, ...]
     allow: frozenset[str] = frozenset()  # the safety allowlist in force: each file judged as show does
+    unused: tuple[UnusedClaim, ...] = ()  # numbers claimed on a claim engine with no version here
 
     def to_json(self) -> dict[str, Any]:
         from modelreg.ops.proof.safety import version_json
 
-        return {**self.summary.to_json(), "versions": [version_json(self.allow, v) for v in self.versions]}
+        data = {**self.summary.to_json(), "versions": [version_json(self.allow, v) for v in self.versions]}
+        if self.unused:
+            data["unused_claims"] = [u.to_json() for u in self.unused]
+        return data
 
 
 @dataclass(frozen=True)
@@ -174,7 +179,10 @@ def show(repo: Repo, ref: Ref | str) -> ModelView | VersionView:
         document = version_json(repo.config.safety_allow, v)
         return VersionView(v, tuple(history(repo, v.name, v.version)), requests, document, observed, deployed)
     about = summary(repo, parsed.name)
-    return ModelView(about, tuple(repo.versions(parsed.name)), repo.config.safety_allow)
+    from modelreg.ops.teams.unused import unused_claims
+
+    unused = tuple(unused_claims(repo, parsed.name))
+    return ModelView(about, tuple(repo.versions(parsed.name)), repo.config.safety_allow, unused)
 
 
 def log(

@@ -29,6 +29,17 @@ class RemoteConfig:
     push_on_register: bool = False
 
 
+CLAIM_ENGINES = ("s3", "git")
+
+
+@dataclass(frozen=True)
+class ClaimsConfig:
+    """``[claims]``: where clones claim version numbers and swap pointers (docs/reference/claims.md)."""
+
+    engine: str | None = None  # None: no engine, one directory and its locks as before
+    git_remote: str = "origin"  # the git engine: the registry repository's remote
+
+
 @dataclass(frozen=True)
 class StorageConfig:
     chunk_min_size: int = DEFAULT_CHUNK_MIN_SIZE  # files at least this large are stored as chunks (format 2)
@@ -49,6 +60,7 @@ class Config:
     policy: Policy = field(default_factory=Policy)  # transitions, gates, hooks (records/policy.py)
     safety_allow: frozenset[str] = frozenset()  # [safety] allow: globals a pickle may import
     allowed_signers: str | None = None  # [signing] allowed_signers: a path inside the registry
+    claims: ClaimsConfig = field(default_factory=ClaimsConfig)
 
     def chunk_min_size(self) -> int | None:
         """The size from which files are stored as chunks; None in a format-1 registry."""
@@ -195,7 +207,35 @@ def load_config(path: Path, cache_dir: Path | None = None) -> Config:
         policy=policy,
         safety_allow=parse_safety(path, data),
         allowed_signers=parse_signing(path, data),
+        claims=parse_claims(path, data),
     )
+
+
+_GIT_REMOTE_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}")
+
+
+def parse_claims(path: Path, data: dict[str, Any]) -> ClaimsConfig:
+    """``[claims] engine = "s3"`` (the ``[remote]`` store) or ``"git"`` (refs on the git remote
+    named by ``remote``, default origin); docs/reference/claims.md."""
+    if "claims" not in data:
+        return ClaimsConfig()
+    table = data["claims"]
+    if not isinstance(table, dict):
+        raise _bad(path, "[claims] must be a table")
+    unknown = sorted(set(table) - {"engine", "remote"})
+    if unknown:
+        raise _bad(path, f"unknown key claims.{unknown[0]}")
+    engine = table.get("engine")
+    if engine not in CLAIM_ENGINES:
+        raise _bad(
+            path, 'claims.engine must be "s3" (the [remote] store, S3 or a shared directory) or "git" (a git remote)'
+        )
+    remote = table.get("remote", "origin")
+    if not isinstance(remote, str) or not _GIT_REMOTE_RE.fullmatch(remote) or remote.startswith("-"):
+        raise _bad(path, "claims.remote must be the name of a git remote (letters, digits, '.', '_', '-')")
+    if "remote" in table and engine != "git":
+        raise _bad(path, 'claims.remote names a git remote: it needs engine = "git"')
+    return ClaimsConfig(engine=engine, git_remote=remote)
 
 
 def parse_storage(path: Path, data: dict[str, Any]) -> StorageConfig:

@@ -131,17 +131,29 @@ class ModelState:
     aliases: AliasFile = field(default_factory=lambda: AliasFile(""))
     # Removed (recalled) versions, from removed.yaml: in no stage, skipped by latest.
     removed: dict[int, Removal] = field(default_factory=dict)
+    # With a claim engine: numbers up to latest that have no version here (claimed by another
+    # clone and not pulled yet, or claimed by a writer that died before recording).
+    absent: frozenset[int] = frozenset()
 
     @property
     def latest(self) -> int:
         """The highest version number (removed or not): the next register allocates latest + 1."""
         return self.index.latest_version
 
+    def numbers(self) -> list[int]:
+        """Every version number this registry holds, oldest first (removed ones included)."""
+        if not self.absent:
+            return list(range(1, self.latest + 1))
+        return [n for n in range(1, self.latest + 1) if n not in self.absent]
+
+    def has(self, number: int) -> bool:
+        return 1 <= number <= self.latest and number not in self.absent
+
     @property
     def latest_live(self) -> int | None:
         """The newest version that was not removed (what NAME@latest names)."""
         for number in range(self.latest, 0, -1):
-            if number not in self.removed:
+            if number not in self.removed and number not in self.absent:
                 return number
         return None
 
@@ -154,14 +166,14 @@ class ModelState:
     def holders(self, stage: str) -> list[int]:
         """Versions currently in ``stage``, oldest first; O(moved versions) unless it is the default."""
         if stage == self.index.default_stage:
-            return [n for n in range(1, self.latest + 1) if self.stage_of(n) == stage and n not in self.removed]
+            return [n for n in self.numbers() if self.stage_of(n) == stage and n not in self.removed]
         candidates = set(self.stages.assignments) | set(self.index.initial_stages)
-        return sorted(n for n in candidates if n <= self.latest and self.stage_of(n) == stage and n not in self.removed)
+        return sorted(n for n in candidates if self.has(n) and self.stage_of(n) == stage and n not in self.removed)
 
     def stage_map(self, stages: tuple[str, ...], exclusive: frozenset[str]) -> dict[str, Any]:
         """Every configured stage: exclusive ones to a version or None, others to a list."""
         by_stage: dict[str, list[int]] = {s: [] for s in stages}
-        for n in range(1, self.latest + 1):
+        for n in self.numbers():
             if n not in self.removed:
                 by_stage.setdefault(self.stage_of(n), []).append(n)
         return {s: ((v[-1] if v else None) if s in exclusive else v) for s, v in by_stage.items()}

@@ -394,6 +394,13 @@ class PublishedRepo(Repo):
         self._ensure_manifest(name, number)
         return path
 
+    def manifest_numbers(self, name: str) -> set[int]:
+        """The versions the publication lists (its manifests are fetched only when read)."""
+        if name not in self.publication.models:
+            return set()
+        found = (p[len("versions/") : -len(".yaml")] for p in self._listing(name) if p.startswith("versions/"))
+        return {int(n) for n in found if n.isascii() and n.isdigit() and not n.startswith("0") and len(n) <= 9}
+
     @cached_property
     def audit(self) -> AuditLog:
         self._ensure_audit()

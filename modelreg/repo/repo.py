@@ -24,7 +24,7 @@ from modelreg.records.aliases import AliasFile
 from modelreg.records.config import CONFIG_NAME, Config, load_config
 from modelreg.records.deployments import DEPLOYMENTS_NAME, DeploymentFile
 from modelreg.records.manifest import FileEntry, SchemaError, Version, parse_manifest
-from modelreg.records.names import is_valid_name, validate_name
+from modelreg.records.names import MAX_VERSION, is_valid_name, validate_name
 from modelreg.records.removals import REMOVED_NAME, Removal, RemovalSchemaError, RemovedFile
 from modelreg.records.state import ModelIndex, ModelState, StageFile
 from modelreg.stores.blobs import LocalBlobStore
@@ -160,7 +160,31 @@ class Repo:
             aliases = AliasFile(name)
         except SchemaError as exc:
             raise IntegrityError(f"{mdir / 'aliases.yaml'}: {exc}", code="corrupt_manifest") from None
-        return ModelState(index, stages, aliases, self._removed(name))
+        state = ModelState(index, stages, aliases, self._removed(name))
+        return self._claimed_view(state) if self.config.claims.engine else state
+
+    def _claimed_view(self, state: ModelState) -> ModelState:
+        """With a claim engine, versions arrive by git in any order and a number may never be
+        used: the versions are the manifests present, latest the highest of them."""
+        present = self.manifest_numbers(state.index.name)
+        latest = max([state.index.latest_version, *present])
+        index = replace(state.index, latest_version=latest)
+        absent = frozenset(n for n in range(1, latest + 1) if n not in present)
+        return replace(state, index=index, absent=absent)
+
+    def manifest_numbers(self, name: str) -> set[int]:
+        """Version numbers with a manifest file (one listing of the model's ``versions/``)."""
+        folder = self.tree.inside(self.model_dir(name) / "versions" / "x").parent
+        try:
+            names = os.listdir(folder)
+        except (FileNotFoundError, NotADirectoryError):
+            return set()
+        numbers = (n.removesuffix(".yaml") for n in names if n.endswith(".yaml"))
+        return {
+            int(n)
+            for n in numbers
+            if n.isascii() and n.isdigit() and not n.startswith("0") and len(n) <= 9 and int(n) <= MAX_VERSION
+        }
 
     def deployments_path(self, name: str) -> Path:
         return self.model_dir(name) / DEPLOYMENTS_NAME
@@ -192,7 +216,7 @@ class Repo:
         history does not fill the parse cache with entries nobody asks for again."""
         name = state.index.name
         path = self.manifest_path(name, number)
-        if number < 1 or number > state.latest:
+        if not state.has(number):
             raise NotFoundError(
                 f"model {name!r} has no version {number} (latest is {state.latest})", code="unknown_version"
             )
@@ -211,7 +235,7 @@ class Repo:
 
     def versions(self, name: str) -> list[Version]:
         state = self.state(name)
-        return [self.load_version(state, n, cached=False) for n in range(1, state.latest + 1)]
+        return [self.load_version(state, n, cached=False) for n in state.numbers()]
 
     def iter_all_versions(self) -> Iterator[Version]:
         for name in self.model_names():

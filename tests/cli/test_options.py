@@ -52,6 +52,8 @@ SUCCEEDS: dict[str, list[str]] = {
     "which": ["{pid}"],
     "deploy-check": ["m", "--env", "prod", "--path", "{served}"],
     "observe": ["m@1", "--metric", "acc=0.8"],
+    "sync": [],
+    "remote": ["check"],
 }
 NEEDS_REMOTE = {"push", "pull"}
 

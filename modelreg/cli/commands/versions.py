@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -23,6 +23,9 @@ from ..options import (
     pairs,
 )
 from ..output import Output, guard
+
+if TYPE_CHECKING:
+    from ...ops.teams.unused import UnusedClaim
 
 
 @command(library="Registry.register")
@@ -278,7 +281,7 @@ def show(
 
             out.result(shown.to_json(), detail)
             return
-        summary, versions = shown.summary, shown.versions
+        summary, versions, unused = shown.summary, shown.versions, shown.unused
 
         def human(o: Output) -> None:
             stages = render.stage_words(summary.stages, production)
@@ -291,6 +294,7 @@ def show(
                     ("latest", summary.latest_version),
                     ("stages", stages if o.people else render.stage_summary(summary.stages)),
                     *[(f"tag {k}", val) for k, val in summary.tags.items()],
+                    *[(f"claimed {u.version}", _claim_words(u)) for u in unused],
                 ],
             )
             cols, rows = render.drop_empty(
@@ -320,6 +324,15 @@ def show(
             )
 
         out.result(shown.to_json(), human)
+
+
+def _claim_words(claim: UnusedClaim) -> str:
+    if claim.actor is None:
+        return "no version here; its claim could not be read"
+    return (
+        f"by {claim.actor} at {claim.time} on {claim.host}, no version here "
+        "(abandoned, or not pulled yet; never reused)"
+    )
 
 
 @command(library="Registry.annotate")

@@ -64,8 +64,7 @@ class _View:
     """Stages and aliases as they are, or in a dry run as they would be after each change."""
 
     def __init__(self, state: ModelState | None, present: dict[int, Present]) -> None:
-        latest = state.latest if state else 0
-        self.stages = {n: state.stage_of(n) for n in range(1, latest + 1)} if state else {}
+        self.stages = {n: state.stage_of(n) for n in state.numbers()} if state else {}
         for p in present.values():
             if p.stage is not None:
                 self.stages.setdefault(p.number, p.stage)

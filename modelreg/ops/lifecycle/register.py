@@ -12,6 +12,8 @@ from modelreg.errors import ConflictError, ModelregError, NotFoundError, UsageEr
 from modelreg.ops.changes import check_size, check_text, record, write_yaml
 from modelreg.ops.events import hooks
 from modelreg.ops.governance.moves import displace, write_stages
+from modelreg.ops.teams.claims import claim_next
+from modelreg.ops.teams.engine import Engine
 from modelreg.records.filepaths import folder_clash
 from modelreg.records.journal import Change, crash_point
 from modelreg.records.manifest import FileEntry, Version, facts_digest, file_set_digest
@@ -27,14 +29,19 @@ class RegisterResult(Reported):
     version: Version
     archived: tuple[int, ...] = ()  # holders of an exclusive stage it registered into, now archived
     document: dict[str, Any] | None = None  # the version as shown, its files judged (set by the registry)
+    claim_attempts: int | None = None  # with a claim engine: the creates its number took
 
     def __iter__(self) -> Iterator[Any]:
         # ``version, archived = reg.register(...)``: the library's first shape still unpacks
         return iter((self.version, self.archived))
 
+    def claim_json(self) -> dict[str, Any]:
+        """With a claim engine: the creates its number took (1: the first number tried was free)."""
+        return {} if self.claim_attempts is None else {"claim_attempts": self.claim_attempts}
+
     def to_json(self) -> dict[str, Any]:
         shown = self.document if self.document is not None else self.version.to_json()
-        return {**shown, **self.effects_json()}
+        return {**shown, **self.claim_json(), **self.effects_json()}
 
 
 def register(
@@ -155,13 +162,13 @@ def register(
                 "them as chunks (only what changed between versions is stored and moved)"
             )
         draft = replace(draft, digest=file_set_digest(files), files=tuple(files))
-        version, archived, entries = _record(repo, draft, reason, governed)
+        version, archived, entries, attempts = _record(repo, draft, reason, governed)
     try:
         if push or (push is None and config.remote.push_on_register):
             _push(repo, version)
     finally:
         hooks.after(repo, entries)  # the version is recorded whether or not the push worked
-    return RegisterResult(version, archived)
+    return RegisterResult(version, archived, claim_attempts=attempts)
 
 
 MAX_RECORDED_IMPORTS = 1000
@@ -236,39 +243,59 @@ def _gate_new(repo: Repo, draft: Version, *, run_checks: bool = True) -> tuple[i
     return tuple(state.holders(draft.initial_stage))
 
 
+Recorded = tuple[Version, tuple[int, ...], list[dict[str, Any]], int | None]  # version, archived, entries, claims
+
+
 def _record(
     repo: Repo, draft: Version, reason: str | None, governed: bool
-) -> tuple[Version, tuple[int, ...], list[dict[str, Any]]]:
+) -> tuple[Version, tuple[int, ...], list[dict[str, Any]], int | None]:
     """Under the model lock: allocate the next number and commit the new version. Check
     commands run before the lock; under it, the stage's holders must be those they saw."""
     from modelreg.ops.governance.moves import governed as governed_move
+    from modelreg.ops.teams.engine import trusted_engine
 
     name, stage = draft.name, draft.initial_stage
+    engine = trusted_engine(repo)  # before the lock: opening a client (or a first check) takes a while
 
     def gate() -> tuple[int, ...] | None:
         return _gate_new(repo, draft) if governed else None
 
-    def commit(seen: tuple[int, ...] | None) -> tuple[Version, tuple[int, ...], list[dict[str, Any]]] | None:
+    def commit(
+        seen: tuple[int, ...] | None,
+    ) -> tuple[Version, tuple[int, ...], list[dict[str, Any]], int | None] | None:
         state = _state(repo, draft, locked=True)
         if seen is not None and tuple(state.holders(stage)) != seen:
             return None  # the stage's holders moved since the gates were checked
-        return _commit_new(repo, draft, reason, state)
+        return _commit_new(repo, draft, reason, state, engine)
 
     return governed_move(repo, name, f"register of {name} into {stage}", gate, commit, new=True)
 
 
 def _commit_new(
-    repo: Repo, draft: Version, reason: str | None, state: ModelState
-) -> tuple[Version, tuple[int, ...], list[dict[str, Any]]]:
+    repo: Repo, draft: Version, reason: str | None, state: ModelState, engine: Engine | None
+) -> tuple[Version, tuple[int, ...], list[dict[str, Any]], int | None]:
     name, stage, who = draft.name, draft.initial_stage, draft.created_by
-    number = state.latest + 1
+    claim: dict[str, Any] = {}
+    attempts = None
+    if engine is None:
+        number = state.latest + 1
+    else:
+        # The number is taken on the engine before the version is visible anywhere.
+        claimed = claim_next(engine, name, state.latest + 1, actor=who, time=draft.created_at)
+        number, claim = claimed.claim.version, {"claim": claimed.claim.nonce}
+        attempts = claimed.attempts
+        crash_point("after-claim")
     version = replace(draft, version=number)
     change = Change(name)
     # The manifest first: the version is visible only once model.yaml counts it.
     write_yaml(repo, change, repo.manifest_path(name, number), version.to_manifest())
-    write_yaml(
-        repo, change, repo.model_dir(name) / "model.yaml", state.index.with_version(number, stage).to_yaml_data()
-    )
+    if engine is None:
+        index = state.index.with_version(number, stage)
+        write_yaml(repo, change, repo.model_dir(name) / "model.yaml", index.to_yaml_data())
+    else:
+        index_data = _claimed_index(repo, engine, state, draft, number)
+        if index_data is not None:
+            write_yaml(repo, change, repo.model_dir(name) / "model.yaml", index_data)
     change.records.append(
         record(
             "register",
@@ -280,6 +307,7 @@ def _commit_new(
             digest=version.digest,
             rules=repo.config.policy.rules_digest(),
             **({"facts": facts} if (facts := facts_digest(version.files)) else {}),
+            **claim,
         )
     )
     # Only a register into an occupied exclusive stage touches the stage file.
@@ -287,7 +315,34 @@ def _commit_new(
     if archived:
         write_stages(repo, change, name, assignments)
     entries = repo.commit(change)
-    return version, archived, entries
+    return version, archived, entries, attempts
+
+
+def _claimed_index(repo: Repo, engine: Engine, state: ModelState, draft: Version, number: int) -> dict[str, Any] | None:
+    """What a register with a claim engine writes to ``model.yaml``, or None to leave it alone.
+
+    The versions of such a model are its manifests, so a register touches ``model.yaml`` only to
+    create it, and then with the same bytes in every clone (the model's creator and time are those
+    of the claim of version 1), so that clones creating one model at once merge without conflict.
+    A register into another stage than the default records that stage there, as before.
+    """
+    from modelreg.ops.teams.claims import read_claim
+
+    path = repo.model_dir(draft.name) / "model.yaml"
+    exists = path.is_file()
+    if exists and draft.initial_stage == state.index.default_stage:
+        return None
+    if exists:
+        on_disk = ModelIndex.parse(repo.load(path, "model file", cached=False))
+        return on_disk.with_version(number, draft.initial_stage).to_yaml_data() | {
+            "latest_version": on_disk.latest_version
+        }
+    first = read_claim(engine, draft.name, 1) if number != 1 else None
+    created_at, created_by = (first.time, first.actor) if first is not None else (draft.created_at, draft.created_by)
+    index = ModelIndex(draft.name, created_at, created_by, repo.config.default_stage)
+    if draft.initial_stage != index.default_stage:
+        index = replace(index, initial_stages={number: draft.initial_stage})
+    return index.to_yaml_data()
 
 
 def _push(repo: Repo, version: Version) -> None:

@@ -84,7 +84,7 @@ def list_versions(
     if sort is not None:
         parse_sort(sort)
     state = repo.state(name)
-    numbers = state.holders(stage) if stage is not None else range(1, state.latest + 1)
+    numbers = state.holders(stage) if stage is not None else state.numbers()
     result = [repo.load_version(state, n, cached=False) for n in numbers]
     if tags:
         result = [v for v in result if all(v.tags.get(k) == val for k, val in tags.items())]

@@ -79,7 +79,13 @@ def _holders_in_turn(took: list[int], gone: set[int]) -> list[int]:
 def _now(repo: Repo, state: ModelState, ref: Ref) -> int:
     name = ref.name
     if ref.version is not None:
-        if not 1 <= ref.version <= state.latest:
+        if ref.version in state.absent:
+            raise NotFoundError(
+                f"{name}@{ref.version} has no version here: its number was claimed, and its version was never "
+                "recorded or is not pulled yet (see: modelreg show " + name + ")",
+                code="unknown_version",
+            )
+        if not state.has(ref.version):
             raise NotFoundError(
                 f"model {name!r} has no version {ref.version} (latest is {state.latest})", code="unknown_version"
             )
@@ -136,7 +142,7 @@ def _match_digest(repo: Repo, state: ModelState, prefix: str) -> int:
     # Digest references are rare: a line scan of the manifests, without parsing YAML.
     name = state.index.name
     matches = []
-    for number in range(1, state.latest + 1):
+    for number in state.numbers():
         try:
             head = read_head(repo.manifest_path(name, number), 4096)
         except FileNotFoundError:

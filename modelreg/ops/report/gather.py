@@ -257,7 +257,7 @@ def read_versions(reg: Repo, name: str, remote: str | None) -> list[VersionRow]:
     except ModelregError:
         found = {}
         state = reg.state(name)
-        for n in range(1, state.latest + 1):
+        for n in state.numbers():
             try:
                 found[n] = reg.load_version(state, n, cached=False).to_json()
             except ModelregError as exc:

@@ -38,7 +38,13 @@ def verify(reg: Repo, name: str | None = None, *, quick: bool = False) -> Report
             continue
         _check_stages(reg, state, report)
         present = _manifest_numbers(reg, model)
-        _report_missing_manifests(reg, state, present, report)
+        if reg.config.claims.engine:
+            from modelreg.ops.verify.claims import claim_findings
+
+            entries_now = _model_entries(reg, model) if chain is not None else []
+            report.findings.extend(claim_findings(reg, state, present, entries_now, quick=quick))
+        else:
+            _report_missing_manifests(reg, state, present, report)
         # One model's entries at a time (found through the history view): what verify holds is
         # the largest model's history, never the whole log.
         entries = _model_entries(reg, model) if chain is not None else []

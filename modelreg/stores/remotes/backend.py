@@ -7,6 +7,11 @@ is written once above it, for every backend alike: content-addressed blobs and t
 (``blob_remote.BlobRemote``), the chunk store's packs and recipes (``objects.ChunkObjects``).
 What every backend needs in the same way wraps it: ``Retrying`` tries a transient failure again.
 
+Two writes are conditional, for writers that coordinate through the store (docs/reference/claims.md):
+``create`` stores an object only where there is none (put-if-absent), ``swap`` replaces an object
+only if it is still the one a ``read_tagged`` saw (compare-and-swap). Exactly one of several
+writers racing for one key wins; a store that lets two win is refused by ``remote check``.
+
 Nothing a backend reads is trusted: every read takes a bound and never returns more, and an
 object that is not a plain object (a FIFO, a device or a link in a directory) is never read.
 """
@@ -42,6 +47,17 @@ class ObjectInfo:
     size: int
     tag: str | None  # names this very object (a directory's device:inode, an S3 ETag); None: unknown
     kind: str | None = None  # None: a plain object; else what it is instead ("a FIFO", "a symbolic link")
+
+
+SWAP_LIMIT = 1 << 20  # objects that writers swap are small records, never more than this
+
+
+@dataclass(frozen=True)
+class Tagged:
+    """An object's bytes with the tag that ``swap`` compares against."""
+
+    data: bytes
+    tag: str
 
 
 class Backend(ABC):
@@ -95,6 +111,22 @@ class Backend(ABC):
     @abstractmethod
     def location(self, key: str) -> str:
         """Where the object is, for people (a path, an ``s3://`` URL)."""
+
+    @abstractmethod
+    def read_tagged(self, key: str, limit: int) -> Tagged | None:
+        """The whole object and its tag for ``swap``, or None; IntegrityError over ``limit`` bytes."""
+
+    @abstractmethod
+    def create(self, key: str, data: bytes) -> bool:
+        """Store ``data`` under ``key`` only if no object is there; whether this call stored it.
+
+        False also when an earlier attempt of the same write was applied and its answer lost:
+        a writer recognises its own object by what it wrote (a nonce), never by this answer."""
+
+    @abstractmethod
+    def swap(self, key: str, data: bytes, expected_tag: str) -> bool:
+        """Replace the object under ``key`` by ``data`` only if its tag is still ``expected_tag``
+        (False when it changed or went; see ``create`` for a lost answer)."""
 
     def transient(self, exc: BaseException) -> bool:
         """Whether a failure may pass when tried again (a busy server); never a refusal."""
@@ -154,6 +186,17 @@ class Retrying(Backend):
 
     def location(self, key: str) -> str:
         return self.inner.location(key)
+
+    def read_tagged(self, key: str, limit: int) -> Tagged | None:
+        return self._again(lambda: self.inner.read_tagged(key, limit))
+
+    # A conditional write tried again after a lost answer reports False: the caller reads the
+    # object back and knows its own write by its nonce, so a retry is safe here too.
+    def create(self, key: str, data: bytes) -> bool:
+        return self._again(lambda: self.inner.create(key, data))
+
+    def swap(self, key: str, data: bytes, expected_tag: str) -> bool:
+        return self._again(lambda: self.inner.swap(key, data, expected_tag))
 
     def transient(self, exc: BaseException) -> bool:
         return self.inner.transient(exc)

@@ -21,11 +21,12 @@ from modelreg.base.fs import fsync_dir, write_all
 from modelreg.base.progress import Progress
 from modelreg.errors import IntegrityError, ModelregError, NotFoundError, RemoteError, StorageError
 
-from .backend import Backend, ObjectInfo, check_key
+from .backend import SWAP_LIMIT, Backend, ObjectInfo, Tagged, check_key
 
 _COPY_CHUNK = 1024 * 1024
 _O_BINARY: int = getattr(os, "O_BINARY", 0)  # Windows needs it; 0 elsewhere
 _O_READ = os.O_RDONLY | _O_BINARY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | os.O_CLOEXEC
+_SWAP_LOCK_TIMEOUT = 30.0
 _NO_HARDLINK_ERRNOS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.EXDEV, errno.ENOSYS})
 
 
@@ -216,6 +217,83 @@ class DirectoryBackend(Backend):
         fsync_dir(source.parent)
         fsync_dir(destination.parent)
         return str(destination)
+
+    # -- conditional writes ------------------------------------------------------------------
+    # The tag of a directory object is the SHA-256 of its bytes: unlike an inode number, it cannot
+    # come back for another object after the first is gone.
+
+    def read_tagged(self, key: str, limit: int) -> Tagged | None:
+        import hashlib
+
+        data = self.read(key, limit)
+        if data is None:
+            return None
+        return Tagged(data, hashlib.sha256(data).hexdigest())
+
+    def create(self, key: str, data: bytes) -> bool:
+        final = self._path(key)
+        self.require_root()
+        self._make_dirs(final.parent)
+        tmp = self._staged(final, data)
+        try:
+            try:
+                os.link(tmp, final)  # link() never replaces: one racing writer alone succeeds
+            except FileExistsError:
+                return False
+            except OSError as exc:
+                if exc.errno in _NO_HARDLINK_ERRNOS:
+                    raise RemoteError(
+                        f"the remote {self.url} cannot create an object only where there is none (its "
+                        "filesystem has no hard links), so it cannot hold claims"
+                    ) from exc
+                raise self._write_error(exc) from exc
+            fsync_dir(final.parent)
+            return True
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def swap(self, key: str, data: bytes, expected_tag: str) -> bool:
+        from filelock import FileLock, Timeout
+
+        final = self._path(key)
+        self.require_root()
+        self._make_dirs(final.parent)
+        # Writers of one key take turns on a lock file beside it (released by the system when a
+        # holder dies); under it, the object is compared and replaced in one step.
+        lock = FileLock(str(final.parent / f".lock-{final.name}"), timeout=_SWAP_LOCK_TIMEOUT)
+        try:
+            with lock:
+                seen = self.read_tagged(key, SWAP_LIMIT)
+                if seen is None or seen.tag != expected_tag:
+                    return False
+                tmp = self._staged(final, data)
+                try:
+                    os.replace(tmp, final)
+                except OSError as exc:
+                    raise self._write_error(exc) from exc
+                finally:
+                    tmp.unlink(missing_ok=True)
+                fsync_dir(final.parent)
+                return True
+        except Timeout:
+            raise RemoteError(f"the object {key} on the remote {self.url} stayed locked; try again") from None
+        except OSError as exc:
+            raise self._write_error(exc) from exc
+
+    def _staged(self, final: Path, data: bytes) -> Path:
+        """``data`` in a new private file beside ``final``, flushed."""
+        tmp = final.parent / f".tmp-{final.name[:16]}-{secrets.token_hex(8)}"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o644)
+            try:
+                write_all(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise self._write_error(exc) from exc
+        return tmp
 
     # -- helpers -------------------------------------------------------------------------------
 

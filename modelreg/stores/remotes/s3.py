@@ -14,7 +14,7 @@ from typing import Any
 from modelreg.base.progress import Progress
 from modelreg.errors import IntegrityError, ModelregError, NotFoundError, RemoteError, UsageError
 
-from .backend import Backend, ObjectInfo, check_key
+from .backend import Backend, ObjectInfo, Tagged, check_key
 from .directory import too_large
 from .s3_client import (
     S3_LIST_SHARD_AT,
@@ -248,3 +248,50 @@ class S3Backend(Backend):
             except self._errors as exc2:
                 raise self._translate(exc2) from exc2
         return f"s3://{self.bucket}/{destination}"
+
+    # -- conditional writes ------------------------------------------------------------------
+
+    def read_tagged(self, key: str, limit: int) -> Tagged | None:
+        try:
+            answer = self._client.get_object(Bucket=self.bucket, Key=self._key(key))
+        except self._errors as exc:
+            if is_404(self._bexc, exc):
+                self.require_root()
+                return None
+            raise self._translate(exc) from exc
+        body = answer["Body"]
+        try:
+            if int(answer.get("ContentLength", 0)) > limit:
+                raise too_large(key, self.url, limit)
+            data = body.read(limit + 1)
+        except self._errors as exc:
+            raise self._translate(exc) from exc
+        finally:
+            body.close()
+        if len(data) > limit:
+            raise too_large(key, self.url, limit)
+        tag = answer.get("ETag")
+        if not isinstance(tag, str) or not tag:
+            raise RemoteError(f"the remote {self._where()} gave no ETag for {key}: it cannot hold claims")
+        return Tagged(data, tag)
+
+    def create(self, key: str, data: bytes) -> bool:
+        return self._conditional_put(key, data, IfNoneMatch="*")
+
+    def swap(self, key: str, data: bytes, expected_tag: str) -> bool:
+        return self._conditional_put(key, data, IfMatch=expected_tag)
+
+    def _conditional_put(self, key: str, data: bytes, **condition: str) -> bool:
+        try:
+            self._client.put_object(
+                Bucket=self.bucket, Key=self._key(key), Body=data, ContentType="application/octet-stream", **condition
+            )
+        except self._errors as exc:
+            # 412: the condition failed; 404: nothing to swap; 409: a concurrent conditional write
+            # of the same key was in flight (AWS) and this one lost to it.
+            if is_412(self._bexc, exc) or is_404(self._bexc, exc) or status_of(exc) == 409:
+                if is_404(self._bexc, exc):
+                    self.require_root()
+                return False
+            raise self._translate(exc) from exc
+        return True
