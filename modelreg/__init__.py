@@ -56,6 +56,9 @@ _LAZY = {
     "ImportReport": "ops.importers.report",
     "CompletionScript": "cli.completion_script",
     "SignResult": "ops.proof.sign",
+    "SyncResult": "ops.teams.sync",
+    "CheckReport": "ops.teams.check",
+    "UnusedClaim": "ops.teams.unused",
     "DeployResult": "ops.deployments.deploy",
     "UndeployResult": "ops.deployments.deploy",
     "DeployedResult": "ops.deployments.deployed",
@@ -82,6 +85,7 @@ __all__ = [
     "AliasList",
     "AliasResult",
     "AnnotateResult",
+    "CheckReport",
     "CompletionScript",
     "ConflictError",
     "Decided",
@@ -122,9 +126,11 @@ __all__ = [
     "SignResult",
     "Stats",
     "StorageError",
+    "SyncResult",
     "TransferReport",
     "TrustStatus",
     "UndeployResult",
+    "UnusedClaim",
     "UpgradeReport",
     "Usage",
     "UsageError",
@@ -179,6 +185,9 @@ if TYPE_CHECKING:
     from .ops.storage.stats import Stats, Usage
     from .ops.storage.transfer import TransferReport
     from .ops.storage.upgrade import UpgradeReport
+    from .ops.teams.check import CheckReport
+    from .ops.teams.sync import SyncResult
+    from .ops.teams.unused import UnusedClaim
     from .ops.views import (
         AliasList,
         DiffResult,

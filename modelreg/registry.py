@@ -155,7 +155,10 @@ class Registry(Repo):
     # -- many clones ---------------------------------------------------------
     def commit(self, change: Change) -> list[dict[str, Any]]:
         """With a claim engine, a change of a model's stage holders or aliases is first swapped
-        on the engine (refused when another clone moved them); every change then commits here."""
+        on the engine (refused when another clone moved them); every change then commits here.
+
+        Raises: ConflictError (another clone moved the pointers — run modelreg sync — or a lock not
+        obtained in time), RemoteError (the engine cannot be reached)."""
         if self.config.claims.engine is None:
             return super().commit(change)
         from .ops.teams.engine import trusted_engine
@@ -169,13 +172,18 @@ class Registry(Repo):
 
     def sync(self, name: str | None = None) -> SyncResult:
         """Compare this clone with the claim engine: claims made elsewhere, pointers moved
-        elsewhere; publishes pointers the engine does not hold yet. Never touches git."""
+        elsewhere; publishes pointers the engine does not hold yet. Never touches git.
+
+        Raises: UsageError (no [claims] engine configured), RemoteError (the engine cannot be reached)."""
         from .ops.teams.sync import sync
 
         return sync(self, name)
 
     def remote_check(self) -> CheckReport:
-        """Probe the claim engine's conditional writes; the verdict is remembered for its url."""
+        """Probe the claim engine's conditional writes; the verdict is remembered for its url.
+
+        Raises: ConflictError (the engine lets two writers both win: not trusted), RemoteError (it cannot be
+        reached)."""
         from .ops.teams.sync import remote_check
 
         return remote_check(self)
@@ -199,7 +207,9 @@ class Registry(Repo):
         return get_production(self, name)
 
     def unused_claims(self, name: str) -> list[UnusedClaim]:
-        """Numbers claimed on the claim engine with no version here (abandoned, or not pulled)."""
+        """Numbers claimed on the claim engine with no version here (abandoned, or not pulled).
+
+        Raises: RemoteError (the engine cannot be reached)."""
         from .ops.teams.unused import unused_claims
 
         return unused_claims(self, name)
