@@ -293,7 +293,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
         parts = Path(str(item.fspath)).parts
-        if "s3_server" in fixtures:
+        module = getattr(item, "module", None)
+        if "s3_server" in fixtures or hasattr(module, "SeaweedS3"):  # a fixture, or one asked for at run time
             item.add_marker(pytest.mark.s3)
         if "importing" in parts or "integrations" in parts or any("mlflow" in name for name in fixtures):
             item.add_marker(pytest.mark.mlflow)
