@@ -9,9 +9,15 @@ from typing import Any
 
 from support.procs import child_env, modelreg_cmd
 
+# Each thread reserves its whole stack in the address space (glibc takes RLIMIT_STACK, 8 MiB by
+# default): with a handful of transfer threads that reservation, not the memory a command uses,
+# would decide whether a thread can start. 2 MiB stacks keep the cap about the heap.
+THREAD_STACK = 2 << 20
+
 
 def _cap(limit: int) -> Callable[[], None]:
     def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_STACK, (THREAD_STACK, resource.getrlimit(resource.RLIMIT_STACK)[1]))
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
     return apply
