@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from typing import Any
 
 
@@ -26,3 +27,9 @@ def ok_doc(result: Any) -> Any:
     """A command that exited 0: its stdout parsed as JSON when it is a JSON object, else the text."""
     text = ok(result).stdout
     return json.loads(text) if text.strip().startswith("{") else text
+
+
+def ok_run(proc: subprocess.CompletedProcess[str]) -> str:
+    """A real process that exited 0: its stdout."""
+    assert proc.returncode == 0, proc.stderr[-500:]
+    return proc.stdout

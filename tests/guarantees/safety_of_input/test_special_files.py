@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -12,24 +11,9 @@ import pytest
 from conftest import snapshot
 from support.governance import refused
 from support.procs import run_modelreg as _modelreg
+from support.results import ok_run
 
 from modelreg import Registry
-
-
-@pytest.fixture
-def served(reg_path: Path, make_file: Any, tmp_path: Path) -> Path:
-    reg = Registry(reg_path)
-    for n in (1, 2):
-        reg.register("m", [make_file(tmp_path / f"w{n}.bin", f"weights {n}")])
-        reg.promote(f"m@{n}", "production")
-    assert ok_run(_modelreg("get-production", "m", "--path", "-R", reg_path))  # warm every cache
-    assert ok_run(_modelreg("log", "m", "-R", reg_path))
-    return reg_path
-
-
-def ok_run(proc: subprocess.CompletedProcess[str]) -> str:
-    assert proc.returncode == 0, proc.stderr[-500:]
-    return proc.stdout
 
 
 def _replace_with_fifo(path: Path) -> None:
