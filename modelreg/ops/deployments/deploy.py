@@ -6,9 +6,9 @@ there; ``undeploy`` with the version it took out), then the event's hooks once t
 released. An environment's rule (``[environments.ENV] stage``) is checked under the model's lock
 against the state the change is made on, so a refusal changes nothing.
 
-With a claim engine (§ Teams), the rewrite of ``deployments.yaml`` is where ``deploy`` would
-compare-and-swap like ``promote``: the change knows the deployment it replaces (``previous``) and
-would hand the engine that expectation with the new value; ``_commit`` is the one place to do it.
+With a claim engine (§ Teams), ``deployments.yaml`` is one of the model's pointer files: the
+commit compares-and-swaps the model's pointers on the engine like ``promote`` does, so a clone that
+has not seen another clone's deploy is refused (exit 4, run ``modelreg sync``) and changes nothing.
 """
 
 from __future__ import annotations

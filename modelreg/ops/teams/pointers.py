@@ -1,7 +1,8 @@
-"""A model's pointers (stage holders, aliases, removals) compared and swapped on the claim engine.
+"""A model's pointers (stage holders, aliases, removals, deployments) compared and swapped on the
+claim engine.
 
 The engine keeps one pointers object per model, naming the content of the model's pointer files
-(``stages.yaml``, ``aliases.yaml``, ``removed.yaml``) as the last writer left them. A change of
+(``stages.yaml``, ``aliases.yaml``, ``removed.yaml``, ``deployments.yaml``) as the last writer left them. A change of
 those files in a clone first swaps the object from the view the clone holds to the view it is about
 to write: if another clone moved them since, the view differs, the swap is refused and so is the
 change (exit 4, run ``modelreg sync``), so that no clone ever archives a holder it has not seen.
@@ -20,12 +21,16 @@ from typing import Any
 from modelreg.errors import ConflictError, IntegrityError
 from modelreg.ops.teams.claims import host_name, new_nonce
 from modelreg.ops.teams.engine import Engine
+from modelreg.records.deployments import DEPLOYMENTS_NAME
 from modelreg.records.journal import Change, crash_point
 from modelreg.records.removals import REMOVED_NAME
 from modelreg.repo import Repo
 
 POINTERS_FORMAT = 1
-POINTER_FILES = ("stages.yaml", "aliases.yaml", REMOVED_NAME)
+POINTER_FILES = ("stages.yaml", "aliases.yaml", REMOVED_NAME, DEPLOYMENTS_NAME)
+# Files that joined the view later count only once they exist, so the view of a model that never
+# had one is the view engines already hold.
+_COUNTED_WHEN_PRESENT = frozenset({DEPLOYMENTS_NAME})
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _PRINTABLE = re.compile(r"[^\x00-\x1f\x7f]{0,256}")
 
@@ -89,6 +94,8 @@ def local_view(repo: Repo, model: str, writes: dict[str, str] | None = None) -> 
                 data = repo.tree.inside(path).read_bytes()
             except (FileNotFoundError, NotADirectoryError):
                 data = None
+        if data is None and name in _COUNTED_WHEN_PRESENT:
+            continue
         part = "-" if data is None else hashlib.sha256(data).hexdigest()
         digest.update(f"{name}:{part}\n".encode())
     return "sha256:" + digest.hexdigest()
@@ -102,8 +109,8 @@ def touches_pointers(repo: Repo, change: Change) -> bool:
 def moved(model: str, engine: Engine, held: Pointers | None) -> ConflictError:
     what = f" ({held.describe()})" if held is not None else ""
     return ConflictError(
-        f"another clone changed the stage holders or aliases of {model!r} on {engine.name}{what}: run 'modelreg sync' "
-        "(and pull the registry's branch), then try again; nothing was changed",
+        f"another clone changed the stage holders, aliases or deployments of {model!r} on {engine.name}{what}: "
+        "run 'modelreg sync' (and pull the registry's branch), then try again; nothing was changed",
         code="pointers_moved",
     )
 

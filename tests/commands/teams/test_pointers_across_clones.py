@@ -85,6 +85,7 @@ def test_a_promote_that_has_not_seen_the_other_clones_is_refused(pair: tuple[Pat
         ["alias", "churn@1", "champion"],
         ["rollback", "churn", "--to", "1"],
         ["remove", "churn@1", "--reason", "recalled"],
+        ["deploy", "churn@1", "--env", "prod-eu"],
     ],
 )
 def test_every_pointer_change_is_refused_in_a_clone_that_is_behind(pair: tuple[Path, Path], command: list[str]) -> None:
@@ -95,6 +96,36 @@ def test_every_pointer_change_is_refused_in_a_clone_that_is_behind(pair: tuple[P
     assert refused.returncode == 4, refused.stderr
     assert "modelreg sync" in refused.stderr
     assert pointer_files(b) == before
+
+
+def deployment_file(root: Path) -> bytes | None:
+    path = root / "models" / "churn" / "deployments.yaml"
+    return path.read_bytes() if path.exists() else None
+
+
+def test_a_deploy_that_has_not_seen_the_other_clones_is_refused(pair: tuple[Path, Path]) -> None:
+    a, b = pair
+    assert run_modelreg("-R", a, "deploy", "churn@1", "--env", "prod-eu").returncode == 0
+    publish(a)
+    before = pointer_files(b)
+    for command in (["deploy", "churn@2", "--env", "prod-eu"], ["promote", "churn@2", "production"]):
+        refused = run_modelreg("-R", b, *command)
+        assert refused.returncode == 4, refused.stderr
+        assert "modelreg sync" in refused.stderr and "deploy by" in refused.stderr
+        assert deployment_file(b) is None and pointer_files(b) == before
+    git("pull", "-q", "--rebase", "origin", "main", cwd=b)
+    moved = run_modelreg("-R", b, "deploy", "churn@2", "--env", "prod-eu", "--json")
+    assert moved.returncode == 0, moved.stderr
+    assert json.loads(moved.stdout)["previous"] == 1  # the deployment it has now seen
+    undeployed = run_modelreg("-R", b, "undeploy", "churn", "--env", "prod-eu")
+    assert undeployed.returncode == 0, undeployed.stderr
+    refused = run_modelreg("-R", a, "deploy", "churn@2", "--env", "prod-us")
+    assert refused.returncode == 4 and "undeploy by" in refused.stderr
+    publish(b)
+    git("pull", "-q", "--rebase", "origin", "main", cwd=a)
+    assert run_modelreg("-R", a, "verify").returncode == 0
+    deployed = json.loads(run_modelreg("-R", a, "deployed", "--json").stdout)
+    assert deployed["deployments"] == []
 
 
 def test_of_two_clones_promoting_at_once_one_wins(pair: tuple[Path, Path], tmp_path: Path) -> None:
