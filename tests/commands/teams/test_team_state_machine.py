@@ -22,7 +22,6 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +44,7 @@ from modelreg.stores.remotes.backend import Backend, Retrying
 from modelreg.stores.remotes.blob_remote import BlobRemote
 from modelreg.stores.remotes.directory import DirectoryBackend
 
+MODEL = "churn"
 CLONES = 3
 # How many answers of the engine's conditional writes the next command loses. The engine is
 # opened with three attempts per write: three lost answers exhaust them and the command fails.
@@ -95,19 +95,19 @@ def git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProces
 
 
 class Team(RuleBasedStateMachine):
-    template: Path  # three clones and their shared engine, made once per run (see the fixture)
-    examples = 0
+    # Every example starts from a copy of one team (see the fixture), at one place, so that the
+    # engine's url, and the verdict of its check, stay the same from one example to the next.
+    template: Path
+    place: Path
 
     def __init__(self) -> None:
         super().__init__()
-        Team.examples += 1
-        # Every example has its own copy of the clones and its own model on the one engine.
-        self.model = f"m{Team.examples}"
-        self.base = Path(tempfile.mkdtemp(prefix="team-sm-"))
-        self.shared = self.template / "shared"
+        self.model = MODEL
+        self.base = self.place
+        self.shared = self.base / "shared"
         self.plan = {"lose": 0, "lost": 0}
         self.engine = ObjectEngine(DirectoryBackend(self.shared))  # the truth, read without faults
-        self.clones: list[Path] = []
+        self.clones = [self.base / f"clone{n}" for n in range(CLONES)]
         self.files = 0
         # What the clones did, as the machine saw it.
         self.versions: dict[int, bytes] = {}  # number -> manifest of the version it went to
@@ -222,12 +222,11 @@ class Team(RuleBasedStateMachine):
 
     @initialize()
     def clone(self) -> None:
-        for name in ("origin.git", *(f"clone{n}" for n in range(CLONES))):
-            shutil.copytree(self.template / name, self.base / name, symlinks=True)
-        self.clones = [self.base / f"clone{n}" for n in range(CLONES)]
-        if remembered(str(self.shared)) is None:  # the first use of the engine checks it, without faults
-            assert Registry.open(self.clones[0]).remote_check().ok
-        self.accepted = local_view(Registry.open(self.clones[0]), self.model)  # nothing anywhere yet
+        shutil.rmtree(self.base, ignore_errors=True)
+        shutil.copytree(self.template, self.base, symlinks=True)
+        assert remembered(str(self.shared)), "the engine was checked when the team was made"
+        self.versions[1] = self.manifest(0, 1)
+        self.accepted = local_view(Registry.open(self.clones[0]), self.model)  # no pointer moved yet
 
     # -- rules ------------------------------------------------------------------------------------
 
@@ -359,25 +358,33 @@ class Team(RuleBasedStateMachine):
             assert self.view(self.last) == held, "the clone that made the last change no longer holds its view"
 
 
-def make_template(base: Path) -> Path:
-    """A bare repository holding a registry whose claim engine is the directory ``shared``, and
-    its clones; their origin is a relative path, so that a copy of ``base`` is a team of its own."""
-    shared, bare, seed = base / "shared", base / "origin.git", base / "seed"
-    shared.mkdir()
-    git(base, "init", "-q", "--bare", "-b", "main", str(bare))
-    git(base, "init", "-q", "-b", "main", str(seed))
+def make_team(place: Path) -> None:
+    """At ``place``: a bare repository holding a registry whose claim engine is the directory
+    ``shared`` (checked by ``remote check``), and three clones that all hold version 1."""
+    shared, bare, seed = place / "shared", place / "origin.git", place / "seed"
+    shared.mkdir(parents=True)
+    git(place, "init", "-q", "--bare", "-b", "main", str(bare))
+    git(place, "init", "-q", "-b", "main", str(seed))
     Registry.init(seed)
     toml = seed / "modelreg.toml"
     text = toml.read_text().replace("[remote]\n", f'[remote]\nurl = "{shared}"\n', 1)
     toml.write_text(text + '\n[claims]\nengine = "s3"\n')
+    assert Registry.open(seed).remote_check().ok  # the first use of an engine checks it, without faults
     git(seed, "add", "-A")
     git(seed, "commit", "-q", "-m", "registry")
     git(seed, "remote", "add", "origin", str(bare))
     git(seed, "push", "-q", "origin", "main")
+    shutil.rmtree(seed)
     for n in range(CLONES):
-        git(base, "clone", "-q", str(bare), f"clone{n}")
-        git(base / f"clone{n}", "remote", "set-url", "origin", "../origin.git")
-    return base
+        git(place, "clone", "-q", str(bare), f"clone{n}")
+    src = place / "weights.bin"
+    src.write_bytes(b"first weights")
+    Registry.open(place / "clone0").register(MODEL, src)
+    git(place / "clone0", "add", "-A")
+    git(place / "clone0", "commit", "-q", "-m", "version 1")
+    git(place / "clone0", "push", "-q", "origin", "main")
+    for n in range(1, CLONES):
+        git(place / f"clone{n}", "pull", "-q", "origin", "main")
 
 
 class Unpaused(Retrying):
@@ -389,7 +396,11 @@ class Unpaused(Retrying):
 
 @pytest.fixture(autouse=True)
 def _team(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(Team, "template", make_template(tmp_path_factory.mktemp("team")), raising=False)
+    base = tmp_path_factory.mktemp("team")
+    make_team(base / "team")
+    shutil.copytree(base / "team", base / "template", symlinks=True)
+    monkeypatch.setattr(Team, "place", base / "team", raising=False)
+    monkeypatch.setattr(Team, "template", base / "template", raising=False)
     monkeypatch.setattr(backend_module, "Retrying", Unpaused)
 
 
@@ -405,10 +416,9 @@ def test_a_register_into_another_stage_merges_with_another_clones_register() -> 
     try:
         team.clone()
         src = team.base / "weights.bin"
-        src.write_bytes(b"weights")
-        team.open(0).register(team.model, src, stage="production")
+        team.open(0).register("fraud", src, stage="production")
         team.pull(0, push=True)
-        team.open(1).register(team.model, src)
+        team.open(1).register("fraud", src)
         team.pull(1, push=True)  # git pull --rebase meets an add/add conflict in model.yaml
     finally:
         team.teardown()
