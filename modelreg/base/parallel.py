@@ -3,6 +3,10 @@
 Transfers (blobs, packs, index reads, ranged S3 reads) are I/O bound: threads overlap the waits.
 The first failure, or Ctrl-C, cancels what has not started and sets ``stop``, which running jobs
 check between reads, so a failed command ends promptly instead of finishing every transfer.
+
+A thread the system refuses to create (a limit on threads or processes, or on address space:
+each thread reserves its stack) is the environment's refusal, like a full disk: StorageError
+(exit 4), once the threads already running have stopped.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import TypeVar
+
+from modelreg.errors import StorageError
 
 R = TypeVar("R")
 
@@ -24,7 +30,18 @@ def run_parallel(jobs: list[Callable[[], R]], threads: int, stop: threading.Even
         return [job() for job in jobs]
     with ThreadPoolExecutor(max_workers=min(threads, len(jobs))) as pool:
         # each job in a copy of this thread's context: what it reports (base/effects) reaches this call
-        futures: list[Future[R]] = [pool.submit(contextvars.copy_context().run, job) for job in jobs]
+        futures: list[Future[R]] = []
+        try:
+            for job in jobs:
+                futures.append(pool.submit(contextvars.copy_context().run, job))
+        except RuntimeError as exc:
+            if not _refused(exc):
+                raise
+            # The job whose thread could not start is queued already: drop it with the others,
+            # and let the running ones stop (leaving the pool waits for them).
+            _cancel(futures, stop)
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise threads_refused(exc) from exc
         try:
             done, _pending = wait(futures, return_when=FIRST_EXCEPTION)
         except BaseException:
@@ -36,6 +53,30 @@ def run_parallel(jobs: list[Callable[[], R]], threads: int, stop: threading.Even
                 _cancel(futures, stop)
                 raise error
         return [future.result() for future in futures]
+
+
+def start_thread(thread: threading.Thread) -> None:
+    """Start ``thread``; StorageError (exit 4) when the system refuses to create it."""
+    try:
+        thread.start()
+    except RuntimeError as exc:
+        if not _refused(exc):
+            raise
+        raise threads_refused(exc) from exc
+
+
+def threads_refused(exc: BaseException) -> StorageError:
+    return StorageError(
+        f"the system refused to start a thread ({exc}): a limit on threads or processes (ulimit -u) or on "
+        "memory (ulimit -v) is reached; raise it, or run fewer commands at once, then try again",
+        code="threads_refused",
+    )
+
+
+def _refused(exc: RuntimeError) -> bool:
+    # CPython's words when pthread_create fails (EAGAIN: a thread or process limit, or no memory
+    # left for the new thread's stack); any other RuntimeError is a bug and stays one.
+    return "start new thread" in str(exc)
 
 
 def _cancel(futures: list[Future[R]], stop: threading.Event | None) -> None:

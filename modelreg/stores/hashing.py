@@ -12,6 +12,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from modelreg.base.parallel import start_thread
+
 CHUNK = 8 << 20
 SMALL = 4 << 20  # below this a single read, hash and write is faster than a thread
 STEP = 64 << 20  # bytes per kernel copy call: bounds how long a stop request waits
@@ -87,7 +89,7 @@ def copy_and_hash(
     errors: list[BaseException] = []
     stop = threading.Event()
     copier = threading.Thread(target=_kernel_copy, args=(src_fd, dst_fd, size, errors, stop, sync), daemon=True)
-    copier.start()
+    start_thread(copier)
     buf = bytearray(CHUNK)
     view = memoryview(buf)
     read = 0

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modelreg.base.parallel import start_thread
 from modelreg.errors import ConflictError, ModelregError
 from modelreg.ops.teams.base import Engine
 from modelreg.stores.remotes.backend import Backend
@@ -69,8 +70,12 @@ def _burst(count: int, work: Callable[[int], bool]) -> tuple[list[int], list[Bas
             errors.append(exc)
 
     threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(count)]
-    for thread in threads:
-        thread.start()
+    try:
+        for thread in threads:
+            start_thread(thread)
+    except ModelregError:
+        gate.abort()  # the writers already started wait at the gate for the rest: let them go
+        raise
     for thread in threads:
         thread.join(timeout=120)
     return won, errors

@@ -41,7 +41,7 @@ class ObjectEngine(Engine):
         self.name = f"the claim engine at {backend.url}"
 
     def create_claim(self, model: str, number: int, data: bytes) -> bool:
-        return self._call(lambda: self.backend.create(claim_key(model, number), data))
+        return self._call(lambda: self.backend.create(claim_key(model, number), data), write=True)
 
     def read_claim(self, model: str, number: int) -> bytes | None:
         return self._call(lambda: self.backend.read(claim_key(model, number), CLAIM_LIMIT))
@@ -57,20 +57,28 @@ class ObjectEngine(Engine):
         return self._call(lambda: self.backend.read_tagged(pointers_key(model), POINTERS_LIMIT))
 
     def create_pointers(self, model: str, data: bytes) -> bool:
-        return self._call(lambda: self.backend.create(pointers_key(model), data))
+        return self._call(lambda: self.backend.create(pointers_key(model), data), write=True)
 
     def swap_pointers(self, model: str, data: bytes, tag: str) -> bool:
-        return self._call(lambda: self.backend.swap(pointers_key(model), data, tag))
+        return self._call(lambda: self.backend.swap(pointers_key(model), data, tag), write=True)
 
-    def _call(self, call: Callable[[], T]) -> T:
+    def _call(self, call: Callable[[], T], *, write: bool = False) -> T:
         try:
             return call()
         except (RemoteError, NotFoundError, StorageError) as exc:  # unreachable, missing, full
-            raise unreachable(self, exc) from exc
+            raise unreachable(self, exc, write=write) from exc
 
 
-def unreachable(engine: Engine, exc: ModelregError) -> RemoteError:
+def unreachable(engine: Engine, exc: ModelregError, *, write: bool = False) -> RemoteError:
     """The one line a command refuses with when the engine cannot be used."""
+    if write:
+        # A write whose answer never came may have been applied: say what that leaves behind.
+        return RemoteError(
+            f"cannot use {engine.name}: {exc.message}; nothing was changed here, but the engine may have taken "
+            "the write before its answer was lost (a number taken so stays claimed and unused, a pointer "
+            "swap is undone by this clone's next change): try again once it answers",
+            code="claims_unavailable",
+        )
     return RemoteError(
         f"cannot use {engine.name}: {exc.message}; nothing was claimed or changed, try again once it answers",
         code="claims_unavailable",

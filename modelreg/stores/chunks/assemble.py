@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelreg.base.fs import open_regular
+from modelreg.base.parallel import start_thread
 from modelreg.base.progress import Progress
 
 from .format import Recipe, chunk_id
@@ -25,7 +26,6 @@ from .index import ChunkIndex
 _READ = 8 << 20
 _STEP = 64 << 20
 _OPEN_PACKS = 16
-
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ def assemble(index: ChunkIndex, runs: list[Run], dest_fd: int, progress: Progres
     errors: list[BaseException] = []
     stop = threading.Event()
     copier = threading.Thread(target=_copy_runs, args=(index, runs, dest_fd, errors, stop), daemon=True)
-    copier.start()
+    start_thread(copier)
     sha = hashlib.sha256()
     try:
         for piece in read_runs(index, runs):

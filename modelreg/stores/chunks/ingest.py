@@ -27,6 +27,7 @@ import threading
 from collections.abc import Callable, Container
 from typing import Any
 
+from modelreg.base.parallel import start_thread
 from modelreg.base.progress import Progress
 
 from .format import AVG_SIZE, MAX_SIZE, MIN_SIZE, ChunkRef, chunk_id
@@ -35,7 +36,6 @@ from .packs import PackWriter
 BUF_SIZE = 8 << 20
 BUFFERS = 6
 _PREFIX = MAX_SIZE  # room for the carried bytes of the previous buffer's provisional last chunk
-
 
 
 def chunker() -> Any:
@@ -111,7 +111,7 @@ def ingest(
 
     threads = [threading.Thread(target=guarded(cut_stage), name="modelreg-cut", daemon=True)]
     for thread in threads:
-        thread.start()
+        start_thread(thread)
     if hasattr(os, "posix_fadvise"):
         # A larger read-ahead for a file that is not cached yet (no effect on one that is).
         os.posix_fadvise(src_fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from modelreg.base.fs import fsync_dir, tmp_name, write_all
+from modelreg.base.parallel import start_thread
 
 from .format import PACK_CAP, ChunkRef, PackIndex, encode_index
 
@@ -161,8 +162,9 @@ class PackWriter:
 
     def _submit(self, job: _Job) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._publisher, name="modelreg-packs", daemon=True)
-            self._thread.start()
+            thread = threading.Thread(target=self._publisher, name="modelreg-packs", daemon=True)
+            start_thread(thread)  # kept only once started: closing joins it
+            self._thread = thread
         self._jobs.put(job)
 
     def _open(self) -> None:

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
 
+from modelreg.base.parallel import start_thread
 from modelreg.base.progress import Progress
 from modelreg.errors import IntegrityError, NotFoundError
 
@@ -74,7 +75,7 @@ def pull_files(
     whole = sum(size for digest, size in files if digest in set(moved.absent))  # fetched whole afterwards
     if need:
         rindex.locate(need, [(r.digest, r.size) for r in recipes], jobs)
-        verifier.start()
+        start_thread(verifier)
         try:
             _fetch_chunks(store, objects, rindex, need, jobs, counter, verifier, on_plan, whole)
         finally:
