@@ -206,11 +206,14 @@ def _undo_lost_swap(repo: Repo, engine: Engine, model: str, held: Pointers, tag:
     if not isinstance(pending, dict) or pending.get("nonce") != held.nonce or pending.get("before") != here:
         return None
     back = Pointers(model, here, held.actor, now_utc(), "undo", new_nonce())
-    if not engine.swap_pointers(model, back.to_bytes(), tag):
+    # Whether the swap says it won or not, the read decides: a refusal may be this very undo,
+    # applied by the engine on an earlier attempt whose answer was lost.
+    engine.swap_pointers(model, back.to_bytes(), tag)
+    again = read_pointers(engine, model)
+    if again is None or again[0].nonce != back.nonce:
         return None
     _clear_pending(repo, model)
-    again = read_pointers(engine, model)
-    return again[1] if again is not None and again[0].nonce == back.nonce else None
+    return again[1]
 
 
 @dataclass(frozen=True)
