@@ -33,6 +33,8 @@ def sync(
                 line = f"{m.name}: pointers {m.state}"
                 if m.state == "behind" and m.pointers is not None:
                     line += f" (last {m.pointers.describe()}): run 'git pull' to bring the change here"
+                if m.state == "restored":
+                    line += " (the engine held a change of this clone's that was never recorded: put back)"
                 if m.unpulled:
                     line += f"; {m.unpulled} numbers claimed without a version here (up to {m.claimed})"
                 o.line(line)

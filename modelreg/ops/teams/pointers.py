@@ -219,7 +219,8 @@ def _undo_lost_swap(repo: Repo, engine: Engine, model: str, held: Pointers, tag:
 @dataclass(frozen=True)
 class ModelSync:
     name: str
-    state: str  # "in step", "behind" (the engine moved: pull the branch), "published" (first publication)
+    state: str  # "in step", "behind" (the engine moved: pull the branch), "published" (first publication),
+    # "restored" (the engine held a swap of this clone's that was never recorded: put back)
     pointers: Pointers | None
     claimed: int  # the highest number claimed on the engine
     here: int  # the highest version here
@@ -256,7 +257,14 @@ def sync_models(repo: Repo, engine: Engine, names: list[str]) -> list[ModelSync]
             current = read_pointers(engine, name)
             status = "published"
         held = current[0] if current else None
-        if held is not None and held.view != view:
-            status = "behind"
+        if current is not None and held is not None and held.view != view:
+            # A swap this clone made and never recorded (killed, or every answer lost) is put
+            # back here rather than reported as another clone's move that no pull would bring.
+            if _undo_lost_swap(repo, engine, name, held, current[1], view) is not None:
+                current = read_pointers(engine, name)
+                held = current[0] if current else None
+                status = "restored"
+            else:
+                status = "behind"
         result.append(ModelSync(name, status, held, top, state.latest, unpulled))
     return result
