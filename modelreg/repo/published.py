@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from modelreg.records.history_view import HistoryView
     from modelreg.records.journal import Change
     from modelreg.stores.remotes.blob_remote import BlobRemote
+    from modelreg.stores.remotes.s3_light import LightS3
 
 FORMAT = 1
 POINTER = "published.json"
@@ -78,9 +79,10 @@ def open_backend(url: str) -> Backend:
     $MODELREG_ENDPOINT_URL or boto3's $AWS_ENDPOINT_URL, region from the AWS configuration) or a directory."""
     if is_published_url(url):
         from modelreg.stores.remotes.s3 import S3Backend
+        from modelreg.stores.remotes.s3_light import endpoint_from_env
 
         bucket, _, prefix = url[len("s3://") :].partition("/")
-        endpoint = os.environ.get("MODELREG_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL") or None
+        endpoint = endpoint_from_env()
         return S3Backend(bucket, prefix, endpoint_url=endpoint, region=os.environ.get("AWS_REGION") or None)
     from modelreg.stores.remotes.directory import DirectoryBackend
 
@@ -111,10 +113,11 @@ def read_s3_pointer(url: str) -> bytes | None:
     from modelreg.stores.remotes.directory import too_large
     from modelreg.stores.remotes.s3_client import S3_CONNECT_TIMEOUT, S3_MAX_ATTEMPTS, S3_READ_TIMEOUT
     from modelreg.stores.remotes.s3_errors import is_404, translate
+    from modelreg.stores.remotes.s3_light import endpoint_from_env
     from modelreg.stores.remotes.s3_reads import read_range, status_of
 
     bucket, prefix = s3_location(url)
-    endpoint = os.environ.get("MODELREG_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL") or None
+    endpoint = endpoint_from_env()
     options: dict[str, Any] = {
         "connect_timeout": S3_CONNECT_TIMEOUT,
         "read_timeout": S3_READ_TIMEOUT,
@@ -234,10 +237,26 @@ class PublishedRepo(Repo):
         """Opened at the first record or file missing from the cache: a warm reader never needs it."""
         return ReaderBackend(self._given_backend if self._given_backend is not None else open_backend(self.url))
 
-    def _read_pointer(self) -> bytes | None:
-        if self._given_backend is None and is_published_url(self.url):
+    @cached_property
+    def _light(self) -> LightS3 | None:
+        """The bucket's small objects read without botocore's client, where the environment allows."""
+        if self._given_backend is not None or not is_published_url(self.url):
+            return None
+        from modelreg.stores.remotes.s3_light import open_light
+
+        return open_light(*s3_location(self.url), self.url)
+
+    def _read_small(self, key: str, limit: int) -> bytes | None:
+        """The pointer or a record: through the light reader when there is one, else the backend."""
+        light = self._light
+        if light is not None:
+            return light.read(key, limit)
+        if key == POINTER and self._given_backend is None and is_published_url(self.url):
             return read_s3_pointer(self.url)
-        return self.backend.read(POINTER, MAX_POINTER)
+        return self.backend.read(key, limit)
+
+    def _read_pointer(self) -> bytes | None:
+        return self._read_small(POINTER, MAX_POINTER)
 
     def _read_publication(self) -> Publication:
         raw = self._read_pointer()
@@ -265,7 +284,7 @@ class PublishedRepo(Repo):
                 return data
         except (FileNotFoundError, NotADirectoryError):
             pass
-        fetched = self.backend.read(RECORDS + digest, limit)
+        fetched = self._read_small(RECORDS + digest, limit)
         if fetched is None:
             raise IntegrityError(
                 f"the record {RECORDS}{digest} that the publication at {self.url} names is missing; "
