@@ -59,8 +59,8 @@ MAX_SEGMENT = SEGMENT + (1 << 20)  # a segment ends at a line end; entries are c
 _HEX_RE = re.compile(r"[0-9a-f]{64}")
 # What a model folder may hold: its own records, never a path that leaves it.
 MODEL_FILE_RE = re.compile(r"([a-z_]+|versions/[1-9][0-9]{0,9}|[a-z_]+/[A-Za-z0-9_-]{1,100})\.yaml")
-_KEEP_VIEWS = 3  # earlier views are removed once this many were used after them
-_VIEW_GRACE = 600.0  # ... and unused for this long (a reader may still be using one); records and parses too
+KEEP_VIEWS = 3  # earlier views are removed once this many were used after them
+VIEW_GRACE = 600.0  # ... and unused for this long (a reader may still be using one); records and parses too
 
 
 def is_published_url(text: str) -> bool:
@@ -232,7 +232,8 @@ class PublishedRepo(Repo):
         else:
             self._build_base(view)
             self._collect()
-        super().__init__(view, load_config(view / CONFIG_NAME, None))
+        # The configuration's parse is cached beside the views, as a clone caches it.
+        super().__init__(view, load_config(view / CONFIG_NAME, self.mirror / "state" / "cache" / "parsed"))
         # Shared by every publication of this URL: fetched blobs, served copies, caches.
         self.tree = Tree(self.mirror)  # the view and the state beside it: no link followed in either
         self.state_dir = self.mirror / "state"
@@ -379,9 +380,9 @@ class PublishedRepo(Repo):
         kept: list[str] = []
         for mtime, name, path in entries:  # the most recently used first
             view = _HEX_RE.fullmatch(name) is not None
-            if view and (len(kept) < _KEEP_VIEWS or now - mtime <= _VIEW_GRACE):
+            if view and (len(kept) < KEEP_VIEWS or now - mtime <= VIEW_GRACE):
                 kept.append(name)
-            elif now - mtime > _VIEW_GRACE:  # an earlier view, or what a killed reader left
+            elif now - mtime > VIEW_GRACE:  # an earlier view, or what a killed reader left
                 shutil.rmtree(path, ignore_errors=True)
         needed = self._needed_by(kept)
         parses = {hashlib.blake2b(data, digest_size=16).hexdigest() for data in needed.values() if data is not None}
@@ -412,9 +413,12 @@ class PublishedRepo(Repo):
             index = as_json(digest, MAX_INDEX)
             if not isinstance(index, dict):
                 continue
-            for value in (index.get("config"), *(index.get("audit") or [])):
-                if isinstance(value, str):
-                    needed[value] = None
+            config = index.get("config")
+            if isinstance(config, str) and _HEX_RE.fullmatch(config):
+                needed[config] = cached(config, MAX_MANIFEST_BYTES)
+            for segment in index.get("audit") or []:
+                if isinstance(segment, str):
+                    needed[segment] = None
             models = index.get("models")
             for listing in models.values() if isinstance(models, dict) else ():
                 if not isinstance(listing, str) or not _HEX_RE.fullmatch(listing):
@@ -572,7 +576,7 @@ def _sweep(folder: Path, keep: Callable[[str], bool], now: float, depth: int = 1
             _sweep(Path(entry.path), keep, now, depth - 1)
             continue
         with suppress(OSError):
-            if not keep(entry.name) and now - entry.stat(follow_symlinks=False).st_mtime > _VIEW_GRACE:
+            if not keep(entry.name) and now - entry.stat(follow_symlinks=False).st_mtime > VIEW_GRACE:
                 os.unlink(entry.path)
 
 

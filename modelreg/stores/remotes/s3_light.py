@@ -34,6 +34,7 @@ RETRY_TIMEOUT = datetime.timedelta(seconds=20)
 # say: with one of these set, the reader leaves the call to botocore.
 _PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
 _AWS_ENDPOINT_SETTINGS = (
+    "AWS_ENDPOINT",  # obstore's own name for an endpoint, which botocore does not read
     "AWS_ENDPOINT_URL_S3",
     "AWS_USE_FIPS_ENDPOINT",
     "AWS_USE_DUALSTACK_ENDPOINT",

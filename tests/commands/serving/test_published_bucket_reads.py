@@ -167,3 +167,45 @@ def test_nothing_published_under_a_prefix_says_so(aws_env: SeaweedS3, run: Any) 
     url = f"s3://{BUCKET}/empty-{secrets.token_hex(4)}"
     done = run("get-production", "churn", "-R", url, env={"MODELREG_ENDPOINT_URL": aws_env.endpoint_url})
     assert done.returncode == 3 and "nothing is published" in done.stderr, done.stderr
+
+
+KEYS = {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret"}
+
+
+@pytest.mark.parametrize(
+    ("env", "config_file", "light"),
+    [
+        ({**KEYS, "AWS_REGION": "eu-west-1", "MODELREG_ENDPOINT_URL": "http://127.0.0.1:9"}, False, True),
+        ({**KEYS, "AWS_DEFAULT_REGION": "eu-west-1"}, False, True),  # AWS itself
+        ({**KEYS, "AWS_DEFAULT_REGION": "eu-west-1"}, True, False),  # the file may name an endpoint
+        ({**KEYS, "AWS_ENDPOINT_URL": "https://s3.example.internal"}, False, True),  # us-east-1, as botocore
+        ({**KEYS, "AWS_ENDPOINT_URL": "https://s3.example.internal"}, True, False),  # the file may name a region
+        ({"AWS_REGION": "eu-west-1", "AWS_PROFILE": "reader"}, False, False),  # no keys: botocore's chain
+        ({**KEYS, "AWS_REGION": "eu-west-1", "HTTPS_PROXY": "http://proxy:3128"}, False, False),
+        ({**KEYS, "AWS_REGION": "eu-west-1", "AWS_ENDPOINT_URL_S3": "https://s3.example.internal"}, False, False),
+        ({**KEYS, "AWS_REGION": "eu-west-1", "AWS_CA_BUNDLE": "/etc/ca.pem"}, False, False),
+        ({**KEYS, "MODELREG_ENDPOINT_URL": "https://s3.example.internal", "AWS_CA_BUNDLE": "/ca.pem"}, False, False),
+        ({**KEYS, "MODELREG_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_CA_BUNDLE": "/ca.pem"}, False, True),
+        ({**KEYS, "MODELREG_ENDPOINT_URL": "s3.example.internal"}, False, False),  # botocore says what is wrong
+    ],
+)
+def test_the_light_reader_is_used_only_where_the_environment_alone_decides(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env: dict[str, str], config_file: bool, light: bool
+) -> None:
+    from modelreg.stores.remotes.s3_light import light_settings, open_light
+
+    for name in list(os.environ):
+        if name.startswith("AWS_") or name.upper().endswith("_PROXY") or name.startswith("MODELREG_"):
+            monkeypatch.delenv(name)
+    config = tmp_path / "aws-config"
+    if config_file:
+        config.write_text("[default]\nregion = eu-central-1\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = light_settings()
+    assert (settings is not None) is light
+    assert (open_light("bucket", "prefix/", "s3://bucket/prefix") is not None) is light
+    if settings is not None:
+        assert settings["region"] == (env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1")
+        assert settings["endpoint"] == (env.get("MODELREG_ENDPOINT_URL") or env.get("AWS_ENDPOINT_URL"))

@@ -22,7 +22,7 @@ from support.s3server import SeaweedS3
 from modelreg import Registry
 from modelreg.base.machine import registry_holding
 from modelreg.registry import PublishedRegistry
-from modelreg.repo.published import _KEEP_VIEWS, _VIEW_GRACE, RECORDS
+from modelreg.repo.published import KEEP_VIEWS, RECORDS, VIEW_GRACE
 
 BUCKET = "modelreg-long-lived"
 ROUNDS = 10
@@ -40,7 +40,7 @@ def age(folder: Path) -> None:
         for name in (*dirnames, *filenames):
             path = os.path.join(dirpath, name)
             st = os.lstat(path)
-            os.utime(path, (st.st_atime - 2 * _VIEW_GRACE, st.st_mtime - 2 * _VIEW_GRACE), follow_symlinks=False)
+            os.utime(path, (st.st_atime - 2 * VIEW_GRACE, st.st_mtime - 2 * VIEW_GRACE), follow_symlinks=False)
 
 
 def named_by(s3: SeaweedS3, prefix: str, publication: str) -> set[str]:
@@ -106,8 +106,8 @@ def test_a_long_lived_reader_follows_publications_with_a_bounded_cache(
 
     # Only the views of the last publications remain, and only the records they name.
     remaining = sorted(p.name for p in (mirror / "views").iterdir())
-    assert remaining == sorted(publications[-_KEEP_VIEWS:])
-    needed = set().union(*(named_by(aws_env, prefix, p) for p in publications[-_KEEP_VIEWS:]))
+    assert remaining == sorted(publications[-KEEP_VIEWS:])
+    needed = set().union(*(named_by(aws_env, prefix, p) for p in publications[-KEEP_VIEWS:]))
     cached = {p.name for p in (mirror / "objects").iterdir()}
     assert cached <= needed, sorted(cached - needed)
     parses = [p for p in (mirror / "state" / "cache" / "parsed").rglob("*") if p.is_file()]
