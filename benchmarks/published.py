@@ -11,7 +11,10 @@ starts it:
 
 - bucket cold: `modelreg -R s3://... get-production churn --json` with an empty user cache
   ($XDG_CACHE_HOME a new directory each run);
-- bucket warm: the same with the cache a first call filled (nothing republished since);
+- bucket warm: the same with the cache a first call filled (nothing republished since), the
+  keys, region and endpoint in the environment (the pointer read without botocore);
+- bucket warm, AWS files: the same with the keys and region in AWS's credentials and config
+  files instead (read through botocore, whose client start-up this figure shows);
 - clone: `modelreg -R REGISTRY get-production churn --json` in the registry directory;
 - mlflow: `python -c` creating `MlflowClient(URI)` and calling `get_model_version_by_alias`.
 
@@ -33,12 +36,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 HERE = Path(__file__).resolve().parent
 BUCKET = "modelreg-bench"
@@ -56,56 +56,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-# -- a counting proxy in front of the S3 server ------------------------------------------------------
-
-
-class CountingProxy:
-    """Forwards every request to ``target`` unchanged (the Host header too, so signatures hold)."""
-
-    def __init__(self, target: str) -> None:
-        host, _, port = target.removeprefix("http://").partition(":")
-        self.requests: list[str] = []
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *_: Any) -> None:
-                pass
-
-            def _forward(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
-                proxy.requests.append(f"{self.command} {self.path}")
-                upstream = http.client.HTTPConnection(host, int(port), timeout=60)
-                upstream.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
-                for key, value in self.headers.items():
-                    upstream.putheader(key, value)
-                upstream.endheaders(body)
-                answer = upstream.getresponse()
-                data = answer.read()
-                self.send_response_only(answer.status, answer.reason)
-                for key, value in answer.getheaders():
-                    if key.lower() not in ("content-length", "transfer-encoding", "connection"):
-                        self.send_header(key, value)
-                # A HEAD answer has no body but the object's length: pass that on as it came.
-                length = answer.getheader("Content-Length") if self.command == "HEAD" else None
-                self.send_header("Content-Length", length or str(len(data)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(data)
-                upstream.close()
-
-            do_GET = do_PUT = do_HEAD = do_POST = do_DELETE = _forward
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
 
 
 # -- the pieces ------------------------------------------------------------------------------------------
@@ -213,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(HERE.parent / "tests"))
+    from support.counting_proxy import CountingProxy
     from support.s3server import SeaweedS3, weed_binary
 
     if weed_binary() is None:
@@ -236,6 +187,21 @@ def main(argv: list[str] | None = None) -> int:
 
             bucket_env = {**base, "MODELREG_ENDPOINT_URL": s3.endpoint_url}
             warm_env = {**bucket_env, "XDG_CACHE_HOME": str(work / "cache-warm")}
+            (work / "aws-credentials").write_text(
+                f"[reader]\naws_access_key_id = {s3.access_key}\naws_secret_access_key = {s3.secret_key}\n"
+            )
+            (work / "aws-config").write_text("[profile reader]\nregion = us-east-1\n")
+            files_env = {k: v for k, v in warm_env.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+            files_env.update(
+                {
+                    "AWS_SHARED_CREDENTIALS_FILE": str(work / "aws-credentials"),
+                    "AWS_CONFIG_FILE": str(work / "aws-config"),
+                    "AWS_PROFILE": "reader",
+                    "XDG_CACHE_HOME": str(work / "cache-warm-files"),
+                }
+            )
+            files_env.pop("AWS_REGION", None)
+            files_env.pop("AWS_DEFAULT_REGION", None)
             cold_dirs = iter(range(10**6))
 
             def expect_version(out: str) -> None:
@@ -259,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
                     expect_version,
                 ),
                 "bucket warm": lambda: timed([*mr, "-R", url, *get], warm_env, expect_version),
+                "warm, AWS files": lambda: timed([*mr, "-R", url, *get], files_env, expect_version),
                 "clone": lambda: timed([*mr, "-R", str(root), *get], base, expect_version),
                 "mlflow server": lambda: timed([sys.executable, "-c", mlflow_code], base, expect_mlflow),
             }
@@ -273,16 +240,15 @@ def main(argv: list[str] | None = None) -> int:
                     times[label].append(figures[label]())
             medians = {k: statistics.median(v) for k, v in times.items()}
 
-            proxy = CountingProxy(s3.endpoint_url)
             counts = {}
-            for label, env in (
-                ("bucket cold", {**bucket_env, "XDG_CACHE_HOME": str(work / "cache-counted")}),
-                ("bucket warm", {**bucket_env, "XDG_CACHE_HOME": str(work / "cache-counted")}),
-            ):
-                proxy.requests.clear()
-                timed([*mr, "-R", url, *get], {**env, "MODELREG_ENDPOINT_URL": proxy.url}, expect_version)
-                counts[label] = list(proxy.requests)
-            proxy.close()
+            with CountingProxy(s3.endpoint_url) as proxy:
+                for label, env in (
+                    ("bucket cold", {**bucket_env, "XDG_CACHE_HOME": str(work / "cache-counted")}),
+                    ("bucket warm", {**bucket_env, "XDG_CACHE_HOME": str(work / "cache-counted")}),
+                ):
+                    proxy.take()
+                    timed([*mr, "-R", url, *get], {**env, "MODELREG_ENDPOINT_URL": proxy.url}, expect_version)
+                    counts[label] = proxy.take()
     finally:
         if mlflow is not None:
             os.killpg(mlflow.pid, 15)
@@ -293,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     clone = medians["clone"]
     print(f"get-production churn --json, {args.models} models x {args.versions} versions, {args.runs} runs, medians")
     for label, value in medians.items():
-        print(f"  {label:<14} {value * 1000:8.1f} ms   x{value / clone:5.2f} the clone")
+        print(f"  {label:<16} {value * 1000:8.1f} ms   x{value / clone:5.2f} the clone")
     print(f"  warm / mlflow server: x{medians['bucket warm'] / medians['mlflow server']:.2f}")
     for label, requests in counts.items():
         methods = ", ".join(f"{m} {sum(r.startswith(m + ' ') for r in requests)}" for m in ("GET", "HEAD", "PUT"))

@@ -136,6 +136,14 @@ class Registry(Repo):
             return PublishedRegistry(target)
         return cls(find_root(path, start))
 
+    def refresh(self) -> bool:
+        """Read the registry as it is now: a directory is read afresh by every question (False);
+        a published registry follows its pointer (True when a newer publication is read from now
+        on). A long-lived reader calls it between questions.
+
+        Raises: as ``open`` (a published registry: RemoteError, IntegrityError)."""
+        return False
+
     @classmethod
     def init(cls, path: PathLike, *, actor: str | None = None) -> Initialized:
         """Create a registry at ``path``; on an existing registry change nothing. The result
@@ -1046,7 +1054,8 @@ def _refuse_removed(version: Version) -> None:
 
 
 class PublishedRegistry(PublishedRepo, Registry):
-    """A registry read from its publication on a remote (``push`` publishes): read-only."""
+    """A registry read from its publication on a remote (``push`` publishes): read-only. It reads
+    the publication the pointer named when it was opened until ``refresh`` follows the pointer."""
 
     def __init__(self, url: str) -> None:
         PublishedRepo.__init__(self, url)

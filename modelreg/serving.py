@@ -61,16 +61,19 @@ def identity(
 ) -> Identity:
     """The version whose files ``path`` holds, verified once.
 
-    The registry is ``registry``, else the one whose cache holds ``path``, else
-    ``$MODELREG_REGISTRY`` or the one above the working directory. ``name`` chooses among models
+    The registry is ``registry`` (a directory, or a published registry: ``s3://bucket/prefix``),
+    else the one whose cache holds ``path``, else ``$MODELREG_REGISTRY`` or the one above the
+    working directory. ``name`` chooses among models
     that hold the very same files. Raises ``IntegrityError`` (files differ), ``NotFoundError``
     (no registry, no such version) or ``UsageError`` (not a directory, ambiguous)."""
     from modelreg.ops.deployments.copies import identify
     from modelreg.repo import Repo, find_root
+    from modelreg.repo.published import PublishedRepo, published_location
 
     directory = Path(os.fspath(path)).absolute()
     root = Path(os.fspath(registry)) if registry is not None else _registry_of(directory)
-    repo = Repo(find_root(root))
+    published = published_location(None if root is None else os.fspath(registry or root))
+    repo = PublishedRepo(published) if published is not None else Repo(find_root(root))
     version = identify(repo, directory, name=name)
     return Identity(version.name, version.version, version.digest, str(directory))
 

@@ -28,6 +28,11 @@ def note_registry(root: Path) -> None:
     _REGISTRIES.add(Path(os.path.realpath(root)))
 
 
+def forget_registry(root: Path) -> None:
+    """``root`` is no longer operated on (a published registry's earlier view, say)."""
+    _REGISTRIES.discard(Path(os.path.realpath(root)))
+
+
 def registry_holding(path: Path) -> Path | None:
     """The noted registry that ``path`` (links resolved) lies in, if any."""
     real = Path(os.path.realpath(path))

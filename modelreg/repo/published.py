@@ -24,15 +24,15 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, suppress
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
 
-from modelreg.base.fs import Tree, atomic_write, tmp_name
-from modelreg.base.machine import cache_dir
-from modelreg.errors import ConflictError, IntegrityError, NotFoundError, UsageError
+from modelreg.base.fs import Tree, atomic_write, read_limited, tmp_name
+from modelreg.base.machine import cache_dir, forget_registry
+from modelreg.errors import ConflictError, IntegrityError, ModelregError, NotFoundError, UsageError
 from modelreg.records.config import CONFIG_NAME, load_config
 from modelreg.records.names import is_valid_name
 from modelreg.records.yamlio import MAX_MANIFEST_BYTES
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from modelreg.records.history_view import HistoryView
     from modelreg.records.journal import Change
     from modelreg.stores.remotes.blob_remote import BlobRemote
+    from modelreg.stores.remotes.s3_light import LightS3
 
 FORMAT = 1
 POINTER = "published.json"
@@ -58,8 +59,8 @@ MAX_SEGMENT = SEGMENT + (1 << 20)  # a segment ends at a line end; entries are c
 _HEX_RE = re.compile(r"[0-9a-f]{64}")
 # What a model folder may hold: its own records, never a path that leaves it.
 MODEL_FILE_RE = re.compile(r"([a-z_]+|versions/[1-9][0-9]{0,9}|[a-z_]+/[A-Za-z0-9_-]{1,100})\.yaml")
-_KEEP_VIEWS = 3  # earlier views are removed once they are this many publications old
-_VIEW_GRACE = 600.0  # ... and older than this (a reader may still be using one)
+KEEP_VIEWS = 3  # earlier views are removed once this many were used after them
+VIEW_GRACE = 600.0  # ... and unused for this long (a reader may still be using one); records and parses too
 
 
 def is_published_url(text: str) -> bool:
@@ -78,9 +79,10 @@ def open_backend(url: str) -> Backend:
     $MODELREG_ENDPOINT_URL or boto3's $AWS_ENDPOINT_URL, region from the AWS configuration) or a directory."""
     if is_published_url(url):
         from modelreg.stores.remotes.s3 import S3Backend
+        from modelreg.stores.remotes.s3_light import endpoint_from_env
 
         bucket, _, prefix = url[len("s3://") :].partition("/")
-        endpoint = os.environ.get("MODELREG_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL") or None
+        endpoint = endpoint_from_env()
         return S3Backend(bucket, prefix, endpoint_url=endpoint, region=os.environ.get("AWS_REGION") or None)
     from modelreg.stores.remotes.directory import DirectoryBackend
 
@@ -111,10 +113,11 @@ def read_s3_pointer(url: str) -> bytes | None:
     from modelreg.stores.remotes.directory import too_large
     from modelreg.stores.remotes.s3_client import S3_CONNECT_TIMEOUT, S3_MAX_ATTEMPTS, S3_READ_TIMEOUT
     from modelreg.stores.remotes.s3_errors import is_404, translate
+    from modelreg.stores.remotes.s3_light import endpoint_from_env
     from modelreg.stores.remotes.s3_reads import read_range, status_of
 
     bucket, prefix = s3_location(url)
-    endpoint = os.environ.get("MODELREG_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL") or None
+    endpoint = endpoint_from_env()
     options: dict[str, Any] = {
         "connect_timeout": S3_CONNECT_TIMEOUT,
         "read_timeout": S3_READ_TIMEOUT,
@@ -216,16 +219,39 @@ class PublishedRepo(Repo):
         self.mirror_tree = Tree(self.mirror.parent)
         self.mirror_tree.inside(self.mirror / "objects" / "entry")
         self._listings: dict[str, dict[str, str]] = {}
-        self.publication = self._read_publication()
-        view = self.mirror / "views" / self.publication.digest
-        if not (view / CONFIG_NAME).is_file():
+        self._open(self._read_publication())
+
+    def _open(self, publication: Publication) -> None:
+        """Read ``publication`` from now on: its view, built if this machine has none yet."""
+        self.publication = publication
+        self._listings = {}
+        view = self.mirror / "views" / publication.digest
+        if (view / CONFIG_NAME).is_file():
+            with suppress(OSError):  # the views a reader uses are the last ones collected
+                os.utime(view)
+        else:
             self._build_base(view)
-        super().__init__(view, load_config(view / CONFIG_NAME, None))
+            self._collect()
+        # The configuration's parse is cached beside the views, as a clone caches it.
+        super().__init__(view, load_config(view / CONFIG_NAME, self.mirror / "state" / "cache" / "parsed"))
         # Shared by every publication of this URL: fetched blobs, served copies, caches.
         self.tree = Tree(self.mirror)  # the view and the state beside it: no link followed in either
         self.state_dir = self.mirror / "state"
         self.parse_cache = self.state_dir / "cache" / "parsed"
         self.blobs = LocalBlobStore(self.mirror / "blobs", Tree(self.mirror), self.config.chunk_min_size())
+        for name in ("audit", "history_view", "journal"):  # read from the view: the new one's
+            self.__dict__.pop(name, None)
+
+    def refresh(self) -> bool:
+        """Follow the pointer: True when a newer publication is read from now on (a long-lived
+        reader calls this between questions; nothing of the earlier one stays in memory)."""
+        publication = self._read_publication()
+        if publication.digest == self.publication.digest:
+            return False
+        earlier = self.root
+        self._open(publication)
+        forget_registry(earlier)
+        return True
 
     # -- reading the remote ----------------------------------------------------------------
 
@@ -234,10 +260,26 @@ class PublishedRepo(Repo):
         """Opened at the first record or file missing from the cache: a warm reader never needs it."""
         return ReaderBackend(self._given_backend if self._given_backend is not None else open_backend(self.url))
 
-    def _read_pointer(self) -> bytes | None:
-        if self._given_backend is None and is_published_url(self.url):
+    @cached_property
+    def _light(self) -> LightS3 | None:
+        """The bucket's small objects read without botocore's client, where the environment allows."""
+        if self._given_backend is not None or not is_published_url(self.url):
+            return None
+        from modelreg.stores.remotes.s3_light import open_light
+
+        return open_light(*s3_location(self.url), self.url)
+
+    def _read_small(self, key: str, limit: int) -> bytes | None:
+        """The pointer or a record: through the light reader when there is one, else the backend."""
+        light = self._light
+        if light is not None:
+            return light.read(key, limit)
+        if key == POINTER and self._given_backend is None and is_published_url(self.url):
             return read_s3_pointer(self.url)
-        return self.backend.read(POINTER, MAX_POINTER)
+        return self.backend.read(key, limit)
+
+    def _read_pointer(self) -> bytes | None:
+        return self._read_small(POINTER, MAX_POINTER)
 
     def _read_publication(self) -> Publication:
         raw = self._read_pointer()
@@ -265,7 +307,7 @@ class PublishedRepo(Repo):
                 return data
         except (FileNotFoundError, NotADirectoryError):
             pass
-        fetched = self.backend.read(RECORDS + digest, limit)
+        fetched = self._read_small(RECORDS + digest, limit)
         if fetched is None:
             raise IntegrityError(
                 f"the record {RECORDS}{digest} that the publication at {self.url} names is missing; "
@@ -320,16 +362,74 @@ class PublishedRepo(Repo):
             os.rename(work, view)
         except OSError:
             shutil.rmtree(work, ignore_errors=True)  # another reader built it first
-        self._forget_old_views(view.parent)
 
-    def _forget_old_views(self, views: Path) -> None:
+    def _collect(self) -> None:
+        """Once a new publication's view is built: forget the views of publications read least
+        recently (all but the last few, and none used within the grace period), then the records
+        and parses that no remaining view needs. Nothing else relies on them: a view holds copies
+        of its files, so what is removed here is at worst fetched or parsed again."""
+        now = time.time()
+        views = self.mirror / "views"
         try:
-            entries = sorted((e.stat().st_mtime, e.path) for e in os.scandir(views) if e.is_dir(follow_symlinks=False))
+            entries = sorted(
+                ((e.stat(follow_symlinks=False).st_mtime, e.name, e.path) for e in os.scandir(views)),
+                reverse=True,
+            )
         except OSError:
             return
-        for mtime, path in entries[:-_KEEP_VIEWS]:
-            if time.time() - mtime > _VIEW_GRACE:
+        kept: list[str] = []
+        for mtime, name, path in entries:  # the most recently used first
+            view = _HEX_RE.fullmatch(name) is not None
+            if view and (len(kept) < KEEP_VIEWS or now - mtime <= VIEW_GRACE):
+                kept.append(name)
+            elif now - mtime > VIEW_GRACE:  # an earlier view, or what a killed reader left
                 shutil.rmtree(path, ignore_errors=True)
+        needed = self._needed_by(kept)
+        parses = {hashlib.blake2b(data, digest_size=16).hexdigest() for data in needed.values() if data is not None}
+        _sweep(self.mirror / "objects", lambda name: name in needed, now)
+        # parsed/<rules>/<ab>/<key>: a parse is named by a hash of the bytes parsed
+        _sweep(self.mirror / "state" / "cache" / "parsed", lambda name: name in parses, now, depth=3)
+
+    def _needed_by(self, publications: list[str]) -> dict[str, bytes | None]:
+        """Every record the cached indexes of ``publications`` name, with the bytes of the model
+        files among them (whose parses are kept too): what the remaining views may still fetch."""
+        needed: dict[str, bytes | None] = {}
+
+        def cached(digest: str, limit: int) -> bytes | None:
+            try:
+                data = read_limited(self.mirror_tree.inside(self.mirror / "objects" / digest), limit)
+            except (OSError, ModelregError):
+                return None
+            return data if digest_of(data) == digest else None
+
+        def as_json(digest: str, limit: int) -> Any:
+            data = cached(digest, limit)
+            with suppress(ValueError, RecursionError):
+                return json.loads(data) if data is not None else None
+            return None
+
+        for digest in publications:
+            needed[digest] = None
+            index = as_json(digest, MAX_INDEX)
+            if not isinstance(index, dict):
+                continue
+            config = index.get("config")
+            if isinstance(config, str) and _HEX_RE.fullmatch(config):
+                needed[config] = cached(config, MAX_MANIFEST_BYTES)
+            for segment in index.get("audit") or []:
+                if isinstance(segment, str):
+                    needed[segment] = None
+            models = index.get("models")
+            for listing in models.values() if isinstance(models, dict) else ():
+                if not isinstance(listing, str) or not _HEX_RE.fullmatch(listing):
+                    continue
+                needed[listing] = None
+                files = as_json(listing, MAX_INDEX)
+                files = files.get("files") if isinstance(files, dict) else None
+                for file_digest in files.values() if isinstance(files, dict) else ():
+                    if isinstance(file_digest, str) and _HEX_RE.fullmatch(file_digest) and file_digest not in needed:
+                        needed[file_digest] = cached(file_digest, MAX_MANIFEST_BYTES)
+        return needed
 
     def _ensure_model(self, name: str) -> None:
         """The model's own records (not its manifests) in the view, written whole or not at all."""
@@ -462,6 +562,22 @@ class PublishedRepo(Repo):
 
     def recover_all(self) -> list[str]:
         return []
+
+
+def _sweep(folder: Path, keep: Callable[[str], bool], now: float, depth: int = 1) -> None:
+    """Remove the files of ``folder`` and its subfolders down to ``depth`` that ``keep`` refuses by
+    name, unless written within the grace period (another reader may be building a view)."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        if depth > 1 and entry.is_dir(follow_symlinks=False):
+            _sweep(Path(entry.path), keep, now, depth - 1)
+            continue
+        with suppress(OSError):
+            if not keep(entry.name) and now - entry.stat(follow_symlinks=False).st_mtime > VIEW_GRACE:
+                os.unlink(entry.path)
 
 
 def published_location(explicit: str | None) -> str | None:

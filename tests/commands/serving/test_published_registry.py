@@ -3,7 +3,7 @@
 with no clone, every byte verified, every change refused (exit 4).
 
 Against a directory remote and a real S3 server (SeaweedFS on loopback); S3 requests are counted
-as botocore sends them."""
+on the wire, by a proxy in front of the server."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.counting_proxy import CountingProxy
 from support.results import ok
 from support.s3server import SeaweedS3
 
@@ -174,31 +175,6 @@ def test_a_reader_never_sees_a_half_published_state(run: Any, tmp_path: Path, di
     assert len(publications) > 1 and reads >= 3
 
 
-class Counter:
-    """Every HTTP request botocore sends, as the server sees it."""
-
-    def __init__(self) -> None:
-        self.requests: list[str] = []
-
-    def __call__(self, request: Any, **_: Any) -> None:
-        self.requests.append(f"{request.method} {request.url}")
-
-
-def _counted(monkeypatch: pytest.MonkeyPatch) -> Counter:
-    from modelreg.stores.remotes import s3_client
-
-    counter = Counter()
-    original = s3_client.make_client
-
-    def make_client(*args: Any, **kwargs: Any) -> Any:
-        client = original(*args, **kwargs)
-        client.meta.events.register("before-send", counter)
-        return client
-
-    monkeypatch.setattr(s3_client, "make_client", make_client)
-    return counter
-
-
 def _registry_with(lib_reg: Registry, tmp_path: Path, versions: int) -> None:
     for n in range(versions):
         model = tmp_path / "m.bin"
@@ -227,18 +203,20 @@ def test_get_production_from_the_bucket_costs_the_same_at_any_size(
     ok(cli("push", "-R", tmp_path / "reg"))
     monkeypatch.delenv("MODELREG_REMOTE")
 
-    counter = _counted(monkeypatch)
-    cold = json.loads(ok(cli("get-production", "churn", "--json", "-R", url)).stdout)
-    cold_requests = len(counter.requests)
-    counter.requests.clear()
-    warm = json.loads(ok(cli("get-production", "churn", "--json", "-R", url)).stdout)
-    warm_requests = len(counter.requests)
+    # Every request any client sends, counted on the wire by a proxy in front of the server.
+    with CountingProxy(aws_env.endpoint_url) as proxy:
+        monkeypatch.setenv("MODELREG_ENDPOINT_URL", proxy.url)
+        cold = json.loads(ok(cli("get-production", "churn", "--json", "-R", url)).stdout)
+        cold_requests = proxy.take()
+        warm = json.loads(ok(cli("get-production", "churn", "--json", "-R", url)).stdout)
+        warm_requests = proxy.take()
     assert cold == warm and cold["version"] == 1
     assert Path(cold["path"], "m.bin").read_bytes() == b"version 1"
-    assert not any("list-type" in r for r in counter.requests), counter.requests  # never a listing
-    assert warm_requests <= 2, counter.requests
-    # Cold: the pointer, the index, the model's listing, its few records, the blob: a constant.
-    assert cold_requests <= 12, cold_requests
+    assert not any("list-type" in r for r in cold_requests + warm_requests), cold_requests  # never a listing
+    assert warm_requests == [f"GET /{BUCKET}/{prefix}/{POINTER}"], warm_requests
+    # Cold: the pointer, the index, the configuration, the model's listing and its few records,
+    # its manifest, the blob: a constant.
+    assert 5 <= len(cold_requests) <= 12, cold_requests
 
 
 def test_the_bucket_answers_as_the_clone_does(aws_env: SeaweedS3, run: Any, tmp_path: Path) -> None:
