@@ -15,6 +15,9 @@ usage: python benchmarks/chunks_bench.py [--runs N] [--only dedup,register,get,s
 
 --baseline DIR times a second modelreg (DIR holds its ``modelreg`` package, e.g. from
 ``git archive COMMIT modelreg | tar -x -C DIR``) in the same rounds of figure 2: before and after.
+Every modelreg process runs with ``python -P`` (the working directory is not on its path, so a
+checkout there cannot shadow the package chosen by PYTHONPATH), and figure 2 prints the package
+each variant imports before it times anything.
 
 The S3 server is tests/support/s3server.py's `weed mini` with larger volumes (the tests' 2 GiB ceiling is
 too small for several GiB). Medians and bests of --runs runs; the load average is printed with each
@@ -40,7 +43,8 @@ from typing import Any
 
 MiB = 1 << 20
 HERE = Path(__file__).resolve().parent
-MODELREG = [sys.executable, "-m", "modelreg"]
+# -P: the working directory is not put first on sys.path, so PYTHONPATH decides which modelreg runs.
+MODELREG = [sys.executable, "-P", "-m", "modelreg"]
 RESULTS: dict[str, Any] = {}
 
 
@@ -217,6 +221,18 @@ def fig_register(work: Path, src: Path, runs: int, baseline: Path | None = None)
     """``baseline``: a directory holding another modelreg package, timed in the same rounds."""
     print(f"2. register of {src.stat().st_size / MiB:.0f} MiB against cp + fsync ({load()})")
     kinds = ["cp+sync", "register"] + (["register (baseline)"] if baseline else [])
+    envs = {"register": {**os.environ, "PYTHONPATH": str(HERE.parent)}}
+    if baseline:
+        envs["register (baseline)"] = {**os.environ, "PYTHONPATH": str(baseline.resolve())}
+    for what, env_of in envs.items():
+        where = subprocess.run(
+            [sys.executable, "-P", "-c", "import modelreg; print(modelreg.__file__)"],
+            env=env_of,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        print(f"  {what}: {where}")
     walls: dict[str, list[float]] = {k: [] for k in kinds}
     cpus: dict[str, list[float]] = {k: [] for k in kinds}
     for i in range(runs + 1):
@@ -224,12 +240,10 @@ def fig_register(work: Path, src: Path, runs: int, baseline: Path | None = None)
         for what in order:
             target = work / f"reg-{len(what)}"
             shutil.rmtree(target, ignore_errors=True)
-            env = None
+            env = envs.get(what)
             if what.startswith("register"):
                 init(target)
                 cmd = [*MODELREG, "register", "m", str(src), "-R", str(target)]
-                if what != "register":
-                    env = {**os.environ, "PYTHONPATH": str(baseline)}
             else:
                 target.mkdir()
                 cmd = ["sh", "-c", f"cp '{src}' '{target}/copy' && sync '{target}/copy'"]
@@ -332,6 +346,8 @@ def main() -> None:
     only = set(args.only.split(","))
     work = args.workdir or Path(tempfile.mkdtemp(prefix="chunks-bench-", dir=os.environ.get("TMPDIR", "/tmp")))
     work.mkdir(parents=True, exist_ok=True)
+    # This checkout's modelreg for every command that names no other (they run with -P).
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE.parent), os.environ.get("PYTHONPATH")]))
     RESULTS["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0], "start": load()}
     print(f"work directory {work}; {os.cpu_count()} CPUs; {load()}")
     try:
