@@ -23,7 +23,8 @@ each variant imports before it times anything.
 --compile byte-compiles the timed packages first (``compileall``, as ``pip install`` does). Without
 it, where PYTHONDONTWRITEBYTECODE is set and a checkout has no ``.pyc`` files, every timed process
 also compiles modelreg's modules from source: about 0.08 CPU-seconds and 0.2-0.4 s of wall time
-at load 10 in each register, which an installed modelreg does not pay.
+at load 10 in each register, which an installed modelreg does not pay. The ``.pyc`` files stay
+(``__pycache__/``, ignored by git), so later runs use them too.
 
 The S3 server is tests/support/s3server.py's `weed mini` with larger volumes (the tests' 2 GiB ceiling is
 too small for several GiB). Medians and bests of --runs runs; the load average is printed with each
