@@ -50,8 +50,10 @@ from typing import Any
 
 MiB = 1 << 20
 HERE = Path(__file__).resolve().parent
-# -P: the working directory is not put first on sys.path, so PYTHONPATH decides which modelreg runs.
+# -P: the working directory is not put first on sys.path, so PYTHONPATH decides which modelreg runs:
+# this checkout's, for every command that names no other (here and in the scripts importing this one).
 MODELREG = [sys.executable, "-P", "-m", "modelreg"]
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE.parent), os.environ.get("PYTHONPATH")]))
 RESULTS: dict[str, Any] = {}
 
 
@@ -354,8 +356,6 @@ def main() -> None:
     only = set(args.only.split(","))
     work = args.workdir or Path(tempfile.mkdtemp(prefix="chunks-bench-", dir=os.environ.get("TMPDIR", "/tmp")))
     work.mkdir(parents=True, exist_ok=True)
-    # This checkout's modelreg for every command that names no other (they run with -P).
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE.parent), os.environ.get("PYTHONPATH")]))
     RESULTS["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0], "start": load()}
     if args.compile:
         for package in [HERE.parent / "modelreg"] + ([args.baseline / "modelreg"] if args.baseline else []):
