@@ -31,7 +31,7 @@ from typing import Any
 
 from modelreg.base.progress import Progress
 
-from .format import AVG_SIZE, MAX_SIZE, MIN_SIZE, ChunkRef
+from .format import AVG_SIZE, MAX_SIZE, MIN_SIZE, ChunkRef, chunk_id
 from .packs import PackWriter
 
 BUF_SIZE = 8 << 20
@@ -87,10 +87,7 @@ def ingest(
                 return
 
     def cut_stage() -> None:
-        import blake3
-
         cdc = chunker()
-        name = blake3.blake3
         fresh: set[bytes] = set()
         carry = b""
         add_ref = refs.append
@@ -110,7 +107,7 @@ def ingest(
             run: list[ChunkRef] = []
             run_start = run_end = 0
             for chunk in chunks:
-                cid = name(chunk.data).digest()
+                cid = chunk_id(chunk.data)
                 length = chunk.length
                 add_ref((cid, length))
                 if cid in fresh or cid in known:
