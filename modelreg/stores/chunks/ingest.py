@@ -12,12 +12,12 @@ turn, so the bytes hashed are the bytes stored:
    provisional, so its bytes are carried to the front of the next buffer and cut again there,
    which gives exactly the cuts of the whole file.
 
-The SHA-256 is the longest of these (about half the CPU of the whole register, and it cannot be
-split: it is one sequential hash), so its thread does nothing else; the copy out of the page
-cache, the cutting and the naming run beside it. Every stage releases the GIL for its bulk work
-(``preadv``, hashlib and blake3 on their whole inputs, FastCDC around each cut), so with two free
-cores the file goes through at the speed of its SHA-256. Buffers are handed on whole, 8 MiB at a
-time: a few hundred hand-offs per GiB.
+The SHA-256 is the largest single piece of work (about 40 % of the CPU, and it cannot be split:
+it is one sequential hash), so its thread does nothing else; the copy out of the page cache, the
+cutting and the naming run beside it, and no thread holds much more than the SHA-256's share.
+Every stage releases the GIL for its bulk work (``preadv``, hashlib and blake3 on their whole
+inputs, FastCDC around each cut), so the stages use two cores when they are free. Buffers are
+handed on whole, 8 MiB at a time: a few hundred hand-offs per GiB.
 """
 
 from __future__ import annotations
