@@ -130,8 +130,13 @@ def ingest(
         threading.Thread(target=guarded(hash_stage, cut_q), name="modelreg-hash", daemon=True),
         threading.Thread(target=guarded(cut_stage, None), name="modelreg-cut", daemon=True),
     ]
-    for thread in threads:
-        start_thread(thread)
+    try:
+        for thread in threads:
+            start_thread(thread)
+    except BaseException:
+        stop.set()
+        hash_q.put(None)  # the stage that did start returns instead of waiting for work
+        raise
     if hasattr(os, "posix_fadvise"):
         # A larger read-ahead for a file that is not cached yet (no effect on one that is).
         os.posix_fadvise(src_fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
