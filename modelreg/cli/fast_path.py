@@ -141,6 +141,10 @@ def answer(argv: Sequence[str], environ: Mapping[str, str] = os.environ) -> int 
     line = parse(argv)
     if line is None:
         return None
+    # modelreg/__main__.py ignores a Ctrl-C during shutdown when signal is loaded, as Typer's
+    # imports load it on the other way.
+    import signal  # noqa: F401
+
     from . import reads
     from .output import OPTIONS
 
