@@ -119,7 +119,7 @@ def list_versions(
 # cache counts only with this machine's MAC and names the registry and the configuration it was
 # made for: one that came with a clone or from another registry is ignored.
 
-_LISTING_PURPOSE = b"modelreg listing cache v1"
+_LISTING_PURPOSE = b"modelreg listing cache v1"  # a new version with any change to what an entry holds
 _LISTING_LIMIT = 64 << 20
 SETTLED_NS = 2_000_000_000
 _READ_FROM = ("", "model.yaml", "stages.yaml", "aliases.yaml", REMOVED_NAME)
@@ -151,6 +151,16 @@ def _settled(signature: Signature, before: int) -> bool:
     return all(item is None or (item[4] < before and item[5] < before) for item in signature)
 
 
+def _matches(hit: Any, signature: Signature) -> bool:
+    return (
+        isinstance(hit, tuple)
+        and len(hit) == 2
+        and hit[0] == signature
+        and isinstance(hit[1], tuple)
+        and len(hit[1]) == _FIELDS
+    )
+
+
 def _every_summary(repo: Repo) -> list[ModelSummary]:
     from modelreg.base.fs import atomic_write, read_own
     from modelreg.base.machine import seal, unseal
@@ -174,8 +184,8 @@ def _every_summary(repo: Repo) -> list[ModelSummary]:
     result = []
     for name in repo.model_names():
         signature = _signature(f"{models_dir}/{name}", parts)
-        hit = cached.get(name)
-        if signature is not None and hit is not None and hit[0] == signature and len(hit[1]) == _FIELDS:
+        hit: Any = cached.get(name)
+        if signature is not None and _matches(hit, signature):
             result.append(ModelSummary(name, *hit[1]))
             kept[name] = hit
             continue
