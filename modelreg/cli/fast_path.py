@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -27,16 +26,27 @@ from typing import Any
 _NONE: Mapping[str, str] = MappingProxyType({})
 
 
-@dataclass(frozen=True)
 class Form:
-    """What one command takes after its name, besides the global options."""
+    """What one command takes after its name, besides the global options. (A plain class: a
+    dataclass costs its generated methods at every start.)"""
 
-    least: int  # positional arguments
-    most: int
-    flags: Mapping[str, str] = field(default_factory=dict)  # option -> parameter set to True
-    values: Mapping[str, str] = field(default_factory=dict)  # option -> parameter given one value (the last counts)
-    repeated: Mapping[str, str] = field(default_factory=dict)  # option -> parameter collecting every value, in order
-    machine: tuple[str, ...] = ("json",)  # taken only when one of these is set: no human layout
+    __slots__ = ("flags", "least", "machine", "most", "repeated", "values")
+
+    def __init__(
+        self,
+        least: int,
+        most: int,
+        *,
+        flags: Mapping[str, str] = _NONE,
+        values: Mapping[str, str] = _NONE,
+        repeated: Mapping[str, str] = _NONE,
+        machine: tuple[str, ...] = ("json",),
+    ) -> None:
+        self.least, self.most = least, most  # positional arguments
+        self.flags = flags  # option -> parameter set to True
+        self.values = values  # option -> parameter given one value (the last one counts)
+        self.repeated = repeated  # option -> parameter collecting every value, in order
+        self.machine = machine  # taken only when one of these is set: no human layout
 
 
 _HAND_OUT = Form(1, 1, flags=MappingProxyType({"--path": "path"}), machine=("json", "path"))
@@ -58,13 +68,13 @@ GLOBAL_FLAGS: Mapping[str, str] = MappingProxyType({"--json": "json", "-q": "qui
 GLOBAL_VALUES: Mapping[str, str] = MappingProxyType({"-R": "registry", "--registry": "registry"})
 
 
-@dataclass
 class Plain:
     """A plain command line: the command, its arguments and the value of each option given."""
 
-    command: str
-    args: list[str] = field(default_factory=list)
-    options: dict[str, Any] = field(default_factory=dict)
+    __slots__ = ("args", "command", "options")
+
+    def __init__(self, command: str, args: list[str], options: dict[str, Any]) -> None:
+        self.command, self.args, self.options = command, args, options
 
     def flag(self, name: str) -> bool:
         return bool(self.options.get(name))
