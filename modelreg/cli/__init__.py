@@ -1,7 +1,9 @@
 """The command-line layer: thin commands over the library, rendering kept apart.
 
-Importing this package costs nothing: Typer is loaded only to run a command, and a shell asking
-for completions is answered by ``complete.py``, which needs neither Typer nor rich nor YAML.
+Importing this package costs nothing: Typer is loaded only to run a command, a shell asking for
+completions is answered by ``complete.py``, which needs neither Typer nor rich nor YAML, and the
+plain forms of the hot read commands (``get --path``, ``get-production --json``, ``list --json``,
+``show --json``) by ``fast_path.py``, which runs the Typer commands' own functions without Typer.
 """
 
 from __future__ import annotations
@@ -17,11 +19,16 @@ __all__ = ["COMMANDS", "app", "build_app", "main"]
 
 
 def main() -> None:
-    """The console script: build only the command being run."""
+    """The console script: a TAB or a plain hot read without Typer, else build only the command being run."""
     if "_MODELREG_COMPLETE" in os.environ:
         from .complete import respond
 
         raise SystemExit(respond(os.environ))
+    from .fast_path import answer
+
+    code = answer(sys.argv[1:])
+    if code is not None:
+        raise SystemExit(code)
     from .group import build_app as build
     from .group import command_in
 

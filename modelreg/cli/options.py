@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
-if TYPE_CHECKING:
-    from ..registry import Registry
-    from .output import Output
-
+# Shared with the Typer-free read path (fast_path.py), so they live in modules without Typer.
+from .output import open_registry as open_registry
+from .values import pairs as pairs
 
 # The global options: every command takes them, before or after its name (cli/group.py).
 JsonOpt = Annotated[
@@ -32,45 +31,6 @@ GLOBAL_OPTIONS: dict[str, tuple[Any, Any]] = {
     "quiet": (QuietOpt, False),
     "registry": (RegistryOpt, None),
 }
-
-
-def open_registry(registry: Path | None, out: Output) -> Registry:
-    """The registry the command works on (-R before or after the command name, else found);
-    what the library reports while the command runs reaches stderr when it ends (``guard``)."""
-    from ..registry import Registry
-    from .output import OPTIONS
-
-    reg = Registry.open(registry if registry is not None else OPTIONS.registry)
-    out.attach(reg.root)
-    return reg
-
-
-def pairs(values: list[str] | None, what: str) -> dict[str, str]:
-    """``--metric/--param/--tag KEY=VALUE`` options: a key given twice, or spaces around ``=``
-    (``acc= 0.5``), are refused rather than silently resolved."""
-    from ..errors import UsageError
-    from ..records.names import split_pair
-
-    found: dict[str, str] = {}
-    for text in values or []:
-        key, sep, value = text.partition("=")
-        spaced = key != key.strip() or value[:1].isspace() or (what == "metric" and value != value.strip())
-        if sep and spaced:
-            raise UsageError(
-                f"--{what} {text!r}: no spaces around '=' (write {key.strip()}={value.strip()})", code="invalid_pair"
-            )
-        if sep and not value and what == "metric":
-            raise UsageError(
-                f"--metric {text!r} has no value: write {key}=NUMBER, with no space after '='", code="invalid_metric"
-            )
-        key, value = split_pair(text, what)
-        if key in found:
-            raise UsageError(
-                f"--{what} {key} is given twice ({key}={found[key]} and {key}={value}); give it once",
-                code="duplicate_key",
-            )
-        found[key] = value
-    return found
 
 
 # What each completion callback completes to; completion_spec.py records it for complete.py,

@@ -15,10 +15,13 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..base.effects import Effects, collecting
 from ..errors import Interrupted, ModelregError, StorageError, UsageError, caused_by_interrupt
+
+if TYPE_CHECKING:
+    from ..registry import Registry
 
 # The environment's refusals (a full disk, a read-only filesystem), not bugs: exit 4.
 REFUSALS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
@@ -38,6 +41,16 @@ class GlobalOptions:
 
 
 OPTIONS = GlobalOptions()
+
+
+def open_registry(registry: Path | None, out: Output) -> Registry:
+    """The registry the command works on (-R before or after the command name, else found);
+    what the library reports while the command runs reaches stderr when it ends (``guard``)."""
+    from ..registry import Registry
+
+    reg = Registry.open(registry if registry is not None else OPTIONS.registry)
+    out.attach(reg.root)
+    return reg
 
 
 def is_terminal(stream: Any) -> bool:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
+from .. import reads
 from ..group import command
 from ..options import (
     JsonOpt,
@@ -18,11 +18,6 @@ from ..options import (
     open_registry,
 )
 from ..output import Output, guard
-
-if TYPE_CHECKING:
-    from ...ops.serving.files import Served
-    from ...registry import Registry
-
 
 PathOpt = Annotated[bool, typer.Option("--path", help="Print only the local directory holding its verified files.")]
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write its verified files into DIR.")]
@@ -56,10 +51,7 @@ def get(
     REF is a version number, stage, alias, latest or digest, with ~N and @{TIME} (docs/reference/references.md).
     --path, --output and --json work as get-production has them.
     """
-    out = Output(json)
-    with guard(out):
-        reg = open_registry(registry, out)
-        _hand_out(out, reg, lambda **how: reg.get(ref, signature=signature, **how), path, output, "get")
+    reads.get(ref, path=path, output=output, signature=signature, registry=registry, json=json)
 
 
 @command("get-production", library="Registry.get_production_files")
@@ -76,37 +68,7 @@ def get_production(
     --path prints only its local directory: a copy in the git-ignored cache, verified when built and rebuilt when it
     changed since. --output DIR writes its verified files there (all or nothing). --json adds path, the cached copy.
     """
-    out = Output(json)
-    with guard(out):
-        reg = open_registry(registry, out)
-        _hand_out(
-            out, reg, lambda **how: reg.get_production_files(name, signature=signature, **how), path, output, "get"
-        )
-
-
-def _hand_out(
-    out: Output, reg: Registry, call: Callable[..., Served], path: bool, output: Path | None, label: str
-) -> None:
-    """The version as JSON or a panel; its files written to ``output`` and/or located (``path``).
-
-    --path insists on the located copy; --json reports where the verified files are, and learns
-    which version it is even when they cannot be had (path null, a warning); a person without
-    --path is shown the version alone."""
-    from ..progress import planned_bar
-
-    with planned_bar(out, label) as (progress, planned):
-        served = call(output=output, path=path or out.json_mode, strict=path, progress=progress, planned=planned)
-    if path and not out.json_mode:
-        out.line(str(served.path))
-        return
-    data = served.to_json()
-
-    def human(o: Output) -> None:
-        from .. import render
-
-        render.version_detail(o, data, production=reg.config.production)
-
-    out.result(data, human)
+    reads.get_production(name, path=path, output=output, signature=signature, registry=registry, json=json)
 
 
 @command(library="Registry.get")

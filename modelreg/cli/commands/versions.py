@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
+from .. import reads
 from ..group import command
-from ..layout import Col
 from ..options import (
     JsonOpt,
     ModelArg,
@@ -23,9 +23,6 @@ from ..options import (
     pairs,
 )
 from ..output import Output, guard
-
-if TYPE_CHECKING:
-    from ...ops.teams.unused import UnusedClaim
 
 
 @command(library="Registry.register")
@@ -165,61 +162,7 @@ def list_(
     --stage keeps the models with a version in that stage (the versions in it, with NAME); --tag filters model tags
     for list, version tags for list NAME.
     """
-    out = Output(json)
-    with guard(out):
-        from ...ops.views import ModelList
-        from .. import render
-
-        tags = pairs(tag, "tag")
-        reg = open_registry(registry, out)
-        production = reg.config.production
-        result = reg.listing(name, stage=stage, tags=tags, where=where, sort=sort, limit=limit)
-        if isinstance(result, ModelList):
-            models = result.models
-            if not models and stage is None and not tags:
-                out.note("no models yet; add one with: modelreg register NAME PATH...")
-            out.result(
-                result.to_json(),
-                lambda o: render.table(
-                    o,
-                    [Col("name"), Col("latest", right=True), Col("stages", "words"), Col("description", "text")],
-                    [
-                        [m.name, m.latest_version, render.stage_words(m.stages, production), m.description]
-                        for m in models
-                    ],
-                ),
-            )
-            return
-        versions = result.versions
-
-        def human(o: Output) -> None:
-            cols, rows = render.drop_empty(
-                [
-                    Col("version", right=True),
-                    Col("stage"),
-                    Col("created", shows="time"),
-                    Col("by", drop=1),
-                    Col("aliases", "words", drop=3),
-                    Col("metrics", "words"),
-                    Col("digest", drop=2),
-                ],
-                [
-                    [
-                        v.version,
-                        render.stage_word(v.stage or "removed", production),
-                        v.created_at,
-                        v.created_by,
-                        render.alias_words(v.aliases),
-                        render.metric_words(v.metrics),
-                        v.digest[:19] if not o.people else v.digest[:15],
-                    ]
-                    for v in versions
-                ],
-                "aliases",
-            )
-            render.table(o, cols, rows, row_style=["bold" if v.stage == production else "" for v in versions])
-
-        out.result(result.to_json(), human)
+    reads.list_(name, stage=stage, tag=tag, where=where, sort=sort, limit=limit, registry=registry, json=json)
 
 
 @command(library="Registry.show")
@@ -231,108 +174,7 @@ def show(
     json: JsonOpt = False,
 ) -> None:
     """One model with its versions, or one version in full with its stage history."""
-    out = Output(json)
-    with guard(out):
-        from ...ops.views import VersionView
-        from .. import render
-
-        reg = open_registry(registry, out)
-        production = reg.config.production
-        shown = reg.show(ref)
-        if isinstance(shown, VersionView):
-            v, history, requests = shown.version, list(shown.history), shown.requests
-            observed, deployed = shown.observed, shown.deployed
-
-            def detail(o: Output) -> None:
-                render.version_detail(o, shown.document, history, production=production)
-                if deployed:
-                    render.table(
-                        o,
-                        [Col("env"), Col("since", shows="time"), Col("by")],
-                        [[d["env"], d["since"], d["by"]] for d in deployed],
-                        title="deployed",
-                    )
-                if observed:
-                    render.table(
-                        o,
-                        [Col("metric"), Col("value", right=True), Col("measured", shows="time"), Col("env")],
-                        [[k, r["value"], r["at"], r["env"]] for k, r in observed.items()],
-                        title="observed in production (latest reading)",
-                    )
-                if v.removed:
-                    o.line(f"REMOVED {v.removed['removed_at']} by {v.removed['removed_by']}: {v.removed['reason']}")
-                if requests:
-                    render.table(
-                        o,
-                        ["request", "move", "status", "approvals", "requested by", "approved by"],
-                        [
-                            [
-                                r["id"],
-                                f"{r['from_stage']}->{r['stage']}",
-                                r["status"],
-                                f"{r['granted']}/{r['required']}",
-                                r["requested_by"],
-                                r["approved_by"],
-                            ]
-                            for r in requests
-                        ],
-                        title="requests",
-                    )
-
-            out.result(shown.to_json(), detail)
-            return
-        summary, versions, unused = shown.summary, shown.versions, shown.unused
-
-        def human(o: Output) -> None:
-            stages = render.stage_words(summary.stages, production)
-            render.mapping(
-                o,
-                summary.name,
-                [
-                    ("description", summary.description or "-"),
-                    ("created", render.when_by(o, summary.created_at, summary.created_by)),
-                    ("latest", summary.latest_version),
-                    ("stages", stages if o.people else render.stage_summary(summary.stages)),
-                    *[(f"tag {k}", val) for k, val in summary.tags.items()],
-                    *[(f"claimed {u.version}", _claim_words(u)) for u in unused],
-                ],
-            )
-            cols, rows = render.drop_empty(
-                [
-                    Col("version", right=True),
-                    Col("stage"),
-                    Col("created", shows="time"),
-                    Col("aliases", "words", drop=1),
-                    Col("metrics", "words"),
-                    Col("description", "text"),
-                ],
-                [
-                    [
-                        v.version,
-                        render.stage_word(v.stage or "removed", production),
-                        v.created_at,
-                        render.alias_words(v.aliases),
-                        render.metric_words(v.metrics),
-                        v.description,
-                    ]
-                    for v in versions
-                ],
-                "aliases",
-            )
-            render.table(
-                o, cols, rows, title="versions", row_style=["bold" if v.stage == production else "" for v in versions]
-            )
-
-        out.result(shown.to_json(), human)
-
-
-def _claim_words(claim: UnusedClaim) -> str:
-    if claim.actor is None:
-        return "no version here; its claim could not be read"
-    return (
-        f"by {claim.actor} at {claim.time} on {claim.host}, no version here "
-        "(abandoned, or not pulled yet; never reused)"
-    )
+    reads.show(ref, registry=registry, json=json)
 
 
 @command(library="Registry.annotate")

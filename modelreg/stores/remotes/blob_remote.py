@@ -17,7 +17,6 @@ import functools
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
-from modelreg.base.parallel import run_parallel
 from modelreg.base.progress import Progress
 from modelreg.errors import ModelregError, NotFoundError
 
@@ -68,6 +67,9 @@ class BlobRemote:
                 jobs.append(functools.partial(self._missing_by_listing, shard, group, recorded))
             else:
                 jobs.extend(functools.partial(self._missing_by_stat, digest, recorded.get(digest)) for digest in group)
+        # The thread pool (and the logging it imports) only here: reads that never ask pay nothing.
+        from modelreg.base.parallel import run_parallel
+
         lacking: set[str] = set()
         for part in run_parallel(jobs, self.backend.lookup_threads):
             lacking |= part
