@@ -165,12 +165,12 @@ def git_state(cwd: Path, registry: Path | None = None, inputs: Sequence[Path] = 
     safe = _neutralised(cwd)
     if safe is None:
         return None
-    found = _git(cwd, "rev-parse", "--show-toplevel", "HEAD", safe=safe)
-    if found is None or len(found.splitlines()) != 2:
+    # One process for the top, the commit and the branch ("HEAD" when detached).
+    found = _git(cwd, "rev-parse", "--show-toplevel", "HEAD", "--abbrev-ref", "HEAD", safe=safe)
+    if found is None or len(found.splitlines()) != 3:
         return None
-    top_text, commit = found.splitlines()
+    top_text, commit, branch = found.splitlines()
     top = Path(top_text).resolve()
-    branch = _git(cwd, "rev-parse", "--abbrev-ref", "HEAD", safe=safe)
 
     def excluding(paths: Iterable[Path]) -> list[str]:
         spec = [":(top)"]
@@ -196,7 +196,7 @@ def git_state(cwd: Path, registry: Path | None = None, inputs: Sequence[Path] = 
     untracked = _git(cwd, "ls-files", "--others", "--exclude-standard", "--", *excluding([*own, *inputs]), safe=safe)
     state: dict[str, Any] = {
         "commit": commit,
-        "branch": None if branch in (None, "HEAD") else branch,
+        "branch": None if branch == "HEAD" else branch,
         "dirty": bool(changed) or bool(untracked),
     }
     if untracked:
