@@ -155,7 +155,9 @@ def mlflow_client(gate: Path, url: str, name: str, n: int) -> list[dict[str, Any
 
     client = MlflowClient(tracking_uri=url, registry_uri=url)
     # A tiny artifact in a run of this client's own: the source its versions point at.
-    run = client.create_run(client.get_experiment_by_name("Default").experiment_id)
+    default = client.get_experiment_by_name("Default")
+    assert default is not None, "the server has no Default experiment"
+    run = client.create_run(default.experiment_id)
     weights = gate.parent / f"weights-{os.getpid()}.bin"
     weights.write_bytes(os.urandom(1024))
     client.log_artifact(run.info.run_id, str(weights), "model")
