@@ -202,7 +202,9 @@ def modelreg_sweep(work: Path, engine: str, mode: str, n_clients: int, registers
 def show_sweeps(results: dict[str, list[dict[str, Any]]], n_clients: int, registers: int) -> dict[str, Any]:
     walls = {label: statistics.median(r["wall_seconds"] for r in runs) for label, runs in results.items()}
     peer = walls.get("mlflow server")
-    print(f"\nsweep: {n_clients} clients x {registers} registers of one model, released together")
+    rounds = len(next(iter(results.values())))
+    print(f"\nsweep: {n_clients} clients x {registers} registers of one model, released together; {rounds} round(s)")
+    print("  (wall and median register: medians over the rounds; attempts: mean of means / max; counts: sums)")
     header = (
         f"  {'setup':<22} {'wall s':>7} {'/mlflow':>7} {'reg med s':>9} {'attempts':>9} {'ok':>4} {'errors':>6}"
         f" {'dup told/stored':>15} {'gaps':>4} {'lost':>4} {'ghost':>5}"
@@ -210,12 +212,13 @@ def show_sweeps(results: dict[str, list[dict[str, Any]]], n_clients: int, regist
     print(header)
     summary: dict[str, Any] = {}
     for label, runs in results.items():
-        last = runs[-1]
         ratio = f"{walls[label] / peer:7.2f}" if peer else f"{'':>7}"
-        attempts = "" if last["attempts_mean"] is None else f"{last['attempts_mean']}/{last['attempts_max']}"
+        means = [r["attempts_mean"] for r in runs if r["attempts_mean"] is not None]
+        attempts = f"{statistics.mean(means):.2f}/{max(r['attempts_max'] for r in runs)}" if means else ""
+        register = statistics.median(r["register_median_s"] for r in runs)
         dup = f"{sum(r['duplicates_told'] for r in runs)}/{sum(r['duplicates_stored'] for r in runs)}"
         print(
-            f"  {label:<22} {walls[label]:7.2f} {ratio} {last['register_median_s']:9.3f} {attempts:>9}"
+            f"  {label:<22} {walls[label]:7.2f} {ratio} {register:9.3f} {attempts:>9}"
             f" {sum(r['ok'] for r in runs):4d} {sum(r['errors'] for r in runs):6d} {dup:>15}"
             f" {sum(r['gaps'] for r in runs):4d} {sum(r['lost'] for r in runs):4d} {sum(r['ghosts'] for r in runs):5d}"
         )
