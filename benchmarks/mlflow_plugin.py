@@ -77,7 +77,8 @@ def populate(client: MlflowClient, source: str, run_id: str | None, models: int,
     client.set_registered_model_alias("bench", "champion", str(versions))
 
 
-def start_server(base: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(base: Path, workers: int | None = 1) -> tuple[subprocess.Popen[bytes], str]:
+    """``mlflow server`` on loopback over sqlite; ``workers=None`` keeps the server's default."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [
@@ -91,8 +92,7 @@ def start_server(base: Path) -> tuple[subprocess.Popen[bytes], str]:
         "127.0.0.1",
         "--port",
         str(port),
-        "--workers",
-        "1",
+        *(["--workers", str(workers)] if workers is not None else []),
     ]
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     log = (base / "server.log").open("wb")
