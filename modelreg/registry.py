@@ -162,8 +162,8 @@ class Registry(Repo):
 
     # -- many clones ---------------------------------------------------------
     def commit(self, change: Change) -> list[dict[str, Any]]:
-        """With a claim engine, a change of a model's stage holders or aliases is first swapped
-        on the engine (refused when another clone moved them); every change then commits here.
+        """With a claim engine, a change of a model's stage holders, aliases or deployments is first
+        swapped on the engine (refused when another clone moved them); every change then commits here.
 
         Raises: ConflictError (another clone moved the pointers — run modelreg sync — or a lock not
         obtained in time), RemoteError (the engine cannot be reached)."""
