@@ -12,7 +12,7 @@ from typing import Any
 import typer.main
 
 import modelreg
-from modelreg.cli import COMMANDS, app
+from modelreg.cli import COMMANDS, app, reads
 from modelreg.cli.group import _DECLARED, LIBRARY
 
 
@@ -64,6 +64,8 @@ def test_each_command_calls_what_it_declares() -> None:
     """The module declaring a command calls (or hands on) the call it declares."""
     for name, calls in LIBRARY.items():
         source = inspect.getsource(inspect.getmodule(_DECLARED[name]))  # type: ignore[arg-type]
+        if "reads." in source:  # the hot reads hand their bodies to the module the fast path shares
+            source += inspect.getsource(reads)
         spoken = [d.rpartition(".")[2] for d in calls]
         assert any(f"{word}(" in source or f"reg.{word} " in source for word in spoken), f"{name} never calls {calls}"
 
