@@ -32,6 +32,8 @@ KILLS = 6
 BUCKET = "modelreg-kills"
 WAIT = 180  # seconds: a bound on a hang, never a window an assertion depends on
 
+pytestmark = pytest.mark.slow  # a minute or two each on a loaded machine
+
 
 @pytest.fixture(scope="module")
 def s3server(s3_server: SeaweedS3) -> SeaweedS3:
