@@ -134,3 +134,26 @@ def test_of_two_clones_registering_into_production_at_once_one_is_refused(
         assert [v["version"] for v in model["versions"]] == [holder, 3]  # type: ignore[attr-defined]
         (unused,) = model["unused_claims"]  # type: ignore[misc]
         assert unused["version"] == 3 - holder and unused["claimed_by"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "code"),
+    [
+        ("format_version: 1\nname: churn\nversion: 1\nstage: production\n", 5),  # a story the log does not tell
+        ("format_version: 1\nname: other\nversion: 1\nstage: staging\n", 5),  # names another version
+        ("[not, a, mapping]\n", 5),
+    ],
+)
+def test_a_started_stage_file_that_does_not_match_the_history_fails_verify(
+    tmp_path: Path, make_file: Callable[..., Path], edit: str, code: int
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    root = clone_of(team_origin(tmp_path, "s3", str(shared)), tmp_path / "clone")
+    done = run_modelreg("-R", root, "register", "churn", make_file(tmp_path / "m.bin", b"w"), "--stage", "staging")
+    assert done.returncode == 0, done.stderr
+    started = root / "models" / "churn" / "started" / "1.yaml"
+    assert started.is_file() and not (root / "models" / "churn" / "stages.yaml").exists()
+    assert "staging" not in (root / "models" / "churn" / "model.yaml").read_text()
+    started.write_text(edit)
+    assert run_modelreg("-R", root, "verify").returncode == code
