@@ -38,7 +38,7 @@ def s3server(s3_server: SeaweedS3) -> SeaweedS3:
     return s3_server
 
 
-@pytest.fixture(params=["directory", "git", "seaweedfs"])
+@pytest.fixture(params=["directory", "git", pytest.param("seaweedfs", marks=pytest.mark.slow)])
 def origin(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
     """A bare repository holding a claims registry whose blobs go to a shared store, and whose
     numbers are claimed on that store (directory, SeaweedFS) or on the bare repository (git)."""
