@@ -87,8 +87,13 @@ class Writers:
         """Kill writer ``i``; the changes it reported done."""
         proc = self.procs.pop(i)
         proc.send_signal(signal.SIGKILL)
-        out, _err = proc.communicate(timeout=60)
-        assert proc.returncode == -signal.SIGKILL, _err
+        assert proc.wait(timeout=60) == -signal.SIGKILL
+        # Read on through the same buffered reader that read "ready": lines it read ahead are
+        # there, where communicate() would read the pipe underneath and miss them.
+        assert proc.stdout is not None and proc.stderr is not None
+        out = proc.stdout.read()
+        proc.stdout.close()
+        proc.stderr.close()
         done = max([int(line.split()[1]) for line in out.splitlines() if line.startswith("done ")] or [0])
         self.reported += done
         return done
