@@ -17,6 +17,26 @@ from modelreg.records.names import MAX_VERSION
 from modelreg.records.removals import Removal
 
 STATE_FORMAT = 1
+# With a claim engine, the stage a version was registered in (when not the default) is its own
+# file ``started/<n>.yaml`` rather than an entry of model.yaml: clones registering at once each
+# add a file of their own, where entries of one file would meet in a git conflict.
+STARTED_DIR = "started"
+
+
+def started_data(name: str, number: int, stage: str) -> dict[str, Any]:
+    return {"format_version": STATE_FORMAT, "name": name, "version": number, "stage": stage}
+
+
+def parse_started(data: Any, name: str, number: int) -> str:
+    """The stage of ``started/<number>.yaml`` of model ``name``; SchemaError when it is not one."""
+    if not isinstance(data, dict) or data.get("format_version") != STATE_FORMAT:
+        raise SchemaError("not a started-stage file of a supported format_version")
+    version, stage = data.get("version"), data.get("stage")
+    if data.get("name") != name or version != number or isinstance(version, bool):
+        raise SchemaError(f"does not name {name}@{number}")
+    if not isinstance(stage, str) or not stage:
+        raise SchemaError("missing or invalid 'stage'")
+    return stage
 
 
 def _int_stage_map(data: dict[str, Any], key: str) -> dict[int, str]:

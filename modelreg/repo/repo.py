@@ -26,7 +26,7 @@ from modelreg.records.deployments import DEPLOYMENTS_NAME, DeploymentFile
 from modelreg.records.manifest import FileEntry, SchemaError, Version, parse_manifest
 from modelreg.records.names import MAX_VERSION, is_valid_name, validate_name
 from modelreg.records.removals import REMOVED_NAME, Removal, RemovalSchemaError, RemovedFile
-from modelreg.records.state import ModelIndex, ModelState, StageFile
+from modelreg.records.state import STARTED_DIR, ModelIndex, ModelState, StageFile, parse_started
 from modelreg.stores.blobs import LocalBlobStore
 
 if TYPE_CHECKING:
@@ -168,9 +168,32 @@ class Repo:
         used: the versions are the manifests present, latest the highest of them."""
         present = self.manifest_numbers(state.index.name)
         latest = max([state.index.latest_version, *present])
-        index = replace(state.index, latest_version=latest)
+        initial = {**state.index.initial_stages, **self._started_stages(state.index.name, present)}
+        index = replace(state.index, latest_version=latest, initial_stages=initial)
         absent = frozenset(n for n in range(1, latest + 1) if n not in present)
         return replace(state, index=index, absent=absent)
+
+    def _started_stages(self, name: str, present: set[int]) -> dict[int, str]:
+        """The stages versions of ``name`` were registered in when not the default, one file per
+        version under ``started/`` (a claim engine's layout): one listing, and a read for each
+        such version only."""
+        folder = self.tree.inside(self.model_dir(name) / STARTED_DIR / "x").parent
+        try:
+            names = set(os.listdir(folder))
+        except (FileNotFoundError, NotADirectoryError):
+            return {}
+        found: dict[int, str] = {}
+        for number in sorted(present):
+            if f"{number}.yaml" not in names:
+                continue
+            path = folder / f"{number}.yaml"
+            try:
+                found[number] = parse_started(self.load(path, "started-stage file"), name, number)
+            except FileNotFoundError:
+                continue  # removed since the listing
+            except SchemaError as exc:
+                raise IntegrityError(f"{path}: {exc}", code="corrupt_manifest") from None
+        return found
 
     def manifest_numbers(self, name: str) -> set[int]:
         """Version numbers with a manifest file (one listing of the model's ``versions/``)."""

@@ -92,3 +92,77 @@ def git(*args: Any, cwd: Path) -> str:
     )
     assert done.returncode == 0, f"git {args}: {done.stderr}"
     return done.stdout
+
+
+def team_origin(
+    tmp_path: Path, engine: str, remote_url: str, endpoint_url: str | None = None, *, push_on_register: bool = True
+) -> Path:
+    """A bare repository on local disk holding a fresh registry whose claims are made on ``engine``
+    ("s3": the [remote] store at ``remote_url``; "git": the bare repository itself) and whose blobs
+    go to ``remote_url``; returns the bare repository, ready for ``clone_of``."""
+    bare, seed = tmp_path / "origin.git", tmp_path / "seed"
+    git("init", "-q", "--bare", "-b", "main", bare, cwd=tmp_path)
+    git("init", "-q", "-b", "main", seed, cwd=tmp_path)
+    init_claims_registry(seed, remote_url, endpoint_url)
+    toml = seed / "modelreg.toml"
+    text = toml.read_text()
+    if push_on_register:
+        text = text.replace("push_on_register = false", "push_on_register = true")
+    toml.write_text(text.replace('engine = "s3"', f'engine = "{engine}"'))
+    git("add", "-A", cwd=seed)
+    git("commit", "-q", "-m", "a registry", cwd=seed)
+    git("remote", "add", "origin", bare, cwd=seed)
+    git("push", "-q", "origin", "main", cwd=seed)
+    return bare
+
+
+def clone_of(bare: Path, where: Path) -> Path:
+    git("clone", "-q", bare, where, cwd=bare.parent)
+    return where
+
+
+def publish_together(roots: list[Path]) -> None:
+    """Every clone commits and runs the ``pull --rebase && push`` loop, all at once; each must end
+    with its commit pushed (exit 3 of the loop: a pull stopped on a conflict)."""
+    env: dict[str, str | None] = {**GIT_ENV}
+    procs = [start(["bash", "-c", PUBLISH_LOOP, "publish", str(i)], env=env, cwd=root) for i, root in enumerate(roots)]
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, f"the publish loop ended with {proc.returncode} (3: a conflict): {out}{err}"
+
+
+def publish(root: Path) -> subprocess.CompletedProcess[str]:
+    """One clone commits and runs the ``pull --rebase && push`` loop; the loop's outcome."""
+    import os
+
+    return subprocess.run(
+        ["bash", "-c", PUBLISH_LOOP, "publish", root.name],
+        cwd=root,
+        env={**os.environ, **GIT_ENV},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def holds_every_version(root: Path, model: str, by_number: dict[int, str]) -> tuple[list[dict[str, Any]], list[bytes]]:
+    """After ``git pull``: the clone lists exactly ``by_number`` (number -> digest), fetches the
+    files from the shared store, verifies with no error, and serves each version with ``get --path``
+    (a folder of verified bytes). Returns verify's findings (warnings only) and the bytes served,
+    one file per version, in number order."""
+    listed = json.loads(run_modelreg("-R", root, "list", model, "--json").stdout)
+    assert {v["version"]: v["digest"] for v in listed["versions"]} == by_number
+    pulled = run_modelreg("-R", root, "pull")
+    assert pulled.returncode == 0, pulled.stderr
+    verified = run_modelreg("-R", root, "verify", "--json")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    findings: list[dict[str, Any]] = json.loads(verified.stdout)["findings"]
+    assert [f for f in findings if f["severity"] != "warning"] == []
+    served_bytes = []
+    for number in sorted(by_number):
+        served = run_modelreg("-R", root, "get", f"{model}@{number}", "--path")
+        assert served.returncode == 0, served.stderr
+        (only,) = [p for p in Path(served.stdout.strip()).iterdir() if p.is_file()]
+        served_bytes.append(only.read_bytes())
+    return findings, served_bytes

@@ -12,6 +12,7 @@ from modelreg.ops.events import hooks
 from modelreg.records.journal import Change
 from modelreg.records.names import validate_key, validate_name
 from modelreg.records.refs import Ref, parse_ref
+from modelreg.records.state import ModelIndex
 from modelreg.repo import Repo
 
 CREATED = "model created"  # the reason of the annotate entry that creates a model with no version
@@ -77,7 +78,7 @@ def annotate(
             updated = replace(version, description=new_desc, tags=new_tags)
             write_yaml(repo, change, repo.manifest_path(name, version.version), updated.to_manifest())
         else:
-            index = replace(state.index, description=new_desc, tags=new_tags)
+            index = replace(_index_on_disk(repo, name, state.index), description=new_desc, tags=new_tags)
             write_yaml(repo, change, repo.model_dir(name) / "model.yaml", index.to_yaml_data())
         changed_keys = sorted(k for k in {*old_tags, *new_tags} if old_tags.get(k) != new_tags.get(k))
         detail = ("description" if new_desc != old_desc else "") + (
@@ -89,6 +90,15 @@ def annotate(
     return AnnotateResult(name, number, new_desc, new_tags, True, missing)
 
 
+def _index_on_disk(repo: Repo, name: str, seen: ModelIndex) -> ModelIndex:
+    """The model file as it is, to change its annotations only. With a claim engine the state
+    seen is a view (the latest version and the stages versions started in come from per-version
+    files): writing the view back would put those into the model file, where clones meet."""
+    if not repo.config.claims.engine:
+        return seen
+    return ModelIndex.parse(repo.load(repo.model_dir(name) / "model.yaml", "model file", cached=False))
+
+
 def create_model(
     repo: Repo, name: str, *, description: str = "", tags: dict[str, str] | None = None, actor: str | None = None
 ) -> AnnotateResult:
@@ -96,7 +106,6 @@ def create_model(
     such as MLflow's create the model first and register into it later. An existing model is
     refused (code ``model_exists``)."""
     from modelreg.ops.capture.lineage import author
-    from modelreg.records.state import ModelIndex
 
     validate_name(name)
     check_text(description, "description")

@@ -18,7 +18,7 @@ from modelreg.records.filepaths import folder_clash
 from modelreg.records.journal import Change, crash_point
 from modelreg.records.manifest import FileEntry, Version, facts_digest, file_set_digest
 from modelreg.records.names import parse_number, validate_key, validate_name
-from modelreg.records.state import ModelIndex, ModelState, StageFile
+from modelreg.records.state import STARTED_DIR, ModelIndex, ModelState, StageFile, started_data
 from modelreg.repo import Repo
 
 _WIDEST_VERSION = 9_999_999  # for the size check made before the number is known
@@ -293,7 +293,7 @@ def _commit_new(
         index = state.index.with_version(number, stage)
         write_yaml(repo, change, repo.model_dir(name) / "model.yaml", index.to_yaml_data())
     else:
-        index_data = _claimed_index(repo, engine, state, draft, number)
+        index_data = _claimed_index(repo, engine, draft, number)
         if index_data is not None:
             write_yaml(repo, change, repo.model_dir(name) / "model.yaml", index_data)
     change.records.append(
@@ -312,37 +312,37 @@ def _commit_new(
     )
     # Only a register into an occupied exclusive stage touches the stage file.
     assignments, archived = displace(repo, change, state, stage, number, who)
-    if archived:
+    if engine is not None and stage in repo.config.exclusive:
+        # With a claim engine, the new holder of an exclusive stage is a pointer change, swapped
+        # on the engine: a clone that has not seen another clone's holder is refused rather
+        # than leaving two holders once the branches merge.
+        assignments[number] = stage
         write_stages(repo, change, name, assignments)
+    elif archived:
+        write_stages(repo, change, name, assignments)
+    elif engine is not None and stage != state.index.default_stage:
+        started = repo.model_dir(name) / STARTED_DIR / f"{number}.yaml"
+        write_yaml(repo, change, started, started_data(name, number, stage))
     entries = repo.commit(change)
     return version, archived, entries, attempts
 
 
-def _claimed_index(repo: Repo, engine: Engine, state: ModelState, draft: Version, number: int) -> dict[str, Any] | None:
+def _claimed_index(repo: Repo, engine: Engine, draft: Version, number: int) -> dict[str, Any] | None:
     """What a register with a claim engine writes to ``model.yaml``, or None to leave it alone.
 
-    The versions of such a model are its manifests, so a register touches ``model.yaml`` only to
-    create it, and then with the same bytes in every clone (the model's creator and time are those
-    of the claim of version 1), so that clones creating one model at once merge without conflict.
-    A register into another stage than the default records that stage there, as before.
+    The versions of such a model are its manifests, and a version registered in another stage
+    than the default says so in its own file (``started/<n>.yaml``) or in the stage file (an
+    exclusive stage, a pointer change), so a register touches ``model.yaml`` only to create it,
+    and then with the same bytes in every clone (the model's creator and time are those of the
+    claim of version 1): clones creating or growing one model at once merge without conflict.
     """
     from modelreg.ops.teams.claims import read_claim
 
-    path = repo.model_dir(draft.name) / "model.yaml"
-    exists = path.is_file()
-    if exists and draft.initial_stage == state.index.default_stage:
+    if (repo.model_dir(draft.name) / "model.yaml").is_file():
         return None
-    if exists:
-        on_disk = ModelIndex.parse(repo.load(path, "model file", cached=False))
-        return on_disk.with_version(number, draft.initial_stage).to_yaml_data() | {
-            "latest_version": on_disk.latest_version
-        }
     first = read_claim(engine, draft.name, 1) if number != 1 else None
     created_at, created_by = (first.time, first.actor) if first is not None else (draft.created_at, draft.created_by)
-    index = ModelIndex(draft.name, created_at, created_by, repo.config.default_stage)
-    if draft.initial_stage != index.default_stage:
-        index = replace(index, initial_stages={number: draft.initial_stage})
-    return index.to_yaml_data()
+    return ModelIndex(draft.name, created_at, created_by, repo.config.default_stage).to_yaml_data()
 
 
 def _push(repo: Repo, version: Version) -> None:

@@ -33,7 +33,7 @@ def claim_findings(
             )
     # With --quick, only the numbers without a version here are looked up on the engine.
     asked = [n for n in absent if n not in nonces] + ([] if quick else sorted(n for n in present if nonces.get(n)))
-    if not asked:
+    if not asked and quick:
         return found
     try:
         engine = open_engine(reg)
@@ -42,6 +42,10 @@ def claim_findings(
 
         if isinstance(engine, GitEngine):
             engine.fetch_all()  # one fetch, then every claim is read here
+        if not quick:
+            # A number claimed above the latest version here: its writer died on the model's
+            # last register, or another clone's version is not pulled yet. Reported all the same.
+            asked += [n for n in engine.claimed(model) if n > state.latest]
         claims = {n: read_claim(engine, model, n) for n in asked}
     except ModelregError as exc:
         found.append(Finding(WARNING, "claims", where, f"the claims of {model} were not checked: {exc.message}"))
