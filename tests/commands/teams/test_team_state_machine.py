@@ -50,10 +50,9 @@ CLONES = 3
 # opened with three attempts per write: three lost answers exhaust them and the command fails.
 LOSSES = st.sampled_from([0, 0, 1, 2, 3, 3])
 PICK = st.integers(min_value=0, max_value=50)
-# A register into another stage than the default records that stage in model.yaml, which two
-# clones then change at once, and never asks the engine (see the xfail tests below): until that is
-# guarded like the other pointer changes, registers here use the default stage.
-REGISTER_STAGES: list[str | None] = [None]
+# A register into an exclusive stage is a pointer change (swapped on the engine); into another
+# stage it writes a file of the version's own, which never meets another clone's.
+REGISTER_STAGES: list[str | None] = [None, None, "staging", "production"]
 
 
 class LosingAnswers(DirectoryBackend):
@@ -415,7 +414,6 @@ Team.TestCase.settings = settings(
 TestTeam = Team.TestCase
 
 
-@pytest.mark.xfail(strict=True, reason="model.yaml records a register's stage, and two clones change it at once")
 def test_a_register_into_another_stage_merges_with_another_clones_register() -> None:
     team = Team()
     try:
@@ -429,7 +427,6 @@ def test_a_register_into_another_stage_merges_with_another_clones_register() -> 
         team.teardown()
 
 
-@pytest.mark.xfail(strict=True, reason="a register into an empty stage records it in model.yaml, unguarded")
 def test_two_clones_registering_into_an_empty_exclusive_stage_are_not_both_accepted() -> None:
     """Each clone sees production empty; the first register puts its version there, so the second
     must be refused (pointers moved) rather than leave production with two holders once merged."""
