@@ -5,6 +5,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
+from modelreg.errors import ModelregError, RemoteError
+
 if TYPE_CHECKING:
     from modelreg.stores.remotes.backend import Tagged
 
@@ -37,3 +39,19 @@ class Engine(ABC):
 
     @abstractmethod
     def swap_pointers(self, model: str, data: bytes, tag: str) -> bool: ...
+
+
+def unreachable(engine: Engine, exc: ModelregError, *, write: bool = False) -> RemoteError:
+    """The one line a command refuses with when the engine cannot be used."""
+    if write:
+        # A write whose answer never came may have been applied: say what that leaves behind.
+        return RemoteError(
+            f"cannot use {engine.name}: {exc.message}; nothing was changed here, but the engine may have taken "
+            "the write before its answer was lost (a number taken so stays claimed and unused, a pointer "
+            "swap is undone by this clone's next change): try again once it answers",
+            code="claims_unavailable",
+        )
+    return RemoteError(
+        f"cannot use {engine.name}: {exc.message}; nothing was claimed or changed, try again once it answers",
+        code="claims_unavailable",
+    )

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from modelreg.errors import ModelregError, NotFoundError, RemoteError, StorageError, UsageError
-from modelreg.ops.teams.base import CLAIM_LIMIT, POINTERS_LIMIT, Engine
+from modelreg.errors import NotFoundError, RemoteError, StorageError, UsageError
+from modelreg.ops.teams.base import CLAIM_LIMIT, POINTERS_LIMIT, Engine, unreachable
 from modelreg.records.names import validate_name
 
 if TYPE_CHECKING:
@@ -67,22 +67,6 @@ class ObjectEngine(Engine):
             return call()
         except (RemoteError, NotFoundError, StorageError) as exc:  # unreachable, missing, full
             raise unreachable(self, exc, write=write) from exc
-
-
-def unreachable(engine: Engine, exc: ModelregError, *, write: bool = False) -> RemoteError:
-    """The one line a command refuses with when the engine cannot be used."""
-    if write:
-        # A write whose answer never came may have been applied: say what that leaves behind.
-        return RemoteError(
-            f"cannot use {engine.name}: {exc.message}; nothing was changed here, but the engine may have taken "
-            "the write before its answer was lost (a number taken so stays claimed and unused, a pointer "
-            "swap is undone by this clone's next change): try again once it answers",
-            code="claims_unavailable",
-        )
-    return RemoteError(
-        f"cannot use {engine.name}: {exc.message}; nothing was claimed or changed, try again once it answers",
-        code="claims_unavailable",
-    )
 
 
 def open_engine(repo: Repo) -> Engine | None:

@@ -19,7 +19,7 @@ import subprocess
 from pathlib import Path
 
 from modelreg.errors import IntegrityError, RemoteError
-from modelreg.ops.teams.base import CLAIM_LIMIT, POINTERS_LIMIT, Engine
+from modelreg.ops.teams.base import CLAIM_LIMIT, POINTERS_LIMIT, Engine, unreachable
 from modelreg.records.names import validate_name
 from modelreg.stores.remotes.backend import Tagged
 
@@ -68,16 +68,14 @@ class GitEngine(Engine):
                 env=_git_env(),
             )
         except (OSError, subprocess.SubprocessError) as exc:
-            raise self._failed(f"git could not run: {exc}") from exc
+            raise self._failed(f"git could not run: {exc}", write=args[0] == "push") from exc
         if check and done.returncode != 0:
             raise self._failed(_first_line(done.stderr) or f"git {args[0]} failed")
         return done
 
-    def _failed(self, why: str) -> RemoteError:
-        return RemoteError(
-            f"cannot use {self.name}: {why}; nothing was claimed or changed, try again once it answers",
-            code="claims_unavailable",
-        )
+    def _failed(self, why: str, *, write: bool = False) -> RemoteError:
+        # A push that failed without a verdict (a timeout, a dropped connection) may have landed.
+        return unreachable(self, RemoteError(why, code="claims_unavailable"), write=write)
 
     def _blob(self, data: bytes) -> str:
         sha = self._git("hash-object", "-w", "--stdin", data=data).stdout.decode().strip()
@@ -114,7 +112,7 @@ class GitEngine(Engine):
             return True
         if b"[rejected]" in done.stdout or b"[remote rejected]" in done.stdout or b"already exists" in done.stderr:
             return False
-        raise self._failed(_first_line(done.stderr) or "git push failed")
+        raise self._failed(_first_line(done.stderr) or "git push failed", write=True)
 
     def read_claim(self, model: str, number: int) -> bytes | None:
         ref = f"refs/modelreg/claims/{validate_name(model)}/{number}"
@@ -152,7 +150,7 @@ class GitEngine(Engine):
             return True
         if b"[rejected]" in done.stdout or b"[remote rejected]" in done.stdout or b"stale info" in done.stderr:
             return False
-        raise self._failed(_first_line(done.stderr) or "git push failed")
+        raise self._failed(_first_line(done.stderr) or "git push failed", write=True)
 
     def fetch_all(self) -> None:
         """Bring every claim and pointers ref of the remote here (``sync``, ``verify``); later reads

@@ -7,8 +7,9 @@ from typing import Any
 
 from modelreg.base.effects import Reported
 from modelreg.errors import NotFoundError, RemoteError, StorageError, UsageError
+from modelreg.ops.teams.base import unreachable
 from modelreg.ops.teams.check import CheckReport, check_backend, check_engine, remember
-from modelreg.ops.teams.engine import Engine, ObjectEngine, open_engine, unreachable
+from modelreg.ops.teams.engine import Engine, ObjectEngine, open_engine
 from modelreg.ops.teams.pointers import ModelSync, sync_models
 from modelreg.repo import Repo
 
