@@ -82,7 +82,7 @@ def test_init_is_idempotent(cli: Any, run: Any, tmp_path: Path) -> None:
     assert first.exit_code == 0, first.stderr
     assert json.loads(first.stdout)["created"] is True
     gitignore = (target / ".gitignore").read_text()
-    assert "*.pyc" in gitignore and "blobs/" in gitignore
+    assert "*.pyc" in gitignore and "blobs/" in gitignore and "*.mrtmp" in gitignore.splitlines()
     assert re.search(r"^audit\.jsonl\s+merge=union$", (target / ".gitattributes").read_text(), re.MULTILINE)
     before = snapshot(target)
     again = cli("init", target, "--json")
