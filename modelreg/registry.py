@@ -129,7 +129,7 @@ class Registry(Repo):
         directory), which answers every question and refuses every change.
 
         Raises: NotFoundError (no registry there), UsageError (a malformed modelreg.toml or URL)."""
-        from .repo.published import published_location
+        from .repo.locate import published_location
 
         target = published_location(None if path is None else os.fspath(path))
         if target is not None:

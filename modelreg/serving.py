@@ -68,7 +68,8 @@ def identity(
     (no registry, no such version) or ``UsageError`` (not a directory, ambiguous)."""
     from modelreg.ops.deployments.copies import identify
     from modelreg.repo import Repo, find_root
-    from modelreg.repo.published import PublishedRepo, published_location
+    from modelreg.repo.locate import published_location
+    from modelreg.repo.published import PublishedRepo
 
     directory = Path(os.fspath(path)).absolute()
     root = Path(os.fspath(registry)) if registry is not None else _registry_of(directory)

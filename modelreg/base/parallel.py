@@ -14,10 +14,12 @@ from __future__ import annotations
 import contextvars
 import threading
 from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from modelreg.errors import StorageError
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 R = TypeVar("R")
 
@@ -28,6 +30,9 @@ def run_parallel(jobs: list[Callable[[], R]], threads: int, stop: threading.Even
         return []
     if len(jobs) == 1 or threads <= 1:
         return [job() for job in jobs]
+    # Here rather than at the top: concurrent.futures brings logging, which a hot read never needs.
+    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+
     with ThreadPoolExecutor(max_workers=min(threads, len(jobs))) as pool:
         # each job in a copy of this thread's context: what it reports (base/effects) reaches this call
         futures: list[Future[R]] = []

@@ -22,7 +22,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, suppress
@@ -32,25 +31,24 @@ from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
 
 from modelreg.base.fs import Tree, atomic_write, read_limited, tmp_name
 from modelreg.base.machine import cache_dir, forget_registry
-from modelreg.errors import ConflictError, IntegrityError, ModelregError, NotFoundError, UsageError
+from modelreg.errors import IntegrityError, ModelregError, NotFoundError, UsageError
 from modelreg.records.config import CONFIG_NAME, load_config
 from modelreg.records.names import is_valid_name
 from modelreg.records.yamlio import MAX_MANIFEST_BYTES
 from modelreg.stores.blobs import LocalBlobStore
-from modelreg.stores.remotes.backend import Backend, Retrying
 
+from .locate import POINTER, is_published_url, read_only_error
 from .repo import LOG_NAME, Repo
 
 if TYPE_CHECKING:
-    from modelreg.base.progress import Progress
     from modelreg.records.audit import AuditLog
     from modelreg.records.history_view import HistoryView
     from modelreg.records.journal import Change
+    from modelreg.stores.remotes.backend import Backend
     from modelreg.stores.remotes.blob_remote import BlobRemote
     from modelreg.stores.remotes.s3_light import LightS3
 
 FORMAT = 1
-POINTER = "published.json"
 RECORDS = "records/"
 SEGMENT = 4 << 20  # the audit log is cut at the first line end past each multiple of this
 MAX_POINTER = 64 << 10
@@ -61,32 +59,6 @@ _HEX_RE = re.compile(r"[0-9a-f]{64}")
 MODEL_FILE_RE = re.compile(r"([a-z_]+|versions/[1-9][0-9]{0,9}|[a-z_]+/[A-Za-z0-9_-]{1,100})\.yaml")
 KEEP_VIEWS = 3  # earlier views are removed once this many were used after them
 VIEW_GRACE = 600.0  # ... and unused for this long (a reader may still be using one); records and parses too
-
-
-def is_published_url(text: str) -> bool:
-    return text.startswith("s3://")
-
-
-def read_only_error(url: str) -> ConflictError:
-    return ConflictError(
-        f"{url} is a published registry, read-only: make changes in a clone of the registry and run 'modelreg push'",
-        code="read_only",
-    )
-
-
-def open_backend(url: str) -> Backend:
-    """The backend of a published registry: ``s3://bucket/prefix`` (endpoint from
-    $MODELREG_ENDPOINT_URL or boto3's $AWS_ENDPOINT_URL, region from the AWS configuration) or a directory."""
-    if is_published_url(url):
-        from modelreg.stores.remotes.s3 import S3Backend
-        from modelreg.stores.remotes.s3_light import endpoint_from_env
-
-        bucket, _, prefix = url[len("s3://") :].partition("/")
-        endpoint = endpoint_from_env()
-        return S3Backend(bucket, prefix, endpoint_url=endpoint, region=os.environ.get("AWS_REGION") or None)
-    from modelreg.stores.remotes.directory import DirectoryBackend
-
-    return DirectoryBackend(Path(url))
 
 
 def s3_location(url: str) -> tuple[str, str]:
@@ -149,21 +121,6 @@ def read_s3_pointer(url: str) -> bytes | None:
     if len(data) > MAX_POINTER:
         raise too_large(POINTER, url, MAX_POINTER)
     return data
-
-
-class ReaderBackend(Retrying):
-    """The remote as a reader of its publication sees it: reads tried again after a transient
-    failure, and nothing written or moved there, not even a corrupt object set aside (the reader
-    may hold read-only credentials, and the remote is the writers' to repair)."""
-
-    def put_file(self, key: str, src: Path, size: int, progress: Progress | None = None) -> bool:
-        raise read_only_error(self.url)
-
-    def write(self, key: str, data: bytes) -> None:
-        raise read_only_error(self.url)
-
-    def move_aside(self, key: str, target: str, tag: str | None) -> str | None:
-        raise ConflictError("a reader of a published registry changes nothing on the remote", code="read_only")
 
 
 def digest_of(data: bytes) -> str:
@@ -258,6 +215,8 @@ class PublishedRepo(Repo):
     @cached_property
     def backend(self) -> Backend:
         """Opened at the first record or file missing from the cache: a warm reader never needs it."""
+        from .published_backend import ReaderBackend, open_backend
+
         return ReaderBackend(self._given_backend if self._given_backend is not None else open_backend(self.url))
 
     @cached_property
@@ -361,6 +320,8 @@ class PublishedRepo(Repo):
         try:
             os.rename(work, view)
         except OSError:
+            import shutil
+
             shutil.rmtree(work, ignore_errors=True)  # another reader built it first
 
     def _collect(self) -> None:
@@ -383,6 +344,8 @@ class PublishedRepo(Repo):
             if view and (len(kept) < KEEP_VIEWS or now - mtime <= VIEW_GRACE):
                 kept.append(name)
             elif now - mtime > VIEW_GRACE:  # an earlier view, or what a killed reader left
+                import shutil
+
                 shutil.rmtree(path, ignore_errors=True)
         needed = self._needed_by(kept)
         parses = {hashlib.blake2b(data, digest_size=16).hexdigest() for data in needed.values() if data is not None}
@@ -449,6 +412,8 @@ class PublishedRepo(Repo):
             with suppress(OSError):  # another reader of this publication built it first
                 os.rename(work, folder)
         finally:
+            import shutil
+
             shutil.rmtree(work, ignore_errors=True)
 
     def _ensure_manifest(self, name: str, number: int) -> None:
@@ -578,22 +543,3 @@ def _sweep(folder: Path, keep: Callable[[str], bool], now: float, depth: int = 1
         with suppress(OSError):
             if not keep(entry.name) and now - entry.stat(follow_symlinks=False).st_mtime > VIEW_GRACE:
                 os.unlink(entry.path)
-
-
-def published_location(explicit: str | None) -> str | None:
-    """The published registry that ``-R`` (else $MODELREG_REGISTRY) names, or None for a
-    registry directory: an ``s3://`` URL, or a directory holding a publication and no registry."""
-    text = explicit if explicit is not None else os.environ.get("MODELREG_REGISTRY") or None
-    if text is None:
-        return None
-    if text.startswith("s3:/") and not text.startswith("s3://"):
-        text = "s3://" + text[len("s3:/") :]  # a URL that went through pathlib lost one slash
-    if is_published_url(text):
-        if not text[len("s3://") :].partition("/")[0]:
-            raise UsageError(f"{text!r} names no bucket: write s3://bucket/prefix")
-        return text.rstrip("/")
-    folder = Path(text)
-    # lexists: a pointer that is a link or a FIFO is a broken publication (exit 5), not "no registry"
-    if not (folder / CONFIG_NAME).exists() and os.path.lexists(folder / POINTER):
-        return str(folder.absolute())
-    return None

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import stat
 from collections.abc import Callable
 from contextlib import suppress
@@ -71,6 +70,8 @@ def _served(
 ) -> Path:
     if _stamp_matches(version, final) and (not rehash or _bytes_match(version, final)):
         return final
+    import shutil  # only when a copy is built: a warm read answers from the stamp above
+
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp_dir = tmp_name(final)

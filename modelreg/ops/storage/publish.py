@@ -21,7 +21,8 @@ from modelreg.errors import ConflictError
 from modelreg.records.config import CONFIG_NAME
 from modelreg.records.yamlio import MAX_MANIFEST_BYTES
 from modelreg.repo import LOG_NAME, Repo
-from modelreg.repo.published import FORMAT, MODEL_FILE_RE, POINTER, RECORDS, digest_of, iter_segments
+from modelreg.repo.locate import POINTER
+from modelreg.repo.published import FORMAT, MODEL_FILE_RE, RECORDS, digest_of, iter_segments
 from modelreg.stores.remotes.backend import Backend
 
 _ATTEMPTS = 5  # snapshots tried while other processes keep changing the registry

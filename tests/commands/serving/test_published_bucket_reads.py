@@ -22,7 +22,8 @@ from support.results import ok
 from support.s3server import SeaweedS3
 
 from modelreg import Registry
-from modelreg.repo.published import MAX_POINTER, POINTER, RECORDS
+from modelreg.repo.locate import POINTER
+from modelreg.repo.published import MAX_POINTER, RECORDS
 
 BUCKET = "modelreg-bucket-reads"
 

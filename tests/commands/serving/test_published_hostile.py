@@ -24,7 +24,8 @@ from support.s3server import SeaweedS3
 
 from modelreg import Registry
 from modelreg.repo import LOG_NAME
-from modelreg.repo.published import POINTER, RECORDS, SEGMENT
+from modelreg.repo.locate import POINTER
+from modelreg.repo.published import RECORDS, SEGMENT
 
 BUCKET = "modelreg-hostile"
 BARE_BUCKET = "modelreg-bare"

@@ -20,7 +20,8 @@ from support.results import ok
 from support.s3server import SeaweedS3
 
 from modelreg import Registry
-from modelreg.repo.published import POINTER, RECORDS
+from modelreg.repo.locate import POINTER
+from modelreg.repo.published import RECORDS
 
 BUCKET = "modelreg-published"
 READS = [
