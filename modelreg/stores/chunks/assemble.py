@@ -27,7 +27,6 @@ _STEP = 64 << 20
 _OPEN_PACKS = 16
 
 
-
 @dataclass(frozen=True)
 class Run:
     pack: str
