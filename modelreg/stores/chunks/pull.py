@@ -113,7 +113,9 @@ class _Verifier(threading.Thread):
         self.local = local
         self.recipes = recipes
         self.digests: dict[str, str] = {}
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)  # the verifier waits on it: a chunk came, or news
+        self._room = threading.Condition(self._lock)  # held fetches wait on it: room, or a new wanted chunk
         self._pieces: dict[bytes, tuple[memoryview, list[int]]] = {}  # id -> (bytes, [its read's pieces left, size])
         self._cap = cap
         self._uses = Counter(cid for r in recipes for cid, _ in r.chunks if cid in fetched)
@@ -128,17 +130,17 @@ class _Verifier(threading.Thread):
 
     def expect(self, fetches: int, threads: int) -> None:
         """``fetches`` reads will come, ``threads`` at a time."""
-        with self._cond:
+        with self._lock:
             self._unfinished, self._threads = fetches, max(1, min(threads, fetches))
 
     def fetched_one(self) -> None:
-        with self._cond:
+        with self._lock:
             self._unfinished -= 1
-            self._cond.notify_all()
+            self._arrived.notify()
 
     def offer(self, pieces: list[tuple[bytes, memoryview]], size: int) -> None:
         """The chunks the verifier will want from one read of ``size`` bytes, views of its buffer."""
-        with self._cond:
+        with self._lock:
             pieces = [
                 (cid, piece) for cid, piece in dict(pieces).items() if self._uses[cid] and cid not in self._pieces
             ]
@@ -149,9 +151,9 @@ class _Verifier(threading.Thread):
                 if self._wanted in ids:
                     break  # what the verifier waits for always gets in (at most one read over the cap)
                 self._held.append(ids)
-                self._cond.notify_all()  # the verifier looks again: is every fetch waiting on it?
+                self._arrived.notify()  # the verifier looks again: is every fetch waiting on it?
                 try:
-                    self._cond.wait()
+                    self._room.wait()
                 finally:
                     self._held.remove(ids)
             if self._gave_up:
@@ -166,12 +168,12 @@ class _Verifier(threading.Thread):
                 if self._uses[cid] > 1:  # wanted again later on: a copy, so the read's buffer can go
                     self._pieces[cid] = (memoryview(bytes(piece)), [1, len(piece)])
                     self._waiting += len(piece)
-            self._cond.notify_all()
+            self._arrived.notify()
 
     def fetched_all(self) -> None:
-        with self._cond:
+        with self._lock:
             self._done = True
-            self._cond.notify_all()
+            self._arrived.notify()
         if self.is_alive():
             self.join()
 
@@ -179,20 +181,21 @@ class _Verifier(threading.Thread):
         self._gave_up = True
         self._pieces.clear()
         self._waiting = 0
-        self._cond.notify_all()
+        self._arrived.notify()
+        self._room.notify_all()
 
     def _take(self, cid: bytes) -> memoryview | None:
-        with self._cond:
+        with self._lock:
             if cid not in self._pieces:
                 self._wanted = cid
                 if self._held:
-                    self._cond.notify_all()  # a held fetch may bring it
+                    self._room.notify_all()  # a held fetch may bring it
                 while cid not in self._pieces and not self._gave_up and not self._done:
                     stuck = len(self._held) >= min(self._threads, self._unfinished)
                     if self._held and stuck and not any(cid in ids for ids in self._held):
                         self._give_up()  # every fetch waits on the verifier, and none brings what it waits for
                         break
-                    self._cond.wait()
+                    self._arrived.wait()
                 self._wanted = None
             found = self._pieces.get(cid)
             if found is None:
@@ -206,7 +209,7 @@ class _Verifier(threading.Thread):
                 if not read[0]:  # the last piece of that read: its buffer goes once this one is hashed
                     self._waiting -= read[1]
                     if self._held:
-                        self._cond.notify_all()
+                        self._room.notify_all()
             return piece
 
     def run(self) -> None:
@@ -230,7 +233,7 @@ class _Verifier(threading.Thread):
             return  # the files are checked from the store afterwards
         finally:
             files.close()
-            with self._cond:
+            with self._lock:
                 self._give_up()
 
 
