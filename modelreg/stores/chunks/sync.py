@@ -119,6 +119,9 @@ def push_files(
                 need.pop(c, None)
     batch: list[ChunkRef] = []
     batch_size = 0
+    # New packs small enough that --jobs of them go up at once (a pack's parts go one after the
+    # other), but never below a part: a push of 50 MiB of changes is not one stream of 50 MiB.
+    cap = min(PACK_CAP, max(PART, -(-sum(need.values()) // max(1, jobs))))
     for cid, n in need.items():
         if local.locate(cid) is None:
             raise NotFoundError(
@@ -126,7 +129,7 @@ def push_files(
                 "'modelreg pull' or 'modelreg verify' first",
                 code="blob_missing",
             )
-        if batch and batch_size + n > PACK_CAP:
+        if batch and batch_size + n > cap:
             work.append(partial(_send_new_pack, store, objects, batch, counter, sent))
             batch, batch_size = [], 0
         batch.append((cid, n))
