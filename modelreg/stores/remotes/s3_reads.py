@@ -197,14 +197,15 @@ def read_range_into(client: Any, bucket: str, key: str, start: int, buf: memoryv
     for attempt in range(1, _PART_ATTEMPTS + 1):
         try:
             body = client.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{start + want - 1}")["Body"]
+            readinto = getattr(body, "readinto", None) or partial(_readinto, body)  # older botocore: read
             got = 0
             try:
                 while got < want:  # a MiB at a time: the stream copies each read once more
-                    n = body.readinto(buf[got : got + _READ_CHUNK])
+                    n = readinto(buf[got : got + _READ_CHUNK])
                     if not n:
                         break
                     got += n
-                if got == want and body.readinto(spare):
+                if got == want and readinto(spare):
                     got += 1
             finally:
                 body.close()
@@ -213,6 +214,12 @@ def read_range_into(client: Any, bucket: str, key: str, start: int, buf: memoryv
             if attempt == _PART_ATTEMPTS or timed_out(exc):
                 raise RemoteError(f"reading {key} from the remote {where} failed: {exc}") from exc
     raise AssertionError("unreachable")
+
+
+def _readinto(body: Any, buf: memoryview | bytearray) -> int:
+    piece = body.read(len(buf))
+    buf[: len(piece)] = piece
+    return len(piece)
 
 
 def status_of(exc: BaseException) -> int | None:
