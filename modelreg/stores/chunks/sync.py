@@ -3,7 +3,7 @@
 Push learns what the remote holds from its pack listing and index objects (never a request per
 chunk), uploads a local pack as it is when the remote lacks every chunk in it (a first push is
 "PUT the local packs"), packs the other missing chunks anew in recipe order, and uploads each
-pack before its index and every recipe last. A pack goes up a part (about 8 MiB) at a time, each
+pack before its index and every recipe last. A pack goes up a part (about 6 MiB) at a time, each
 part's chunks checked against their ids before it is sent, from one reused buffer per thread (a
 multipart upload on S3): memory follows ``--jobs``, not the size of packs. Pull fetches a whole
 pack when it needs at least half of it, otherwise one ranged read per run of needed chunks,
@@ -28,7 +28,7 @@ from modelreg.base.progress import Progress
 from modelreg.errors import IntegrityError, NotFoundError
 
 from .assemble import PackFiles
-from .format import MAX_SIZE, PACK_CAP, ChunkRef, PackIndex, Recipe, chunk_id, encode_index, encode_locator
+from .format import PACK_CAP, ChunkRef, PackIndex, Recipe, chunk_id, encode_index, encode_locator
 from .remote_index import LOCATORS, RemoteIndex, idx_key, locator_key, pack_key, recipe_key
 from .store import ChunkStore
 
@@ -36,7 +36,9 @@ if TYPE_CHECKING:
     from .objects import ObjectStore
 
 FileRef = tuple[str, int]  # (digest, size)
-PART = 8 << 20  # push reads, checks and sends a pack this much at a time: memory follows --jobs, not packs
+# push reads, checks and sends a pack this much at a time, in whole chunks: memory follows --jobs,
+# not packs. Above S3's least part (5 MiB) by more than a chunk.
+PART = 6 << 20
 
 
 @dataclass
@@ -179,11 +181,11 @@ _buffers = threading.local()
 
 
 def _part_buffer() -> memoryview:
-    """This thread's part buffer, reused from part to part and pack to pack (fresh 8 MiB buffers
+    """This thread's part buffer, reused from part to part and pack to pack (fresh buffers of a part
     in each of --jobs threads would leave the allocator holding several of them per thread)."""
     buf: memoryview | None = getattr(_buffers, "part", None)
     if buf is None:
-        buf = _buffers.part = memoryview(bytearray(PART + MAX_SIZE))
+        buf = _buffers.part = memoryview(bytearray(PART))  # a part never holds more
     return buf
 
 
