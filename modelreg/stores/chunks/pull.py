@@ -4,7 +4,7 @@ Each chunk is checked against its id as it arrives and appended to local packs, 
 published as they fill (a killed pull keeps them, and the next run fetches only the rest). Each
 file is checked against its digest while the transfer runs: a verifier thread hashes the files in
 order, taking each chunk from what was just fetched or from the local packs, so that the check
-costs no extra pass at the end. When more than ``--jobs`` / 2 x ``SPAN`` bytes wait for it (the
+costs no extra pass at the end. When more than ``--jobs`` / 4 x ``SPAN`` bytes wait for it (the
 verifier is behind), the fetches wait for it rather than run ahead; only when chunks arrive too
 far out of order for that (every fetch waiting on the verifier, and it on them) are the files
 hashed from the store afterwards instead. Memory is bounded by ``--jobs``, never by the size of
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from .objects import ObjectStore
 
 _COALESCE_GAP = 1 << 20  # a request costs about as much as a MiB of transfer: read across smaller gaps
-SPAN = 4 << 20  # the most one ranged read holds: a pull holds about --jobs x 1.5 x SPAN of chunk bytes
+SPAN = 3 << 20  # the most one ranged read holds: a pull holds about --jobs x 1.25 x SPAN of chunk bytes
 
 
 def remote_recipe(objects: ObjectStore, digest: str, size: int) -> Recipe | None:
@@ -73,7 +73,7 @@ def pull_files(
             if where is None or where[2] != n:
                 need.setdefault(cid, n)
     counter = _Counter(progress)
-    verifier = _Verifier(local, recipes, set(need), max(2, jobs // 2) * SPAN)
+    verifier = _Verifier(local, recipes, set(need), max(2, jobs // 4) * SPAN)
     whole = sum(size for digest, size in files if digest in set(moved.absent))  # fetched whole afterwards
     if need:
         rindex.locate(need, [(r.digest, r.size) for r in recipes], jobs)

@@ -20,6 +20,7 @@ from modelreg.base.progress import Progress
 from modelreg.errors import IntegrityError, RemoteError
 
 _READ_CHUNK = 1024 * 1024
+_INTO_CHUNK = 256 * 1024  # what a read into a caller's buffer asks of the stream at a time
 _PART_ATTEMPTS = 3
 
 
@@ -200,8 +201,8 @@ def read_range_into(client: Any, bucket: str, key: str, start: int, buf: memoryv
             readinto = getattr(body, "readinto", None) or partial(_readinto, body)  # older botocore: read
             got = 0
             try:
-                while got < want:  # a MiB at a time: the stream copies each read once more
-                    n = readinto(buf[got : got + _READ_CHUNK])
+                while got < want:  # in small reads: the stream copies each one once more
+                    n = readinto(buf[got : got + _INTO_CHUNK])
                     if not n:
                         break
                     got += n
