@@ -377,8 +377,8 @@ class _Multipart:
 
 
 class _ViewReader:
-    """A part's bytes as the seekable stream botocore takes, read in small pieces, never copied
-    whole (the part is often a view of a buffer its producer reuses)."""
+    """A part's bytes as the seekable stream botocore takes, read in views, never copied (the part
+    is often a view of a buffer its producer reuses)."""
 
     def __init__(self, data: bytes | memoryview) -> None:
         self._view = memoryview(data).cast("B")
@@ -387,9 +387,11 @@ class _ViewReader:
     def __len__(self) -> int:
         return len(self._view)
 
-    def read(self, size: int = -1) -> bytes:
+    def read(self, size: int = -1) -> memoryview:
+        # Views, not copies: botocore reads a MiB at a time to sign the part, then the connection
+        # sends it in small reads; copies of those, in each transfer thread, stayed with the allocator.
         end = len(self._view) if size is None or size < 0 else min(len(self._view), self._at + size)
-        piece = bytes(self._view[self._at : end])
+        piece = self._view[self._at : end]
         self._at = max(self._at, end)
         return piece
 
