@@ -372,7 +372,7 @@ class _Multipart:
         )
 
     def abort(self) -> None:
-        with contextlib.suppress(Exception):  # best effort: the store expires what it keeps of it anyway
+        with contextlib.suppress(Exception):  # best effort: what a failed abort leaves is parts, never an object
             self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id)
 
 
