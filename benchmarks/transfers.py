@@ -12,7 +12,8 @@ modelreg alternates from round to round, ``sync -f`` (untimed) runs before each 
 the first round is a warm-up. Medians of wall time and of CPU seconds (user + system), and the
 ratios of the medians; every measurement is printed with the machine's load.
 
---baseline DIR times a second modelreg (DIR holds its ``modelreg`` package, e.g. from ``git
+The modelreg timed is the one PYTHONPATH gives (``PYTHONPATH=$PWD`` for a checkout). --baseline DIR
+times a second modelreg (DIR holds its ``modelreg`` package, e.g. from ``git
 archive COMMIT modelreg | tar -x -C DIR``) in the same rounds, to its own prefix: before and after.
 The S3 server is tests/support/s3server.py's ``weed mini`` with larger volumes (chunks_bench.py).
 """
