@@ -1,12 +1,13 @@
 """Peak memory (RSS) of register, push, pull and `get --path` on one large file.
 
-usage: python benchmarks/memory.py [--size-mib 4096] [--workdir DIR] [--sparse]
+usage: python benchmarks/memory.py [--size-mib 4096] [--workdir DIR] [--sparse] [--s3]
 
 Each command is a fresh `python -m modelreg` process under `/usr/bin/time -v`; the figure is its
 "Maximum resident set size". The file is random bytes (or, with --sparse, a sparse file: all
 zeros, which dedups to a single chunk and so measures the bookkeeping rather than the bytes).
-The registry is format 2 with a directory remote beside it; pull runs in a clone that has the
-registry's records but none of its bytes. Everything lives in a temporary directory, removed at
+The registry is format 2 with a directory remote beside it (with --s3, a bucket of SeaweedFS on
+loopback, started as benchmarks/transfers.py does); pull runs in a clone that has the registry's
+records but none of its bytes. Everything lives in a temporary directory, removed at
 the end (about 5 × the file's size of free disk is needed). The target is 200 MB for a 4 GiB
 file, so that a laptop can register a model larger than its free memory.
 """
@@ -21,9 +22,11 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from chunks_bench import MODELREG, MiB, clone, init, load, random_file
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "support"))
+from chunks_bench import MODELREG, MiB, clone, init, load, random_file, seaweed
 
 LIMIT_MB = 200
 
@@ -47,13 +50,21 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, default=4096)
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--sparse", action="store_true")
+    parser.add_argument("--s3", action="store_true", help="push to and pull from SeaweedFS instead of a directory")
     args = parser.parse_args()
     if not Path("/usr/bin/time").exists():
         raise SystemExit("needs GNU time at /usr/bin/time (Debian: apt-get install time)")
     work = Path(tempfile.mkdtemp(prefix="memory-bench-", dir=args.workdir))
     size = args.size_mib * MiB
     print(f"work directory {work}; {os.cpu_count()} CPUs; file {args.size_mib} MiB; {load()}")
+    server: Any = None
+    env: dict[str, str] | None = None
     try:
+        if args.s3:
+            server = seaweed()
+            server.start()
+            bucket = server.create_bucket("memory")
+            env = {**os.environ, **server.env(), "MODELREG_REMOTE": f"s3://{bucket}/m"}
         src = work / "model.bin"
         if args.sparse:
             with open(src, "wb") as fh:
@@ -61,26 +72,29 @@ def main() -> None:
         else:
             random_file(src, size, seed=4)
         (work / "remote").mkdir()
-        reg = init(work / "reg", "../remote")
+        reg = init(work / "reg", "s3://x/y", server.endpoint_url) if server else init(work / "reg", "../remote")
+        where = "S3" if server else "directory remote"
         rows: list[tuple[str, float, float]] = []
 
         def measure(name: str, cmd: list[str]) -> None:
-            mb, seconds = peak(cmd)
+            mb, seconds = peak(cmd, env)
             rows.append((name, mb, seconds))
             verdict = "ok" if mb <= LIMIT_MB else f"OVER {LIMIT_MB} MB"
             print(f"  {name:<36} peak RSS {mb:7.1f} MB  wall {seconds:6.2f} s  {verdict}  ({load()})", flush=True)
 
         measure("register", ["register", "m", str(src), "-R", str(reg)])
         src.unlink()  # the registry holds it now; frees the disk for the rest
-        measure("push (directory remote)", ["push", "m@1", "-R", str(reg)])
+        measure(f"push ({where})", ["push", "m@1", "-R", str(reg)])
         mate = clone(reg, work / "mate")
-        measure("pull (into a clone)", ["pull", "m@1", "-R", str(mate)])
+        measure(f"pull (into a clone, {where})", ["pull", "m@1", "-R", str(mate)])
         shutil.rmtree(reg)
         measure("get --path (first: assembles)", ["get", "m", "--path", "-R", str(mate)])
         measure("get --path (served copy cached)", ["get", "m", "--path", "-R", str(mate)])
         worst = max(mb for _, mb, _ in rows)
         print(f"  worst peak RSS {worst:.1f} MB against the {LIMIT_MB} MB target ({load()})")
     finally:
+        if server is not None:
+            server.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -145,6 +145,42 @@ def test_parallel_writers_of_one_key_leave_one_whole_object(backend: Backend) ->
     assert backend.list("packs/") == {"packs/same": len(payload)}  # no temporary object left visible
 
 
+def test_a_range_read_into_a_buffer_fills_it_exactly(backend: Backend) -> None:
+    payload = os.urandom(3 << 20)
+    backend.write("packs/r", payload)
+    buf = bytearray(2 << 20)
+    backend.read_range_into("packs/r", 12345, memoryview(buf))
+    assert bytes(buf) == payload[12345 : 12345 + len(buf)]
+    with pytest.raises(IntegrityError):  # past the end: fewer bytes than asked is an error
+        backend.read_range_into("packs/r", len(payload) - 10, memoryview(bytearray(11)))
+    with pytest.raises(ModelregError):
+        backend.read_range_into("packs/gone", 0, memoryview(bytearray(1)))
+
+
+def test_an_object_written_in_parts_is_the_parts_in_order(backend: Backend) -> None:
+    """Parts of several MiB go up one at a time (a multipart upload on S3), small ones are
+    gathered, a single small part is one plain write; the object reads back byte for byte."""
+    big = [os.urandom(6 << 20), os.urandom(5 << 20), os.urandom(300_000)]
+    small = [b"ab", b"", b"cd"]
+    for key, parts in (("packs/big", big), ("packs/small", small), ("packs/empty", [])):
+        backend.write_parts(key, sum(map(len, parts)), lambda parts=parts: iter(parts))
+        assert backend.read(key, 1 << 30) == b"".join(parts)
+    assert backend.list("packs/") == {"packs/big": 11_834_336, "packs/small": 4, "packs/empty": 0}
+
+
+def test_an_object_whose_parts_fail_or_fall_short_is_never_seen(backend: Backend) -> None:
+    def failing() -> Iterator[bytes]:
+        yield os.urandom(6 << 20)  # a whole part went up before the failure
+        raise IntegrityError("chunk does not match its id")
+
+    with pytest.raises(IntegrityError, match="does not match"):
+        backend.write_parts("packs/bad", 12 << 20, failing)
+    with pytest.raises(IntegrityError, match="not"):
+        backend.write_parts("packs/short", 12 << 20, lambda: iter([os.urandom(6 << 20)]))
+    assert backend.stat("packs/bad") is None and backend.stat("packs/short") is None
+    assert backend.list("") == {}  # no temporary or partial object left visible
+
+
 def test_the_retrying_wrapper_is_a_backend_too(backend: Backend) -> None:
     wrapped = Retrying(backend, attempts=2, pause=0)
     wrapped.write("w", b"through the wrapper")

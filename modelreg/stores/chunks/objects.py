@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 
@@ -20,8 +21,18 @@ class ObjectStore(Protocol):
         """Bytes ``start`` to ``end`` (exclusive) of an object; exactly that many or an error."""
         ...
 
+    def read_range_into(self, key: str, start: int, buf: memoryview) -> None:
+        """Fill ``buf`` with the bytes of an object from ``start``: exactly ``len(buf)`` or an error."""
+        ...
+
     def write(self, key: str, data: bytes) -> None:
         """Store ``data`` under ``key``, atomically (readers see no object or the whole one)."""
+        ...
+
+    def write_parts(self, key: str, size: int, parts: Callable[[], Iterable[bytes | memoryview]]) -> None:
+        """Store the ``size`` bytes ``parts()`` yields under ``key``, atomically, holding about one
+        part at a time (a part may be a view of a buffer the next one reuses); an error from
+        ``parts`` leaves no object. ``parts`` may be called again (a write tried again)."""
         ...
 
     def quarantine(self, key: str) -> str | None:

@@ -4,16 +4,19 @@ Each chunk is checked against its id as it arrives and appended to local packs, 
 published as they fill (a killed pull keeps them, and the next run fetches only the rest). Each
 file is checked against its digest while the transfer runs: a verifier thread hashes the files in
 order, taking each chunk from what was just fetched or from the local packs, so that the check
-costs no extra pass at the end. If chunks arrive too far out of order for that (more than
-``--jobs`` x ``SPAN`` bytes waiting), the files are hashed from the store afterwards instead.
-Memory is bounded by ``--jobs``, never by the size of a pack or a file: a read is at most
-``SPAN`` bytes, and what waits for the verifier is capped as above. A recipe
+costs no extra pass at the end. When more than ``--jobs`` / 4 x ``SPAN`` bytes wait for it (the
+verifier is behind), the fetches wait for it rather than run ahead; only when chunks arrive too
+far out of order for that (every fetch waiting on the verifier, and it on them) are the files
+hashed from the store afterwards instead. Memory is bounded by ``--jobs``, never by the size of
+a pack or a file: a read is at most ``SPAN`` bytes, and what waits for the verifier is capped as
+above (plus one read). A recipe
 is written here only once its file hashes to its digest.
 """
 
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 import threading
 from collections import Counter
@@ -36,7 +39,7 @@ if TYPE_CHECKING:
     from .objects import ObjectStore
 
 _COALESCE_GAP = 1 << 20  # a request costs about as much as a MiB of transfer: read across smaller gaps
-SPAN = 8 << 20  # the most one ranged read holds: a pull holds about --jobs x 2 x SPAN of chunk bytes
+SPAN = 3 << 20  # the most one ranged read holds: a pull holds about --jobs x 1.25 x SPAN of chunk bytes
 
 
 def remote_recipe(objects: ObjectStore, digest: str, size: int) -> Recipe | None:
@@ -71,7 +74,7 @@ def pull_files(
             if where is None or where[2] != n:
                 need.setdefault(cid, n)
     counter = _Counter(progress)
-    verifier = _Verifier(local, recipes, set(need), max(1, jobs) * SPAN)
+    verifier = _Verifier(local, recipes, set(need), max(2, jobs // 4) * SPAN)
     whole = sum(size for digest, size in files if digest in set(moved.absent))  # fetched whole afterwards
     if need:
         rindex.locate(need, [(r.digest, r.size) for r in recipes], jobs)
@@ -99,38 +102,79 @@ def pull_files(
 
 
 class _Verifier(threading.Thread):
-    """Hashes the recipes in order while their chunks arrive (``offer``); gives up, harmlessly,
-    when more than ``cap`` bytes wait or a chunk never comes. A waiting chunk is a copy, so it
-    never keeps the buffer of the read it came in alive."""
+    """Hashes the recipes in order while their chunks arrive (``offer``). The fetches wait while
+    more than ``cap`` bytes wait for it (it is behind, say on a busy machine), unless they bring
+    the chunk it waits for; it gives up, harmlessly (the files are hashed from the store
+    afterwards), when a chunk never comes or every running fetch waits on it. A waiting chunk is
+    a view of the read it came in (no copy): what waits is counted as the whole reads it keeps
+    alive."""
 
     def __init__(self, local: ChunkIndex, recipes: list[Recipe], fetched: set[bytes], cap: int) -> None:
         super().__init__(name="modelreg-verify", daemon=True)
         self.local = local
         self.recipes = recipes
         self.digests: dict[str, str] = {}
-        self._cond = threading.Condition()
-        self._pieces: dict[bytes, bytes] = {}
+        self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)  # the verifier waits on it: a chunk came, or news
+        self._room = threading.Condition(self._lock)  # held fetches wait on it: room, or a new wanted chunk
+        self._pieces: dict[bytes, tuple[memoryview, list[int]]] = {}  # id -> (bytes, [its read's pieces left, size])
         self._cap = cap
         self._uses = Counter(cid for r in recipes for cid, _ in r.chunks if cid in fetched)
         self._fetched = fetched
         self._waiting = 0
+        self._wanted: bytes | None = None  # the chunk the verifier waits for
+        self._threads = 1  # fetches at once
+        self._unfinished = 0  # fetches not yet over (running or queued)
+        self._held: list[set[bytes]] = []  # the chunks of each fetch waiting for room in offer
         self._done = False
         self._gave_up = False
 
-    def offer(self, cid: bytes, piece: memoryview) -> None:
-        with self._cond:
-            if self._gave_up or cid in self._pieces or not self._uses[cid]:
+    def expect(self, fetches: int, threads: int) -> None:
+        """``fetches`` reads will come, ``threads`` at a time."""
+        with self._lock:
+            self._unfinished, self._threads = fetches, max(1, min(threads, fetches))
+
+    def fetched_one(self) -> None:
+        with self._lock:
+            self._unfinished -= 1
+            self._arrived.notify()
+
+    def offer(self, pieces: list[tuple[bytes, memoryview]], size: int) -> None:
+        """The chunks the verifier will want from one read of ``size`` bytes, views of its buffer."""
+        with self._lock:
+            pieces = [
+                (cid, piece) for cid, piece in dict(pieces).items() if self._uses[cid] and cid not in self._pieces
+            ]
+            if not pieces:
                 return
-            self._pieces[cid] = bytes(piece)
-            self._waiting += len(piece)
-            if self._waiting > self._cap:
-                self._give_up()
-            self._cond.notify_all()
+            ids = {cid for cid, _ in pieces}
+            while not self._gave_up and self._waiting and self._waiting + size > self._cap:
+                if self._wanted in ids:
+                    break  # what the verifier waits for always gets in (at most one read over the cap)
+                self._held.append(ids)
+                self._arrived.notify()  # the verifier looks again: is every fetch waiting on it?
+                try:
+                    self._room.wait()
+                finally:
+                    self._held.remove(ids)
+            if self._gave_up:
+                return
+            once = [(cid, piece) for cid, piece in pieces if self._uses[cid] == 1]
+            if once:
+                read = [len(once), size]
+                for cid, piece in once:
+                    self._pieces[cid] = (piece, read)
+                self._waiting += size
+            for cid, piece in pieces:
+                if self._uses[cid] > 1:  # wanted again later on: a copy, so the read's buffer can go
+                    self._pieces[cid] = (memoryview(bytes(piece)), [1, len(piece)])
+                    self._waiting += len(piece)
+            self._arrived.notify()
 
     def fetched_all(self) -> None:
-        with self._cond:
+        with self._lock:
             self._done = True
-            self._cond.notify_all()
+            self._arrived.notify()
         if self.is_alive():
             self.join()
 
@@ -138,19 +182,35 @@ class _Verifier(threading.Thread):
         self._gave_up = True
         self._pieces.clear()
         self._waiting = 0
+        self._arrived.notify()
+        self._room.notify_all()
 
-    def _take(self, cid: bytes) -> bytes | None:
-        with self._cond:
-            while cid not in self._pieces and not self._gave_up and not self._done:
-                self._cond.wait()
-            piece = self._pieces.get(cid)
-            if piece is None:
+    def _take(self, cid: bytes) -> memoryview | None:
+        with self._lock:
+            if cid not in self._pieces:
+                self._wanted = cid
+                if self._held:
+                    self._room.notify_all()  # a held fetch may bring it
+                while cid not in self._pieces and not self._gave_up and not self._done:
+                    stuck = len(self._held) >= min(self._threads, self._unfinished)
+                    if self._held and stuck and not any(cid in ids for ids in self._held):
+                        self._give_up()  # every fetch waits on the verifier, and none brings what it waits for
+                        break
+                    self._arrived.wait()
+                self._wanted = None
+            found = self._pieces.get(cid)
+            if found is None:
                 self._give_up()  # never came (a corrupt chunk, a failed fetch): check from the store
                 return None
+            piece, read = found
             self._uses[cid] -= 1
             if not self._uses[cid]:
                 del self._pieces[cid]
-                self._waiting -= len(piece)
+                read[0] -= 1
+                if not read[0]:  # the last piece of that read: its buffer goes once this one is hashed
+                    self._waiting -= read[1]
+                    if self._held:
+                        self._room.notify_all()
             return piece
 
     def run(self) -> None:
@@ -174,7 +234,7 @@ class _Verifier(threading.Thread):
             return  # the files are checked from the store afterwards
         finally:
             files.close()
-            with self._cond:
+            with self._lock:
                 self._give_up()
 
 
@@ -208,7 +268,17 @@ def _fetch_chunks(
     lock = threading.Lock()
 
     def fetch(name: str, start: int, end: int, wanted: list[tuple[bytes, int, int]], whole: bool) -> None:
-        view = memoryview(objects.read_range(pack_key(name), start, end))
+        try:
+            fetch_span(name, start, end, wanted, whole)
+        finally:
+            if verifier is not None:
+                verifier.fetched_one()
+
+    def fetch_span(name: str, start: int, end: int, wanted: list[tuple[bytes, int, int]], whole: bool) -> None:
+        # Its own anonymous mapping: unmapped as soon as the writer and the verifier are done with
+        # it, where heap buffers of this size, freed by other threads, linger in the allocator.
+        view = memoryview(mmap.mmap(-1, end - start))
+        objects.read_range_into(pack_key(name), start, view)
         good: list[tuple[ChunkRef, memoryview]] = []
         for cid, offset, n in wanted:
             piece = view[offset - start : offset - start + n]
@@ -219,8 +289,8 @@ def _fetch_chunks(
                     corrupt.setdefault(name, cid.hex())
         for ref, piece in good:
             writer.add([ref], piece)
-            if verifier is not None:
-                verifier.offer(ref[0], piece)
+        if verifier is not None:
+            verifier.offer([(ref[0], piece) for ref, piece in good], end - start)
         counter.add(end - start, 1 if whole else 0)
 
     work: list[Callable[[], None]] = []
@@ -234,6 +304,8 @@ def _fetch_chunks(
             planned += end - start
     if on_plan is not None:  # before the first byte moves: the progress bar's true total
         on_plan(besides + planned)
+    if verifier is not None:
+        verifier.expect(len(work), jobs)
     try:
         run_jobs(work, jobs)
         writer.finish()

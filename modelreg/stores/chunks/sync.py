@@ -3,17 +3,21 @@
 Push learns what the remote holds from its pack listing and index objects (never a request per
 chunk), uploads a local pack as it is when the remote lacks every chunk in it (a first push is
 "PUT the local packs"), packs the other missing chunks anew in recipe order, and uploads each
-pack before its index and every recipe last. Pull fetches a whole pack when it needs at least
-half of it, otherwise one ranged read per run of needed chunks, checks every chunk against its
-id, and appends it to local packs published as they fill; a recipe is written here only once the
-file it describes assembles to its digest. A kill at any point loses at most the packs in flight:
-the next run finds what each side already has and moves only the rest.
+pack before its index and every recipe last. A pack goes up a part (about 6 MiB) at a time, each
+part's chunks checked against their ids before it is sent, from one reused buffer per thread (a
+multipart upload on S3): memory follows ``--jobs``, not the size of packs. Pull fetches a whole
+pack when it needs at least half of it, otherwise one ranged read per run of needed chunks,
+checks every chunk against its id, and appends it to local packs published as they fill; a
+recipe is written here only once the file it describes assembles to its digest. A kill at any
+point loses at most the packs in flight: the next run finds what each side already has and moves
+only the rest.
 """
 
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING
@@ -23,6 +27,7 @@ from modelreg.base.parallel import run_parallel
 from modelreg.base.progress import Progress
 from modelreg.errors import IntegrityError, NotFoundError
 
+from .assemble import PackFiles
 from .format import PACK_CAP, ChunkRef, PackIndex, Recipe, chunk_id, encode_index, encode_locator
 from .remote_index import LOCATORS, RemoteIndex, idx_key, locator_key, pack_key, recipe_key
 from .store import ChunkStore
@@ -31,6 +36,9 @@ if TYPE_CHECKING:
     from .objects import ObjectStore
 
 FileRef = tuple[str, int]  # (digest, size)
+# push reads, checks and sends a pack this much at a time, in whole chunks: memory follows --jobs,
+# not packs. Above S3's least part (5 MiB) by more than a chunk.
+PART = 6 << 20
 
 
 @dataclass
@@ -113,6 +121,9 @@ def push_files(
                 need.pop(c, None)
     batch: list[ChunkRef] = []
     batch_size = 0
+    # New packs small enough that --jobs of them go up at once (a pack's parts go one after the
+    # other), but never below a part: a push of 50 MiB of changes is not one stream of 50 MiB.
+    cap = min(PACK_CAP, max(PART, -(-sum(need.values()) // max(1, jobs))))
     for cid, n in need.items():
         if local.locate(cid) is None:
             raise NotFoundError(
@@ -120,7 +131,7 @@ def push_files(
                 "'modelreg pull' or 'modelreg verify' first",
                 code="blob_missing",
             )
-        if batch and batch_size + n > PACK_CAP:
+        if batch and batch_size + n > cap:
             work.append(partial(_send_new_pack, store, objects, batch, counter, sent))
             batch, batch_size = [], 0
         batch.append((cid, n))
@@ -153,43 +164,108 @@ def _not_pushed(what: str) -> IntegrityError:
     )
 
 
+def _groups(chunks: list[tuple[bytes, int, int]]) -> list[list[tuple[bytes, int, int]]]:
+    """(id, offset, length) of back-to-back chunks, in parts of at most PART bytes (or one chunk)."""
+    groups: list[list[tuple[bytes, int, int]]] = []
+    size = 0
+    for chunk in chunks:
+        if not groups or size + chunk[2] > PART:
+            groups.append([])
+            size = 0
+        groups[-1].append(chunk)
+        size += chunk[2]
+    return groups
+
+
+_buffers = threading.local()
+
+
+def _part_buffer() -> memoryview:
+    """This thread's part buffer, reused from part to part and pack to pack (fresh buffers of a part
+    in each of --jobs threads would leave the allocator holding several of them per thread)."""
+    buf: memoryview | None = getattr(_buffers, "part", None)
+    if buf is None:
+        buf = _buffers.part = memoryview(bytearray(PART))  # a part never holds more
+    return buf
+
+
+def _pread_into(fd: int, view: memoryview, offset: int) -> int:
+    done = 0
+    while done < len(view):  # a regular file reads whole, short only at its end
+        n = os.preadv(fd, [view[done:]], offset + done)
+        if not n:
+            break
+        done += n
+    return done
+
+
 def _send_local_pack(
     store: ChunkStore, objects: ObjectStore, pack: PackIndex, counter: _Counter, sent: dict[bytes, str]
 ) -> None:
-    import os
+    """Upload a local pack as it is, a part at a time, each part's chunks checked before it goes."""
+    path = store.packs_dir / f"{pack.name}.pack"
+    groups = _groups(list(pack.offsets()))
 
-    fd = open_regular(store.packs_dir / f"{pack.name}.pack")
-    try:
-        data = os.pread(fd, pack.pack_size + 1, 0)
-    finally:
-        os.close(fd)
-    view = memoryview(data)
-    if len(data) != pack.pack_size:
-        raise _not_pushed(f"pack {pack.name}")
-    for cid, offset, length in pack.offsets():
-        if chunk_id(view[offset : offset + length]) != cid:
-            raise _not_pushed(f"chunk {cid.hex()} of pack {pack.name}")
+    def parts() -> Iterator[memoryview]:
+        buf = _part_buffer()
+        fd = open_regular(path)
+        try:
+            if os.fstat(fd).st_size != pack.pack_size:
+                raise _not_pushed(f"pack {pack.name}")
+            for group in groups:
+                start = group[0][1]
+                view = buf[: group[-1][1] + group[-1][2] - start]
+                if _pread_into(fd, view, start) != len(view):
+                    raise _not_pushed(f"pack {pack.name}")
+                for cid, offset, length in group:
+                    if chunk_id(view[offset - start : offset - start + length]) != cid:
+                        raise _not_pushed(f"chunk {cid.hex()} of pack {pack.name}")
+                yield view
+        finally:
+            os.close(fd)
+
     name, idx = encode_index(list(pack.chunks))
-    objects.write(pack_key(name), data)
+    objects.write_parts(pack_key(name), pack.pack_size, parts)
     objects.write(idx_key(name), idx)
     sent.update(dict.fromkeys((cid for cid, _ in pack.chunks), name))
-    counter.add(len(data), 1)
+    counter.add(pack.pack_size, 1)
 
 
 def _send_new_pack(
     store: ChunkStore, objects: ObjectStore, batch: list[ChunkRef], counter: _Counter, sent: dict[bytes, str]
 ) -> None:
+    """Pack ``batch`` anew from the local packs, a part at a time, each chunk checked before it goes."""
     local = store.index()
-    parts = []
     places = [local.locate(cid) for cid, _ in batch]
-    for (cid, n), piece in zip(batch, store.read_chunks([p for p in places if p is not None]), strict=True):
-        data = bytes(piece)
-        if len(data) != n or chunk_id(data) != cid:
-            raise _not_pushed(f"chunk {cid.hex()}")
-        parts.append(data)
-    body = b"".join(parts)
+    if any(p is None for p in places):
+        raise _not_pushed("a chunk")
+    located = [(cid, n, place) for (cid, n), place in zip(batch, places, strict=True) if place is not None]
+    offsets: list[tuple[bytes, int, int]] = []
+    at = 0
+    for cid, n, _ in located:
+        offsets.append((cid, at, n))
+        at += n
+    groups = _groups(offsets)
+
+    def parts() -> Iterator[memoryview]:
+        buf = _part_buffer()
+        files = PackFiles(local)
+        done = 0
+        try:
+            for group in groups:
+                at = 0
+                for cid, n, (pack, offset, _) in located[done : done + len(group)]:
+                    piece = buf[at : at + n]
+                    if _pread_into(files.fd(pack), piece, offset) != n or chunk_id(piece) != cid:
+                        raise _not_pushed(f"chunk {cid.hex()}")
+                    at += n
+                done += len(group)
+                yield buf[:at]
+        finally:
+            files.close()
+
     name, idx = encode_index(batch)
-    objects.write(pack_key(name), body)
+    objects.write_parts(pack_key(name), at, parts)
     objects.write(idx_key(name), idx)
     sent.update(dict.fromkeys((cid for cid, _ in batch), name))
-    counter.add(len(body), 1)
+    counter.add(at, 1)

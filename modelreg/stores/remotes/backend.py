@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -89,6 +89,11 @@ class Backend(ABC):
     def read_range(self, key: str, start: int, end: int) -> bytes:
         """Bytes ``start`` to ``end`` (exclusive): exactly that many, or an error."""
 
+    def read_range_into(self, key: str, start: int, buf: memoryview) -> None:
+        """Fill ``buf`` with the bytes of the object from ``start``: exactly ``len(buf)`` or an error.
+        For a caller that keeps its own buffers; this default reads, then copies."""
+        buf[:] = self.read_range(key, start, start + len(buf))
+
     @abstractmethod
     def get_file(self, key: str, dest: Path, info: ObjectInfo, progress: Progress | None = None) -> None:
         """Write the object that ``stat`` described to the new file ``dest``: never more than
@@ -102,6 +107,16 @@ class Backend(ABC):
     @abstractmethod
     def write(self, key: str, data: bytes) -> None:
         """Store ``data`` under ``key``, atomically (readers see no object or the whole one)."""
+
+    def write_parts(self, key: str, size: int, parts: Callable[[], Iterable[bytes | memoryview]]) -> None:
+        """Store the ``size`` bytes that ``parts()`` yields, in order, under ``key``, atomically, holding
+        about one part at a time; an error from ``parts`` leaves nothing behind. A part may be a view
+        of a buffer that the next one reuses: it is used before the next is asked for. ``parts`` is
+        called again when the write is tried again. This default holds them all."""
+        data = b"".join([bytes(part) for part in parts()])
+        if len(data) != size:
+            raise IntegrityError(f"{len(data)} bytes were given for {key}, not {size}")
+        self.write(key, data)
 
     @abstractmethod
     def move_aside(self, key: str, target: str, tag: str | None) -> str | None:
@@ -172,6 +187,9 @@ class Retrying(Backend):
     def read_range(self, key: str, start: int, end: int) -> bytes:
         return self._again(lambda: self.inner.read_range(key, start, end))
 
+    def read_range_into(self, key: str, start: int, buf: memoryview) -> None:
+        self._again(lambda: self.inner.read_range_into(key, start, buf))
+
     def get_file(self, key: str, dest: Path, info: ObjectInfo, progress: Progress | None = None) -> None:
         self.inner.get_file(key, dest, info, progress)  # a file half written is the caller's to discard
 
@@ -180,6 +198,9 @@ class Retrying(Backend):
 
     def write(self, key: str, data: bytes) -> None:
         self._again(lambda: self.inner.write(key, data))
+
+    def write_parts(self, key: str, size: int, parts: Callable[[], Iterable[bytes | memoryview]]) -> None:
+        self._again(lambda: self.inner.write_parts(key, size, parts))
 
     def move_aside(self, key: str, target: str, tag: str | None) -> str | None:
         return self.inner.move_aside(key, target, tag)

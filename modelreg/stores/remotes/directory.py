@@ -13,7 +13,7 @@ import errno
 import os
 import secrets
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -137,6 +137,26 @@ class DirectoryBackend(Backend):
             )
         return data
 
+    def read_range_into(self, key: str, start: int, buf: memoryview) -> None:
+        fd = self._open(key)
+        if fd is None:
+            raise RemoteError(f"the object {key} went from the remote {self.url} while it was read; try again")
+        got = 0
+        try:
+            while got < len(buf):
+                n = os.preadv(fd, [buf[got:]], start + got)
+                if not n:
+                    break
+                got += n
+        except OSError as exc:
+            raise self._read_error(exc) from exc
+        finally:
+            os.close(fd)
+        if got != len(buf):
+            raise IntegrityError(
+                f"the object {key} on the remote {self.url} is shorter than its index says", code="remote_corrupt"
+            )
+
     def get_file(self, key: str, dest: Path, info: ObjectInfo, progress: Progress | None = None) -> None:
         fd = self._open(key)
         if fd is None:
@@ -182,6 +202,9 @@ class DirectoryBackend(Backend):
             tmp.unlink(missing_ok=True)
 
     def write(self, key: str, data: bytes) -> None:
+        self.write_parts(key, len(data), lambda: [data])
+
+    def write_parts(self, key: str, size: int, parts: Callable[[], Iterable[bytes | memoryview]]) -> None:
         final = self._path(key)
         self.require_root()
         self._make_dirs(final.parent)
@@ -190,7 +213,12 @@ class DirectoryBackend(Backend):
             try:
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o644)
                 try:
-                    write_all(fd, data)
+                    written = 0
+                    for part in parts():
+                        write_all(fd, part)
+                        written += len(part)
+                    if written != size:
+                        raise IntegrityError(f"{written} bytes were given for {key}, not {size}")
                     os.fsync(fd)
                 finally:
                     os.close(fd)

@@ -11,6 +11,7 @@ name. A transient failure of the store is tried again (``backend.Retrying``). Th
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 
 from modelreg.base.fs import aside_name
 from modelreg.errors import IntegrityError
@@ -46,8 +47,14 @@ class ChunkObjects:
     def read_range(self, key: str, start: int, end: int) -> bytes:
         return self.backend.read_range(check_key(key), start, end)
 
+    def read_range_into(self, key: str, start: int, buf: memoryview) -> None:
+        self.backend.read_range_into(check_key(key), start, buf)
+
     def write(self, key: str, data: bytes) -> None:
         self.backend.write(check_key(key), data)
+
+    def write_parts(self, key: str, size: int, parts: Callable[[], Iterable[bytes | memoryview]]) -> None:
+        self.backend.write_parts(check_key(key), size, parts)
 
     def quarantine(self, key: str) -> str | None:
         """Move an object found corrupt to ``quarantine/`` (kept); where it went, or None if gone."""

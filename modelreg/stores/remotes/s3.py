@@ -8,6 +8,9 @@ nothing about them is read from or written to the registry.
 
 from __future__ import annotations
 
+import contextlib
+import io
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,7 @@ from modelreg.errors import IntegrityError, ModelregError, NotFoundError, Remote
 from .backend import Backend, ObjectInfo, Tagged, check_key
 from .directory import too_large
 from .s3_client import (
+    S3_LEAST_PART,
     S3_LIST_SHARD_AT,
     S3_LOOKUP_THREADS,
     S3_MULTIPART_CHUNKSIZE,
@@ -27,7 +31,7 @@ from .s3_client import (
     transfer_config,
 )
 from .s3_errors import is_404, is_412, no_bucket, translate
-from .s3_reads import read_object, read_range, status_of
+from .s3_reads import read_object, read_range, read_range_into, status_of
 
 __all__ = ["S3_MULTIPART_CHUNKSIZE", "S3_MULTIPART_THRESHOLD", "S3Backend"]
 
@@ -169,6 +173,20 @@ class S3Backend(Backend):
             )
         return data
 
+    def read_range_into(self, key: str, start: int, buf: memoryview) -> None:
+        try:
+            got = read_range_into(self._client, self.bucket, self._key(key), start, buf, where=self.url)
+        except self._errors as exc:
+            if is_404(self._bexc, exc):
+                raise RemoteError(
+                    f"the object {key} went from the remote {self.url} while it was read; try again"
+                ) from exc
+            raise self._translate(exc) from exc
+        if got != len(buf):
+            raise IntegrityError(
+                f"the remote {self.url} sent {got} bytes of {key} for a range of {len(buf)}", code="remote_corrupt"
+            )
+
     def get_file(self, key: str, dest: Path, info: ObjectInfo, progress: Progress | None = None) -> None:
         try:
             read_object(
@@ -219,6 +237,41 @@ class S3Backend(Backend):
             )
         except self._errors as exc:
             raise self._translate(exc) from exc
+
+    def write_parts(self, key: str, size: int, parts: Callable[[], Iterable[bytes | memoryview]]) -> None:
+        """A multipart upload sent a part at a time as ``parts`` yields them (small pieces are
+        gathered up to S3's least part size); the object appears, whole, only when the upload
+        completes, and an upload that fails is aborted. An object of one part is a single PUT."""
+        gathered = bytearray()
+        upload: _Multipart | None = None
+        sent = 0
+        try:
+            for part in parts():
+                if gathered or len(part) < S3_LEAST_PART:
+                    gathered += part
+                    if len(gathered) < S3_LEAST_PART:
+                        continue
+                    part, gathered = bytes(gathered), bytearray()
+                if upload is None:
+                    upload = _Multipart(self._client, self.bucket, self._key(key))
+                upload.send(part)
+                sent += len(part)
+            if sent + len(gathered) != size:
+                raise IntegrityError(f"{sent + len(gathered)} bytes were given for {key}, not {size}")
+            if upload is None:
+                self._client.put_object(
+                    Bucket=self.bucket, Key=self._key(key), Body=bytes(gathered), ContentType="application/octet-stream"
+                )
+                return
+            if gathered:
+                upload.send(memoryview(gathered))
+            upload.complete()
+            upload = None
+        except self._errors as exc:
+            raise self._translate(exc) from exc
+        finally:
+            if upload is not None:
+                upload.abort()
 
     def move_aside(self, key: str, target: str, tag: str | None) -> str | None:
         """Copy the object (if it is still the one ``tag`` names) to ``target``, then delete it."""
@@ -294,4 +347,64 @@ class S3Backend(Backend):
                     self.require_root()
                 return False
             raise self._translate(exc) from exc
+        return True
+
+
+class _Multipart:
+    """One multipart upload: parts sent in order, then completed (or aborted: nothing appears)."""
+
+    def __init__(self, client: Any, bucket: str, key: str) -> None:
+        self.client, self.bucket, self.key = client, bucket, key
+        answer = client.create_multipart_upload(Bucket=bucket, Key=key, ContentType="application/octet-stream")
+        self.upload_id: str = answer["UploadId"]
+        self.parts: list[dict[str, Any]] = []
+
+    def send(self, data: bytes | memoryview) -> None:
+        number = len(self.parts) + 1
+        answer = self.client.upload_part(
+            Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=_ViewReader(data)
+        )
+        self.parts.append({"ETag": answer["ETag"], "PartNumber": number})
+
+    def complete(self) -> None:
+        self.client.complete_multipart_upload(
+            Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, MultipartUpload={"Parts": self.parts}
+        )
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):  # best effort: what a failed abort leaves is parts, never an object
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id)
+
+
+class _ViewReader:
+    """A part's bytes as the seekable stream botocore takes, read in views, never copied (the part
+    is often a view of a buffer its producer reuses)."""
+
+    def __init__(self, data: bytes | memoryview) -> None:
+        self._view = memoryview(data).cast("B")
+        self._at = 0
+
+    def __len__(self) -> int:
+        return len(self._view)
+
+    def read(self, size: int = -1) -> memoryview:
+        # Views, not copies: botocore reads a MiB at a time to sign the part, then the connection
+        # sends it in small reads; copies of those, in each transfer thread, stayed with the allocator.
+        end = len(self._view) if size is None or size < 0 else min(len(self._view), self._at + size)
+        piece = self._view[self._at : end]
+        self._at = max(self._at, end)
+        return piece
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._at, io.SEEK_END: len(self._view)}[whence]
+        self._at = max(0, base + offset)
+        return self._at
+
+    def tell(self) -> int:
+        return self._at
+
+    def seekable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
         return True

@@ -17,6 +17,8 @@ S3_MAX_ATTEMPTS = 3  # total tries, so throttling (503 SlowDown) still gets two 
 S3_MULTIPART_THRESHOLD = 64 * 1024 * 1024
 S3_MULTIPART_CHUNKSIZE = 16 * 1024 * 1024
 S3_TRANSFER_CONCURRENCY = 8
+# The least size of a part of a multipart upload but the last (S3's own floor is 5 MiB).
+S3_LEAST_PART = 5 * 1024 * 1024
 # missing(): HEAD each digest of a shard when few are asked, else list the whole shard.
 S3_LIST_SHARD_AT = 3
 S3_LOOKUP_THREADS = 8

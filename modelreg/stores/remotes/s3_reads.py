@@ -20,6 +20,7 @@ from modelreg.base.progress import Progress
 from modelreg.errors import IntegrityError, RemoteError
 
 _READ_CHUNK = 1024 * 1024
+_INTO_CHUNK = 256 * 1024  # what a read into a caller's buffer asks of the stream at a time
 _PART_ATTEMPTS = 3
 
 
@@ -171,7 +172,9 @@ def read_range(client: Any, bucket: str, key: str, start: int, last: int, *, whe
             got = 0
             try:
                 while got <= want:
-                    piece = body.read(min(_READ_CHUNK, want + 1 - got))
+                    # One read of the whole range: one buffer, filled in place (pieces would be
+                    # copied once more by the join, and held twice meanwhile).
+                    piece = body.read(want + 1 - got)
                     if not piece:
                         break
                     parts.append(piece)
@@ -183,6 +186,41 @@ def read_range(client: Any, bucket: str, key: str, start: int, last: int, *, whe
             if attempt == _PART_ATTEMPTS or timed_out(exc):
                 raise RemoteError(f"reading {key} from the remote {where} failed: {exc}") from exc
     raise AssertionError("unreachable")
+
+
+def read_range_into(client: Any, bucket: str, key: str, start: int, buf: memoryview, *, where: str) -> int:
+    """Fill ``buf`` with the bytes from ``start`` as the server sends them; how many came (one more
+    than fits shows as ``len(buf) + 1``: a server that ignores Range is not read on). A broken
+    stream is read again."""
+    want = len(buf)
+    retryable = _retryable()
+    spare = bytearray(1)
+    for attempt in range(1, _PART_ATTEMPTS + 1):
+        try:
+            body = client.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{start + want - 1}")["Body"]
+            readinto = getattr(body, "readinto", None) or partial(_readinto, body)  # older botocore: read
+            got = 0
+            try:
+                while got < want:  # in small reads: the stream copies each one once more
+                    n = readinto(buf[got : got + _INTO_CHUNK])
+                    if not n:
+                        break
+                    got += n
+                if got == want and readinto(spare):
+                    got += 1
+            finally:
+                body.close()
+            return got
+        except retryable as exc:
+            if attempt == _PART_ATTEMPTS or timed_out(exc):
+                raise RemoteError(f"reading {key} from the remote {where} failed: {exc}") from exc
+    raise AssertionError("unreachable")
+
+
+def _readinto(body: Any, buf: memoryview | bytearray) -> int:
+    piece = body.read(len(buf))
+    buf[: len(piece)] = piece
+    return len(piece)
 
 
 def status_of(exc: BaseException) -> int | None:
