@@ -57,8 +57,10 @@ JobsOpt = Annotated[
 
 
 def _transfer(direction: str, target: str | None, registry: RegistryOpt, out: Output, jobs: int) -> None:
+    from ...base.allocator import fewer_arenas
     from ..progress import planned_bar
 
+    fewer_arenas()  # this process is the command's own: its transfer threads share two arenas
     reg = open_registry(registry, out)
     move = reg.push if direction == "push" else reg.pull
     with planned_bar(out, direction, planning=True) as (progress, planned):
