@@ -176,23 +176,23 @@ def test_a_reader_never_sees_a_half_published_state(run: Any, tmp_path: Path, di
     assert len(publications) > 1 and reads >= 3
 
 
-def _registry_with(lib_reg: Registry, tmp_path: Path, versions: int) -> None:
-    for n in range(versions):
+def _register(lib_reg: Registry, tmp_path: Path, numbers: range) -> None:
+    """Registers numbered ``numbers``: every other one a version of churn, the rest spread over
+    seven other models."""
+    for n in numbers:
         model = tmp_path / "m.bin"
         model.write_bytes(f"version {n}".encode())
         lib_reg.register("churn" if n % 2 else f"other-{n % 7}", [model])
-    lib_reg.promote("churn@1", "production")
 
 
-@pytest.mark.parametrize("versions", [25, 300])
+@pytest.mark.slow
 def test_get_production_from_the_bucket_costs_the_same_at_any_size(
-    aws_env: SeaweedS3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Any, versions: int
+    aws_env: SeaweedS3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Any
 ) -> None:
+    """The same requests, cold and warm, for a registry of 25 versions and of 800."""
     prefix = f"p-{secrets.token_hex(5)}"
     url = f"s3://{BUCKET}/{prefix}"
-    monkeypatch.setenv("MODELREG_REMOTE", url)
     monkeypatch.setenv("MODELREG_ENDPOINT_URL", aws_env.endpoint_url)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     reg, _ = Registry.init(tmp_path / "reg")
     (tmp_path / "reg" / "modelreg.toml").write_text(
         (tmp_path / "reg" / "modelreg.toml")
@@ -200,24 +200,36 @@ def test_get_production_from_the_bucket_costs_the_same_at_any_size(
         .replace("[remote]", f'[remote]\nendpoint_url = "{aws_env.endpoint_url}"')
     )
     reg = Registry.open(tmp_path / "reg")
-    _registry_with(reg, tmp_path, versions)
-    ok(cli("push", "-R", tmp_path / "reg"))
-    monkeypatch.delenv("MODELREG_REMOTE")
 
-    # Every request any client sends, counted on the wire by a proxy in front of the server.
-    with CountingProxy(aws_env.endpoint_url) as proxy:
-        monkeypatch.setenv("MODELREG_ENDPOINT_URL", proxy.url)
-        cold = json.loads(ok(cli("get-production", "churn", "--json", "-R", url)).stdout)
-        cold_requests = proxy.take()
-        warm = json.loads(ok(cli("get-production", "churn", "--json", "-R", url)).stdout)
-        warm_requests = proxy.take()
-    assert cold == warm and cold["version"] == 1
-    assert Path(cold["path"], "m.bin").read_bytes() == b"version 1"
-    assert not any("list-type" in r for r in cold_requests + warm_requests), cold_requests  # never a listing
-    assert warm_requests == [f"GET /{BUCKET}/{prefix}/{POINTER}"], warm_requests
+    def requests_at(size: int) -> tuple[list[str], list[str]]:
+        """Publish the registry, then one cold and one warm get-production from a fresh cache."""
+        monkeypatch.setenv("MODELREG_REMOTE", url)
+        monkeypatch.setenv("MODELREG_ENDPOINT_URL", aws_env.endpoint_url)
+        ok(cli("push", "-R", tmp_path / "reg"))
+        monkeypatch.delenv("MODELREG_REMOTE")
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / f"cache-{size}"))
+        # Every request any client sends, counted on the wire by a proxy in front of the server.
+        with CountingProxy(aws_env.endpoint_url) as proxy:
+            monkeypatch.setenv("MODELREG_ENDPOINT_URL", proxy.url)
+            cold = json.loads(ok(cli("get-production", "churn", "--json", "-R", url)).stdout)
+            cold_requests = proxy.take()
+            warm = json.loads(ok(cli("get-production", "churn", "--json", "-R", url)).stdout)
+            warm_requests = proxy.take()
+        assert cold == warm and cold["version"] == 1
+        assert Path(cold["path"], "m.bin").read_bytes() == b"version 1"
+        assert not any("list-type" in r for r in cold_requests + warm_requests), cold_requests  # never a listing
+        assert warm_requests == [f"GET /{BUCKET}/{prefix}/{POINTER}"], warm_requests
+        return cold_requests, warm_requests
+
+    _register(reg, tmp_path, range(25))
+    reg.promote("churn@1", "production")
+    small = requests_at(25)
+    _register(reg, tmp_path, range(25, 800))
+    large = requests_at(800)
+    assert [len(r) for r in large] == [len(r) for r in small], (small, large)
     # Cold: the pointer, the index, the configuration, the model's listing and its few records,
     # its manifest, the blob: a constant.
-    assert 5 <= len(cold_requests) <= 12, cold_requests
+    assert 5 <= len(small[0]) <= 12, small[0]
 
 
 def test_the_bucket_answers_as_the_clone_does(aws_env: SeaweedS3, run: Any, tmp_path: Path) -> None:
