@@ -9,7 +9,12 @@ def main() -> None:
     try:
         from modelreg.cli import main as cli_main
 
-        cli_main()
+        try:
+            cli_main()
+        except SystemExit as done:
+            code = done.code
+        else:
+            code = 0
     except Exception as exc:
         from modelreg.errors import caused_by_interrupt
 
@@ -26,6 +31,36 @@ def main() -> None:
         signal = sys.modules.get("signal")
         if signal is not None:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
+    leave(code)
+
+
+def leave(code: object) -> None:
+    """End the process with ``code`` without tearing the interpreter down when nothing is left
+    to finish: exit handlers run and the output is flushed, but freeing every module and object
+    one by one (up to 20 ms after a register, a tenth of a read's time) is skipped. With a
+    thread still running, a profiler or tracer watching (it writes its report after this
+    returns), a code that is not a number, or output that cannot be flushed (but to a reader
+    gone away), the interpreter ends the usual way and says what it always says."""
+    import threading
+
+    watched = sys.getprofile() is not None or sys.gettrace() is not None
+    if not watched and threading.active_count() == 1 and (code is None or type(code) is int):
+        import atexit
+        import os
+
+        atexit._run_exitfuncs()
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            pass  # the reader went away (``| head``): as inside a command, not worth a message
+        except (OSError, ValueError):
+            raise SystemExit(code) from None
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            raise SystemExit(code) from None
+        os._exit(code or 0)
+    raise SystemExit(code)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from modelreg.stores.remotes import RemoteStore
 
 
-
 def remote_index(remote: RemoteStore, cache_base: Path, warn: Callable[[str], None]) -> RemoteIndex:
     from modelreg.stores.chunks.remote_index import RemoteIndex, cache_dir_for
     from modelreg.stores.remotes.objects import open_objects

@@ -12,9 +12,7 @@ from modelreg.records.config import CONFIG_NAME, Config, default_toml
 from modelreg.repo import Repo
 
 # ``*.mrtmp``: what a write killed half-way leaves (recovery and gc clean it; git must not carry it).
-GITIGNORE = (
-    "# modelreg: model bytes live in blobs/ and travel through the remote store\nblobs/\n.modelreg/\n*.mrtmp\n"
-)
+GITIGNORE = "# modelreg: model bytes live in blobs/ and travel through the remote store\nblobs/\n.modelreg/\n*.mrtmp\n"
 GITATTRIBUTES = "# modelreg: both branches' audit entries survive a merge\naudit.jsonl merge=union\n"
 
 

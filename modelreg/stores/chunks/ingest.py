@@ -41,6 +41,7 @@ _PREFIX = MAX_SIZE  # room for the carried bytes of the previous buffer's provis
 
 _Item = tuple[bytearray, int, bool] | None  # (buffer, bytes read into it, end of file); None: stop
 
+
 def chunker() -> Any:
     from pyfastcdc import FastCDC
 

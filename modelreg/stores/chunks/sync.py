@@ -108,6 +108,7 @@ def push_files(
     work: list[Callable[[], None]] = []
     sending = 0
     seen: set[str] = set()
+    whole: list[PackIndex] = []  # local packs the remote lacks entirely: sent as they are
     for cid in list(need):  # in file order, so that an interrupted push has sent the start
         where = local.locate(cid)
         if where is None or where[0] in seen:
@@ -115,6 +116,11 @@ def push_files(
         seen.add(where[0])
         pack = local.packs[where[0]]
         if all(c in need for c, _ in pack.chunks):
+            whole.append(pack)
+    # A pack's parts go one after the other: fewer whole packs than jobs (the changes of a new
+    # version are one pack locally) would leave streams idle, so their chunks are packed anew.
+    if len(whole) >= jobs:
+        for pack in whole:
             work.append(partial(_send_local_pack, store, objects, pack, counter, sent))
             sending += pack.pack_size
             for c, _ in pack.chunks:

@@ -138,6 +138,33 @@ def test_push_and_pull_move_only_the_chunks_the_other_side_lacks(run, reg_path, 
     assert ok(run("verify", "-R", teammate)) is not None
 
 
+@pytest.mark.parametrize("jobs", [1, 4])
+def test_the_changes_of_a_version_go_up_in_as_many_streams_as_jobs(run, reg_path, tmp_path, side, jobs):
+    # Locally a version's changes are one pack; sent whole, its parts would go one after the other.
+    side.configure(reg_path)
+    v1 = tensors(40, 1 * MiB, seed=21)
+    first = safetensors(tmp_path / "v1" / "model.safetensors", v1)
+    second = safetensors(tmp_path / "v2" / "model.safetensors", changed(v1, list(range(0, 40, 2)), seed=22))
+    ok(run("register", "m", first, "-R", reg_path))
+    ok(run("push", "-R", reg_path))
+    before_local = {p.name for p in packs(reg_path)}
+    before_remote = {k for k in side.objects() if k.endswith(".pack")}
+    ok(run("register", "m", second, "-R", reg_path))
+    (new_local,) = {p.name for p in packs(reg_path)} - before_local
+    pushed = ok(run("push", "m@2", "-R", reg_path, "--json", "--jobs", str(jobs)))
+    new_remote = {k for k in side.objects() if k.endswith(".pack")} - before_remote
+    if jobs == 1:
+        assert new_remote == {f"packs/{new_local}"}  # one stream: the local pack as it is
+    else:
+        assert len(new_remote) == jobs and f"packs/{new_local}" not in new_remote, new_remote
+    assert 20 * MiB <= pushed["bytes"] <= 0.6 * second.stat().st_size, pushed
+
+    teammate = clone(reg_path, tmp_path / "teammate")
+    ok(run("pull", "m@2", "-R", teammate))
+    assert served(run, teammate, "m@2", "model.safetensors") == second.read_bytes()
+    assert ok(run("verify", "-R", teammate)) is not None
+
+
 def test_get_fetches_missing_chunks_from_the_remote(run, reg_path, tmp_path, side, make_file):
     side.configure(reg_path)
     model = make_file(tmp_path / "model.bin", 20 * MiB)
