@@ -23,7 +23,6 @@ import hashlib
 import json
 import os
 import re
-import secrets
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -57,7 +56,7 @@ class Change:
     model: str
     writes: dict[str, str] = field(default_factory=dict)  # registry-relative path -> text
     records: list[dict[str, Any]] = field(default_factory=list)
-    txn: str = field(default_factory=lambda: secrets.token_hex(12))
+    txn: str = field(default_factory=lambda: os.urandom(12).hex())
     # registry-relative path -> SHA-256 of the file before the change (None: it did not exist)
     expect: dict[str, str | None] = field(default_factory=dict)
 
@@ -182,7 +181,7 @@ class Journal:
         return None
 
     def _set_aside(self, model: str, jpath: Path, reason: str) -> SetAside:
-        aside = self.tree.inside(self.dir / "set-aside" / f"{model}.{secrets.token_hex(4)}.json")
+        aside = self.tree.inside(self.dir / "set-aside" / f"{model}.{os.urandom(4).hex()}.json")
         aside.parent.mkdir(parents=True, exist_ok=True)
         os.replace(jpath, aside)
         return SetAside(model, aside, reason)

@@ -18,7 +18,6 @@ import json
 import os
 import signal
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -56,6 +55,8 @@ def run_command(repo: Repo, command: str, document: dict[str, Any], env: dict[st
     # Trusting this registry's commands for one run trusts nothing they run in turn: a hook that
     # calls modelreg on another registry finds that one's commands untrusted, as they are.
     full_env.pop(TRUST_ENV, None)
+    import tempfile  # only where a hook runs
+
     with tempfile.TemporaryFile() as stdin, tempfile.TemporaryFile() as stderr:
         stdin.write(json.dumps(document, ensure_ascii=False).encode() + b"\n")
         stdin.seek(0)

@@ -10,9 +10,8 @@ whose writer died before recording its version keeps its number: nobody else may
 from __future__ import annotations
 
 import json
+import os
 import re
-import secrets
-import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,10 +71,12 @@ class Claim:
 
 
 def new_nonce() -> str:
-    return secrets.token_hex(_NONCE_HEX // 2)
+    return os.urandom(_NONCE_HEX // 2).hex()
 
 
 def host_name() -> str:
+    import socket  # only with a claim engine
+
     return socket.gethostname()[:200] or "unknown"
 
 

@@ -95,11 +95,11 @@ def open_engine(repo: Repo) -> Engine | None:
 def trusted_engine(repo: Repo) -> Engine | None:
     """The claim engine for a change: on its first use on this machine, ``remote check`` runs
     first, and an engine that failed it is refused (exit 4) until a check passes."""
-    from modelreg.ops.teams.check import check_backend, remember, remembered
-
     engine = open_engine(repo)
     if engine is None or not isinstance(engine, ObjectEngine):
         return engine
+    from modelreg.ops.teams.check import check_backend, remember, remembered
+
     verdict = remembered(engine.url)
     if verdict is None:
         try:
