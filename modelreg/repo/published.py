@@ -74,10 +74,13 @@ def read_s3_pointer(url: str) -> bytes | None:
     """The pointer of ``s3://bucket/prefix``, read with botocore's client alone: it is all that a
     reader with a warm cache asks of the bucket, and boto3 with its transfer manager (which
     ``S3Backend`` opens) would cost as much again to import."""
+    from modelreg.stores.remotes.s3_client import botocore_alone
+
     try:
-        import botocore.config
-        import botocore.exceptions as bexc
-        import botocore.session
+        with botocore_alone():
+            import botocore.config
+            import botocore.exceptions as bexc
+            import botocore.session
     except ImportError:
         raise UsageError(
             f"the remote {url} is on S3, which needs boto3: pip install 'modelreg[s3]'", code="missing_dependency"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,13 +37,37 @@ class Boto:
     errors: tuple[type[BaseException], ...]  # everything a failed call raises
 
 
+@contextmanager
+def botocore_alone() -> Iterator[None]:
+    """While botocore is first imported, keep it from loading pyOpenSSL where that is installed.
+
+    botocore imports ``urllib3.contrib.pyopenssl`` only to reach urllib3's own ``SSLContext``,
+    saved there before pyOpenSSL is injected into urllib3 (which modelreg never does); failing
+    that import, it takes the same class from ``urllib3.util.ssl_``. Loading pyOpenSSL and
+    cryptography's X.509 for nothing cost 23 ms of every S3 command. Afterwards the module can
+    be imported as usual by anything else in the process."""
+    import sys
+
+    name = "urllib3.contrib.pyopenssl"
+    if "botocore.httpsession" in sys.modules or name in sys.modules:
+        yield
+        return
+    sys.modules[name] = None  # type: ignore[assignment]  # an import of it now fails
+    try:
+        yield
+    finally:
+        if sys.modules.get(name, False) is None:
+            del sys.modules[name]
+
+
 def load_boto3(url: str) -> Boto:
     try:
-        import boto3
-        import boto3.exceptions
-        import boto3.s3.transfer
-        import botocore.config
-        import botocore.exceptions
+        with botocore_alone():
+            import boto3
+            import boto3.exceptions
+            import boto3.s3.transfer
+            import botocore.config
+            import botocore.exceptions
     except ImportError:
         raise UsageError(
             f"the remote {url} is on S3, which needs boto3: pip install 'modelreg[s3]'",
