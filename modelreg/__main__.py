@@ -49,14 +49,17 @@ def leave(code: object) -> None:
         import os
 
         atexit._run_exitfuncs()
+        # A stream closed when the process started (``2>&-``) is None here: nothing to flush.
         try:
-            sys.stdout.flush()
+            if sys.stdout is not None:
+                sys.stdout.flush()
         except BrokenPipeError:
             pass  # the reader went away (``| head``): as inside a command, not worth a message
         except (OSError, ValueError):
             raise SystemExit(code) from None
         try:
-            sys.stderr.flush()
+            if sys.stderr is not None:
+                sys.stderr.flush()
         except (OSError, ValueError):
             raise SystemExit(code) from None
         os._exit(code or 0)

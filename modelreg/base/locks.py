@@ -60,7 +60,10 @@ def _rw(path: Path, timeout: float, what: str, *, write: bool) -> Iterator[None]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # Not following a link, not blocking on a FIFO planted there: a lock is a regular file.
-        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+        # Exclusive needs a descriptor open for writing where flock is emulated with fcntl
+        # locks (NFS); nothing is ever written to it.
+        access = os.O_RDWR if write else os.O_RDONLY
+        fd = os.open(path, access | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
     except OSError as exc:
         raise _refusal(exc, path) from None
     try:

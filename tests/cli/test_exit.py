@@ -57,6 +57,22 @@ def test_the_exit_code_and_the_streams_are_those_of_the_command(tmp_path: Path, 
     assert (proc.returncode == 0) == (args == ["--version"]) and (proc.stdout or proc.stderr)
 
 
+def test_a_stream_closed_from_the_start_changes_nothing(tmp_path: Path) -> None:
+    # ``2>&-``: Python has no sys.stderr at all; the answer and the code are the command's.
+    reg = tmp_path / "reg"
+    closed = subprocess.run(
+        ["sh", "-c", 'exec "$0" -m modelreg init "$1" 2>&-', sys.executable, str(reg)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert closed.returncode == 0 and "Created registry" in closed.stdout and (reg / "modelreg.toml").is_file()
+    version = subprocess.run(
+        ["sh", "-c", 'exec "$0" -m modelreg --version 2>&-', sys.executable], capture_output=True, text=True
+    )
+    assert (version.returncode, version.stdout.split()[0]) == (0, "modelreg")
+
+
 def test_a_profiler_still_writes_its_report(tmp_path: Path) -> None:
     report = tmp_path / "modelreg.prof"
     proc = subprocess.run(

@@ -290,9 +290,10 @@ class SeaweedS3:
             "-s3.port.lance=0",
             "-master.telemetry=false",
             # Each bucket is a collection with its own volume; volumes grow as written
-            # (no preallocation), so 32 x 64 MB is a ceiling, not a reservation.
+            # (no preallocation), so 64 x 64 MB is a ceiling, not a reservation. One server
+            # serves the whole suite: at 32, its last buckets found no volume to write to.
             "-master.volumeSizeLimitMB=64",
-            "-volume.max=32",
+            "-volume.max=64",
             "-master.volumePreallocate=false",
             "-volume.preStopSeconds=0",
             # Tests want real NoSuchBucket errors, not buckets appearing on first upload.

@@ -129,7 +129,12 @@ def push_files(
     batch_size = 0
     # New packs small enough that --jobs of them go up at once (a pack's parts go one after the
     # other), but never below a part: a push of 50 MiB of changes is not one stream of 50 MiB.
-    cap = min(PACK_CAP, max(PART, -(-sum(need.values()) // max(1, jobs))))
+    # Each closes where an even share of the total ends, so no small pack goes up alone after.
+    total = sum(need.values())
+    count = -(-total // min(PACK_CAP, max(PART, -(-total // max(1, jobs))))) or 1
+    ends = iter([total * k // count for k in range(1, count)])
+    end = next(ends, None)
+    batched = 0
     for cid, n in need.items():
         if local.locate(cid) is None:
             raise NotFoundError(
@@ -137,12 +142,19 @@ def push_files(
                 "'modelreg pull' or 'modelreg verify' first",
                 code="blob_missing",
             )
-        if batch and batch_size + n > cap:
+        if batch and batch_size + n > PACK_CAP:
             work.append(partial(_send_new_pack, store, objects, batch, counter, sent))
             batch, batch_size = [], 0
         batch.append((cid, n))
         batch_size += n
+        batched += n
         sending += n
+        if end is not None and batched >= end:
+            work.append(partial(_send_new_pack, store, objects, batch, counter, sent))
+            batch, batch_size = [], 0
+            end = next(ends, None)
+            while end is not None and batched >= end:  # a chunk larger than a share
+                end = next(ends, None)
     if batch:
         work.append(partial(_send_new_pack, store, objects, batch, counter, sent))
     if on_plan is not None:

@@ -138,7 +138,7 @@ def test_push_and_pull_move_only_the_chunks_the_other_side_lacks(run, reg_path, 
     assert ok(run("verify", "-R", teammate)) is not None
 
 
-@pytest.mark.parametrize("jobs", [1, 4])
+@pytest.mark.parametrize("jobs", [1, 3, 4])
 def test_the_changes_of_a_version_go_up_in_as_many_streams_as_jobs(run, reg_path, tmp_path, side, jobs):
     # Locally a version's changes are one pack; sent whole, its parts would go one after the other.
     side.configure(reg_path)
