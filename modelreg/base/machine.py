@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import threading
 from functools import cache
 from pathlib import Path
 
@@ -21,22 +22,31 @@ MAC_BYTES = 32
 # The registries this process operates on (repo/repo.py notes each one it opens): a config or
 # cache directory inside one of them is the registry's, not this user's (a checkout whose
 # committed .config/ becomes HOME/.config), and is never read or written.
+# Threads of one process open and leave registries at once (a server reading a published
+# registry while it refreshes): the set is changed and read under a lock.
 _REGISTRIES: set[Path] = set()
+_NOTED = threading.Lock()
 
 
 def note_registry(root: Path) -> None:
-    _REGISTRIES.add(Path(os.path.realpath(root)))
+    real = Path(os.path.realpath(root))
+    with _NOTED:
+        _REGISTRIES.add(real)
 
 
 def forget_registry(root: Path) -> None:
     """``root`` is no longer operated on (a published registry's earlier view, say)."""
-    _REGISTRIES.discard(Path(os.path.realpath(root)))
+    real = Path(os.path.realpath(root))
+    with _NOTED:
+        _REGISTRIES.discard(real)
 
 
 def registry_holding(path: Path) -> Path | None:
     """The noted registry that ``path`` (links resolved) lies in, if any."""
     real = Path(os.path.realpath(path))
-    for root in _REGISTRIES:
+    with _NOTED:
+        roots = tuple(_REGISTRIES)
+    for root in roots:
         if real == root or root in real.parents:
             return root
     return None
