@@ -50,18 +50,16 @@ def leave(code: object) -> None:
 
         atexit._run_exitfuncs()
         # A stream closed when the process started (``2>&-``) is None here: nothing to flush.
-        try:
-            if sys.stdout is not None:
-                sys.stdout.flush()
-        except BrokenPipeError:
-            pass  # the reader went away (``| head``): as inside a command, not worth a message
-        except (OSError, ValueError):
-            raise SystemExit(code) from None
-        try:
-            if sys.stderr is not None:
-                sys.stderr.flush()
-        except (OSError, ValueError):
-            raise SystemExit(code) from None
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                if stream is not None:
+                    stream.flush()
+            except BrokenPipeError:
+                if stream is sys.stderr:
+                    raise SystemExit(code) from None
+                # the reader went away (``| head``): as inside a command, not worth a message
+            except (OSError, ValueError):
+                raise SystemExit(code) from None
         os._exit(code or 0)
     raise SystemExit(code)
 

@@ -56,7 +56,7 @@ def test_changes_share_it_and_gc_waits_for_them(tmp_path: Path) -> None:
 
 def test_gc_holding_it_keeps_a_change_out_until_it_ends(tmp_path: Path) -> None:
     lock = tmp_path / "blobs.lock"
-    gc = holder(lock, "exclusive", seconds=1.0)
+    gc = holder(lock, "exclusive", seconds=3.0)  # long enough for the first, refused try on a busy machine
     try:
         with pytest.raises(LockTimeoutError), hold_shared(lock, 0.1, "the blob store"):
             pass
