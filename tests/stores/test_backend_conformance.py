@@ -26,15 +26,20 @@ def s3server(s3_server: SeaweedS3) -> SeaweedS3:
     return s3_server
 
 
-@pytest.fixture(params=["directory", "s3"])
+@pytest.fixture(params=["directory", "s3", "s3-botocore"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """``s3``: plain calls through obstore, the rest through botocore (the keys are in the
+    environment); ``s3-botocore``: every call through botocore."""
     if request.param == "directory":
         root = tmp_path / "remote"
         root.mkdir()
         yield DirectoryBackend(root)
     else:
         server: SeaweedS3 = request.getfixturevalue("aws_env")
-        yield S3Backend(BUCKET, f"c-{secrets.token_hex(6)}", endpoint_url=server.endpoint_url)
+        direct = request.param == "s3"
+        s3 = S3Backend(BUCKET, f"c-{secrets.token_hex(6)}", endpoint_url=server.endpoint_url, direct=direct)
+        assert (s3._lane is not None) == direct
+        yield s3
 
 
 def test_a_missing_object_is_none_everywhere(backend: Backend) -> None:

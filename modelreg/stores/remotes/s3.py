@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from .s3_client import (
     transfer_config,
 )
 from .s3_errors import is_404, is_412, no_bucket, translate
+from .s3_obstore import SINGLE_PUT, lane_error, open_lane
 from .s3_reads import read_object, read_range, read_range_into, status_of
 
 __all__ = ["S3_MULTIPART_CHUNKSIZE", "S3_MULTIPART_THRESHOLD", "S3Backend"]
@@ -50,7 +52,10 @@ class S3Backend(Backend):
         multipart_threshold: int = S3_MULTIPART_THRESHOLD,
         multipart_chunksize: int = S3_MULTIPART_CHUNKSIZE,
         max_concurrency: int = S3_TRANSFER_CONCURRENCY,
+        direct: bool = True,
     ) -> None:
+        """``direct``: listings, reads and plain writes through obstore where the environment
+        alone says how the bucket is reached (``s3_obstore``); False: botocore for every call."""
         if not bucket:
             raise UsageError("an s3 remote url needs a bucket: s3://bucket/prefix")
         segments = [part for part in prefix.split("/") if part]
@@ -65,12 +70,31 @@ class S3Backend(Backend):
         self.multipart_chunksize = multipart_chunksize
         self.max_concurrency = max_concurrency
         self._bucket_checked = False
+        self._bexc: Any = None
+        self._errors: tuple[type[BaseException], ...] = ()  # botocore's, once it is loaded
+        self._lane = None if not direct else open_lane(bucket, self.prefix, self.url, self.endpoint_url, self.region)
+        self._boto_client: Any = None
+        self._opening = threading.Lock()
+        if self._lane is None:
+            self._open_client()  # botocore for everything: it says now what is wrong with the settings
+
+    @property
+    def _client(self) -> Any:
+        # With the obstore lane, botocore is loaded only by a call the lane does not make (from
+        # any of the transfer threads: one of them opens it).
+        if self._boto_client is None:
+            with self._opening:
+                if self._boto_client is None:
+                    self._open_client()
+        return self._boto_client
+
+    def _open_client(self) -> None:
         self._boto = load_boto3(self.url)
         self._bexc = self._boto.bexc
         # Everything boto3/botocore/s3transfer raise for a failed call, caught in one place.
         self._errors = self._boto.errors
         try:
-            self._client = make_client(self._boto, self.endpoint_url, self.region)
+            self._boto_client = make_client(self._boto, self.endpoint_url, self.region)
         except ValueError as exc:  # botocore: "Invalid endpoint: ..."
             raise UsageError(f"invalid endpoint_url {self.endpoint_url!r} for {self.url}: {exc}") from exc
         except self._errors as exc:
@@ -95,6 +119,8 @@ class S3Backend(Backend):
 
     def transient(self, exc: BaseException) -> bool:
         cause = exc.__cause__ if isinstance(exc, ModelregError) and exc.__cause__ is not None else exc
+        if lane_error(cause) or self._boto_client is None:
+            return False  # obstore tried it again already
         status = status_of(cause)
         if status is not None:
             return status >= 500 or status == 429
@@ -108,6 +134,10 @@ class S3Backend(Backend):
     def require_root(self) -> None:
         """A 404 for an object does not say whether the key or the bucket is missing: ask once."""
         if self._bucket_checked:
+            return
+        if self._lane is not None:
+            self._lane.require_root()
+            self._bucket_checked = True
             return
         try:
             self._client.head_bucket(Bucket=self.bucket)
@@ -128,6 +158,10 @@ class S3Backend(Backend):
         return ObjectInfo(int(head.get("ContentLength", 0)), head.get("ETag") or None)
 
     def list(self, prefix: str) -> dict[str, int]:
+        if self._lane is not None:
+            listed = self._lane.list(prefix)
+            self._bucket_checked = True  # it answered: the bucket is there
+            return listed
         found: dict[str, int] = {}
         start = len(self.prefix)
         try:
@@ -145,6 +179,8 @@ class S3Backend(Backend):
         return found
 
     def read(self, key: str, limit: int) -> bytes | None:
+        if self._lane is not None:
+            return self._lane.read(check_key(key), limit)
         try:
             data = read_range(self._client, self.bucket, self._key(key), 0, limit, where=self.url)
         except self._errors as exc:
@@ -158,6 +194,10 @@ class S3Backend(Backend):
         return data
 
     def read_range(self, key: str, start: int, end: int) -> bytes:
+        if self._lane is not None:
+            buf = bytearray(end - start)
+            self.read_range_into(key, start, memoryview(buf))
+            return bytes(buf)
         try:
             data = read_range(self._client, self.bucket, self._key(key), start, end - 1, where=self.url)
         except self._errors as exc:
@@ -175,7 +215,12 @@ class S3Backend(Backend):
 
     def read_range_into(self, key: str, start: int, buf: memoryview) -> None:
         try:
-            got = read_range_into(self._client, self.bucket, self._key(key), start, buf, where=self.url)
+            if self._lane is not None:
+                got = self._lane.read_range_into(check_key(key), start, buf)
+            else:
+                got = read_range_into(self._client, self.bucket, self._key(key), start, buf, where=self.url)
+        except FileNotFoundError as exc:  # obstore: no such object
+            raise RemoteError(f"the object {key} went from the remote {self.url} while it was read; try again") from exc
         except self._errors as exc:
             if is_404(self._bexc, exc):
                 raise RemoteError(
@@ -231,6 +276,9 @@ class S3Backend(Backend):
         return True
 
     def write(self, key: str, data: bytes) -> None:
+        if self._lane is not None:
+            self._lane.write(check_key(key), data)
+            return
         try:
             self._client.put_object(
                 Bucket=self.bucket, Key=self._key(key), Body=data, ContentType="application/octet-stream"
@@ -242,6 +290,9 @@ class S3Backend(Backend):
         """A multipart upload sent a part at a time as ``parts`` yields them (small pieces are
         gathered up to S3's least part size); the object appears, whole, only when the upload
         completes, and an upload that fails is aborted. An object of one part is a single PUT."""
+        if self._lane is not None and size <= SINGLE_PUT:
+            self._lane.write_parts(check_key(key), size, parts)
+            return
         gathered = bytearray()
         upload: _Multipart | None = None
         sent = 0

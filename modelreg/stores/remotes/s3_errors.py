@@ -6,7 +6,7 @@ from typing import Any
 
 from modelreg.errors import ModelregError, NotFoundError, RemoteError, UsageError
 
-_AUTH_CODES = frozenset(
+AUTH_CODES = frozenset(
     {
         "AccessDenied",
         "AllAccessDisabled",
@@ -81,7 +81,7 @@ def translate(bexc: Any, exc: BaseException, *, where: str, url: str, digest: st
         code = str(error.get("Code", ""))
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         detail = str(error.get("Message") or code or status)
-        if code in _AUTH_CODES or status in (401, 403):
+        if code in AUTH_CODES or status in (401, 403):
             return RemoteError(
                 f"the remote {where} refused the credentials ({code or status}: "
                 f"{detail}); check AWS_PROFILE / AWS_ACCESS_KEY_ID and the bucket policy",

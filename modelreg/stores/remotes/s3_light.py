@@ -51,16 +51,21 @@ def _config_file() -> Path:
     return Path(os.environ.get("AWS_CONFIG_FILE") or Path.home() / ".aws" / "config")
 
 
-def light_settings() -> dict[str, Any] | None:
-    """The keys, region and endpoint when the environment alone decides them, else None."""
+def light_settings(
+    endpoint: str | None = None, region: str | None = None, *, as_botocore: bool = False
+) -> dict[str, Any] | None:
+    """The keys, region and endpoint when the environment alone decides them, else None.
+    ``endpoint`` and ``region``, when given, are the registry's own settings: they win over the
+    environment's, as they do for botocore's client. ``as_botocore``: the endpoint comes from
+    where botocore's client looks (``$AWS_ENDPOINT_URL``, not ``$MODELREG_ENDPOINT_URL``)."""
     env = os.environ
     key, secret = env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")
     if not key or not secret:
         return None  # a profile, a role, SSO...: botocore's chain
     if any(env.get(name) or env.get(name.lower()) for name in _PROXIES):
         return None
-    endpoint = endpoint_from_env()
-    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
+    endpoint = endpoint or (os.environ.get("AWS_ENDPOINT_URL") if as_botocore else endpoint_from_env()) or None
+    region = region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
     if endpoint is None and any(env.get(name) for name in _AWS_ENDPOINT_SETTINGS):
         return None
     if endpoint is None or region is None:
@@ -115,7 +120,7 @@ class LightS3:
         except ModelregError:
             raise
         except (BaseError, OSError) as exc:
-            raise _translate(exc, self._where) from exc
+            raise translate_error(exc, self._where) from exc
         return bytes(data)
 
 
@@ -127,11 +132,20 @@ def _too_large(key: str, url: str, limit: int) -> IntegrityError:
     )
 
 
-def _translate(exc: BaseException, where: str) -> RemoteError:
+def translate_error(exc: BaseException, where: str) -> RemoteError:
+    import re
+
     from obstore.exceptions import PermissionDeniedError, UnauthenticatedError
 
-    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    if isinstance(exc, (PermissionDeniedError, UnauthenticatedError)):
+    from .s3_errors import AUTH_CODES
+
+    text = str(exc)
+    first = text.splitlines()[0] if text else type(exc).__name__
+    # object_store reports most S3 refusals as a generic error: its text has the status and code.
+    status = re.search(r"status code: (\d{3})", text)
+    code = re.search(r"<Code>([^<]{1,64})</Code>", text)
+    refused = (status is not None and status[1] in ("401", "403")) or (code is not None and code[1] in AUTH_CODES)
+    if refused or isinstance(exc, (PermissionDeniedError, UnauthenticatedError)):
         return RemoteError(
             f"the remote {where} refused the credentials ({first}); "
             "check AWS_PROFILE / AWS_ACCESS_KEY_ID and the bucket policy",
@@ -148,7 +162,25 @@ def _translate(exc: BaseException, where: str) -> RemoteError:
 def open_light(bucket: str, prefix: str, url: str) -> LightS3 | None:
     """A light reader of ``s3://bucket/prefix``, or None where botocore must do it (obstore not
     installed, or settings that only botocore reads)."""
-    settings = light_settings()
+    opened = open_store(bucket, prefix, MAX_RETRIES)
+    if opened is None:
+        return None
+    obstore, store, endpoint = opened
+    return LightS3(obstore, store, url, f"{url} (endpoint {endpoint})" if endpoint else url)
+
+
+def open_store(
+    bucket: str,
+    prefix: str,
+    retries: int,
+    endpoint: str | None = None,
+    region: str | None = None,
+    *,
+    as_botocore: bool = False,
+) -> tuple[Any, Any, str | None] | None:
+    """obstore, its store for ``s3://bucket/prefix`` and the endpoint (None: AWS's own), or None
+    where botocore must reach the bucket (see ``light_settings``)."""
+    settings = light_settings(endpoint, region, as_botocore=as_botocore)
     if settings is None:
         return None
     try:
@@ -181,9 +213,8 @@ def open_light(bucket: str, prefix: str, url: str) -> LightS3 | None:
             prefix=prefix.rstrip("/") or None,
             config=config,  # type: ignore[arg-type]
             client_options=client,  # type: ignore[arg-type]
-            retry_config={"max_retries": MAX_RETRIES, "retry_timeout": RETRY_TIMEOUT},
+            retry_config={"max_retries": retries, "retry_timeout": RETRY_TIMEOUT},
         )
     except (BaseError, ValueError, TypeError):  # a setting obstore refuses: botocore says what is wrong
         return None
-    where = f"{url} (endpoint {endpoint})" if endpoint else url
-    return LightS3(obstore, store, url, where)
+    return obstore, store, endpoint

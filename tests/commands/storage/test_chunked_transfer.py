@@ -279,3 +279,52 @@ def test_a_corrupt_local_chunk_is_set_aside_and_fetched_again_by_pull(run, reg_p
     assert any((reg_path / "blobs" / "quarantine").iterdir())
     ok(run("verify", "-R", reg_path))
     assert served(run, reg_path, "m", "model.bin") == model.read_bytes()
+
+
+# -- the client ---------------------------------------------------------------------------------
+
+PROBE = """
+import atexit, sys
+atexit.register(lambda: sys.stderr.write(f"botocore loaded: {'botocore' in sys.modules}\\n"))
+sys.argv = ["modelreg", *sys.argv[1:]]
+from modelreg.__main__ import main
+main()
+"""
+
+
+def _probed(*args: Any, env: dict[str, str] | None = None) -> tuple[dict[str, Any], bool]:
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *map(str, args), "--json"], capture_output=True, text=True, env=env, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout), "botocore loaded: True" in done.stderr
+
+
+def test_push_and_pull_reach_the_bucket_without_botocore_where_the_environment_holds_the_keys(
+    reg_path, tmp_path, make_file, request
+):
+    """Listings, reads and plain writes go through obstore (botocore's client costs 0.16 s to
+    open); MODELREG_S3_CLIENT=botocore sends every call through botocore instead."""
+    server = request.getfixturevalue("aws_env")
+    prefix = f"lane-{secrets.token_hex(6)}"
+    Side("s3", f"s3://{BUCKET}/{prefix}", server=server, prefix=prefix).configure(reg_path)
+    model = make_file(tmp_path / "model.bin", 12 * MiB)
+    ok_register = subprocess.run(
+        [sys.executable, "-m", "modelreg", "register", "m", str(model), "-R", str(reg_path)], capture_output=True
+    )
+    assert ok_register.returncode == 0, ok_register.stderr
+    pushed, botocore = _probed("push", "-R", reg_path)
+    assert pushed["transferred"] == 1 and pushed["bytes"] >= model.stat().st_size and not botocore
+
+    for client, loaded in (("", False), ("botocore", True)):
+        teammate = clone(reg_path, tmp_path / f"teammate-{client or 'obstore'}")
+        env = {**os.environ, "MODELREG_S3_CLIENT": client}
+        pulled, botocore = _probed("pull", "-R", teammate, env=env)
+        assert pulled["transferred"] == 1 and botocore is loaded
+        served_path = subprocess.run(
+            [sys.executable, "-m", "modelreg", "get", "m", "--path", "-R", str(teammate)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        assert (Path(served_path) / "model.bin").read_bytes() == model.read_bytes()

@@ -1,0 +1,140 @@
+"""The plain object calls of an S3 remote through obstore (Rust's ``object_store``), without botocore.
+
+A push or a pull is listings, small reads, ranged reads of packs and writes of whole objects.
+Through botocore each of them costs about a millisecond of Python (building, signing and parsing
+the request), and opening its client costs 0.16 s (importing botocore, loading the S3 model): a
+second push that sends 50 MB spent a quarter of its time there. obstore signs and sends in Rust
+with the GIL released, and opens in milliseconds. It is used where the environment alone says how
+the bucket is reached (``s3_light.light_settings``: the keys in the environment, the registry's
+endpoint and region); conditional writes, HEADs, whole-blob transfers and anything else stay with
+botocore, whose client the remote then opens on first use.
+
+Every answer is bounded as botocore's are: a read never takes more than its limit, a ranged read
+fills the caller's buffer and refuses a byte more or less. Failures become the same modelreg
+errors; obstore tries a failed request again itself (5xx, throttling, a dropped connection).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+
+from modelreg.errors import IntegrityError, ModelregError
+
+from .backend import check_key
+from .s3_errors import no_bucket
+from .s3_light import LightS3, open_store, translate_error
+
+ATTEMPTS = 5  # as many tries as the botocore path gets (its retries, then backend.Retrying's)
+_STREAM_PIECE = 1 << 20  # what a ranged read copies into the caller's buffer at a time
+# The largest object sent in one PUT, held whole (--jobs of them at once). Larger ones go up in
+# parts through botocore: obstore's multipart upload holds every part it is given until it is
+# sent (no back-pressure), 30 MB a stream where botocore's holds one part.
+SINGLE_PUT = 8 << 20
+_OCTETS = {"Content-Type": "application/octet-stream"}
+
+__all__ = ["SINGLE_PUT", "ObstoreLane", "lane_error", "open_lane"]
+
+
+class ObstoreLane(LightS3):
+    """Listings, reads, ranged reads and writes of objects under ``s3://bucket/prefix``."""
+
+    def list(self, prefix: str) -> dict[str, int]:
+        """Every object whose key starts with ``prefix``: key -> size. An answer, even an empty
+        one, says the bucket exists; NotFoundError (bucket_missing) when it does not."""
+        # object_store lists by whole path segments: ask for the folder, keep what starts with prefix.
+        folder = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        found: dict[str, int] = {}
+        try:
+            for batch in self._obstore.list(self._store, prefix=folder or None, chunk_size=1000):
+                for meta in batch:
+                    key = str(meta["path"])
+                    if key.startswith(prefix):
+                        found[key] = int(meta["size"])
+        except Exception as exc:
+            raise self._failed(exc) from exc
+        return found
+
+    def require_root(self) -> None:
+        """NotFoundError (bucket_missing) unless the bucket exists: a listing of a name no key has."""
+        try:
+            self._obstore.list_with_delimiter(self._store, prefix="no-such-folder")
+        except Exception as exc:
+            raise self._failed(exc) from exc
+
+    def read_range_into(self, key: str, start: int, buf: memoryview) -> int:
+        """Fill ``buf`` from ``start``; the bytes the server sent (never more than ``len(buf)``).
+        FileNotFoundError when there is no such object."""
+        check_key(key)
+        got = 0
+        try:
+            answer = self._obstore.get(self._store, key, options={"range": (start, start + len(buf))})
+            for piece in answer.stream(min_chunk_size=_STREAM_PIECE):
+                size = len(piece)
+                if got + size > len(buf):
+                    return got + size  # more than asked: the caller refuses it
+                buf[got : got + size] = piece
+                got += size
+        except FileNotFoundError:
+            raise
+        except Exception as exc:
+            if _unsatisfiable(exc):
+                return got  # a range past the end: short
+            raise self._failed(exc) from exc
+        return got
+
+    def write(self, key: str, data: bytes | memoryview) -> None:
+        check_key(key)
+        try:
+            self._obstore.put(self._store, key, data, use_multipart=False, attributes=_OCTETS)
+        except Exception as exc:
+            raise self._failed(exc) from exc
+
+    def write_parts(self, key: str, size: int, parts: Callable[[], Iterable[bytes | memoryview]]) -> None:
+        """One PUT of the ``size`` bytes ``parts()`` yields (at most ``SINGLE_PUT``): the object
+        appears whole or not at all, and nothing is sent unless the parts add up."""
+        if size > SINGLE_PUT:
+            raise ValueError(f"{size} bytes is more than one PUT of this lane takes")
+        self.write(key, b"".join(_counted(parts, key, size)))
+
+    def _failed(self, exc: BaseException) -> ModelregError:
+        if isinstance(exc, ModelregError):
+            return exc
+        if "NoSuchBucket" in str(exc):
+            return no_bucket(self._where)
+        return translate_error(exc, self._where)
+
+
+def _counted(parts: Callable[[], Iterable[bytes | memoryview]], key: str, size: int) -> Iterator[bytes]:
+    """The parts as bytes of their own (a part may be a view of a buffer its producer reuses), and
+    an error before the end if they do not add up."""
+    total = 0
+    for part in parts():
+        total += len(part)
+        if total > size:
+            break
+        yield bytes(part)
+    if total != size:
+        raise IntegrityError(f"{total} bytes or more were given for {key}, not {size}")
+
+
+def _unsatisfiable(exc: BaseException) -> bool:
+    text = str(exc)
+    return "416" in text or "Range Not Satisfiable" in text or "InvalidRange" in text
+
+
+def lane_error(exc: BaseException) -> bool:
+    """Whether ``exc`` came from obstore (already tried again there)."""
+    return type(exc).__module__.startswith("obstore")
+
+
+def open_lane(bucket: str, prefix: str, url: str, endpoint: str | None, region: str | None) -> ObstoreLane | None:
+    """The lane for an S3 remote, or None where botocore must do it all (also when
+    ``$MODELREG_S3_CLIENT`` is ``botocore``: a way around a store that obstore does not suit)."""
+    if os.environ.get("MODELREG_S3_CLIENT", "").strip().lower() == "botocore":
+        return None
+    opened = open_store(bucket, prefix, ATTEMPTS - 1, endpoint, region, as_botocore=True)
+    if opened is None:
+        return None
+    obstore, store, endpoint = opened
+    return ObstoreLane(obstore, store, url, f"{url} (endpoint {endpoint})" if endpoint else url)
