@@ -162,6 +162,20 @@ def test_a_range_read_into_a_buffer_fills_it_exactly(backend: Backend) -> None:
         backend.read_range_into("packs/gone", 0, memoryview(bytearray(1)))
 
 
+def test_a_range_read_in_the_backends_own_buffer_is_exactly_the_range(backend: Backend) -> None:
+    payload = os.urandom(3 << 20)
+    backend.write("packs/v", payload)
+    for start, end in ((0, len(payload)), (12345, 12345 + (2 << 20)), (len(payload) - 1, len(payload))):
+        view = backend.read_range_view("packs/v", start, end)
+        assert bytes(view) == payload[start:end]
+    with pytest.raises(IntegrityError):  # past the end: fewer bytes than asked is an error
+        backend.read_range_view("packs/v", len(payload) - 10, len(payload) + 1)
+    with pytest.raises(ModelregError):
+        backend.read_range_view("packs/gone", 0, 1)
+    wrapped = Retrying(backend, attempts=2, pause=0)
+    assert bytes(wrapped.read_range_view("packs/v", 5, 9)) == payload[5:9]
+
+
 def test_an_object_written_in_parts_is_the_parts_in_order(backend: Backend) -> None:
     """Parts of several MiB go up one at a time (a multipart upload on S3), small ones are
     gathered, a single small part is one plain write; the object reads back byte for byte."""

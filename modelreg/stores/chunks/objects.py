@@ -21,8 +21,9 @@ class ObjectStore(Protocol):
         """Bytes ``start`` to ``end`` (exclusive) of an object; exactly that many or an error."""
         ...
 
-    def read_range_into(self, key: str, start: int, buf: memoryview) -> None:
-        """Fill ``buf`` with the bytes of an object from ``start``: exactly ``len(buf)`` or an error."""
+    def read_range_view(self, key: str, start: int, end: int) -> memoryview:
+        """Bytes ``start`` to ``end`` (exclusive) of an object in a buffer of the remote's choosing
+        (freed with its last view): exactly that many or an error."""
         ...
 
     def write(self, key: str, data: bytes) -> None:

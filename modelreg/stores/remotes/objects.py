@@ -47,8 +47,8 @@ class ChunkObjects:
     def read_range(self, key: str, start: int, end: int) -> bytes:
         return self.backend.read_range(check_key(key), start, end)
 
-    def read_range_into(self, key: str, start: int, buf: memoryview) -> None:
-        self.backend.read_range_into(check_key(key), start, buf)
+    def read_range_view(self, key: str, start: int, end: int) -> memoryview:
+        return self.backend.read_range_view(check_key(key), start, end)
 
     def write(self, key: str, data: bytes) -> None:
         self.backend.write(check_key(key), data)

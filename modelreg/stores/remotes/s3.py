@@ -195,9 +195,7 @@ class S3Backend(Backend):
 
     def read_range(self, key: str, start: int, end: int) -> bytes:
         if self._lane is not None:
-            buf = bytearray(end - start)
-            self.read_range_into(key, start, memoryview(buf))
-            return bytes(buf)
+            return bytes(self.read_range_view(key, start, end))
         try:
             data = read_range(self._client, self.bucket, self._key(key), start, end - 1, where=self.url)
         except self._errors as exc:
@@ -214,13 +212,11 @@ class S3Backend(Backend):
         return data
 
     def read_range_into(self, key: str, start: int, buf: memoryview) -> None:
+        if self._lane is not None:
+            buf[:] = self.read_range_view(key, start, start + len(buf))
+            return
         try:
-            if self._lane is not None:
-                got = self._lane.read_range_into(check_key(key), start, buf)
-            else:
-                got = read_range_into(self._client, self.bucket, self._key(key), start, buf, where=self.url)
-        except FileNotFoundError as exc:  # obstore: no such object
-            raise RemoteError(f"the object {key} went from the remote {self.url} while it was read; try again") from exc
+            got = read_range_into(self._client, self.bucket, self._key(key), start, buf, where=self.url)
         except self._errors as exc:
             if is_404(self._bexc, exc):
                 raise RemoteError(
@@ -231,6 +227,20 @@ class S3Backend(Backend):
             raise IntegrityError(
                 f"the remote {self.url} sent {got} bytes of {key} for a range of {len(buf)}", code="remote_corrupt"
             )
+
+    def read_range_view(self, key: str, start: int, end: int) -> memoryview:
+        if self._lane is None:
+            return super().read_range_view(key, start, end)
+        try:
+            view = self._lane.read_range_view(check_key(key), start, end)
+        except FileNotFoundError as exc:  # obstore: no such object
+            raise RemoteError(f"the object {key} went from the remote {self.url} while it was read; try again") from exc
+        if len(view) != end - start:
+            raise IntegrityError(
+                f"the remote {self.url} sent {len(view)} bytes of {key} for a range of {end - start}",
+                code="remote_corrupt",
+            )
+        return view
 
     def get_file(self, key: str, dest: Path, info: ObjectInfo, progress: Progress | None = None) -> None:
         try:

@@ -10,8 +10,11 @@ endpoint and region); conditional writes, HEADs, whole-blob transfers and anythi
 botocore, whose client the remote then opens on first use.
 
 Every answer is bounded as botocore's are: a read never takes more than its limit, a ranged read
-fills the caller's buffer and refuses a byte more or less. Failures become the same modelreg
-errors; obstore tries a failed request again itself (5xx, throttling, a dropped connection).
+at most one network read more than its range (refused with a byte more or less). A ranged read
+hands out obstore's own buffer: a pull then copies none of its bytes in Python, which took a 512
+MiB pull from 1.20 to 1.0 s (page faults of a fresh buffer per read, and the copy into it).
+Failures become the same modelreg errors; obstore tries a failed request again itself (5xx,
+throttling, a dropped connection).
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ from .s3_errors import no_bucket
 from .s3_light import LightS3, open_store, translate_error
 
 ATTEMPTS = 5  # as many tries as the botocore path gets (its retries, then backend.Retrying's)
-_STREAM_PIECE = 1 << 20  # what a ranged read copies into the caller's buffer at a time
 # The largest object sent in one PUT, held whole (--jobs of them at once). Larger ones go up in
 # parts through botocore: obstore's multipart upload holds every part it is given until it is
 # sent (no back-pressure), 30 MB a stream where botocore's holds one part.
@@ -62,26 +64,25 @@ class ObstoreLane(LightS3):
         except Exception as exc:
             raise self._failed(exc) from exc
 
-    def read_range_into(self, key: str, start: int, buf: memoryview) -> int:
-        """Fill ``buf`` from ``start``; the bytes the server sent (never more than ``len(buf)``).
-        FileNotFoundError when there is no such object."""
+    def read_range_view(self, key: str, start: int, end: int) -> memoryview:
+        """Bytes ``start`` to ``end`` in one buffer of obstore's, no copy made here: that many, or
+        what the server sent instead (short, or at most one network read long; the caller refuses
+        either). FileNotFoundError when there is no such object."""
         check_key(key)
-        got = 0
+        if end <= start:
+            return memoryview(b"")
         try:
-            answer = self._obstore.get(self._store, key, options={"range": (start, start + len(buf))})
-            for piece in answer.stream(min_chunk_size=_STREAM_PIECE):
-                size = len(piece)
-                if got + size > len(buf):
-                    return got + size  # more than asked: the caller refuses it
-                buf[got : got + size] = piece
-                got += size
+            answer = self._obstore.get(self._store, key, options={"range": (start, end)})
+            # obstore gathers the body into pieces of at least this size: the whole range comes as
+            # one, and a longer body is cut at the first piece (the rest is never read).
+            for piece in answer.stream(min_chunk_size=end - start):
+                return memoryview(piece)
         except FileNotFoundError:
             raise
         except Exception as exc:
-            if _unsatisfiable(exc):
-                return got  # a range past the end: short
-            raise self._failed(exc) from exc
-        return got
+            if not _unsatisfiable(exc):  # a range past the end is a short answer
+                raise self._failed(exc) from exc
+        return memoryview(b"")
 
     def write(self, key: str, data: bytes | memoryview) -> None:
         check_key(key)
