@@ -32,7 +32,7 @@ from .s3_client import (
     transfer_config,
 )
 from .s3_errors import is_404, is_412, no_bucket, translate
-from .s3_obstore import SINGLE_PUT, lane_error, open_lane
+from .s3_obstore import SINGLE_PUT, LaneDeclined, lane_transient, open_lane
 from .s3_reads import read_object, read_range, read_range_into, status_of
 
 __all__ = ["S3_MULTIPART_CHUNKSIZE", "S3_MULTIPART_THRESHOLD", "S3Backend"]
@@ -100,6 +100,11 @@ class S3Backend(Backend):
         except self._errors as exc:
             raise self._translate(exc) from exc
 
+    def _declined(self, declined: LaneDeclined) -> None:
+        """The lane could not do a call, which botocore now does; for good where ``permanent``."""
+        if declined.permanent:
+            self._lane = None
+
     def __repr__(self) -> str:
         return f"S3Backend({self.url!r}, endpoint_url={self.endpoint_url!r})"
 
@@ -119,8 +124,9 @@ class S3Backend(Backend):
 
     def transient(self, exc: BaseException) -> bool:
         cause = exc.__cause__ if isinstance(exc, ModelregError) and exc.__cause__ is not None else exc
-        if lane_error(cause) or self._boto_client is None:
-            return False  # obstore tried it again already
+        lane = lane_transient(cause)
+        if lane is not None or self._boto_client is None:
+            return bool(lane)
         status = status_of(cause)
         if status is not None:
             return status >= 500 or status == 429
@@ -136,9 +142,13 @@ class S3Backend(Backend):
         if self._bucket_checked:
             return
         if self._lane is not None:
-            self._lane.require_root()
-            self._bucket_checked = True
-            return
+            try:
+                self._lane.require_root()
+            except LaneDeclined as declined:
+                self._declined(declined)
+            else:
+                self._bucket_checked = True
+                return
         try:
             self._client.head_bucket(Bucket=self.bucket)
         except self._errors as exc:
@@ -159,9 +169,13 @@ class S3Backend(Backend):
 
     def list(self, prefix: str) -> dict[str, int]:
         if self._lane is not None:
-            listed = self._lane.list(prefix)
-            self._bucket_checked = True  # it answered: the bucket is there
-            return listed
+            try:
+                listed = self._lane.list(prefix)
+            except LaneDeclined as declined:
+                self._declined(declined)
+            else:
+                self._bucket_checked = True  # it answered: the bucket is there
+                return listed
         found: dict[str, int] = {}
         start = len(self.prefix)
         try:
@@ -180,7 +194,10 @@ class S3Backend(Backend):
 
     def read(self, key: str, limit: int) -> bytes | None:
         if self._lane is not None:
-            return self._lane.read(check_key(key), limit)
+            try:
+                return self._lane.read(check_key(key), limit)
+            except LaneDeclined as declined:
+                self._declined(declined)
         try:
             data = read_range(self._client, self.bucket, self._key(key), 0, limit, where=self.url)
         except self._errors as exc:
@@ -195,7 +212,7 @@ class S3Backend(Backend):
 
     def read_range(self, key: str, start: int, end: int) -> bytes:
         if self._lane is not None:
-            return bytes(self.read_range_view(key, start, end))
+            return bytes(self.read_range_view(key, start, end))  # botocore's if the lane declines
         try:
             data = read_range(self._client, self.bucket, self._key(key), start, end - 1, where=self.url)
         except self._errors as exc:
@@ -235,6 +252,9 @@ class S3Backend(Backend):
             view = self._lane.read_range_view(check_key(key), start, end)
         except FileNotFoundError as exc:  # obstore: no such object
             raise RemoteError(f"the object {key} went from the remote {self.url} while it was read; try again") from exc
+        except LaneDeclined as declined:
+            self._declined(declined)
+            return super().read_range_view(key, start, end)
         if len(view) != end - start:
             raise IntegrityError(
                 f"the remote {self.url} sent {len(view)} bytes of {key} for a range of {end - start}",
@@ -287,8 +307,11 @@ class S3Backend(Backend):
 
     def write(self, key: str, data: bytes) -> None:
         if self._lane is not None:
-            self._lane.write(check_key(key), data)
-            return
+            try:
+                self._lane.write(check_key(key), data)
+                return
+            except LaneDeclined as declined:
+                self._declined(declined)
         try:
             self._client.put_object(
                 Bucket=self.bucket, Key=self._key(key), Body=data, ContentType="application/octet-stream"
@@ -301,8 +324,11 @@ class S3Backend(Backend):
         gathered up to S3's least part size); the object appears, whole, only when the upload
         completes, and an upload that fails is aborted. An object of one part is a single PUT."""
         if self._lane is not None and size <= SINGLE_PUT:
-            self._lane.write_parts(check_key(key), size, parts)
-            return
+            try:
+                self._lane.write_parts(check_key(key), size, parts)
+                return
+            except LaneDeclined as declined:
+                self._declined(declined)
         gathered = bytearray()
         upload: _Multipart | None = None
         sent = 0

@@ -42,6 +42,30 @@ _AWS_ENDPOINT_SETTINGS = (
 )
 
 
+# The AWS_* settings both clients read alike (or that change nothing here): any other one, say
+# obstore's AWS_TOKEN, AWS_SERVER_SIDE_ENCRYPTION or AWS_REQUEST_PAYER, or botocore's
+# AWS_IGNORE_CONFIGURED_ENDPOINT_URLS or AWS_PROFILE, leaves the call to botocore.
+_UNDERSTOOD = frozenset(
+    {
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_SECURITY_TOKEN",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_ENDPOINT_URL",
+        "AWS_CA_BUNDLE",
+        "AWS_CONFIG_FILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "AWS_EC2_METADATA_DISABLED",
+        "AWS_MAX_ATTEMPTS",
+        "AWS_RETRY_MODE",
+        "AWS_PAGER",
+        "AWS_DEFAULT_OUTPUT",
+    }
+)
+
+
 def endpoint_from_env() -> str | None:
     """The endpoint of an S3-compatible store: $MODELREG_ENDPOINT_URL, else boto3's $AWS_ENDPOINT_URL."""
     return os.environ.get("MODELREG_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL") or None
@@ -56,16 +80,28 @@ def light_settings(
 ) -> dict[str, Any] | None:
     """The keys, region and endpoint when the environment alone decides them, else None.
     ``endpoint`` and ``region``, when given, are the registry's own settings: they win over the
-    environment's, as they do for botocore's client. ``as_botocore``: the endpoint comes from
-    where botocore's client looks (``$AWS_ENDPOINT_URL``, not ``$MODELREG_ENDPOINT_URL``)."""
+    environment's, as they do for botocore's client. ``as_botocore``: the endpoint and region
+    come from where botocore's client looks ($AWS_ENDPOINT_URL, $AWS_DEFAULT_REGION), and
+    without an endpoint (AWS itself) a region must be named: botocore follows a bucket to its
+    region, obstore does not."""
     env = os.environ
     key, secret = env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")
     if not key or not secret:
         return None  # a profile, a role, SSO...: botocore's chain
     if any(env.get(name) or env.get(name.lower()) for name in _PROXIES):
         return None
-    endpoint = endpoint or (os.environ.get("AWS_ENDPOINT_URL") if as_botocore else endpoint_from_env()) or None
-    region = region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
+    if any(name.startswith("AWS_") and name not in _UNDERSTOOD for name in env):
+        return None  # obstore reads settings botocore does not (AWS_TOKEN, encryption...), or the reverse
+    endpoint = endpoint or (env.get("AWS_ENDPOINT_URL") if as_botocore else endpoint_from_env()) or None
+    if as_botocore:
+        named = env.get("AWS_DEFAULT_REGION") or None
+        if not region and env.get("AWS_REGION") and env.get("AWS_REGION") != named:
+            return None  # whether botocore reads $AWS_REGION depends on its version
+        region = region or named
+        if endpoint is None and region is None:
+            return None
+    else:
+        region = region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
     if endpoint is None and any(env.get(name) for name in _AWS_ENDPOINT_SETTINGS):
         return None
     if endpoint is None or region is None:
@@ -120,8 +156,11 @@ class LightS3:
         except ModelregError:
             raise
         except (BaseError, OSError) as exc:
-            raise translate_error(exc, self._where) from exc
+            raise self._failed(exc) from exc
         return bytes(data)
+
+    def _failed(self, exc: BaseException) -> Exception:
+        return translate_error(exc, self._where)
 
 
 def _too_large(key: str, url: str, limit: int) -> IntegrityError:
@@ -133,30 +172,38 @@ def _too_large(key: str, url: str, limit: int) -> IntegrityError:
 
 
 def translate_error(exc: BaseException, where: str) -> RemoteError:
-    import re
-
     from obstore.exceptions import PermissionDeniedError, UnauthenticatedError
 
     from .s3_errors import AUTH_CODES
 
+    status, code = status_and_code(exc)
     text = str(exc)
-    first = text.splitlines()[0] if text else type(exc).__name__
-    # object_store reports most S3 refusals as a generic error: its text has the status and code.
-    status = re.search(r"status code: (\d{3})", text)
-    code = re.search(r"<Code>([^<]{1,64})</Code>", text)
-    refused = (status is not None and status[1] in ("401", "403")) or (code is not None and code[1] in AUTH_CODES)
-    if refused or isinstance(exc, (PermissionDeniedError, UnauthenticatedError)):
+    # object_store's text carries the URL and the server's whole answer: name the status and the
+    # S3 code when it has them, else its first words.
+    detail = " ".join(str(x) for x in (status, code) if x) or (text.splitlines()[0] if text else type(exc).__name__)
+    detail = detail[:200]
+    if status in (401, 403) or code in AUTH_CODES or isinstance(exc, (PermissionDeniedError, UnauthenticatedError)):
         return RemoteError(
-            f"the remote {where} refused the credentials ({first}); "
+            f"the remote {where} refused the credentials ({detail}); "
             "check AWS_PROFILE / AWS_ACCESS_KEY_ID and the bucket policy",
             code="remote_auth",
         )
-    if "error sending request" in first or "connect" in first.lower():
+    if status is None and ("error sending request" in text or "connect" in detail.lower()):
         return RemoteError(
-            f"cannot reach the remote {where}: {first}; check the endpoint and the network",
+            f"cannot reach the remote {where}: {detail}; check the endpoint and the network",
             code="remote_unavailable",
         )
-    return RemoteError(f"the remote {where} failed: {first}", code="remote_error")
+    return RemoteError(f"the remote {where} failed: {detail}", code="remote_error")
+
+
+def status_and_code(exc: BaseException) -> tuple[int | None, str | None]:
+    """The HTTP status and the S3 error code in an obstore error's text, where it has them."""
+    import re
+
+    text = str(exc)
+    status = re.search(r"status code: (\d{3})\b", text)
+    code = re.search(r"<Code>([A-Za-z0-9.]{1,64})</Code>", text)
+    return (int(status[1]) if status else None), (code[1] if code else None)
 
 
 def open_light(bucket: str, prefix: str, url: str) -> LightS3 | None:

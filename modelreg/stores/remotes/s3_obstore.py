@@ -26,16 +26,25 @@ from modelreg.errors import IntegrityError, ModelregError
 
 from .backend import check_key
 from .s3_errors import no_bucket
-from .s3_light import LightS3, open_store, translate_error
+from .s3_light import MAX_RETRIES, LightS3, open_store, status_and_code, translate_error
 
-ATTEMPTS = 5  # as many tries as the botocore path gets (its retries, then backend.Retrying's)
 # The largest object sent in one PUT, held whole (--jobs of them at once). Larger ones go up in
 # parts through botocore: obstore's multipart upload holds every part it is given until it is
 # sent (no back-pressure), 30 MB a stream where botocore's holds one part.
 SINGLE_PUT = 8 << 20
 _OCTETS = {"Content-Type": "application/octet-stream"}
 
-__all__ = ["SINGLE_PUT", "ObstoreLane", "lane_error", "open_lane"]
+__all__ = ["SINGLE_PUT", "LaneDeclined", "ObstoreLane", "lane_transient", "open_lane"]
+
+
+class LaneDeclined(Exception):
+    """What botocore must do instead: a listing with a key object_store cannot parse (``a//b``,
+    ``./``), or (``permanent``) a bucket in another region than the one signed for, which
+    botocore follows and object_store does not."""
+
+    def __init__(self, why: str, *, permanent: bool) -> None:
+        super().__init__(why)
+        self.permanent = permanent
 
 
 class ObstoreLane(LightS3):
@@ -54,6 +63,8 @@ class ObstoreLane(LightS3):
                     if key.startswith(prefix):
                         found[key] = int(meta["size"])
         except Exception as exc:
+            if "invalid path" in str(exc) or "invalid list response" in str(exc):
+                raise LaneDeclined(str(exc)[:200], permanent=False) from exc
             raise self._failed(exc) from exc
         return found
 
@@ -66,23 +77,32 @@ class ObstoreLane(LightS3):
 
     def read_range_view(self, key: str, start: int, end: int) -> memoryview:
         """Bytes ``start`` to ``end`` in one buffer of obstore's, no copy made here: that many, or
-        what the server sent instead (short, or at most one network read long; the caller refuses
-        either). FileNotFoundError when there is no such object."""
+        fewer when the server sent fewer (the caller refuses them); IntegrityError when it sent
+        more. FileNotFoundError when there is no such object."""
         check_key(key)
-        if end <= start:
+        size = end - start
+        if size <= 0:
             return memoryview(b"")
         try:
             answer = self._obstore.get(self._store, key, options={"range": (start, end)})
-            # obstore gathers the body into pieces of at least this size: the whole range comes as
-            # one, and a longer body is cut at the first piece (the rest is never read).
-            for piece in answer.stream(min_chunk_size=end - start):
-                return memoryview(piece)
-        except FileNotFoundError:
+            # obstore gathers the body into pieces of at least ``size`` bytes: the whole range
+            # comes as one. A longer body shows as a second piece, or a first one too long; so
+            # what is held is bounded by twice the range, and the rest is never read.
+            pieces = iter(answer.stream(min_chunk_size=size))
+            first = next(pieces, None)
+            if first is None:
+                return memoryview(b"")
+            if len(first) > size or (len(first) == size and next(pieces, None) is not None):
+                raise IntegrityError(
+                    f"the remote {self.url} sent more than the {size} bytes asked of {key}", code="remote_corrupt"
+                )
+            return memoryview(first)
+        except (FileNotFoundError, ModelregError):
             raise
         except Exception as exc:
-            if not _unsatisfiable(exc):  # a range past the end is a short answer
-                raise self._failed(exc) from exc
-        return memoryview(b"")
+            if _unsatisfiable(exc):  # a range past the end is a short answer
+                return memoryview(b"")
+            raise self._failed(exc) from exc
 
     def write(self, key: str, data: bytes | memoryview) -> None:
         check_key(key)
@@ -98,10 +118,13 @@ class ObstoreLane(LightS3):
             raise ValueError(f"{size} bytes is more than one PUT of this lane takes")
         self.write(key, b"".join(_counted(parts, key, size)))
 
-    def _failed(self, exc: BaseException) -> ModelregError:
+    def _failed(self, exc: BaseException) -> Exception:
         if isinstance(exc, ModelregError):
             return exc
-        if "NoSuchBucket" in str(exc):
+        status, code = status_and_code(exc)
+        if status in (301, 307) or code in ("PermanentRedirect", "AuthorizationHeaderMalformed"):
+            return LaneDeclined(f"the bucket answers from elsewhere ({status} {code})", permanent=True)
+        if code == "NoSuchBucket":
             return no_bucket(self._where)
         return translate_error(exc, self._where)
 
@@ -120,13 +143,18 @@ def _counted(parts: Callable[[], Iterable[bytes | memoryview]], key: str, size: 
 
 
 def _unsatisfiable(exc: BaseException) -> bool:
-    text = str(exc)
-    return "416" in text or "Range Not Satisfiable" in text or "InvalidRange" in text
+    status, code = status_and_code(exc)
+    return status == 416 or code == "InvalidRange"
 
 
-def lane_error(exc: BaseException) -> bool:
-    """Whether ``exc`` came from obstore (already tried again there)."""
-    return type(exc).__module__.startswith("obstore")
+def lane_transient(exc: BaseException) -> bool | None:
+    """For an error of obstore's: whether trying again may help (a server error or throttling,
+    which obstore tried twice already: backend.Retrying then waits longer between tries, as it
+    does for botocore's). None for any other error."""
+    if not type(exc).__module__.startswith("obstore"):
+        return None
+    status, _ = status_and_code(exc)
+    return status is not None and (status >= 500 or status == 429)
 
 
 def open_lane(bucket: str, prefix: str, url: str, endpoint: str | None, region: str | None) -> ObstoreLane | None:
@@ -134,7 +162,7 @@ def open_lane(bucket: str, prefix: str, url: str, endpoint: str | None, region: 
     ``$MODELREG_S3_CLIENT`` is ``botocore``: a way around a store that obstore does not suit)."""
     if os.environ.get("MODELREG_S3_CLIENT", "").strip().lower() == "botocore":
         return None
-    opened = open_store(bucket, prefix, ATTEMPTS - 1, endpoint, region, as_botocore=True)
+    opened = open_store(bucket, prefix, MAX_RETRIES, endpoint, region, as_botocore=True)
     if opened is None:
         return None
     obstore, store, endpoint = opened
