@@ -5,7 +5,9 @@ taken only where it reaches the very bucket, region and credentials botocore's c
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,8 +15,9 @@ pytest.importorskip("obstore")
 
 from obstore.exceptions import GenericError
 
+from modelreg.stores.remotes.s3 import S3Backend
 from modelreg.stores.remotes.s3_light import light_settings, translate_error
-from modelreg.stores.remotes.s3_obstore import _unsatisfiable, lane_transient, open_lane
+from modelreg.stores.remotes.s3_obstore import LaneDeclined, _unsatisfiable, lane_transient, open_lane
 
 KEYS = {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret"}
 ENDPOINT = "http://127.0.0.1:9"
@@ -109,3 +112,53 @@ def test_a_huge_error_body_makes_a_short_message() -> None:
 def test_server_errors_and_throttling_are_tried_again_refusals_never(status: str, code: str, transient: bool) -> None:
     assert lane_transient(_answer(status, code)) is transient
     assert lane_transient(OSError("not obstore's")) is None
+
+
+def test_s3s_redirect_to_the_buckets_region_hands_the_remote_to_botocore_for_good(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    """S3 answers a request signed for the wrong region with a 301 that has no Location, which
+    object_store words as a bare redirect; botocore follows the bucket to its region."""
+    for name, value in KEYS.items():
+        clean_env.setenv(name, value)
+    lane = open_lane("bucket", "", "s3://bucket", ENDPOINT, None)
+    assert lane is not None
+    bare = GenericError(
+        "Generic S3 error: Error performing PUT http://127.0.0.1:9/bucket/x in 2ms: Received redirect "
+        "without LOCATION, this normally indicates an incorrectly configured region"
+    )
+    for moved in (bare, _answer("400 Bad Request", "AuthorizationHeaderMalformed")):
+        declined = lane._failed(moved)
+        assert isinstance(declined, LaneDeclined) and declined.permanent
+
+
+S3_BUCKET = "modelreg-lane-decisions"
+
+
+@pytest.fixture(scope="module")
+def s3server(s3_server: Any) -> Any:
+    s3_server.create_bucket(S3_BUCKET)
+    return s3_server
+
+
+def test_a_declined_call_is_made_by_botocore_and_a_permanent_decline_keeps_the_lane_off(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = request.getfixturevalue("aws_env")
+    backend = S3Backend(S3_BUCKET, f"d-{secrets.token_hex(6)}", endpoint_url=server.endpoint_url)
+    lane = backend._lane
+    assert lane is not None
+    backend.write("packs/a", b"abc")  # through the lane
+
+    def unparsable(prefix: str) -> dict[str, int]:
+        raise LaneDeclined("Encountered object with invalid path", permanent=False)
+
+    monkeypatch.setattr(lane, "list", unparsable)
+    assert backend.list("packs/") == {"packs/a": 3} and backend._lane is lane  # botocore listed it
+
+    def moved(key: str, start: int, end: int) -> memoryview:
+        raise LaneDeclined("the bucket answers from elsewhere", permanent=True)
+
+    monkeypatch.setattr(lane, "read_range_view", moved)
+    assert bytes(backend.read_range_view("packs/a", 1, 3)) == b"bc" and backend._lane is None
+    assert backend.read("packs/a", 10) == b"abc"  # botocore from now on

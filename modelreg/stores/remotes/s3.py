@@ -141,9 +141,10 @@ class S3Backend(Backend):
         """A 404 for an object does not say whether the key or the bucket is missing: ask once."""
         if self._bucket_checked:
             return
-        if self._lane is not None:
+        lane = self._lane  # once: another thread may drop it meanwhile
+        if lane is not None:
             try:
-                self._lane.require_root()
+                lane.require_root()
             except LaneDeclined as declined:
                 self._declined(declined)
             else:
@@ -168,9 +169,10 @@ class S3Backend(Backend):
         return ObjectInfo(int(head.get("ContentLength", 0)), head.get("ETag") or None)
 
     def list(self, prefix: str) -> dict[str, int]:
-        if self._lane is not None:
+        lane = self._lane
+        if lane is not None:
             try:
-                listed = self._lane.list(prefix)
+                listed = lane.list(prefix)
             except LaneDeclined as declined:
                 self._declined(declined)
             else:
@@ -193,9 +195,10 @@ class S3Backend(Backend):
         return found
 
     def read(self, key: str, limit: int) -> bytes | None:
-        if self._lane is not None:
+        lane = self._lane
+        if lane is not None:
             try:
-                return self._lane.read(check_key(key), limit)
+                return lane.read(check_key(key), limit)
             except LaneDeclined as declined:
                 self._declined(declined)
         try:
@@ -246,10 +249,11 @@ class S3Backend(Backend):
             )
 
     def read_range_view(self, key: str, start: int, end: int) -> memoryview:
-        if self._lane is None:
+        lane = self._lane
+        if lane is None:
             return super().read_range_view(key, start, end)
         try:
-            view = self._lane.read_range_view(check_key(key), start, end)
+            view = lane.read_range_view(check_key(key), start, end)
         except FileNotFoundError as exc:  # obstore: no such object
             raise RemoteError(f"the object {key} went from the remote {self.url} while it was read; try again") from exc
         except LaneDeclined as declined:
@@ -306,9 +310,10 @@ class S3Backend(Backend):
         return True
 
     def write(self, key: str, data: bytes) -> None:
-        if self._lane is not None:
+        lane = self._lane
+        if lane is not None:
             try:
-                self._lane.write(check_key(key), data)
+                lane.write(check_key(key), data)
                 return
             except LaneDeclined as declined:
                 self._declined(declined)
@@ -323,9 +328,10 @@ class S3Backend(Backend):
         """A multipart upload sent a part at a time as ``parts`` yields them (small pieces are
         gathered up to S3's least part size); the object appears, whole, only when the upload
         completes, and an upload that fails is aborted. An object of one part is a single PUT."""
-        if self._lane is not None and size <= SINGLE_PUT:
+        lane = self._lane
+        if lane is not None and size <= SINGLE_PUT:
             try:
-                self._lane.write_parts(check_key(key), size, parts)
+                lane.write_parts(check_key(key), size, parts)
                 return
             except LaneDeclined as declined:
                 self._declined(declined)

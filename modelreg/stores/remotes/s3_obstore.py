@@ -122,7 +122,9 @@ class ObstoreLane(LightS3):
         if isinstance(exc, ModelregError):
             return exc
         status, code = status_and_code(exc)
-        if status in (301, 307) or code in ("PermanentRedirect", "AuthorizationHeaderMalformed"):
+        # S3's PermanentRedirect has no Location: object_store then says "redirect without LOCATION".
+        moved = "redirect without LOCATION" in str(exc) or "BareRedirect" in str(exc)
+        if moved or status in (301, 307) or code in ("PermanentRedirect", "AuthorizationHeaderMalformed"):
             return LaneDeclined(f"the bucket answers from elsewhere ({status} {code})", permanent=True)
         if code == "NoSuchBucket":
             return no_bucket(self._where)
