@@ -1,9 +1,11 @@
 """A remote in an S3 bucket (AWS or any S3-compatible store reached via ``endpoint_url``).
 
-boto3 is an optional dependency (``modelreg[s3]``): it is imported only when an ``s3://``
-remote is opened, so directory remotes and the rest of modelreg never pay for it. Credentials
-come only from the standard AWS chain (environment, profile files, SSO, instance roles);
-nothing about them is read from or written to the registry.
+boto3 and obstore are optional dependencies (``modelreg[s3]``). Where the environment alone says
+how the bucket is reached, listings, reads and small writes go through obstore (``s3_obstore``)
+and boto3 is imported only by a call left to it; elsewhere boto3 is imported when the remote is
+opened. Directory remotes and the rest of modelreg never pay for either. Credentials come only
+from the standard AWS chain (environment, profile files, SSO, instance roles); nothing about
+them is read from or written to the registry.
 """
 
 from __future__ import annotations
