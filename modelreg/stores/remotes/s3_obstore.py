@@ -10,11 +10,11 @@ endpoint and region); conditional writes, HEADs, whole-blob transfers and anythi
 botocore, whose client the remote then opens on first use.
 
 Every answer is bounded as botocore's are: a read never takes more than its limit, a ranged read
-at most one network read more than its range (refused with a byte more or less). A ranged read
+never holds more than twice its range (a byte more or less is refused). A ranged read
 hands out obstore's own buffer: a pull then copies none of its bytes in Python, which took a 512
 MiB pull from 1.20 to 1.0 s (page faults of a fresh buffer per read, and the copy into it).
-Failures become the same modelreg errors; obstore tries a failed request again itself (5xx,
-throttling, a dropped connection).
+Failures become the same modelreg errors; obstore tries a failed request twice more itself,
+then ``backend.Retrying`` tries server errors and throttling again with its pauses.
 """
 
 from __future__ import annotations
