@@ -6,6 +6,7 @@ import sys
 def main() -> None:
     # Commands turn Ctrl-C into exit 130 themselves; this covers the moments before one runs
     # (importing the CLI, Typer reading the command's signature) and after it ends.
+    sys.unraisablehook = _deliver_lost_interrupt
     try:
         from modelreg.cli import main as cli_main
 
@@ -26,12 +27,51 @@ def main() -> None:
         sys.stderr.write("error: interrupted\n")
         raise SystemExit(130) from None
     finally:
-        # The result is decided: a Ctrl-C during interpreter shutdown must not add noise to it.
-        # (signal is loaded by the CLI's imports; importing it here would widen the window.)
-        signal = sys.modules.get("signal")
-        if signal is not None:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # The result is decided: a Ctrl-C from here on must not add noise to it, nor one that
+        # lands before SIGINT is ignored replace it with a traceback.
+        try:
+            _ignore_interrupts()
+        except KeyboardInterrupt:
+            _ignore_interrupts()
     leave(code)
+
+
+def _ignore_interrupts() -> None:
+    # (signal is loaded by the CLI's imports; importing it here would widen the window.)
+    signal = sys.modules.get("signal")
+    if signal is not None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGALRM, signal.SIG_IGN)  # a Ctrl-C raised again (below) included
+
+
+_in_hook = False
+
+
+def _deliver_lost_interrupt(unraisable: "sys.UnraisableHookArgs") -> None:
+    """CPython cannot raise an exception out of a finalizer (a ``__del__``, a weakref callback
+    such as the import lock's): a Ctrl-C landing in one is printed as "Exception ignored" and the
+    command runs on to exit 0. Raise it again a millisecond later, in the command's own code
+    (where it means exit 130), through an alarm: a signal raised here would be handled before
+    this hook returns, and lost the same way."""
+    global _in_hook
+    if not issubclass(unraisable.exc_type, KeyboardInterrupt):
+        sys.__unraisablehook__(unraisable)
+        return
+    import signal
+
+    _in_hook = True
+    signal.signal(signal.SIGALRM, _interrupt_again)
+    signal.setitimer(signal.ITIMER_REAL, 0.001)
+    _in_hook = False
+
+
+def _interrupt_again(signum: int, frame: object) -> None:
+    if _in_hook:  # the alarm came before the hook returned: once more, a little later
+        import signal
+
+        signal.setitimer(signal.ITIMER_REAL, 0.001)
+        return
+    raise KeyboardInterrupt
 
 
 def leave(code: object) -> None:

@@ -434,3 +434,43 @@ def test_sigint_at_any_instant_of_a_register(reg_path: Path, tmp_path: Path) -> 
         problems.append(f"exit {proc.returncode}: {err.strip().splitlines()[-1:]}")
     cli.verify()
     assert problems == []
+
+
+# A Ctrl-C that lands while a finalizer runs (here the import lock's weakref callback or a
+# Popen's __del__, during a real register): CPython cannot raise it there and would print
+# "Exception ignored" and let the command run on to exit 0. The driver makes one happen at a
+# known point, in the lineage capture, before a byte is stored.
+FINALIZER_DRIVER = """
+import sys, time
+import modelreg.ops.capture.lineage as lineage
+from modelreg.__main__ import main
+
+class Finalized:
+    def __del__(self):
+        raise KeyboardInterrupt  # what Python's SIGINT handler does wherever it lands
+
+pause = float(sys.argv[1])
+real = lineage.capture
+def capture(**kw):
+    Finalized()  # collected at once: the interrupt is raised inside its finalizer
+    time.sleep(pause)  # the command's own work goes on
+    return real(**kw)
+
+lineage.capture = capture
+sys.argv = ["modelreg", *sys.argv[2:]]
+main()
+"""
+
+
+def test_a_sigint_landing_in_a_finalizer_still_interrupts_the_command(reg_path: Path, tmp_path: Path) -> None:
+    f = tmp_path / "w.bin"
+    f.write_bytes(b"w")
+    cli = Cli(reg_path)
+    cmd = [sys.executable, "-c", FINALIZER_DRIVER, "0.5", "register", "m", str(f), "-R", str(reg_path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stderr.splitlines() == ["error: interrupted; the registry is unchanged or the change is complete"]
+    assert cli.verify()["versions"] == 0
+    # With nothing to interrupt after it (no work left), the command's result stands, quietly.
+    done = subprocess.run([*cmd[:3], "0", *cmd[4:]], capture_output=True, text=True, check=False)
+    assert done.returncode in (0, 130) and len(done.stderr.splitlines()) <= 1, done.stderr
