@@ -1,8 +1,8 @@
 """Storing one large file as chunks in a single pass over its bytes.
 
-The source is read with ``preadv`` into a few large buffers (never mmapped: a file truncated
-while it is read would kill the process with SIGBUS). Each buffer goes through three threads in
-turn, so the bytes hashed are the bytes stored:
+The source is read with ``preadv`` into a few large buffers in huge pages (``big_buffer``; the
+source itself is never mmapped: a file truncated while it is read would kill the process with
+SIGBUS). Each buffer goes through three threads in turn, so the bytes hashed are the bytes stored:
 
 1. the reader (the caller's thread) fills it from the file,
 2. the hasher feeds it to the file's SHA-256 (hashlib releases the GIL on the whole buffer),
@@ -23,12 +23,14 @@ handed on whole, 8 MiB at a time: a few hundred hand-offs per GiB.
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 import queue
 import threading
 from collections.abc import Callable, Container
 from typing import Any
 
+from modelreg.base.allocator import big_buffer
 from modelreg.base.parallel import start_thread
 from modelreg.base.progress import Progress
 
@@ -39,7 +41,7 @@ BUF_SIZE = 8 << 20
 BUFFERS = 6
 _PREFIX = MAX_SIZE  # room for the carried bytes of the previous buffer's provisional last chunk
 
-_Item = tuple[bytearray, int, bool] | None  # (buffer, bytes read into it, end of file); None: stop
+_Item = tuple[mmap.mmap, int, bool] | None  # (buffer, bytes read into it, end of file); None: stop
 
 
 def chunker() -> Any:
@@ -53,9 +55,9 @@ def ingest(
 ) -> tuple[str, int, list[ChunkRef]]:
     """Chunk the file open at ``src_fd`` (read at most ``limit`` bytes), append the chunks not in
     ``known`` to ``writer``; returns the file's digest, the bytes read and its chunks in order."""
-    free: queue.Queue[bytearray] = queue.Queue()
+    free: queue.Queue[mmap.mmap] = queue.Queue()
     for _ in range(BUFFERS):
-        free.put(bytearray(_PREFIX + BUF_SIZE))
+        free.put(big_buffer(_PREFIX + BUF_SIZE))
     hash_q: queue.Queue[_Item] = queue.Queue()
     cut_q: queue.Queue[_Item] = queue.Queue()
     sha = hashlib.sha256()
@@ -173,7 +175,7 @@ def ingest(
     return "sha256:" + sha.hexdigest(), read, refs
 
 
-def _take(free: queue.Queue[bytearray], stop: threading.Event) -> bytearray | None:
+def _take(free: queue.Queue[mmap.mmap], stop: threading.Event) -> mmap.mmap | None:
     while not stop.is_set():
         try:
             return free.get(timeout=0.1)

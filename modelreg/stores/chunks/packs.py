@@ -27,6 +27,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from modelreg.base.allocator import big_buffer
 from modelreg.base.fs import fsync_dir, tmp_name, write_all
 from modelreg.base.parallel import start_thread
 
@@ -143,7 +144,7 @@ class PackWriter:
     def _take_stage(self) -> mmap.mmap:
         if self._made < STAGES:
             self._made += 1
-            return mmap.mmap(-1, STAGE)  # anonymous memory is page-aligned, as direct I/O needs
+            return big_buffer(STAGE)
         while True:
             try:
                 return self._stages.get(timeout=0.1)
