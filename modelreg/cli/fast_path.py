@@ -1,14 +1,15 @@
-"""The hot read commands answered without Typer, when their command line is a plain one.
+"""The hot commands answered without Typer, when their command line is a plain one.
 
 ``get REF`` and ``get-production NAME`` with ``--path`` and/or ``--json``, ``list [NAME] --json``
-(with ``--stage``, ``--tag``, ``--where``, ``--sort``, ``--limit``) and ``show REF --json``, with
-``--json``, ``-q``/``--quiet`` and ``-R``/``--registry DIR`` before or after the command name:
-what a Makefile, a CI job or a model server runs again and again, and what costs less to answer
-than importing Typer and its click. ``modelreg.cli.main`` asks ``answer`` first.
+(with ``--stage``, ``--tag``, ``--where``, ``--sort``, ``--limit``), ``show REF --json`` and
+``register NAME PATH...`` with any of its options, each with ``--json``, ``-q``/``--quiet`` and
+``-R``/``--registry DIR`` before or after the command name: what a Makefile, a CI job, a training
+script or a model server runs again and again, and what costs less to answer than importing
+Typer and its click (15 ms of a 90 ms register). ``modelreg.cli.main`` asks ``answer`` first.
 
 ``parse`` takes only the command lines that click would read the same way, and hands them to
-the functions the Typer commands call (``reads.py``) with the values Typer would pass, so both
-ways print the same bytes and exit with the same code. Anything else returns None and goes to
+the functions the Typer commands call (``reads.py``, ``writes.py``) with the values Typer would
+pass, so both ways print the same bytes and exit with the same code. Anything else returns None and goes to
 the full CLI: help, an option this module does not know (or an abbreviation, or a cluster of
 short flags), ``--``, an empty value, an argument too many or missing, a human table, a shell
 asking for completions, ``MODELREG_DEBUG``. A test compares both ways on generated command
@@ -30,23 +31,27 @@ class Form:
     """What one command takes after its name, besides the global options. (A plain class: a
     dataclass costs its generated methods at every start.)"""
 
-    __slots__ = ("flags", "least", "machine", "most", "repeated", "values")
+    __slots__ = ("flags", "least", "machine", "most", "paths", "repeated", "values")
 
     def __init__(
         self,
         least: int,
-        most: int,
+        most: int | None,
         *,
         flags: Mapping[str, str] = _NONE,
         values: Mapping[str, str] = _NONE,
         repeated: Mapping[str, str] = _NONE,
-        machine: tuple[str, ...] = ("json",),
+        machine: tuple[str, ...] | None = ("json",),
+        paths: tuple[int, frozenset[str]] | None = None,
     ) -> None:
-        self.least, self.most = least, most  # positional arguments
+        self.least, self.most = least, most  # positional arguments (None: no most)
         self.flags = flags  # option -> parameter set to True
         self.values = values  # option -> parameter given one value (the last one counts)
         self.repeated = repeated  # option -> parameter collecting every value, in order
-        self.machine = machine  # taken only when one of these is set: no human layout
+        self.machine = machine  # taken only when one of these is set: no human layout (None: always)
+        # The positional arguments from this index on, and these parameters, are paths (click
+        # refuses one that exists but cannot be read).
+        self.paths = paths
 
 
 _HAND_OUT = Form(1, 1, flags=MappingProxyType({"--path": "path"}), machine=("json", "path"))
@@ -61,6 +66,37 @@ FORMS: Mapping[str, Form] = MappingProxyType(
             repeated=MappingProxyType({"--tag": "tag", "--where": "where"}),
         ),
         "show": Form(1, 1),
+        "register": Form(
+            2,
+            None,
+            flags=MappingProxyType({"--link": "link", "--push": "push"}),
+            values=MappingProxyType(
+                {
+                    "--metrics-file": "metrics_file",
+                    "--description": "description",
+                    "-d": "description",
+                    "--stage": "stage",
+                    "--author": "author",
+                    "--python": "python",
+                    "--reason": "reason",
+                    "--sign": "sign",
+                }
+            ),
+            repeated=MappingProxyType(
+                {
+                    "--metric": "metric",
+                    "-m": "metric",
+                    "--param": "param",
+                    "-p": "param",
+                    "--tag": "tag",
+                    "-t": "tag",
+                    "--dataset": "dataset",
+                    "--env-file": "env_file",
+                }
+            ),
+            machine=None,  # its line for people is plain text, printed the same way
+            paths=(1, frozenset({"metrics_file", "python", "sign", "env_file"})),
+        ),
     }
 )
 # Every command takes these, before or after its name (cli/group.py).
@@ -121,10 +157,15 @@ def parse(argv: Sequence[str]) -> Plain | None:
     if command is None:
         return None
     form = FORMS[command]
-    if not form.least <= len(args) <= form.most:
+    if len(args) < form.least or (form.most is not None and len(args) > form.most):
         return None
-    if not any(options.get(p) for p in form.machine):
+    if form.machine is not None and not any(options.get(p) for p in form.machine):
         return None  # a table or a panel for people: the full CLI's
+    if form.paths is not None:
+        first, named = form.paths
+        given = [*args[first:], *(v for p in named for v in _values(options.get(p)))]
+        if not all(_readable_or_absent(value) for value in given):
+            return None
     if "limit" in options:
         limit = options["limit"]
         # click reads --limit with int() and a minimum of 1: only plain digits are read the same here.
@@ -136,6 +177,10 @@ def parse(argv: Sequence[str]) -> Plain | None:
     return Plain(command, args, options)
 
 
+def _values(given: str | list[str] | None) -> list[str]:
+    return [] if given is None else [given] if isinstance(given, str) else given
+
+
 def _readable_or_absent(value: str) -> bool:
     try:
         os.stat(value)
@@ -145,7 +190,7 @@ def _readable_or_absent(value: str) -> bool:
 
 
 def answer(argv: Sequence[str], environ: Mapping[str, str] = os.environ) -> int | None:
-    """Run a plain hot read command line and return its exit code; None leaves it to the full CLI."""
+    """Run a plain hot command line and return its exit code; None leaves it to the full CLI."""
     if "_MODELREG_COMPLETE" in environ or environ.get("MODELREG_DEBUG"):
         return None
     line = parse(argv)
@@ -155,7 +200,6 @@ def answer(argv: Sequence[str], environ: Mapping[str, str] = os.environ) -> int 
     # imports load it on the other way.
     import signal  # noqa: F401
 
-    from . import reads
     from .output import OPTIONS
 
     # What the root callback and each command's global options leave in OPTIONS (cli/group.py).
@@ -164,6 +208,11 @@ def answer(argv: Sequence[str], environ: Mapping[str, str] = os.environ) -> int 
     OPTIONS.registry = line.options.get("registry")
     json, registry = OPTIONS.json, OPTIONS.registry
     try:
+        if line.command == "register":
+            _register(line, registry, json, OPTIONS.quiet)
+            return 0
+        from . import reads
+
         if line.command == "get":
             reads.get(line.args[0], path=line.flag("path"), output=None, signature=False, registry=registry, json=json)
         elif line.command == "get-production":
@@ -186,3 +235,34 @@ def answer(argv: Sequence[str], environ: Mapping[str, str] = os.environ) -> int 
     except KeyboardInterrupt:
         return 130  # as click answers a Ctrl-C that reaches it: exit 130, nothing printed
     return 0
+
+
+def _register(line: Plain, registry: Path | None, json: bool, quiet: bool) -> None:
+    from . import writes
+
+    options = line.options
+
+    def path(name: str) -> Path | None:
+        return Path(options[name]) if name in options else None
+
+    writes.register(
+        line.args[0],
+        [Path(p) for p in line.args[1:]],
+        metric=options.get("metric"),
+        param=options.get("param"),
+        tag=options.get("tag"),
+        metrics_file=path("metrics_file"),
+        description=options.get("description", ""),
+        dataset=options.get("dataset"),
+        stage=options.get("stage"),
+        author=options.get("author"),
+        link=line.flag("link"),
+        python=path("python"),
+        env_file=[Path(p) for p in options["env_file"]] if "env_file" in options else None,
+        reason=options.get("reason"),
+        sign=path("sign"),
+        push=line.flag("push"),
+        registry=registry,
+        json=json,
+        quiet=quiet,
+    )

@@ -255,8 +255,9 @@ def test_the_forms_match_the_typer_commands() -> None:
         command = group.commands[name]  # type: ignore[attr-defined]
         options = {opt: p for p in command.params if p.param_type_name == "option" for opt in p.opts}
         arguments = [p for p in command.params if p.param_type_name == "argument"]
-        assert sum(1 for a in arguments if a.required) == form.least, name
-        assert sum(a.nargs for a in arguments) == form.most, name
+        assert sum(a.nargs if a.nargs > 0 else 1 for a in arguments if a.required) == form.least, name
+        variadic = any(a.nargs == -1 for a in arguments)
+        assert form.most == (None if variadic else sum(a.nargs for a in arguments)), name
         for opt, dest in {**fast_path.GLOBAL_FLAGS, **form.flags}.items():
             assert options[opt].is_flag and options[opt].name == dest, (name, opt)
         for opt, dest in {**fast_path.GLOBAL_VALUES, **form.values}.items():
@@ -264,8 +265,16 @@ def test_the_forms_match_the_typer_commands() -> None:
             assert options[opt].name == dest and options[opt].nargs == 1, (name, opt)
         for opt, dest in form.repeated.items():
             assert options[opt].multiple and options[opt].name == dest and options[opt].nargs == 1, (name, opt)
+        if form.paths is not None:  # what the fast path checks as a path is a path to click
+            first, named = form.paths
+            assert all(a.type.name == "path" for a in arguments[first:]), name
+            assert {p.name for p in command.params if p.type.name == "path"} == {*named, "registry"} | {
+                a.name for a in arguments[first:]
+            }, name
         # The Typer command runs the function the fast path calls.
-        assert f"reads.{'list_' if name == 'list' else name.replace('-', '_')}(" in inspect.getsource(_DECLARED[name])
+        module = "writes" if name == "register" else "reads"
+        called = f"{module}.{'list_' if name == 'list' else name.replace('-', '_')}("
+        assert called in inspect.getsource(_DECLARED[name]), name
 
 
 # -- command lines built from their parts, in-process ----------------------------------------------

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from .. import reads
+from .. import reads, writes
 from ..group import command
 from ..options import (
     JsonOpt,
@@ -90,46 +90,27 @@ def register(
     (acc= 0.5) are refused (exit 2). The training environment is recorded in lineage.environment (--python,
     --env-file).
     """
-    out = Output(json, quiet)
-    with guard(out):
-        from ...records.names import validate_name
-        from ..progress import planned_bar
-
-        validate_name(name)
-        metrics: dict[str, Any] = dict(pairs(metric, "metric"))
-        params, tags = pairs(param, "param"), pairs(tag, "tag")
-        reg = open_registry(registry, out)
-        with planned_bar(out, "register") as (progress, planned):
-            result = reg.register(
-                name,
-                paths,
-                metrics=metrics,
-                metrics_file=metrics_file,
-                params=params,
-                tags=tags,
-                description=description,
-                datasets=dataset,
-                stage=stage,
-                author=author,
-                link=link,
-                push=True if push else None,
-                reason=reason,
-                python=python,
-                env_files=env_file,
-                progress=progress,
-                planned=planned,
-                sign=sign,
-            )
-        version = result.version
-        for old in result.archived:
-            out.note(f"{name}@{old} moved to {reg.config.archive_stage}")
-        out.result(
-            result.to_json(),
-            lambda o: o.line(
-                f"Registered {name}@{version.version} ({version.stage}) "
-                + (version.digest[:19] if o.people else version.digest)  # a whole line on a terminal
-            ),
-        )
+    writes.register(
+        name,
+        paths,
+        metric=metric,
+        param=param,
+        tag=tag,
+        metrics_file=metrics_file,
+        description=description,
+        dataset=dataset,
+        stage=stage,
+        author=author,
+        link=link,
+        python=python,
+        env_file=env_file,
+        reason=reason,
+        sign=sign,
+        push=push,
+        registry=registry,
+        json=json,
+        quiet=quiet,
+    )
 
 
 @command("list", library="Registry.listing")
