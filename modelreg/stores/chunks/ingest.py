@@ -2,22 +2,26 @@
 
 The source is read with ``preadv`` into a few large buffers in huge pages (``big_buffer``; the
 source itself is never mmapped: a file truncated while it is read would kill the process with
-SIGBUS). Each buffer goes through three threads in turn, so the bytes hashed are the bytes stored:
+SIGBUS). The reader (the caller's thread) fills a buffer from the file and hands it to two
+threads at once, which only read it, so the bytes hashed are the bytes stored; the second to be
+done with it hands it back to the reader:
 
-1. the reader (the caller's thread) fills it from the file,
-2. the hasher feeds it to the file's SHA-256 (hashlib releases the GIL on the whole buffer),
-3. the cutter cuts it with FastCDC, names each chunk (BLAKE3), and hands the chunks the store
-   lacks to the pack writer (packs.py), which copies them into its own buffers; its thread
-   writes them to the disk and publishes packs as they fill. The last cut of a buffer is
-   provisional, so its bytes are carried to the front of the next buffer and cut again there,
-   which gives exactly the cuts of the whole file.
+- the hasher feeds it to the file's SHA-256 (hashlib releases the GIL on the whole buffer),
+- the cutter cuts it with FastCDC, names each chunk (BLAKE3), and hands the chunks the store
+  lacks to the pack writer (packs.py), which copies them into its own buffers; its thread
+  writes them to the disk and publishes packs as they fill. The last cut of a buffer is
+  provisional, so its bytes are carried to the front of the next buffer (into room kept before
+  the bytes read, which the hasher does not read) and cut again there, which gives exactly the
+  cuts of the whole file.
 
 The SHA-256 is the largest single piece of work (about 40 % of the CPU, and it cannot be split:
 it is one sequential hash), so its thread does nothing else; the copy out of the page cache, the
 cutting and the naming run beside it, and no thread holds much more than the SHA-256's share.
 Every stage releases the GIL for its bulk work (``preadv``, hashlib and blake3 on their whole
 inputs, FastCDC around each cut), so the stages use two cores when they are free. Buffers are
-handed on whole, 8 MiB at a time: a few hundred hand-offs per GiB.
+handed on whole, 8 MiB at a time: a few hundred hand-offs per GiB. (Handing each buffer to the
+hasher and then to the cutter, as before, made the cutter wait for the first buffer to be hashed
+and the end wait for the last one to be cut: 0.38 against 0.35 s for 512 MiB.)
 """
 
 from __future__ import annotations
@@ -65,18 +69,27 @@ def ingest(
     errors: list[BaseException] = []
     stop = threading.Event()
 
-    def guarded(work: Callable[[], None], downstream: queue.Queue[_Item] | None) -> Callable[[], None]:
+    def guarded(work: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:
             try:
                 work()
             except BaseException as exc:
                 errors.append(exc)
                 stop.set()
-            finally:
-                if downstream is not None:
-                    downstream.put(None)  # the next stage stops too, however this one ended
 
         return run
+
+    # Both stages read each buffer at once; the second to finish with it hands it back.
+    finished_once: set[int] = set()
+    handing = threading.Lock()
+
+    def done_with(buf: mmap.mmap) -> None:
+        with handing:
+            if id(buf) in finished_once:
+                finished_once.discard(id(buf))
+                free.put(buf)
+            else:
+                finished_once.add(id(buf))
 
     def hash_stage() -> None:
         while True:
@@ -85,7 +98,7 @@ def ingest(
                 return
             buf, n, eof = item
             sha.update(memoryview(buf)[_PREFIX : _PREFIX + n])
-            cut_q.put(item)
+            done_with(buf)
             if eof:
                 return
 
@@ -125,13 +138,13 @@ def ingest(
                 run_end += length
             if run:
                 writer.add(run, view[run_start:run_end])
-            free.put(buf)
+            done_with(buf)
             if eof:
                 return
 
     threads = [
-        threading.Thread(target=guarded(hash_stage, cut_q), name="modelreg-hash", daemon=True),
-        threading.Thread(target=guarded(cut_stage, None), name="modelreg-cut", daemon=True),
+        threading.Thread(target=guarded(hash_stage), name="modelreg-hash", daemon=True),
+        threading.Thread(target=guarded(cut_stage), name="modelreg-cut", daemon=True),
     ]
     try:
         for thread in threads:
@@ -139,6 +152,7 @@ def ingest(
     except BaseException:
         stop.set()
         hash_q.put(None)  # the stage that did start returns instead of waiting for work
+        cut_q.put(None)
         raise
     if hasattr(os, "posix_fadvise"):
         # A larger read-ahead for a file that is not cached yet (no effect on one that is).
@@ -164,10 +178,12 @@ def ingest(
             if progress is not None and n:
                 progress(n)
             hash_q.put((buf, n, eof))
+            cut_q.put((buf, n, eof))
     finally:
         if not eof:
             stop.set()
         hash_q.put(None)
+        cut_q.put(None)
         for thread in threads:
             thread.join()
     if errors:

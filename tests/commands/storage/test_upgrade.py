@@ -79,7 +79,7 @@ def test_an_upgrade_killed_at_any_point_finishes_when_run_again(run, reg_path, t
         assert digests <= present
         if recipes(reg_path) and any(p.stat().st_size > MiB for p in whole_blobs(reg_path)):
             halfway += 1
-        delay += 0.1
+        delay += 0.02  # a large file converts in a few tens of milliseconds: step finer than that
     assert halfway, "no kill landed in the middle of the conversion"
     finished = run("upgrade", "-R", reg_path, "--json")
     assert finished.returncode == 0, finished.stderr
