@@ -157,11 +157,26 @@ def _inside(path: Path, top: Path) -> str | None:
     return None
 
 
+def _may_be_in_a_work_tree(cwd: Path) -> bool:
+    """False when git could not find a work tree from ``cwd``: no ``$GIT_DIR`` and no ``.git``
+    (a directory, or a file naming one) in it or above it. Two git processes fewer for each
+    place looked at (most registers outside a repository look at two); anything else asks git."""
+    if os.environ.get("GIT_DIR"):
+        return True
+    try:
+        here = cwd.resolve()
+    except (OSError, RuntimeError):
+        return True
+    return any(os.path.lexists(place / ".git") for place in (here, *here.parents))
+
+
 def git_state(cwd: Path, registry: Path | None = None, inputs: Sequence[Path] = ()) -> dict[str, Any] | None:
     """Commit, branch and dirty flag of the repository holding ``cwd``. Uncommitted changes to
     tracked files make it dirty, and so do untracked files (``untracked`` then says so). The
     registry's own files (which every change rewrites) never count, nor do untracked inputs:
     the version records their bytes itself (a tracked input that was edited does count)."""
+    if not _may_be_in_a_work_tree(cwd):
+        return None
     safe = _neutralised(cwd)
     if safe is None:
         return None

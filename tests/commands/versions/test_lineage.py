@@ -130,3 +130,40 @@ def test_ci_actor_is_the_default_author(env: dict[str, str], expected: str, run:
     proc = run("promote", "m@1", "staging", "-R", root, "--json", env=full)
     entries = json.loads(run("log", "m", "-R", root, "--json").stdout)["entries"]
     assert entries[-1]["actor"] == v["created_by"]
+
+
+def test_git_is_asked_about_a_work_tree_only_where_one_can_be(
+    tmp_path: Path, two_repos: tuple[Path, Path, Path]
+) -> None:
+    """Outside any repository (no .git at or above the inputs and the registry, no $GIT_DIR) no
+    git process reads a repository's state; inside one, the state is still recorded. A git on
+    PATH that logs each call before running the real one says which calls were made."""
+    import os
+    import sys
+
+    training, _, _ = two_repos
+    log = tmp_path / "git-calls.log"
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    (shim / "git").write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec {shutil.which("git")} "$@"\n')
+    (shim / "git").chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "MODELREG_"))}
+    env["PATH"] = f"{shim}{os.pathsep}{env['PATH']}"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    Registry.init(outside / "reg")
+    (outside / "model.bin").write_bytes(b"w")
+    command = [sys.executable, "-m", "modelreg", "register", "m", "--json"]
+    done = subprocess.run(
+        [*command, str(outside / "model.bin"), "-R", str(outside / "reg")],
+        capture_output=True, text=True, env=env, cwd=outside, check=True,
+    )  # fmt: skip
+    assert "git" not in json.loads(done.stdout)["lineage"]
+    assert all("rev-parse" not in call for call in log.read_text().splitlines())  # only user.name was asked
+    log.unlink()
+    inside = subprocess.run(
+        [*command, str(training / "out" / "model.bin"), "-R", str(outside / "reg")],
+        capture_output=True, text=True, env=env, cwd=outside, check=True,
+    )  # fmt: skip
+    assert json.loads(inside.stdout)["lineage"]["git"]["branch"] == "train-branch"
+    assert any("rev-parse" in call for call in log.read_text().splitlines())
