@@ -69,6 +69,13 @@ def test_reads_never_return_more_than_the_bound(backend: Backend) -> None:
         backend.read("big", 99)
     with pytest.raises(IntegrityError):
         backend.read_range("big", 90, 101)  # past the end: fewer bytes than asked is an error too
+    for start in (100, 150):  # wholly past the end (S3 answers 416): the same error, on every backend
+        with pytest.raises(IntegrityError):
+            backend.read_range("big", start, start + 10)
+        with pytest.raises(IntegrityError):
+            backend.read_range_view("big", start, start + 10)
+        with pytest.raises(IntegrityError):
+            backend.read_range_into("big", start, memoryview(bytearray(10)))
 
 
 def test_a_rewrite_replaces_the_whole_object(backend: Backend) -> None:
