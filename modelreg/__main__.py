@@ -7,6 +7,7 @@ def main() -> None:
     # Commands turn Ctrl-C into exit 130 themselves; this covers the moments before one runs
     # (importing the CLI, Typer reading the command's signature) and after it ends.
     sys.unraisablehook = _deliver_lost_interrupt
+    _fill_closed_standard_streams()
     try:
         from modelreg.cli import main as cli_main
 
@@ -34,6 +35,24 @@ def main() -> None:
         except KeyboardInterrupt:
             _ignore_interrupts()
     leave(code)
+
+
+def _fill_closed_standard_streams() -> None:
+    """``1>&-`` (or 0, or 2): the descriptor is the next file this process opens (a lock, a pack,
+    the audit log), where a subprocess's or a hook's output would land, and Python's stream is
+    None. Each closed one is the null device instead: what would go there is dropped, as when a
+    pipe's reader has gone away, and the exit code is the command's."""
+    import os
+
+    for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        try:
+            os.fstat(fd)
+            continue
+        except OSError:
+            # The lowest free descriptor is taken: this one, as the ones below it are open.
+            os.open(os.devnull, os.O_RDONLY if fd == 0 else os.O_WRONLY)
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(fd, "r" if fd == 0 else "w", encoding="utf-8", closefd=False))  # noqa: SIM115
 
 
 def _ignore_interrupts() -> None:

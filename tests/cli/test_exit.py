@@ -73,6 +73,33 @@ def test_a_stream_closed_from_the_start_changes_nothing(tmp_path: Path) -> None:
     assert (version.returncode, version.stdout.split()[0]) == (0, "modelreg")
 
 
+@pytest.mark.parametrize("closed", ["1>&-", "1>&- 2>&-", "0<&-"])
+def test_a_command_with_a_standard_stream_closed_keeps_its_exit_code(tmp_path: Path, closed: str) -> None:
+    """``1>&-``: what would go to stdout is dropped, the command still does its work and exits
+    with its own code, and an error still reaches stderr as one line, never a traceback."""
+    from modelreg import Registry
+
+    reg = tmp_path / "reg"
+    Registry.init(reg)
+    model = tmp_path / "model.bin"
+    model.write_bytes(b"weights")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        line = 'exec "$0" -m modelreg "$@" ' + closed
+        return subprocess.run(["sh", "-c", line, sys.executable, *args], capture_output=True, text=True, check=False)
+
+    registered = run("register", "m", str(model), "-R", str(reg))
+    assert (registered.returncode, registered.stderr) == (0, "")
+    assert Registry.open(reg).resolve("m@1").version == 1
+    assert run("list", "--json", "-R", str(reg)).returncode == 0
+    missing = run("get-production", "m", "--json", "-R", str(reg))
+    assert missing.returncode == 3 and "Traceback" not in missing.stderr
+    if "2>&-" not in closed:
+        assert missing.stderr.splitlines()[0] == "error: no version of 'm' is in production"
+    shown = run("show", "m@1", "-R", str(reg))  # a human panel, through Typer
+    assert shown.returncode == 0 and "Traceback" not in shown.stderr
+
+
 def test_a_profiler_still_writes_its_report(tmp_path: Path) -> None:
     report = tmp_path / "modelreg.prof"
     proc = subprocess.run(
