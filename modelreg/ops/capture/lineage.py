@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import getpass
 import os
-import platform
 import subprocess
+import sys
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -256,6 +256,14 @@ def capture(
     ci = ci_run()
     if ci is not None:
         lineage["ci"] = ci
-    lineage["python"] = platform.python_version()
-    lineage["platform"] = f"{platform.system().lower()}-{platform.machine()}"
+    lineage["python"] = python_version()
+    system = os.uname()  # what platform.system() and .machine() read on POSIX, without importing it
+    lineage["platform"] = f"{system.sysname.lower()}-{system.machine}"
     return lineage
+
+
+def python_version() -> str:
+    """``platform.python_version()`` (``3.11.7``, ``3.14.0rc1``), read as it reads it: the first
+    word of ``sys.version``, with a patch level of 0 added where there is none."""
+    version = sys.version.split()[0]
+    return version + ".0" if version.count(".") == 1 else version

@@ -13,16 +13,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from modelreg.base.effects import Reported
 from modelreg.errors import ConflictError
 from modelreg.ops.changes import record, write_yaml
 from modelreg.records.journal import Change
 from modelreg.records.manifest import Version
-from modelreg.records.requests import Decision, Request
 from modelreg.records.state import ModelState, StageFile
 from modelreg.repo import Repo
+
+if TYPE_CHECKING:
+    from modelreg.records.requests import Request
 
 ATTEMPTS = 5
 E = TypeVar("E")
@@ -84,6 +86,7 @@ def apply_request(repo: Repo, change: Change, request: Request, who: str, reason
     """Close an approved request as applied, in the change that promotes its version."""
     from modelreg.ops.capture.lineage import now_utc
     from modelreg.ops.governance.request_store import request_path
+    from modelreg.records.requests import Decision
 
     closed = request.close("applied", Decision(who, now_utc(), reason))
     write_yaml(repo, change, request_path(repo, request.name, request.id), closed.to_yaml_data())

@@ -12,7 +12,6 @@ from modelreg.errors import ConflictError, ModelregError, NotFoundError, UsageEr
 from modelreg.ops.changes import check_size, check_text, record, write_yaml
 from modelreg.ops.events import hooks
 from modelreg.ops.governance.moves import displace, write_stages
-from modelreg.ops.teams.claims import claim_next
 from modelreg.ops.teams.engine import Engine
 from modelreg.records.filepaths import folder_clash
 from modelreg.records.journal import Change, crash_point
@@ -281,6 +280,8 @@ def _commit_new(
         number = state.latest + 1
     else:
         # The number is taken on the engine before the version is visible anywhere.
+        from modelreg.ops.teams.claims import claim_next  # only with a claim engine
+
         claimed = claim_next(engine, name, state.latest + 1, actor=who, time=draft.created_at)
         number, claim = claimed.claim.version, {"claim": claimed.claim.nonce}
         attempts = claimed.attempts

@@ -14,13 +14,15 @@ import io
 import json
 import os
 import struct
-import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from .pickles import PickleFacts, looks_like_protocol01, scan
+
+if TYPE_CHECKING:
+    import zipfile
 
 MAX_HEADER = 100 << 20  # safetensors caps its JSON header at 100 MB
 MAX_NPY_HEADER = 1 << 20
@@ -251,6 +253,8 @@ def _members(archive: zipfile.ZipFile) -> Iterator[zipfile.ZipInfo]:
 def _zip(fh: IO[bytes]) -> Facts:
     """A zip: PyTorch's (``*/data.pkl``), NumPy's .npz, or any other; the pickles inside are
     read where they are (a stored member is read in place; a compressed one streamed)."""
+    import zipfile  # here: most files registered are not zips, and it costs 2 ms to import
+
     found = _Pickles()
     try:
         archive = zipfile.ZipFile(fh)

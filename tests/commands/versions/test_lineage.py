@@ -167,3 +167,17 @@ def test_git_is_asked_about_a_work_tree_only_where_one_can_be(
     )  # fmt: skip
     assert json.loads(inside.stdout)["lineage"]["git"]["branch"] == "train-branch"
     assert any("rev-parse" in call for call in log.read_text().splitlines())
+
+
+def test_python_and_platform_are_what_the_platform_module_says(tmp_path: Path) -> None:
+    """Read without importing ``platform`` (1.6 ms of every register), yet the same values."""
+    import platform
+
+    from modelreg.ops.capture.lineage import python_version
+
+    Registry.init(tmp_path / "reg")
+    (tmp_path / "model.bin").write_bytes(b"w")
+    version = Registry.open(tmp_path / "reg").register("m", [tmp_path / "model.bin"], author="t").version
+    assert python_version() == platform.python_version()
+    assert version.lineage["python"] == platform.python_version()
+    assert version.lineage["platform"] == f"{platform.system().lower()}-{platform.machine()}"
