@@ -10,15 +10,17 @@ the state under the lock, and evaluates again if anything the evaluation saw has
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelreg.errors import PolicyError
 from modelreg.ops.governance.rules import RuleResult, requirement, transition
 from modelreg.records.manifest import Version
 from modelreg.records.policy import Gate, MetricRule
-from modelreg.records.requests import Request
 from modelreg.records.state import ModelState
 from modelreg.repo import Repo
+
+if TYPE_CHECKING:
+    from modelreg.records.requests import Request
 
 TRUST_HINT = "not trusted on this machine"
 
