@@ -63,14 +63,13 @@ def test_an_upgrade_killed_at_any_point_finishes_when_run_again(run, reg_path, t
     files = _format1_registry(run, reg_path, tmp_path, make_file, count=4)
     digests = {p.name for p in whole_blobs(reg_path)}
     halfway = 0  # kills that left some large files converted and some not
-    delay = 0.05
-    while delay < 10 and any(p.stat().st_size > MiB for p in whole_blobs(reg_path)):
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "modelreg", "upgrade", "-R", str(reg_path)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        time.sleep(delay)
+
+    def upgrade() -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-m", "modelreg", "upgrade", "-R", str(reg_path)]
+        return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def killed(proc: subprocess.Popen[bytes]) -> None:
+        nonlocal halfway
         proc.kill()
         proc.wait()
         # Whatever the instant, every version can still be served and verify finds nothing wrong.
@@ -79,7 +78,19 @@ def test_an_upgrade_killed_at_any_point_finishes_when_run_again(run, reg_path, t
         assert digests <= present
         if recipes(reg_path) and any(p.stat().st_size > MiB for p in whole_blobs(reg_path)):
             halfway += 1
-        delay += 0.02  # a large file converts in a few tens of milliseconds: step finer than that
+
+    # Killed the moment its first large file is converted (a file takes tens of milliseconds,
+    # too short a window for blind instants to be sure of), then at instants spread further on.
+    proc = upgrade()
+    while proc.poll() is None and not recipes(reg_path):
+        time.sleep(0.001)
+    killed(proc)
+    delay = 0.05
+    while delay < 10 and any(p.stat().st_size > MiB for p in whole_blobs(reg_path)):
+        proc = upgrade()
+        time.sleep(delay)
+        killed(proc)
+        delay += 0.02
     assert halfway, "no kill landed in the middle of the conversion"
     finished = run("upgrade", "-R", reg_path, "--json")
     assert finished.returncode == 0, finished.stderr
