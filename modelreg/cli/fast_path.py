@@ -9,11 +9,11 @@ Typer and its click (15 ms of a 90 ms register). ``modelreg.cli.main`` asks ``an
 
 ``parse`` takes only the command lines that click would read the same way, and hands them to
 the functions the Typer commands call (``reads.py``, ``writes.py``) with the values Typer would
-pass, so both ways print the same bytes and exit with the same code. Anything else returns None and goes to
-the full CLI: help, an option this module does not know (or an abbreviation, or a cluster of
-short flags), ``--``, an empty value, an argument too many or missing, a human table, a shell
-asking for completions, ``MODELREG_DEBUG``. A test compares both ways on generated command
-lines and checks this table against the Typer app.
+pass, so both ways print the same bytes and exit with the same code. Anything else returns None
+and goes to the full CLI: help, an option this module does not know (or an abbreviation, or a
+cluster of short flags), ``--``, an empty value, an argument too many or missing, an existing
+path it cannot read, a human table, a shell asking for completions, ``MODELREG_DEBUG``. A test
+compares both ways on generated command lines and checks this table against the Typer app.
 """
 
 from __future__ import annotations

@@ -10,13 +10,11 @@ stderr and the exit code must be the same, and the modules loaded tell which way
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +22,11 @@ import pytest
 from conftest import console_script
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from support.both_ways import VIA_TYPER, fast_answer
 from typer.testing import CliRunner
 
 from modelreg.cli import fast_path
 
-# The full CLI, as modelreg.cli.main runs it when the fast path declines.
-VIA_TYPER = (
-    "import sys; from modelreg.cli.group import build_app, command_in; "
-    "build_app(command_in(sys.argv[1:]))(prog_name='modelreg')"
-)
 UI_LIBRARIES = {"typer", "click", "rich"}
 
 
@@ -355,17 +349,6 @@ def typer_app() -> Any:
     return build_app()
 
 
-def _answer(argv: list[str]) -> tuple[object, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code: object = None
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            code = fast_path.answer(argv, {})
-        except SystemExit as exc:
-            code = exc.code if exc.code is not None else 0
-    return code, out.getvalue(), err.getvalue()
-
-
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(command_lines())
 @example((["-q", "get", "gone", "--json", "-R", "REG"], True))
@@ -382,7 +365,7 @@ def test_any_command_line_the_fast_path_takes_gives_typer_s_output(
     if fast_path.parse(argv) is None:
         assert not plain, f"a plain form was left to Typer: {argv}"
         return
-    quick = _answer(argv)
+    quick = fast_answer(argv)
     full = CliRunner().invoke(typer_app, argv)
     assert quick == (full.exit_code, full.stdout, full.stderr), argv
     assert not isinstance(full.exception, Exception) or isinstance(full.exception, SystemExit), full.exception

@@ -10,28 +10,23 @@ hypothesis from their parts, odd ones included (those the fast path leaves to Ty
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
+from support.both_ways import VIA_TYPER, fast_answer
 from typer.testing import CliRunner
 
 from modelreg.cli import fast_path
 
-VIA_TYPER = (
-    "import sys; from modelreg.cli.group import build_app, command_in; "
-    "build_app(command_in(sys.argv[1:]))(prog_name='modelreg')"
-)
 FIXED_NOW = "2026-12-01T09:30:00.000000Z"
 
 
@@ -93,17 +88,6 @@ def _state(reg: Path) -> dict[str, object]:
         for line in (reg / "audit.jsonl").read_text().splitlines()
     ]
     return found
-
-
-def _fast(argv: list[str]) -> tuple[object, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code: object = None
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            code = fast_path.answer(argv, {})
-        except SystemExit as exc:
-            code = exc.code if exc.code is not None else 0
-    return code, out.getvalue(), err.getvalue()
 
 
 BEFORE = [["--json"], ["-q"], ["-R", "REG"], ["--registry=REG"]]
@@ -186,7 +170,7 @@ def test_a_register_without_typer_records_and_prints_what_typer_does(
         event("left to Typer")
         return
     reg = _fresh(place)
-    quick = _fast(argv)
+    quick = fast_answer(argv)
     event(f"exit {quick[0]}")
     quick_state = _state(reg)
     reg = _fresh(place)
